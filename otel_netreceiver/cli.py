@@ -1,0 +1,129 @@
+"""The ``otel-netreceiver`` command: run, once, probes, check-config.
+
+With no configuration the agent runs on the embedded defaults and prints a
+periodic summary of what this machine's kernel shows; with an OTLP endpoint
+(file or OTEL_EXPORTER_OTLP_ENDPOINT) it exports instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Mapping, Sequence
+
+from otel_netreceiver import __version__
+from otel_netreceiver.config.loader import ConfigError, LoadedConfig, defaults, load_file
+from otel_netreceiver.export.console import format_probes, format_snapshot, snapshot_json
+from otel_netreceiver.runtime.agent import Agent
+from otel_netreceiver.runtime.reload import ConfigReloader
+
+log = logging.getLogger("otel_netreceiver")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="otel-netreceiver", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    for name, text in (("run", "run the agent (the default)"),
+                       ("once", "collect once and print what was seen"),
+                       ("probes", "say which collectors work on this host, and why not")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("-c", "--config", default=os.environ.get("OTEL_NETRECEIVER_CONFIG"),
+                         help="YAML configuration file (default: embedded defaults)")
+        if name != "run":
+            cmd.add_argument("--format", choices=("text", "json"), default="text")
+    check = sub.add_parser("check-config", help="validate a configuration file and exit")
+    check.add_argument("config")
+    return parser
+
+
+def _load(path: str | None, env: Mapping[str, str]) -> LoadedConfig:
+    return load_file(path, env) if path else defaults(env)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    command = args.command or "run"
+    env = dict(os.environ)
+    logging.basicConfig(stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if command == "check-config":
+            load_file(args.config, env)
+            print(f"{args.config}: valid")
+            return 0
+        loaded = _load(getattr(args, "config", None), env)
+    except ConfigError as exc:
+        print(f"otel-netreceiver: invalid configuration: {exc}", file=sys.stderr)
+        return 2
+    logging.getLogger().setLevel(loaded.config.log_level.upper())
+    if command == "once":
+        return _once(loaded, env, args.format)
+    if command == "probes":
+        return _probes(loaded, env, args.format)
+    return _run(loaded, env, getattr(args, "config", None))
+
+
+def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
+    agent = Agent(loaded, env)
+    agent.start_collectors_only()
+    try:
+        agent.wait_first_collection(timeout=30)
+        agent.store.update(agent.self_collection())
+        snapshot = agent.store.snapshot()
+        if fmt == "json":
+            print(snapshot_json(snapshot, agent.resource, agent.probes()))
+        else:
+            print(f"otel-netreceiver {__version__} on {agent.node}")
+            print("collectors:")
+            print("\n".join(format_probes(agent.probes())))
+            print("series:")
+            print("\n".join(format_snapshot(snapshot)))
+    finally:
+        agent.stop(flush=False)
+    return 0
+
+
+def _probes(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
+    agent = Agent(loaded, env)
+    agent.build_collectors_only()
+    try:
+        statuses = agent.probes()
+    finally:
+        agent.stop(flush=False)
+    if fmt == "json":
+        import json
+
+        print(json.dumps([{"name": s.name, "active": s.active, "reason": s.reason}
+                          for s in statuses], indent=2))
+    else:
+        print("\n".join(format_probes(statuses)))
+    return 0
+
+
+def _run(loaded: LoadedConfig, env: Mapping[str, str], path: str | None) -> int:
+    agent = Agent(loaded, env)
+    stop = threading.Event()
+    reloader = ConfigReloader(agent, path, env) if path else None
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if reloader is not None:
+        signal.signal(signal.SIGHUP, lambda *_: reloader.request())
+    agent.start()
+    log.info("started on %s: %s", agent.node,
+             "; ".join(f"{s.name}: {'active' if s.active else 'unavailable'} ({s.reason})"
+                       for s in agent.probes()))
+    if reloader is not None:
+        reloader.start()
+    while not stop.wait(0.5):
+        pass
+    started = time.monotonic()
+    if reloader is not None:
+        reloader.stop()
+    agent.stop(flush=True)
+    log.info("stopped after a final export (%.1fs)", time.monotonic() - started)
+    return 0

@@ -1,0 +1,71 @@
+"""Which collectors exist, and how each is built from its configuration section.
+
+A new collector plugs in here: one entry mapping its name to a builder. A
+builder that fails (a missing file, an unsupported kernel) costs only that
+collector: it is reported unavailable with the reason and the rest run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from otel_netreceiver.cloud.imds import InstanceMetadata
+from otel_netreceiver.collectors.base import Collector
+from otel_netreceiver.collectors.ena import EnaCollector
+from otel_netreceiver.collectors.ethtool_source import EthtoolSource
+from otel_netreceiver.collectors.ethtool_stats import EthtoolStatsCollector
+from otel_netreceiver.collectors.netdev import NetdevCollector
+from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.model import ProbeStatus
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """What builders need from the host beyond their own section."""
+
+    proc_root: str
+    sys_root: str
+    metadata: InstanceMetadata
+
+
+def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
+    section = config.collectors.ena
+    source = (EthtoolSource.replay(section.replay) if section.replay
+              else EthtoolSource.live(ctx.sys_root))
+    return EnaCollector(section, source, ctx.metadata.eni_by_mac)
+
+
+def _ethtool(config: AgentConfig, ctx: BuildContext) -> Collector:
+    return EthtoolStatsCollector(config.collectors.ethtool, EthtoolSource.live(ctx.sys_root))
+
+
+def _netdev(config: AgentConfig, ctx: BuildContext) -> Collector:
+    return NetdevCollector(config.collectors.netdev, ctx.proc_root)
+
+
+BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
+    "ena": _ena,
+    "ethtool": _ethtool,
+    "netdev": _netdev,
+}
+
+
+def build_collectors(config: AgentConfig,
+                     ctx: BuildContext) -> tuple[list[Collector], list[ProbeStatus]]:
+    """Enabled collectors, plus a status line for each one not built (and why)."""
+    built: list[Collector] = []
+    skipped: list[ProbeStatus] = []
+    for name, builder in BUILDERS.items():
+        if not getattr(config.collectors, name).enabled:
+            skipped.append(ProbeStatus(name, False, f"disabled (collectors.{name}.enabled: false)"))
+            continue
+        try:
+            built.append(builder(config, ctx))
+        except Exception as exc:
+            log.error("collector %s unavailable: %s", name, exc)
+            skipped.append(ProbeStatus(name, False, f"failed to start: {exc}"))
+    return built, skipped

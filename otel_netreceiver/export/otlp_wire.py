@@ -1,0 +1,136 @@
+"""Snapshot → OTLP ``ExportMetricsServiceRequest`` bytes, written directly in protobuf wire format.
+
+Building generated protobuf objects costs ~2.6 µs per point here (measured by
+bench/bench_export_path.py); per-pod counters produce tens of thousands of
+points per cycle. Protobuf's wire format is simple and the OTLP messages are
+fixed (opentelemetry-proto, metrics/v1/metrics.proto), so numbers are written
+with one ``struct.pack`` per point and each attribute set is encoded once and
+reused while its series lives. The tests parse every byte this module writes
+with the generated classes.
+
+Field numbers used (metrics.proto, common.proto, resource.proto):
+ExportMetricsServiceRequest.resource_metrics=1; ResourceMetrics.resource=1,
+scope_metrics=2; Resource.attributes=1; ScopeMetrics.scope=1, metrics=2;
+InstrumentationScope.name=1, version=2; Metric.name=1, description=2, unit=3,
+gauge=5, sum=7, histogram=9; Gauge/Sum/Histogram.data_points=1;
+Sum.aggregation_temporality=2, is_monotonic=3; Histogram.aggregation_temporality=2;
+NumberDataPoint.start_time_unix_nano=2 (fixed64), time_unix_nano=3 (fixed64),
+as_double=4 (double), as_int=6 (sfixed64), attributes=7; KeyValue.key=1, value=2;
+AnyValue.string_value=1.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping
+
+from opentelemetry.proto.metrics.v1 import metrics_pb2
+
+from otel_netreceiver import __version__
+from otel_netreceiver.model import Attributes, HistogramValue, Kind
+from otel_netreceiver.runtime.store import MetricSeries, Snapshot
+
+SCOPE_NAME = "otel_netreceiver"
+_INT64_MAX = 2**63 - 1
+_CUMULATIVE = 2  # AGGREGATION_TEMPORALITY_CUMULATIVE
+# tag bytes: (field_number << 3) | wire_type; 2 = length-delimited, 1 = 64-bit, 0 = varint
+_START_TIME, _TIME, _AS_DOUBLE, _AS_INT, _DP_ATTRS = 0x11, 0x19, 0x21, 0x31, 0x3A
+_INT_POINT = struct.Struct("<BQBQBq")
+_DOUBLE_POINT = struct.Struct("<BQBQBd")
+_GAUGE_INT = struct.Struct("<BQBq")
+_GAUGE_DOUBLE = struct.Struct("<BQBd")
+
+
+def varint(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def field(tag: int, payload: bytes) -> bytes:
+    """A length-delimited field (tags here are all below 128: one byte)."""
+    return bytes((tag,)) + varint(len(payload)) + payload
+
+
+def _key_value(key: str, value: str) -> bytes:
+    return field(0x0A, key.encode()) + field(0x12, field(0x0A, value.encode()))
+
+
+def encode_attributes(attributes: Attributes, tag: int = _DP_ATTRS) -> bytes:
+    return b"".join(field(tag, _key_value(k, v)) for k, v in attributes)
+
+
+class WireEncoder:
+    """Encodes snapshots; keeps each attribute set's bytes while the series exists."""
+
+    def __init__(self, resource: Mapping[str, str]) -> None:
+        resource_msg = encode_attributes(tuple(sorted(resource.items())), 0x0A)
+        scope = field(0x0A, SCOPE_NAME.encode()) + field(0x12, __version__.encode())
+        self._resource_field = field(0x0A, resource_msg)
+        self._scope_field = field(0x0A, scope)
+        self._attr_cache: dict[Attributes, bytes] = {}
+
+    def encode(self, snapshot: Snapshot) -> bytes:
+        cache, self._attr_cache = self._attr_cache, {}
+        metrics = [field(0x12, self._metric(series, cache)) for series in snapshot.metrics
+                   if series.points]
+        scope_metrics = field(0x12, self._scope_field + b"".join(metrics))
+        return field(0x0A, self._resource_field + scope_metrics)
+
+    def _attrs(self, attributes: Attributes, old: dict[Attributes, bytes]) -> bytes:
+        encoded = self._attr_cache.get(attributes)
+        if encoded is None:
+            encoded = old.get(attributes) or encode_attributes(attributes)
+            self._attr_cache[attributes] = encoded
+        return encoded
+
+    def _metric(self, series: MetricSeries, old: dict[Attributes, bytes]) -> bytes:
+        m = series.metric
+        head = field(0x0A, m.name.encode())
+        if m.description:
+            head += field(0x12, m.description.encode())
+        if m.unit:
+            head += field(0x1A, m.unit.encode())
+        if m.kind is Kind.HISTOGRAM:
+            return head + field(0x4A, self._histogram(series))
+        points = self._number_points(series, old, m.kind is Kind.COUNTER)
+        if m.kind is Kind.COUNTER:
+            return head + field(0x3A, points + bytes((0x10, _CUMULATIVE, 0x18, 1)))
+        return head + field(0x2A, points)
+
+    def _number_points(self, series: MetricSeries, old: dict[Attributes, bytes],
+                       with_start: bool) -> bytes:
+        out = []
+        append = out.append
+        for p in series.points:
+            value = p.value
+            is_int = isinstance(value, int) and -_INT64_MAX <= value <= _INT64_MAX
+            if with_start:
+                packer = _INT_POINT if is_int else _DOUBLE_POINT
+                nums = packer.pack(_START_TIME, p.start_time_unix_nano, _TIME, p.time_unix_nano,
+                                   _AS_INT if is_int else _AS_DOUBLE, value if is_int else float(value))
+            else:
+                packer = _GAUGE_INT if is_int else _GAUGE_DOUBLE
+                nums = packer.pack(_TIME, p.time_unix_nano, _AS_INT if is_int else _AS_DOUBLE,
+                                   value if is_int else float(value))
+            body = self._attrs(p.attributes, old) + nums
+            append(b"\x0a" + varint(len(body)) + body)
+        return b"".join(out)
+
+    @staticmethod
+    def _histogram(series: MetricSeries) -> bytes:
+        """Histograms are few (per CPU or interface): the generated classes are fine here."""
+        out = []
+        for p in series.points:
+            value: HistogramValue = p.value  # type: ignore[assignment]
+            dp = metrics_pb2.HistogramDataPoint(
+                start_time_unix_nano=p.start_time_unix_nano, time_unix_nano=p.time_unix_nano,
+                count=value.count, sum=value.sum, explicit_bounds=value.bounds,
+                bucket_counts=value.bucket_counts)
+            out.append(field(0x0A, encode_attributes(p.attributes, 0x4A) + dp.SerializeToString()))
+        return b"".join(out) + bytes((0x10, _CUMULATIVE))

@@ -1,0 +1,128 @@
+"""The data every collector hands to the runtime.
+
+A collector never talks to an exporter. Each cycle it returns a
+:class:`Collection`: plain, frozen facts (metric definition, attribute set,
+value). The runtime's series store turns those into cumulative series with
+start times, and every exporter renders the same store. Keeping points this
+small is deliberate: the OpenTelemetry SDK's instrument path costs ~20 µs per
+point (REFERENCE.md, "Figures measured here"), which per-pod counters cannot
+afford.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+Attributes = tuple[tuple[str, str], ...]
+"""A sorted tuple of (key, value) pairs: hashable, cheap to compare."""
+
+
+def attrs(mapping: Mapping[str, object] | None = None, /, **kwargs: object) -> Attributes:
+    """Build a canonical attribute tuple; ``None`` values are left out."""
+    merged: dict[str, object] = dict(mapping or {})
+    merged.update(kwargs)
+    return tuple(sorted((k, str(v)) for k, v in merged.items() if v is not None))
+
+
+class Kind(enum.Enum):
+    """How a metric behaves, which decides its OTLP and Prometheus shape."""
+
+    COUNTER = "counter"  # monotonic cumulative sum
+    GAUGE = "gauge"  # a level that may go up and down
+    HISTOGRAM = "histogram"  # cumulative explicit-bucket histogram
+
+
+class Scope(enum.Enum):
+    """Where the kernel keeps the number: once per node, or per network namespace/pod."""
+
+    NODE = "node"
+    POD = "pod"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MetricDef:
+    """One row of the catalogue: name, unit and attributes of a metric.
+
+    Compared and hashed by identity (``eq=False``): definitions are the catalogue's
+    singletons, and the store looks a series up by (definition, attributes) for every
+    point of every cycle, where hashing all fields cost more than a microsecond.
+    """
+
+    name: str
+    kind: Kind
+    unit: str
+    description: str
+    attributes: tuple[str, ...] = ()
+    scope: Scope = Scope.NODE
+    source: str = ""  # the collector that produces it, for the docs
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramValue:
+    """A cumulative explicit-bucket histogram, bounds in the metric's unit.
+
+    ``bucket_counts`` has ``len(bounds) + 1`` entries; the last is the overflow
+    bucket (OTLP's convention).
+    """
+
+    bounds: tuple[float, ...]
+    bucket_counts: tuple[int, ...]
+    sum: float
+    count: int
+
+    def __post_init__(self) -> None:
+        if len(self.bucket_counts) != len(self.bounds) + 1:
+            want, got = len(self.bounds) + 1, len(self.bucket_counts)
+            raise ValueError(f"histogram needs {want} bucket counts, got {got}")
+
+
+Value = int | float | HistogramValue
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One observation: a metric, its attributes and the value read now."""
+
+    metric: MetricDef
+    attributes: Attributes
+    value: Value
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """What one collector saw in one cycle.
+
+    Every series the collector still sees must be in ``points``: a series
+    missing from the next collection is gone (its pod or interface vanished)
+    and is dropped from export within that cycle.
+    """
+
+    collector: str
+    points: tuple[Point, ...]
+    time_unix_nano: int
+    errors: tuple[str, ...] = ()
+    # Series whose underlying object was replaced (e.g. an interface recreated
+    # under the same name): their cumulative state restarts with a new start
+    # time even if the new value happens to be larger than the old one.
+    restarted: frozenset[tuple[str, Attributes]] = field(default_factory=frozenset)
+
+    @staticmethod
+    def of(
+        collector: str,
+        points: Iterable[Point],
+        time_unix_nano: int,
+        errors: Iterable[str] = (),
+    ) -> Collection:
+        return Collection(collector, tuple(points), time_unix_nano, tuple(errors))
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeStatus:
+    """A line of the capability report: is this collector working, and if not, why."""
+
+    name: str
+    active: bool
+    reason: str = ""
+    details: tuple[tuple[str, str], ...] = ()

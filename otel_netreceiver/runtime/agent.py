@@ -1,0 +1,216 @@
+"""The running agent: collectors on their threads, one export loop, reloadable config.
+
+Configuration changes are applied by rebuilding only what changed: the
+collectors (their series continue in the store under the same collector
+name, so start times survive a reload) or the exporters. The store outlives
+every reload.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from collections.abc import Mapping
+from typing import TextIO
+
+from otel_netreceiver.cloud.imds import InstanceMetadata, load_metadata
+from otel_netreceiver.collectors.registry import BuildContext, build_collectors
+from otel_netreceiver.config.loader import LoadedConfig
+from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.export.base import Exporter
+from otel_netreceiver.export.console import ConsoleExporter
+from otel_netreceiver.export.otlp import OtlpExporter
+from otel_netreceiver.export.prometheus import PullServer
+from otel_netreceiver.model import Collection, ProbeStatus
+from otel_netreceiver.resource import build_resource, node_name
+from otel_netreceiver.runtime.scheduler import CollectorRunner
+from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
+from otel_netreceiver.runtime.store import SeriesStore
+
+log = logging.getLogger(__name__)
+
+
+def _collectors_part(c: AgentConfig) -> tuple:
+    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter)
+
+
+def _exporters_part(c: AgentConfig) -> tuple:
+    return (c.exporters, c.service_name, tuple(sorted(c.resource_attributes.items())), c.node_name)
+
+
+class Agent:
+    def __init__(self, loaded: LoadedConfig, env: Mapping[str, str],
+                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None) -> None:
+        self.loaded = loaded
+        self._env = dict(env)
+        self._stream = stream or sys.stdout
+        cfg = loaded.config
+        if metadata is None:
+            metadata, self.imds_status = load_metadata(cfg.imds, cfg.sys_root)
+        else:
+            self.imds_status = "provided"
+        self.metadata = metadata
+        self.store = SeriesStore(cfg.max_series_per_instrument)
+        self.runners: dict[str, CollectorRunner] = {}
+        self.skipped: list[ProbeStatus] = []
+        self.exporters: list[Exporter] = []
+        self.pull: PullServer | None = None
+        self.counters = RuntimeCounters(runners=lambda: {n: r.stats for n, r in
+                                                         list(self.runners.items())},
+                                        dropped=self.store.dropped)
+        self._self = SelfCollector(self.counters, cfg.proc_root)
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._export_thread = threading.Thread(target=self._export_loop, name="export",
+                                               daemon=True)
+
+    # --- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        with self._lock:
+            self._start_collectors(self.loaded.config)
+            self._start_exporters(self.loaded.config)
+        self._export_thread.start()
+
+    def stop(self, flush: bool = True) -> None:
+        """Stop collecting; with ``flush``, push one final export first (SIGTERM)."""
+        self._stop.set()
+        if self._export_thread.is_alive():
+            self._export_thread.join(timeout=30)
+        with self._lock:
+            if flush:
+                self.export_once()
+            self._stop_collectors(list(self.runners))
+            self._stop_exporters()
+
+    @property
+    def resource(self) -> dict[str, str]:
+        return build_resource(self.loaded.config, self._env, self.metadata)
+
+    @property
+    def node(self) -> str:
+        return node_name(self.loaded.config, self._env)
+
+    # --- configuration -----------------------------------------------------------
+    def apply(self, loaded: LoadedConfig) -> None:
+        """Switch to a new valid configuration, rebuilding only what it changes."""
+        with self._lock:
+            old, new = self.loaded.config, loaded.config
+            self.loaded = loaded
+            self.store.set_cap(new.max_series_per_instrument)
+            if _collectors_part(old) != _collectors_part(new):
+                names = list(self.runners)
+                self._stop_collectors(names)
+                self._start_collectors(new)
+                for name in set(names) - set(self.runners):
+                    self.store.remove_collector(name)
+            if _exporters_part(old) != _exporters_part(new):
+                self._stop_exporters()
+                self._start_exporters(new)
+            logging.getLogger().setLevel(new.log_level.upper())
+
+    def start_collectors_only(self) -> None:
+        """Collect without exporting (``once``)."""
+        with self._lock:
+            self._start_collectors(self.loaded.config)
+
+    def build_collectors_only(self) -> None:
+        """Build collectors without running them (``probes``)."""
+        with self._lock:
+            self._start_collectors(self.loaded.config, run=False)
+
+    def self_collection(self) -> Collection:
+        return self._self.collect()
+
+    def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
+        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata)
+        collectors, self.skipped = build_collectors(cfg, ctx)
+        for collector in collectors:
+            runner = CollectorRunner(collector, self.store, cfg.interval, cfg.jitter)
+            self.runners[collector.name] = runner
+            if run:
+                runner.start()
+
+    def _stop_collectors(self, names: list[str]) -> None:
+        for name in names:
+            self.runners.pop(name).stop()
+
+    def _start_exporters(self, cfg: AgentConfig) -> None:
+        ex = cfg.exporters
+        if ex.otlp.endpoint:
+            self.exporters.append(OtlpExporter(ex.otlp, self.resource))
+        console = ex.console.enabled if ex.console.enabled is not None else not ex.otlp.endpoint
+        if console:
+            self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream))
+        for exporter in self.exporters:
+            self.counters.exporters.setdefault(exporter.name, ExporterStats())
+        if ex.prometheus.enabled:
+            self.pull = PullServer(ex.prometheus.host, ex.prometheus.port, self.store.snapshot,
+                                   self.resource, self.health, self.ready)
+            self.pull.start()
+
+    def _stop_exporters(self) -> None:
+        for exporter in self.exporters:
+            exporter.shutdown()
+        self.exporters = []
+        if self.pull is not None:
+            self.pull.shutdown()
+            self.pull = None
+
+    # --- export ----------------------------------------------------------------
+    def export_interval(self) -> float:
+        cfg = self.loaded.config
+        return cfg.exporters.interval or cfg.interval
+
+    def _export_loop(self) -> None:
+        self.wait_first_collection(timeout=self.export_interval())
+        while not self._stop.is_set():
+            with self._lock:
+                self.export_once()
+            self._stop.wait(self.export_interval())
+
+    def export_once(self) -> None:
+        """Refresh self-telemetry, snapshot the store, push to every exporter."""
+        self.store.update(self._self.collect())
+        snapshot = self.store.snapshot()
+        self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
+        for exporter in self.exporters:
+            result = exporter.export(snapshot)
+            stats = self.counters.exporters.setdefault(exporter.name, ExporterStats())
+            if result.ok:
+                if stats.last_error:
+                    log.info("export to %s recovered", exporter.name)
+                stats.points += result.points
+                stats.encoded_bytes += result.encoded_bytes
+                stats.last_error = ""
+            else:
+                stats.failures += 1
+                log.warning("export to %s failed (%d series kept for the next interval): %s",
+                            exporter.name, snapshot.point_count(), result.error)
+                stats.last_error = result.error
+
+    # --- status ----------------------------------------------------------------
+    def wait_first_collection(self, timeout: float) -> bool:
+        runners = list(self.runners.values())
+        return all(r.stats.first_done.wait(timeout) for r in runners)
+
+    def health(self) -> tuple[bool, str]:
+        dead = [n for n, r in self.runners.items() if not r.alive()]
+        if dead or (self._export_thread.ident and not self._export_thread.is_alive()
+                    and not self._stop.is_set()):
+            return False, f"threads stopped: {', '.join(dead) or 'export'}"
+        return True, "ok"
+
+    def ready(self) -> tuple[bool, str]:
+        pending = [n for n, r in self.runners.items() if not r.stats.first_done.is_set()]
+        return (not pending, "ok" if not pending else f"waiting for {', '.join(pending)}")
+
+    def probes(self) -> list[ProbeStatus]:
+        statuses = []
+        for runner in list(self.runners.values()):
+            try:
+                statuses.append(runner.collector.probe())
+            except Exception as exc:
+                statuses.append(ProbeStatus(runner.name, False, f"probe failed: {exc}"))
+        return statuses + self.skipped + [ProbeStatus("imds", bool(self.metadata.instance_id),
+                                                      self.imds_status)]

@@ -1,0 +1,114 @@
+"""Run each collector on its own thread, on a jittered interval, isolated from the others.
+
+One thread per collector is the isolation boundary the agent needs: a
+collector that hangs (a wedged ioctl, a slow /proc read) or raises does not
+delay the others or the export loop. A failing collector is retried with
+exponential backoff (capped at ten intervals) and its errors are counted in
+self-telemetry.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from dataclasses import dataclass, field
+
+from otel_netreceiver.collectors.base import Collector
+from otel_netreceiver.runtime.store import SeriesStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunnerStats:
+    """Counters the self-telemetry collector reads; written by one runner thread only."""
+
+    cycles: int = 0
+    errors: int = 0
+    cpu_seconds: float = 0.0
+    last_duration: float = 0.0
+    last_error: str = ""
+    consecutive_failures: int = 0
+    first_done: threading.Event = field(default_factory=threading.Event)
+
+
+class CollectorRunner:
+    """Owns one collector's thread: collect, hand to the store, wait, repeat."""
+
+    def __init__(self, collector: Collector, store: SeriesStore, interval: float,
+                 jitter: float, rng: random.Random | None = None) -> None:
+        self.collector = collector
+        self.stats = RunnerStats()
+        self._store = store
+        self._interval, self._jitter = interval, jitter
+        self._rng = rng or random.Random()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=f"collector-{collector.name}",
+                                        daemon=True)
+
+    @property
+    def name(self) -> str:
+        return self.collector.name
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loop and close the collector once its current cycle is over."""
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("collector %s did not stop within %.0fs; abandoning its thread",
+                        self.name, timeout)
+            return
+        try:
+            self.collector.close()
+        except Exception:
+            log.exception("collector %s failed to close", self.name)
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def run_once(self) -> bool:
+        """One cycle; True when the collector produced a collection."""
+        wall, cpu = time.monotonic(), time.thread_time()
+        ok = True
+        try:
+            collection = self.collector.collect()
+            self._store.update(collection)
+            if collection.errors:
+                self.stats.errors += 1
+                self._report(f"partial: {'; '.join(collection.errors[:3])}")
+            else:
+                self.stats.last_error = ""
+        except Exception as exc:
+            ok = False
+            self.stats.errors += 1
+            self._report(f"{type(exc).__name__}: {exc}", exc)
+        self.stats.cycles += 1
+        self.stats.last_duration = time.monotonic() - wall
+        self.stats.cpu_seconds += time.thread_time() - cpu
+        self.stats.consecutive_failures = 0 if ok else self.stats.consecutive_failures + 1
+        self.stats.first_done.set()
+        return ok
+
+    def _report(self, message: str, exc: BaseException | None = None) -> None:
+        # Log a failure when it starts or changes, not every cycle it persists.
+        if message != self.stats.last_error:
+            log.warning("collector %s: %s", self.name, message, exc_info=exc)
+        self.stats.last_error = message
+
+    def next_wait(self) -> float:
+        base = self._interval
+        if self.stats.consecutive_failures:
+            base = min(self._interval * 2 ** (self.stats.consecutive_failures - 1),
+                       self._interval * 10)
+        return base * (1.0 + self._rng.random() * self._jitter)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.run_once()
+            self._stop.wait(self.next_wait())

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The README's two commands. Everything a fresh Debian bookworm machine needs is set up here.
+#   scripts/dev.sh run [agent args...]   set up .venv and run the agent on this machine
+#   scripts/dev.sh test [pytest args...] install the test tools (root), set up .venv, lint, test
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="${ONR_VENV:-$here/.venv}"
+python="${PYTHON:-python3}"
+
+ensure_venv() {
+    local extras="$1"
+    if ! "$python" -c 'import venv, ensurepip' 2>/dev/null; then
+        if [ "$(id -u)" = 0 ]; then
+            apt-get update -qq && apt-get install -y -qq python3-venv >/dev/null
+        else
+            echo "dev.sh: python3-venv is missing: run 'apt-get install python3-venv' as root" >&2
+            exit 1
+        fi
+    fi
+    [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
+    "$venv/bin/python" -m pip install -q -e "$here$extras"
+}
+
+case "${1:-}" in
+    run)
+        shift
+        ensure_venv ""
+        exec "$venv/bin/otel-netreceiver" "$@"
+        ;;
+    test)
+        shift
+        if [ "$(id -u)" = 0 ]; then
+            bash "$here/scripts/install-deps.sh"
+        else
+            echo "dev.sh: not root: skipping scripts/install-deps.sh (tests needing root will say so)" >&2
+        fi
+        ensure_venv "[test]"
+        cd "$here"
+        "$venv/bin/ruff" check .
+        exec "$venv/bin/python" -m pytest "$@"
+        ;;
+    *)
+        echo "usage: scripts/dev.sh run [agent args...] | scripts/dev.sh test [pytest args...]" >&2
+        exit 2
+        ;;
+esac

@@ -1,0 +1,125 @@
+"""A real OTLP receiver for tests: HTTP/protobuf and gRPC, on 127.0.0.1.
+
+It speaks the wire protocol (gzip, protobuf, the gRPC MetricsService), so
+the agent's exporters are exercised exactly as against a collector; it can be
+told to answer with an HTTP status (to test retries and outages).
+"""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from concurrent import futures
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
+
+
+def values_of(request: ExportMetricsServiceRequest) -> dict[tuple[str, tuple], float]:
+    """(metric name, sorted attributes) → value, for sums and gauges of a request."""
+    out: dict[tuple[str, tuple], float] = {}
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                points = m.sum.data_points if m.HasField("sum") else m.gauge.data_points
+                for dp in points:
+                    key = tuple(sorted((kv.key, kv.value.string_value) for kv in dp.attributes))
+                    value = dp.as_int if dp.WhichOneof("value") == "as_int" else dp.as_double
+                    out[(m.name, key)] = value
+    return out
+
+
+def resource_of(request: ExportMetricsServiceRequest) -> dict[str, str]:
+    rm = request.resource_metrics[0]
+    return {kv.key: kv.value.string_value for kv in rm.resource.attributes}
+
+
+class OtlpHttpSink:
+    """Collects ExportMetricsServiceRequests posted to /v1/metrics."""
+
+    def __init__(self) -> None:
+        self.requests: list[ExportMetricsServiceRequest] = []
+        self.status = 200
+        self.received = threading.Event()
+        self.attempts = 0
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                sink.attempts += 1
+                if sink.status != 200:
+                    self.send_response(sink.status)
+                    self.end_headers()
+                    return
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                sink.requests.append(ExportMetricsServiceRequest.FromString(body))
+                sink.received.set()
+                data = ExportMetricsServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def latest_values(self) -> dict[tuple[str, tuple], float]:
+        return values_of(self.requests[-1]) if self.requests else {}
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.requests and predicate(self.latest_values()):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class OtlpGrpcSink:
+    """The same, as a gRPC MetricsService server."""
+
+    def __init__(self) -> None:
+        import grpc
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as svc
+
+        self.requests: list[ExportMetricsServiceRequest] = []
+        self.metadata: list[dict[str, str]] = []
+        sink = self
+
+        class Servicer(svc.MetricsServiceServicer):
+            def Export(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+                sink.requests.append(request)
+                sink.metadata.append(dict(context.invocation_metadata()))
+                return ExportMetricsServiceResponse()
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        svc.add_MetricsServiceServicer_to_server(Servicer(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.stop(grace=None)

@@ -1,49 +1,19 @@
-"""Host interface counters from ``/proc/<pid>/net/dev`` (read → parse → emit).
+"""Host interface counters from ``/proc/1/net/dev`` (read → parse → emit).
 
-The parser is shared with the per-pod collector: the file has the same
-layout in every network namespace (net/core/net-procfs.c, dev_seq_printf_stats).
+The parser (procfs/netdev.py) is shared with the per-pod collector: the file has
+the same layout in every network namespace (net/core/net-procfs.c).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.interfaces import matches
 from otel_netreceiver.config.schema import NetdevConfig
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
-
-# Columns after "iface:" in net-procfs.c: 8 receive fields, then 8 transmit fields.
-_RX = ("bytes", "packets", "errs", "drop", "fifo", "frame", "compressed", "multicast")
-_TX = ("bytes", "packets", "errs", "drop", "fifo", "colls", "carrier", "compressed")
-
-
-class ParseError(ValueError):
-    """Malformed procfs content; the message names the file and line."""
-
-
-@dataclass(frozen=True, slots=True)
-class NetDevCounters:
-    interface: str
-    rx: dict[str, int]
-    tx: dict[str, int]
-
-
-def parse_net_dev(text: str, source: str = "net/dev") -> tuple[NetDevCounters, ...]:
-    """Parse /proc/net/dev; raises ParseError naming the line for anything malformed."""
-    result = []
-    for lineno, line in enumerate(text.splitlines()[2:], start=3):
-        name, sep, rest = line.partition(":")
-        fields = rest.split()
-        if not sep or len(fields) != 16 or not all(f.isdigit() for f in fields):
-            raise ParseError(f"{source}:{lineno}: expected 'iface: 16 numbers', got {line!r}")
-        numbers = [int(f) for f in fields]
-        result.append(NetDevCounters(name.strip(), dict(zip(_RX, numbers[:8], strict=True)),
-                                     dict(zip(_TX, numbers[8:], strict=True))))
-    return tuple(result)
-
+from otel_netreceiver.procfs.netdev import NetDevCounters, parse_net_dev
 
 _EMIT = (("system.network.io", "bytes"), ("system.network.packet.count", "packets"),
          ("system.network.errors", "errs"), ("system.network.packet.dropped", "drop"))

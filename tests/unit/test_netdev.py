@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from otel_netreceiver.collectors.netdev import NetdevCollector, ParseError, parse_net_dev
+from otel_netreceiver.collectors.netdev import NetdevCollector
 from otel_netreceiver.config.schema import NetdevConfig
+from otel_netreceiver.procfs.errors import ParseError
+from otel_netreceiver.procfs.netdev import parse_net_dev
 
 FAKE_PROC = str(Path(__file__).parent.parent / "data" / "proc")
 

@@ -1,0 +1,1 @@
+"""Pure parsers of procfs network files: text in, frozen data out, ParseError on anything odd."""

@@ -113,7 +113,7 @@ class EnaCollector:
         where = self._source.describe()
         if ena:
             return ProbeStatus(self.name, True, f"ENA interfaces: {', '.join(ena)} ({where})")
-        listing = ", ".join(f"{n}={d or '?'}" for n, d in sorted(seen.items())) or "none"
+        listing = ", ".join(f"{n}={d or 'no driver'}" for n, d in sorted(seen.items())) or "none"
         return ProbeStatus(self.name, False,
                            f"no ENA interface on this host ({where}; interfaces: {listing}); "
                            "the ENA allowance counters need an EC2 instance with the ena driver")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from otel_netreceiver.export.base import ExportResult
@@ -48,7 +48,9 @@ def format_snapshot(snapshot: Snapshot, previous: dict | None = None,
                     show_zero: bool = False) -> list[str]:
     """Lines for a snapshot; counters show their change since ``previous``."""
     lines: list[str] = []
-    for series in snapshot.metrics:
+    # the node's data first, the agent's own telemetry last
+    for series in sorted(snapshot.metrics, key=lambda s: (s.metric.source == "self",
+                                                          s.metric.name)):
         shown, hidden = [], 0
         for point in series.points:
             if _is_zero(point.value) and not show_zero:
@@ -97,14 +99,18 @@ class ConsoleExporter:
 
     name = "console"
 
-    def __init__(self, node: str, show_zero: bool = False, stream: TextIO | None = None) -> None:
+    def __init__(self, node: str, show_zero: bool = False, stream: TextIO | None = None,
+                 probes: Callable[[], Iterable[ProbeStatus]] | None = None) -> None:
         self._node, self._show_zero = node, show_zero
         self._stream = stream or sys.stdout
         self._previous: dict | None = None
+        self._probes = probes
 
     def export(self, snapshot: Snapshot) -> ExportResult:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.time_unix_nano / 1e9))
         lines = [f"── otel-netreceiver on {self._node} at {stamp} ──"]
+        if self._previous is None and self._probes is not None:
+            lines += ["  collectors:", *format_probes(self._probes()), "  series:"]
         lines += format_snapshot(snapshot, self._previous, self._show_zero)
         self._previous = snapshot_values(snapshot)
         try:

@@ -141,7 +141,8 @@ class Agent:
             self.exporters.append(OtlpExporter(ex.otlp, self.resource))
         console = ex.console.enabled if ex.console.enabled is not None else not ex.otlp.endpoint
         if console:
-            self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream))
+            self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
+                                                 self.probes))
         for exporter in self.exporters:
             self.counters.exporters.setdefault(exporter.name, ExporterStats())
         if ex.prometheus.enabled:

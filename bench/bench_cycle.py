@@ -63,8 +63,9 @@ def floor_cost(cycles: int) -> float:
         os.close(fd)
         for name in names:
             try:
+                request = structs.pack_sset_info_request()
                 count = structs.parse_sset_info(
-                    transport.call(name, structs.ETHTOOL_GSSET_INFO, structs.pack_sset_info_request()))
+                    transport.call(name, structs.ETHTOOL_GSSET_INFO, request))
                 transport.call(name, structs.ETHTOOL_GSTATS, structs.pack_gstats_request(count))
             except EthtoolError:
                 continue

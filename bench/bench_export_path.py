@@ -19,7 +19,8 @@ from otel_netreceiver.runtime.store import SeriesStore
 
 
 def _workload(metrics: int, pods: int) -> tuple[list[MetricDef], list[tuple]]:
-    defs = [MetricDef(f"bench.metric_{i}", Kind.COUNTER, "{packet}", "bench") for i in range(metrics)]
+    defs = [MetricDef(f"bench.metric_{i}", Kind.COUNTER, "{packet}", "bench")
+            for i in range(metrics)]
     pod_attrs = [attrs({"k8s.pod.name": f"pod-{p}", "k8s.namespace.name": "default",
                         "k8s.pod.uid": f"uid-{p:06d}"}) for p in range(pods)]
     return defs, pod_attrs

@@ -110,14 +110,14 @@ class WireEncoder:
         for p in series.points:
             value = p.value
             is_int = isinstance(value, int) and -_INT64_MAX <= value <= _INT64_MAX
+            tag, number = (_AS_INT, value) if is_int else (_AS_DOUBLE, float(value))
             if with_start:
                 packer = _INT_POINT if is_int else _DOUBLE_POINT
                 nums = packer.pack(_START_TIME, p.start_time_unix_nano, _TIME, p.time_unix_nano,
-                                   _AS_INT if is_int else _AS_DOUBLE, value if is_int else float(value))
+                                   tag, number)
             else:
                 packer = _GAUGE_INT if is_int else _GAUGE_DOUBLE
-                nums = packer.pack(_TIME, p.time_unix_nano, _AS_INT if is_int else _AS_DOUBLE,
-                                   value if is_int else float(value))
+                nums = packer.pack(_TIME, p.time_unix_nano, tag, number)
             body = self._attrs(p.attributes, old) + nums
             append(b"\x0a" + varint(len(body)) + body)
         return b"".join(out)

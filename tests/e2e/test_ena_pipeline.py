@@ -19,7 +19,6 @@ import pytest
 
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
-from otel_netreceiver.ethtool.recording import load_recording
 from otel_netreceiver.runtime.agent import Agent
 from tests.support.backends import start_prometheus, start_vmagent
 from tests.support.ena_replay import write_growing_recording
@@ -68,7 +67,6 @@ exporters:
 
 def test_ena_series_arrive_under_prometheus_names_and_rules_fire(pipeline, tmp_path) -> None:
     prometheus, vmagent = pipeline
-    assert load_recording(str(ROOT / "otel_netreceiver/ethtool/recordings/aws-ena-sample.json"))
     agent = _agent(tmp_path, vmagent.otlp_base_url)
     agent.start()
     try:
@@ -84,7 +82,8 @@ def test_ena_series_arrive_under_prometheus_names_and_rules_fire(pipeline, tmp_p
             assert [float(r["value"][1]) for r in flat] == [0.0], allowance
         available = prometheus.query("aws_ena_conntrack_allowance_available")
         assert float(available[0]["value"][1]) == 450878
-        compat = prometheus.query('node_net_ethtool{device="eth0",type="linklocal_allowance_exceeded"}')
+        compat = prometheus.query(
+            'node_net_ethtool{device="eth0",type="linklocal_allowance_exceeded"}')
         assert float(compat[0]["value"][1]) >= 500
         # the rate Prometheus computes is the replay's slope: LINKLOCAL_STEP per 1 s cycle
         rate = prometheus.query(f"rate({linklocal}[10s])")
@@ -99,7 +98,8 @@ def test_ena_series_arrive_under_prometheus_names_and_rules_fire(pipeline, tmp_p
                       "EnaBwOutAllowanceExceeded", "EnaConntrackAllowanceExceeded",
                       "PPSAllowanceExceeded", "BWINAllowanceExceeded"):
             assert quiet not in names
-        ours = next(a for a in alerts if a["metric"]["alertname"] == "EnaLinkLocalAllowanceExceeded")
+        ours = next(a for a in alerts
+                    if a["metric"]["alertname"] == "EnaLinkLocalAllowanceExceeded")
         assert ours["metric"]["network_interface_name"] == "eth0"
         recorded = prometheus.query("metric:linklocal_allowance_exceeded")
         assert recorded and float(recorded[0]["value"][1]) > 0

@@ -121,7 +121,8 @@ class Prometheus(Process):
 
 
 def start_prometheus(workdir: Path, *, rule_files: Sequence[Path] = (),
-                     evaluation_interval: str = "1s", extra_flags: Sequence[str] = ()) -> Prometheus:
+                     evaluation_interval: str = "1s",
+                     extra_flags: Sequence[str] = ()) -> Prometheus:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "prometheus.yml"
     rules = "".join(f"  - {Path(r).resolve()}\n" for r in rule_files)

@@ -23,7 +23,7 @@ class ImdsDouble:
         double = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_PUT(self) -> None:  # noqa: N802
+            def do_PUT(self) -> None:
                 double.requests.append(("PUT", self.path))
                 if (self.path != "/latest/api/token"
                         or not self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")):
@@ -31,7 +31,7 @@ class ImdsDouble:
                 else:
                     self._send(200, TOKEN)
 
-            def do_GET(self) -> None:  # noqa: N802
+            def do_GET(self) -> None:
                 double.requests.append(("GET", self.path))
                 if self.headers.get("X-aws-ec2-metadata-token") != TOKEN:
                     self._send(401, "")

@@ -48,7 +48,7 @@ class OtlpHttpSink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.attempts += 1
                 if sink.status != 200:
@@ -107,7 +107,7 @@ class OtlpGrpcSink:
         sink = self
 
         class Servicer(svc.MetricsServiceServicer):
-            def Export(self, request, context):  # type: ignore[no-untyped-def]  # noqa: N802
+            def Export(self, request, context):  # type: ignore[no-untyped-def]
                 sink.requests.append(request)
                 sink.metadata.append(dict(context.invocation_metadata()))
                 return ExportMetricsServiceResponse()

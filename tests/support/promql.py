@@ -1,4 +1,4 @@
-"""Find the metric names a PromQL expression selects (enough of PromQL for our rules and dashboards).
+"""Find the metric names a PromQL expression selects (enough PromQL for rules and dashboards).
 
 promtool checks the syntax; this only answers "which series does it read",
 so tests can check every name against the catalogue.

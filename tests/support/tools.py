@@ -31,6 +31,7 @@ def require_tool(name: str) -> str:
     path = find_tool(name)
     if path is None:
         raise RuntimeError(
-            f"test tool {name!r} not found in {TOOLS_BIN} or PATH: run `bash scripts/install-deps.sh` as root"
+            f"test tool {name!r} not found in {TOOLS_BIN} or PATH: "
+            "run `bash scripts/install-deps.sh` as root"
         )
     return path

@@ -43,7 +43,7 @@ def test_empty_file_is_an_error_not_the_defaults() -> None:
 
 
 def test_unreadable_file_names_the_file(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="missing.yaml: .*cannot read"):
+    with pytest.raises(ConfigError, match=r"missing\.yaml: .*cannot read"):
         load_file(tmp_path / "missing.yaml")
 
 

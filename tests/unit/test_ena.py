@@ -1,4 +1,4 @@
-"""ENA mapping from the AWS documentation's real `ethtool -S` sample, and the collector on replays."""
+"""ENA mapping from the AWS documentation's real `ethtool -S` sample; the collector on replays."""
 
 from __future__ import annotations
 
@@ -37,9 +37,10 @@ def test_points_carry_interface_eni_and_compat_gauge() -> None:
                                           ("aws.eni.id", "eni-0f95d3625f5c521cc"),
                                           ("network.interface.name", "ens5")))
     assert by[key] == 12
-    assert by[("aws.ena.conntrack.allowance.available",
-               (("aws.eni.id", "eni-0f95d3625f5c521cc"), ("network.interface.name", "ens5")))] == 450878
-    assert by[("node_net_ethtool", (("device", "ens5"), ("type", "linklocal_allowance_exceeded")))] == 12
+    eni_iface = (("aws.eni.id", "eni-0f95d3625f5c521cc"), ("network.interface.name", "ens5"))
+    assert by[("aws.ena.conntrack.allowance.available", eni_iface)] == 450878
+    compat = ("node_net_ethtool", (("device", "ens5"), ("type", "linklocal_allowance_exceeded")))
+    assert by[compat] == 12
     compat_types = {dict(a)["type"] for (n, a) in by if n == "node_net_ethtool"}
     assert compat_types == {"bw_in_allowance_exceeded", "bw_out_allowance_exceeded",
                             "pps_allowance_exceeded", "conntrack_allowance_exceeded",

@@ -12,9 +12,11 @@ from otel_netreceiver.naming import prometheus_name, prometheus_series_names
 @pytest.mark.parametrize(
     ("name", "kind", "unit", "expected"),
     [
-        ("aws.ena.allowance.exceeded", Kind.COUNTER, "{packet}", "aws_ena_allowance_exceeded_total"),
+        ("aws.ena.allowance.exceeded", Kind.COUNTER, "{packet}",
+         "aws_ena_allowance_exceeded_total"),
         ("system.network.io", Kind.COUNTER, "By", "system_network_io_bytes_total"),
-        ("netreceiver.collector.duration", Kind.GAUGE, "s", "netreceiver_collector_duration_seconds"),
+        ("netreceiver.collector.duration", Kind.GAUGE, "s",
+         "netreceiver_collector_duration_seconds"),
         ("x.utilization", Kind.GAUGE, "1", "x_utilization_ratio"),
         ("x.rate", Kind.GAUGE, "By/s", "x_rate_bytes_per_second"),
         ("node_net_ethtool", Kind.GAUGE, "", "node_net_ethtool"),
@@ -38,5 +40,5 @@ def test_catalogue_names_are_unique_after_translation() -> None:
 
 
 def test_unknown_metric_error_names_the_catalogue() -> None:
-    with pytest.raises(KeyError, match="catalogue.py"):
+    with pytest.raises(KeyError, match=r"catalogue\.py"):
         metric("no.such.metric")

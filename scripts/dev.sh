@@ -19,8 +19,14 @@ ensure_venv() {
         fi
     fi
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-    "$venv/bin/python" -m pip install -q --upgrade pip >/dev/null
-    "$venv/bin/python" -m pip install -q -e "$here$extras"
+    # pip's own chatter goes to a log; it is shown only if the install fails
+    local log="$venv/pip-install.log"
+    if ! { "$venv/bin/python" -m pip install -q --upgrade pip &&
+           "$venv/bin/python" -m pip install -q -e "$here$extras"; } >"$log" 2>&1; then
+        cat "$log" >&2
+        echo "dev.sh: installing into $venv failed (log above)" >&2
+        exit 1
+    fi
 }
 
 case "${1:-}" in

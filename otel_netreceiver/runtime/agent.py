@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Mapping
 from typing import TextIO
 
@@ -164,11 +165,21 @@ class Agent:
         return cfg.exporters.interval or cfg.interval
 
     def _export_loop(self) -> None:
+        """Export on a fixed grid that trails the collectors' latest possible phase.
+
+        Collectors run at start + phase + k * interval with phase < jitter x interval
+        (scheduler.py); exporting just after that keeps every export one period fresh.
+        """
         self.wait_first_collection(timeout=self.export_interval())
+        cfg = self.loaded.config
+        start = time.monotonic() + cfg.jitter * cfg.interval + min(1.0, 0.1 * cfg.interval)
+        self._stop.wait(max(start - time.monotonic(), 0.0))
         while not self._stop.is_set():
             with self._lock:
                 self.export_once()
-            self._stop.wait(self.export_interval())
+            interval = self.export_interval()
+            slot = int((time.monotonic() - start) // interval) + 1
+            self._stop.wait(max(start + slot * interval - time.monotonic(), 0.0))
 
     def export_once(self) -> None:
         """Refresh self-telemetry, snapshot the store, push to every exporter."""

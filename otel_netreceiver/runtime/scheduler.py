@@ -1,10 +1,15 @@
-"""Run each collector on its own thread, on a jittered interval, isolated from the others.
+"""Run each collector on its own thread, on a fixed grid with a random phase, isolated.
 
 One thread per collector is the isolation boundary the agent needs: a
 collector that hangs (a wedged ioctl, a slow /proc read) or raises does not
 delay the others or the export loop. A failing collector is retried with
 exponential backoff (capped at ten intervals) and its errors are counted in
 self-telemetry.
+
+Jitter is a phase chosen once per runner (up to ``jitter`` x interval after the
+first cycle), not a random wait every cycle: the nodes of a cluster still spread
+their reads, but each runner keeps a steady period, so the export loop (which
+runs just after the latest possible phase) always sees this period's values.
 """
 
 from __future__ import annotations
@@ -101,14 +106,20 @@ class CollectorRunner:
             log.warning("collector %s: %s", self.name, message, exc_info=exc)
         self.stats.last_error = message
 
-    def next_wait(self) -> float:
-        base = self._interval
-        if self.stats.consecutive_failures:
-            base = min(self._interval * 2 ** (self.stats.consecutive_failures - 1),
-                       self._interval * 10)
-        return base * (1.0 + self._rng.random() * self._jitter)
+    def backoff(self) -> float:
+        """Wait after a failed cycle: 1, 2, 4 ... intervals, at most ten."""
+        failures = max(self.stats.consecutive_failures, 1)
+        return min(self._interval * 2 ** (failures - 1), self._interval * 10)
 
     def _loop(self) -> None:
+        start = time.monotonic()
+        phase = self._rng.random() * self._jitter * self._interval
         while not self._stop.is_set():
-            self.run_once()
-            self._stop.wait(self.next_wait())
+            ok = self.run_once()
+            if not ok:
+                self._stop.wait(self.backoff())
+                continue
+            # next slot of the grid start + phase + k * interval (skip slots already missed)
+            elapsed = time.monotonic() - start - phase
+            slot = max(int(elapsed // self._interval) + 1, 1)
+            self._stop.wait(max(start + phase + slot * self._interval - time.monotonic(), 0.0))

@@ -127,13 +127,44 @@ def test_failing_collector_is_counted_and_backs_off() -> None:
     runner = CollectorRunner(_Boom(), SeriesStore(), interval=1.0, jitter=0.0)
     assert runner.run_once() is False
     assert runner.stats.errors == 1 and "kernel said no" in runner.stats.last_error
-    first = runner.next_wait()
+    assert runner.backoff() == 1.0
     runner.run_once()
     runner.run_once()
-    assert runner.next_wait() == 4 * first  # 1 s, then 2 s, then 4 s
+    assert runner.backoff() == 4.0  # 1 s, then 2 s, then 4 s
     for _ in range(10):
         runner.run_once()
-    assert runner.next_wait() == 10.0  # capped at ten intervals
+    assert runner.backoff() == 10.0  # capped at ten intervals
+
+
+class _Counting:
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def collect(self) -> Collection:
+        self.times.append(time.monotonic())
+        return Collection("counting", (), time.time_ns())
+
+    def probe(self) -> ProbeStatus:
+        return ProbeStatus(self.name, True)
+
+    def close(self) -> None:
+        pass
+
+
+def test_runner_keeps_a_steady_period_after_its_random_phase() -> None:
+    import random
+
+    collector = _Counting()
+    runner = CollectorRunner(collector, SeriesStore(), interval=0.2, jitter=0.5,
+                             rng=random.Random(7))
+    runner.start()
+    time.sleep(1.35)
+    runner.stop()
+    gaps = [b - a for a, b in zip(collector.times[1:], collector.times[2:], strict=False)]
+    assert len(collector.times) >= 6
+    assert all(abs(g - 0.2) < 0.05 for g in gaps), gaps  # the phase shifts, the period holds
 
 
 def test_reload_applies_valid_and_rejects_invalid(sink, tmp_path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from otel_netreceiver.catalogue_kernel import NETNS_FIELDS, metric_name
 from otel_netreceiver.model import Kind, MetricDef, Scope
 
 _C, _G, _H = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM
@@ -75,12 +76,92 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Resident memory of the agent process."),
     ("netreceiver.config.reloads", _C, "{reload}", ("result",), "self",
      "Configuration reloads, by result: applied or rejected (the last good one kept running)."),
+    ("netreceiver.netns.count", _G, "{namespace}", ("netns.kind",), "podnet",
+     "Network namespaces seen in the last cycle, by kind (pod, host, other)."),
+    ("netreceiver.series.suppressed", _G, "{series}", ("instrument",), "self",
+     "Per-pod counter series held back because they never moved from zero (sent, with a zero "
+     "baseline, the cycle they first move)."),
+    # --- node-wide kernel state (seed 002's node-level metrics) -------------------
+    ("netreceiver.softnet.processed", _C, "{packet}", (), "nodenet",
+     "Packets processed by the NET_RX softirq, all CPUs (/proc/net/softnet_stat)."),
+    ("netreceiver.softnet.dropped", _C, "{packet}", (), "nodenet",
+     "Packets dropped because a CPU's input backlog was full (netdev_max_backlog)."),
+    ("netreceiver.softnet.time_squeeze", _C, "{event}", (), "nodenet",
+     "NET_RX runs that ended with work left (budget or time exhausted)."),
+    ("netreceiver.slab.tcp.objects", _G, "{object}", ("slab.state",), "nodenet",
+     "TCP socket objects in the kernel slab (/proc/slabinfo 'TCP'), active or total."),
+    ("netreceiver.node.tcp.orphans", _G, "{socket}", (), "nodenet",
+     "TCP sockets no longer attached to a process (/proc/net/sockstat, node-wide)."),
+    ("netreceiver.node.tcp.allocated", _G, "{socket}", (), "nodenet",
+     "TCP sockets allocated, all namespaces (/proc/net/sockstat)."),
+    ("netreceiver.node.tcp.memory", _G, "By", (), "nodenet",
+     "Memory used by TCP buffers, all namespaces (sockstat 'mem' pages)."),
+    ("netreceiver.node.udp.memory", _G, "By", (), "nodenet",
+     "Memory used by UDP buffers, all namespaces (sockstat 'mem' pages)."),
+    ("netreceiver.conntrack.limit", _G, "{entry}", (), "nodenet",
+     "Maximum conntrack entries (net.netfilter.nf_conntrack_max)."),
 )
+
+# Attributes of every per-pod series. netns.kind is pod, host (the node's own namespace,
+# shared by hostNetwork pods) or other (a namespace no pod owns); process.command names
+# the namespace's first process when no pod does.
+POD = ("k8s.pod.name", "k8s.namespace.name", "k8s.pod.uid", "netns.inode", "netns.kind",
+       "process.command")
+_IO = (IFACE, DIRECTION)
+
+_POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
+    ("k8s.pod.network.io", _C, "By", _IO, "podnet",
+     "Bytes received and sent by each interface of the pod's network namespace (net/dev)."),
+    ("k8s.pod.network.errors", _C, "{error}", _IO, "podnet",
+     "Receive and transmit errors of each interface of the pod (net/dev)."),
+    ("netreceiver.pod.network.packets", _C, "{packet}", _IO, "podnet",
+     "Packets received and sent by each interface of the pod (net/dev)."),
+    ("netreceiver.pod.network.dropped", _C, "{packet}", _IO, "podnet",
+     "Packets dropped on receive or transmit by each interface of the pod (net/dev)."),
+    ("netreceiver.sockets.in_use", _G, "{socket}", ("network.transport",), "podnet",
+     "Sockets in use in the namespace, by protocol (net/sockstat 'inuse')."),
+    ("netreceiver.tcp.connections", _G, "{connection}", ("tcp.state",), "podnet",
+     "TCP sockets by state: established, time_wait, listen (net/tcp and net/tcp6)."),
+    ("netreceiver.tcp.queued", _G, "By", (DIRECTION,), "podnet",
+     "Bytes waiting in the send (transmit) and receive queues of established TCP sockets."),
+    ("netreceiver.conntrack.entries", _G, "{entry}", (), "podnet",
+     "Conntrack entries of the namespace (net/stat/nf_conntrack 'entries')."),
+    ("netreceiver.pod.open_files", _G, "{file}", (), "podnet",
+     "Open file descriptors of the pod's processes (probe fd)."),
+    ("netreceiver.pod.open_sockets", _G, "{socket}", (), "podnet",
+     "Open sockets of the pod's processes (probe fd)."),
+    ("netreceiver.pod.cpu.periods", _C, "{period}", (), "podnet",
+     "CFS enforcement periods of the pod's cgroup (cpu.stat nr_periods)."),
+    ("netreceiver.pod.cpu.throttled_periods", _C, "{period}", (), "podnet",
+     "Periods in which the pod was throttled by its CPU limit (cpu.stat nr_throttled)."),
+    ("netreceiver.pod.cpu.throttled_time", _C, "s", (), "podnet",
+     "Time the pod was throttled by its CPU limit (cpu.stat throttled_time/throttled_usec)."),
+)
+CONNTRACK_STATS = ("found", "invalid", "ignore", "insert", "insert_failed", "drop",
+                   "early_drop", "icmp_error", "search_restart", "clash_resolve")
 
 CATALOGUE: dict[str, MetricDef] = {
     name: MetricDef(name, kind, unit, desc, attributes, Scope.NODE, source)
     for name, kind, unit, attributes, source, desc in _ROWS
 }
+CATALOGUE.update({
+    name: MetricDef(name, kind, unit, desc, POD + attributes, Scope.POD, source)
+    for name, kind, unit, attributes, source, desc in _POD_ROWS
+})
+CATALOGUE.update({
+    metric_name(section, field): MetricDef(
+        metric_name(section, field), kind, unit,
+        f"{what.capitalize()} (kernel: {section} {field}).",
+        POD, Scope.POD, "podnet")
+    for section, field, kind, unit, what in NETNS_FIELDS
+})
+CATALOGUE.update({
+    f"netreceiver.conntrack.{stat}": MetricDef(
+        f"netreceiver.conntrack.{stat}", Kind.COUNTER, "{event}",
+        f"Conntrack '{stat}' events of the namespace, all CPUs (net/stat/nf_conntrack).",
+        POD, Scope.POD, "podnet")
+    for stat in CONNTRACK_STATS
+})
 
 
 def metric(name: str) -> MetricDef:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.base import Collector
@@ -17,6 +17,9 @@ from otel_netreceiver.collectors.ena import EnaCollector
 from otel_netreceiver.collectors.ethtool_source import EthtoolSource
 from otel_netreceiver.collectors.ethtool_stats import EthtoolStatsCollector
 from otel_netreceiver.collectors.netdev import NetdevCollector
+from otel_netreceiver.collectors.nodenet import NodeNetCollector
+from otel_netreceiver.collectors.podnet.collector import PodNetCollector
+from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig
 from otel_netreceiver.model import ProbeStatus
 
@@ -30,6 +33,7 @@ class BuildContext:
     proc_root: str
     sys_root: str
     metadata: InstanceMetadata
+    pods: PodDirectory = field(default_factory=NoPods)
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -47,10 +51,20 @@ def _netdev(config: AgentConfig, ctx: BuildContext) -> Collector:
     return NetdevCollector(config.collectors.netdev, ctx.proc_root)
 
 
+def _podnet(config: AgentConfig, ctx: BuildContext) -> Collector:
+    return PodNetCollector(config.collectors.podnet, ctx.proc_root, ctx.pods)
+
+
+def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
+    return NodeNetCollector(config.collectors.nodenet, ctx.proc_root)
+
+
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
     "ena": _ena,
     "ethtool": _ethtool,
     "netdev": _netdev,
+    "podnet": _podnet,
+    "nodenet": _nodenet,
 }
 
 

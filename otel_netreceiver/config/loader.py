@@ -136,8 +136,9 @@ def check_value(hint: Any, meta: Mapping[str, Any], value: Any) -> Any:
         value = parse_duration(value)
     value = _check_type(hint, value)
     choices = meta.get("choices") or ()
-    if choices and value not in choices:
-        raise ValueError(f"must be one of {', '.join(choices)}; got {value!r}")
+    for item in value if isinstance(value, list) else [value]:
+        if choices and item not in choices:
+            raise ValueError(f"unknown value {item!r}: must be one of {', '.join(choices)}")
     minimum = meta.get("minimum")
     if minimum is not None and value < minimum:
         raise ValueError(f"must be at least {minimum}; got {value!r}")

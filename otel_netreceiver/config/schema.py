@@ -88,6 +88,37 @@ class NetdevConfig:
     exclude_interfaces: list[str] = key([], "Interface name patterns to skip.")
 
 
+POD_PROBES = ("netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack", "tcpsummary", "fd",
+              "cpu")
+NODE_PROBES = ("softnet", "slab", "sockstat", "conntrack")
+
+
+@dataclass(frozen=True)
+class PodNetConfig:
+    enabled: bool = key(True, "Kernel network counters of every network namespace, per pod.")
+    probes: list[str] = key(["netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack",
+                             "tcpsummary", "cpu"],
+                            "What to read per namespace. fd walks every process of every pod "
+                            "and is off by default.", choices=POD_PROBES)
+    cgroup_root: str = key("/sys/fs/cgroup", "Where the host's cgroup hierarchies are mounted "
+                           "(v1 controllers, or the v2 unified tree, or both).")
+    include_host: bool = key(True, "Also export the node's own network namespace "
+                             "(netns.kind=host; where hostNetwork pods live).")
+    export_quiet: bool = key(False, "Export per-pod counters that never left zero. Off: such a "
+                             "series is sent from the cycle it first moves, with a zero "
+                             "baseline one cycle earlier, so rate() and increase() see the "
+                             "first increment.")
+    verbose: bool = key(False, "Add k8s.pod.ip and the pod labels listed in `labels`.")
+    labels: list[str] = key([], "Pod label keys to add as k8s.pod.label.<key> when verbose.")
+
+
+@dataclass(frozen=True)
+class NodeNetConfig:
+    enabled: bool = key(True, "Node-wide kernel network state: softnet, TCP slab, sockstat "
+                        "memory and orphans, conntrack limit.")
+    probes: list[str] = key(list(NODE_PROBES), "What to read.", choices=NODE_PROBES)
+
+
 @dataclass(frozen=True)
 class CollectorsConfig:
     ena: EnaConfig = field(default_factory=EnaConfig, metadata={"doc": "ENA allowances."})
@@ -95,6 +126,10 @@ class CollectorsConfig:
                                    metadata={"doc": "Generic ethtool statistics."})
     netdev: NetdevConfig = field(default_factory=NetdevConfig,
                                  metadata={"doc": "Host interface counters."})
+    podnet: PodNetConfig = field(default_factory=PodNetConfig,
+                                 metadata={"doc": "Per-pod kernel network counters (seed 002)."})
+    nodenet: NodeNetConfig = field(default_factory=NodeNetConfig,
+                                   metadata={"doc": "Node-wide kernel network state."})
 
 
 @dataclass(frozen=True)

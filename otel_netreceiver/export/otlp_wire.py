@@ -118,7 +118,12 @@ class WireEncoder:
             else:
                 packer = _GAUGE_INT if is_int else _GAUGE_DOUBLE
                 nums = packer.pack(_TIME, p.time_unix_nano, tag, number)
-            body = self._attrs(p.attributes, old) + nums
+            attributes = self._attrs(p.attributes, old)
+            if p.baseline_time_unix_nano:  # the zero the backend needs before a first increment
+                zero = attributes + _INT_POINT.pack(_START_TIME, p.start_time_unix_nano, _TIME,
+                                                    p.baseline_time_unix_nano, _AS_INT, 0)
+                append(b"\x0a" + varint(len(zero)) + zero)
+            body = attributes + nums
             append(b"\x0a" + varint(len(body)) + body)
         return b"".join(out)
 

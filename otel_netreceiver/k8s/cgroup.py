@@ -73,3 +73,31 @@ def pod_of_process(cgroup_text: str) -> PodCgroup | None:
         if pod is not None:
             return pod
     return None
+
+
+def pod_cgroup_path(path: str) -> str | None:
+    """The pod-level cgroup of a container's cgroup path (where the pod's CPU limit applies)."""
+    match = _POD_UID.search(path) if "kubepods" in path else None
+    if match is None:
+        return None
+    end = match.end() - (1 if path[match.end() - 1: match.end()] == "/" else 0)
+    return path[:end]
+
+
+def cpu_stat_candidates(lines: tuple[CgroupLine, ...], cgroup_root: str) -> list[str]:
+    """Where the pod's cpu.stat may be: v1 cpu controller mounts, then the v2 tree.
+
+    v1 mounts the cpu controller as cpu,cpuacct (most distributions) or cpu alone (this
+    project's test machine); v2 is at the root or, on hybrid hosts, at unified/.
+    """
+    candidates = []
+    for line in lines:
+        pod = pod_cgroup_path(line.path)
+        if pod is None:
+            continue
+        if "cpu" in line.controllers.split(","):
+            candidates += [f"{cgroup_root}/cpu,cpuacct{pod}/cpu.stat",
+                           f"{cgroup_root}/cpu{pod}/cpu.stat"]
+        elif line.hierarchy == "0":
+            candidates += [f"{cgroup_root}{pod}/cpu.stat", f"{cgroup_root}/unified{pod}/cpu.stat"]
+    return candidates

@@ -52,14 +52,16 @@ class Agent:
         else:
             self.imds_status = "provided"
         self.metadata = metadata
-        self.store = SeriesStore(cfg.max_series_per_instrument)
+        self.store = SeriesStore(cfg.max_series_per_instrument,
+                                 suppress_quiet=not cfg.collectors.podnet.export_quiet)
         self.runners: dict[str, CollectorRunner] = {}
         self.skipped: list[ProbeStatus] = []
         self.exporters: list[Exporter] = []
         self.pull: PullServer | None = None
         self.counters = RuntimeCounters(runners=lambda: {n: r.stats for n, r in
                                                          list(self.runners.items())},
-                                        dropped=self.store.dropped)
+                                        dropped=self.store.dropped,
+                                        suppressed=self.store.suppressed)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -99,6 +101,7 @@ class Agent:
             old, new = self.loaded.config, loaded.config
             self.loaded = loaded
             self.store.set_cap(new.max_series_per_instrument)
+            self.store.set_suppress_quiet(not new.collectors.podnet.export_quiet)
             if _collectors_part(old) != _collectors_part(new):
                 names = list(self.runners)
                 self._stop_collectors(names)
@@ -186,8 +189,10 @@ class Agent:
         self.store.update(self._self.collect())
         snapshot = self.store.snapshot()
         self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
+        all_ok = True
         for exporter in self.exporters:
             result = exporter.export(snapshot)
+            all_ok = all_ok and result.ok
             stats = self.counters.exporters.setdefault(exporter.name, ExporterStats())
             if result.ok:
                 if stats.last_error:
@@ -200,6 +205,8 @@ class Agent:
                 log.warning("export to %s failed (%d series kept for the next interval): %s",
                             exporter.name, snapshot.point_count(), result.error)
                 stats.last_error = result.error
+        if all_ok:
+            self.store.ack_baselines(snapshot)
 
     # --- status ----------------------------------------------------------------
     def wait_first_collection(self, timeout: float) -> bool:

@@ -34,6 +34,7 @@ class RuntimeCounters:
     exporters: dict[str, ExporterStats] = field(default_factory=dict)
     series_exported: dict[str, int] = field(default_factory=dict)
     dropped: Callable[[], Mapping[str, int]] = dict
+    suppressed: Callable[[], Mapping[str, int]] = dict
     reloads: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
 
 
@@ -70,6 +71,8 @@ class SelfCollector:
             add(Point(metric("netreceiver.series.exported"), attrs(instrument=inst), n))
         for inst, n in self._c.dropped().items():
             add(Point(metric("netreceiver.series.dropped"), attrs(instrument=inst), n))
+        for inst, n in self._c.suppressed().items():
+            add(Point(metric("netreceiver.series.suppressed"), attrs(instrument=inst), n))
         for result, n in self._c.reloads.items():
             add(Point(metric("netreceiver.config.reloads"), attrs(result=result), n))
         usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -14,6 +14,11 @@ Semantics:
   a reset instead of a negative rate.
 - Each metric holds at most ``max_series_per_instrument`` series; series
   already held keep their place, new ones over the cap are refused and counted.
+- Quiet pods stay cheap (seed 004): with ``suppress_quiet``, a per-pod counter
+  that has never left zero is not in snapshots. The cycle it first moves, its
+  point carries a zero baseline at the previous observation's time, so the
+  backend gets 0 then the new value and rate()/increase() see the first
+  increment. The baseline is repeated until ``ack_baselines`` confirms an export.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from otel_netreceiver.model import (
     Kind,
     MetricDef,
     Point,
+    Scope,
     Value,
 )
 
@@ -45,6 +51,7 @@ class SeriesPoint:
     start_time_unix_nano: int
     time_unix_nano: int
     value: Value
+    baseline_time_unix_nano: int = 0  # a zero point to send first (see module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +77,16 @@ class Snapshot:
 
 
 class _State:
-    __slots__ = ("start", "time", "value")
+    __slots__ = ("baseline", "moved", "start", "time", "value")
 
     def __init__(self, start: int, time_ns: int, value: Value) -> None:
         self.start, self.time, self.value = start, time_ns, value
+        self.moved = value != 0
+        self.baseline = 0
+
+
+def _quiet(metric: MetricDef, state: _State) -> bool:
+    return metric.scope is Scope.POD and metric.kind is Kind.COUNTER and not state.moved
 
 
 def _went_down(kind: Kind, old: Value, new: Value) -> bool:
@@ -88,8 +101,10 @@ class SeriesStore:
     """Thread-safe: collectors update from their threads, exporters snapshot from theirs."""
 
     def __init__(self, max_series_per_instrument: int = 10000,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, suppress_quiet: bool = True) -> None:
         self._cap = max_series_per_instrument
+        self._suppress = suppress_quiet
+        self._suppressed: dict[str, int] = {}
         self._clock = clock
         self._created = clock()
         self._lock = threading.Lock()
@@ -101,6 +116,10 @@ class SeriesStore:
     def set_cap(self, max_series_per_instrument: int) -> None:
         with self._lock:
             self._cap = max_series_per_instrument
+
+    def set_suppress_quiet(self, suppress: bool) -> None:
+        with self._lock:
+            self._suppress = suppress
 
     def update(self, collection: Collection) -> None:
         """Replace the series of ``collection.collector`` with what it saw now."""
@@ -139,7 +158,11 @@ class SeriesStore:
             # later arrivals (a new pod, a new interface) start when first seen.
             return _State(self._created if fresh else now, now, point.value)
         if restarted or _went_down(point.metric.kind, state.value, point.value):
-            return _State(state.time, now, point.value)
+            fresh_state = _State(state.time, now, point.value)
+            fresh_state.moved = True  # it was exported before; keep exporting it
+            return fresh_state
+        if not state.moved and point.value != 0:
+            state.moved, state.baseline = True, state.time
         state.time, state.value = now, point.value
         return state
 
@@ -150,22 +173,47 @@ class SeriesStore:
                 self._count[key[0].name] -= 1
             self._first_cycle.discard(name)
 
+    def suppressed(self) -> dict[str, int]:
+        """Quiet series held back in the last snapshot, per metric."""
+        with self._lock:
+            return dict(self._suppressed)
+
+    def ack_baselines(self, snapshot: Snapshot) -> None:
+        """The snapshot was exported: its zero baselines need not be sent again."""
+        with self._lock:
+            for series in snapshot.metrics:
+                for point in series.points:
+                    if point.baseline_time_unix_nano:
+                        self._clear_baseline((series.metric, point.attributes))
+
+    def _clear_baseline(self, key: SeriesKey) -> None:
+        for held in self._by_collector.values():
+            state = held.get(key)
+            if state is not None:
+                state.baseline = 0
+                return
+
     def dropped(self) -> dict[str, int]:
         """Series refused by the cap so far, per metric (cumulative)."""
         with self._lock:
             return dict(self._dropped)
 
     def snapshot(self, collectors: Iterable[str] | None = None) -> Snapshot:
-        """Group every held series by metric, in catalogue-stable order."""
+        """Group every exported series by metric, in name order."""
         with self._lock:
             wanted = set(collectors) if collectors is not None else None
             grouped: dict[MetricDef, list[SeriesPoint]] = {}
+            suppressed: defaultdict[str, int] = defaultdict(int)
             for name, series in self._by_collector.items():
                 if wanted is not None and name not in wanted:
                     continue
                 for (metric, attributes), st in series.items():
+                    if self._suppress and _quiet(metric, st):
+                        suppressed[metric.name] += 1
+                        continue
                     grouped.setdefault(metric, []).append(
-                        SeriesPoint(attributes, st.start, st.time, st.value))
+                        SeriesPoint(attributes, st.start, st.time, st.value, st.baseline))
+            self._suppressed = dict(suppressed)
             now = self._clock()
         metrics = tuple(MetricSeries(m, tuple(p)) for m, p in
                         sorted(grouped.items(), key=lambda kv: kv[0].name))

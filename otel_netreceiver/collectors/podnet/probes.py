@@ -1,0 +1,189 @@
+"""One function per probe: read a namespace's file through its pid, parse it, return points.
+
+Each probe reads ``<proc_root>/<pid>/net/<file>`` (the namespace of that pid, no
+setns needed). A file that does not exist on this kernel (snmp6 without IPv6,
+nf_conntrack not loaded) yields nothing; a process that exits mid-read raises
+Gone, which drops that namespace for this cycle without an error.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from otel_netreceiver.catalogue import CONNTRACK_STATS, metric
+from otel_netreceiver.catalogue_kernel import NETNS_FIELDS, metric_name
+from otel_netreceiver.model import Attributes, MetricDef, Point
+from otel_netreceiver.procfs.netdev import parse_net_dev
+from otel_netreceiver.procfs.snmp import parse_snmp
+from otel_netreceiver.procfs.snmp6 import parse_snmp6
+from otel_netreceiver.procfs.sockstat import parse_sockstat
+from otel_netreceiver.procfs.stat_tables import parse_conntrack_stat
+from otel_netreceiver.procfs.tcp_sockets import TcpSummary, summarize_tcp
+
+
+class Gone(Exception):
+    """The namespace's process exited while being read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One namespace to read this cycle."""
+
+    proc_root: str
+    pid: int
+    pids: tuple[int, ...]
+    attributes: Attributes
+    cpu_stat: str | None  # path of the pod's cgroup cpu.stat, when known
+
+
+def read_net(target: Target, name: str) -> str | None:
+    """Text of <pid>/net/<name>; None if this kernel has no such file."""
+    path = f"{target.proc_root}/{target.pid}/net/{name}"
+    try:
+        with open(path, "rb") as handle:
+            return handle.read().decode("ascii", "replace")
+    except FileNotFoundError:
+        if not os.path.exists(f"{target.proc_root}/{target.pid}"):
+            raise Gone(path) from None
+        return None
+    except ProcessLookupError:
+        raise Gone(path) from None
+
+
+def _with(base: Attributes, **extra: str) -> Attributes:
+    return tuple(sorted((*base, *extra.items())))
+
+
+def _fields_by_file() -> dict[str, list[tuple[str, str, MetricDef]]]:
+    """(section, field, definition) of the catalogue's kernel table, grouped by the file."""
+    by_file: dict[str, list[tuple[str, str, MetricDef]]] = {"snmp": [], "netstat": [],
+                                                             "snmp6": []}
+    for section, field, *_ in NETNS_FIELDS:
+        file = ("snmp" if section in ("Tcp", "Udp", "Ip", "Icmp")
+                else "snmp6" if section == "Ip6" else "netstat")
+        by_file[file].append((section, field, metric(metric_name(section, field))))
+    return by_file
+
+
+_FIELDS = _fields_by_file()
+
+
+def _mib(target: Target, file: str) -> list[Point]:
+    text = read_net(target, file)
+    if text is None:
+        return []
+    source = f"{target.pid}/net/{file}"
+    if file == "snmp6":
+        flat = parse_snmp6(text, source)
+        return [Point(d, target.attributes, flat[f]) for _, f, d in _FIELDS[file] if f in flat]
+    tables = parse_snmp(text, source)
+    return [Point(d, target.attributes, tables[s][f]) for s, f, d in _FIELDS[file]
+            if f in tables.get(s, {})]
+
+
+_NETDEV = (("k8s.pod.network.io", "bytes"), ("netreceiver.pod.network.packets", "packets"),
+           ("k8s.pod.network.errors", "errs"), ("netreceiver.pod.network.dropped", "drop"))
+
+
+def netdev(target: Target) -> list[Point]:
+    text = read_net(target, "dev")
+    if text is None:
+        return []
+    points = []
+    for dev in parse_net_dev(text, f"{target.pid}/net/dev"):
+        for direction, values in (("receive", dev.rx), ("transmit", dev.tx)):
+            a = _with(target.attributes, **{"network.interface.name": dev.interface,
+                                            "network.io.direction": direction})
+            points.extend(Point(metric(name), a, values[col]) for name, col in _NETDEV)
+    return points
+
+
+def sockstat(target: Target) -> list[Point]:
+    text = read_net(target, "sockstat")
+    if text is None:
+        return []
+    table = parse_sockstat(text, f"{target.pid}/net/sockstat")
+    definition = metric("netreceiver.sockets.in_use")
+    return [Point(definition, _with(target.attributes, **{"network.transport": proto.lower()}),
+                  table[proto]["inuse"]) for proto in ("TCP", "UDP", "RAW")
+            if "inuse" in table.get(proto, {})]
+
+
+def conntrack(target: Target) -> list[Point]:
+    text = read_net(target, "stat/nf_conntrack")
+    if text is None:
+        return []
+    stats = parse_conntrack_stat(text, f"{target.pid}/net/stat/nf_conntrack")
+    stats.setdefault("clash_resolve", stats.get("clashres", 0))  # column name since 5.9
+    points = [Point(metric("netreceiver.conntrack.entries"), target.attributes,
+                    stats.get("entries", 0))]
+    points += [Point(metric(f"netreceiver.conntrack.{s}"), target.attributes, stats[s])
+               for s in CONNTRACK_STATS if s in stats]
+    return points
+
+
+def tcpsummary(target: Target) -> list[Point]:
+    total = TcpSummary()
+    for name in ("tcp", "tcp6"):
+        text = read_net(target, name)
+        if text is not None:
+            total = total + summarize_tcp(text, f"{target.pid}/net/{name}")
+    conns, queued = metric("netreceiver.tcp.connections"), metric("netreceiver.tcp.queued")
+    a = target.attributes
+    return [Point(conns, _with(a, **{"tcp.state": "established"}), total.established),
+            Point(conns, _with(a, **{"tcp.state": "time_wait"}), total.time_wait),
+            Point(conns, _with(a, **{"tcp.state": "listen"}), total.listen),
+            Point(queued, _with(a, **{"network.io.direction": "transmit"}), total.tx_queue_bytes),
+            Point(queued, _with(a, **{"network.io.direction": "receive"}), total.rx_queue_bytes)]
+
+
+def fd(target: Target) -> list[Point]:
+    """Open files and sockets of every process in the namespace (costly: off by default)."""
+    files = sockets = 0
+    for pid in target.pids:
+        base = f"{target.proc_root}/{pid}/fd"
+        try:
+            entries = os.listdir(base)
+        except OSError:
+            continue  # exited, or a kernel thread
+        files += len(entries)
+        for entry in entries:
+            try:
+                sockets += os.readlink(f"{base}/{entry}").startswith("socket:")
+            except OSError:
+                continue
+    return [Point(metric("netreceiver.pod.open_files"), target.attributes, files),
+            Point(metric("netreceiver.pod.open_sockets"), target.attributes, sockets)]
+
+
+def cpu(target: Target) -> list[Point]:
+    """CFS throttling of the pod's cgroup (seed 002 case 4: Ingress health checks vs CPU limits)."""
+    if target.cpu_stat is None:
+        return []
+    try:
+        with open(target.cpu_stat) as handle:
+            stat = dict(line.split() for line in handle if line.count(" ") == 1)
+    except (OSError, ValueError):
+        return []
+    throttled_s = (int(stat["throttled_usec"]) / 1e6 if "throttled_usec" in stat
+                   else int(stat.get("throttled_time", 0)) / 1e9)  # v2 µs, v1 ns
+    a = target.attributes
+    return [Point(metric("netreceiver.pod.cpu.periods"), a, int(stat.get("nr_periods", 0))),
+            Point(metric("netreceiver.pod.cpu.throttled_periods"), a,
+                  int(stat.get("nr_throttled", 0))),
+            Point(metric("netreceiver.pod.cpu.throttled_time"), a, throttled_s)]
+
+
+PROBES: dict[str, Callable[[Target], list[Point]]] = {
+    "netdev": netdev,
+    "snmp": lambda t: _mib(t, "snmp"),
+    "netstat": lambda t: _mib(t, "netstat"),
+    "snmp6": lambda t: _mib(t, "snmp6"),
+    "sockstat": sockstat,
+    "conntrack": conntrack,
+    "tcpsummary": tcpsummary,
+    "fd": fd,
+    "cpu": cpu,
+}

@@ -121,9 +121,11 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.sockets.in_use", _G, "{socket}", ("network.transport",), "podnet",
      "Sockets in use in the namespace, by protocol (net/sockstat 'inuse')."),
     ("netreceiver.tcp.connections", _G, "{connection}", ("tcp.state",), "podnet",
-     "TCP sockets by state: established, time_wait, listen (net/tcp and net/tcp6)."),
+     "TCP connections by state: established (snmp CurrEstab: ESTABLISHED and CLOSE_WAIT) and "
+     "time_wait (sockstat tw) from probe tcpsummary; listen from probe tcpqueues."),
     ("netreceiver.tcp.queued", _G, "By", (DIRECTION,), "podnet",
-     "Bytes waiting in the send (transmit) and receive queues of established TCP sockets."),
+     "Bytes waiting in the send and receive queues of established TCP sockets (probe "
+     "tcpqueues: walks net/tcp and net/tcp6)."),
     ("netreceiver.conntrack.entries", _G, "{entry}", (), "podnet",
      "Conntrack entries of the namespace (net/stat/nf_conntrack 'entries')."),
     ("netreceiver.pod.open_files", _G, "{file}", (), "podnet",

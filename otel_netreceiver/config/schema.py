@@ -88,8 +88,8 @@ class NetdevConfig:
     exclude_interfaces: list[str] = key([], "Interface name patterns to skip.")
 
 
-POD_PROBES = ("netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack", "tcpsummary", "fd",
-              "cpu")
+POD_PROBES = ("netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack", "tcpsummary",
+              "tcpqueues", "fd", "cpu")
 NODE_PROBES = ("softnet", "slab", "sockstat", "conntrack")
 
 
@@ -98,8 +98,10 @@ class PodNetConfig:
     enabled: bool = key(True, "Kernel network counters of every network namespace, per pod.")
     probes: list[str] = key(["netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack",
                              "tcpsummary", "cpu"],
-                            "What to read per namespace. fd walks every process of every pod "
-                            "and is off by default.", choices=POD_PROBES)
+                            "What to read per namespace. Off by default because of their cost: "
+                            "tcpqueues (walks the node's whole TCP hash table per namespace, "
+                            "~8 ms each on a large node) and fd (every process of every pod).",
+                            choices=POD_PROBES)
     cgroup_root: str = key("/sys/fs/cgroup", "Where the host's cgroup hierarchies are mounted "
                            "(v1 controllers, or the v2 unified tree, or both).")
     include_host: bool = key(True, "Also export the node's own network namespace "

@@ -1,9 +1,9 @@
 """Where SIOCETHTOOL requests go: the kernel, or a recording of what a kernel answered.
 
-Both transports take the request buffer and return it filled in; everything
-after (the parsers in structs.py, the reader, the collectors) is the same code
-either way, which is how the end-to-end test exercises the ENA path on a
-machine without an ENA NIC.
+Both transports take a request buffer packed by structs.py and return it
+filled in; everything after (the parsers, the reader, the collectors) is the
+same code either way. That is how the ENA path is tested end to end on
+machines without an ENA NIC.
 """
 
 from __future__ import annotations
@@ -11,48 +11,85 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import mmap
+import os
 import socket
 import struct
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from otel_netreceiver.ethtool.structs import (
-    COMMAND_NAMES,
-    ETHTOOL_GDRVINFO,
-    ETHTOOL_GSSET_INFO,
-    ETHTOOL_GSTATS,
-    ETHTOOL_GSTRINGS,
-    SIOCETHTOOL,
-    command_of,
-)
+from otel_netreceiver.ethtool import structs
 
 if TYPE_CHECKING:
-    from otel_netreceiver.ethtool.recording import Recording
+    # Imported lazily at run time: `python -m otel_netreceiver.ethtool.recording`
+    # must not find that module already imported through the package.
+    from otel_netreceiver.ethtool.recording import InterfaceRecording, Recording
 
 IFNAMSIZ = 16  # include/uapi/linux/if.h
-_IFREQ_SIZE = 40  # struct ifreq on 64-bit: 16-byte name + 24-byte union (ifr_data at 16)
+
+
+class _IfMap(ctypes.Structure):
+    """struct ifmap (include/uapi/linux/if.h): the biggest member of ifreq's union."""
+
+    _fields_ = [("mem_start", ctypes.c_ulong), ("mem_end", ctypes.c_ulong),
+                ("base_addr", ctypes.c_ushort), ("irq", ctypes.c_ubyte),
+                ("dma", ctypes.c_ubyte), ("port", ctypes.c_ubyte)]
+
+
+class _IfrIfru(ctypes.Union):
+    _fields_ = [("ifru_map", _IfMap), ("ifru_data", ctypes.c_void_p)]
+
+
+class _IfReq(ctypes.Structure):
+    """struct ifreq: char ifr_name[IFNAMSIZ], then the union holding ifr_data."""
+
+    _fields_ = [("ifr_name", ctypes.c_char * IFNAMSIZ), ("ifr_ifru", _IfrIfru)]
+
+
+# The C layouts above only give the size and offset; calls pack a plain
+# bytearray (cheaper than filling a ctypes struct on the hot path). dev_ioctl()
+# copies sizeof(struct ifreq) bytes from us: 40 on 64-bit.
+_IFREQ_SIZE = ctypes.sizeof(_IfReq)
+_IFREQ_HEAD = struct.Struct(f"{IFNAMSIZ}s{_IfReq.ifr_ifru.offset - IFNAMSIZ}xP")
+
+
+# GSTRINGS and GSTATS write as many entries as the driver has *now*, not as
+# many as we asked for, on kernels whose net/ethtool/ioctl.c
+# ethtool_get_strings()/ethtool_get_stats() overwrite the user's count. If the
+# set grew since GSSET_INFO, that would write past our buffer (heap corruption
+# in this process). Those two go through a scratch mapping big enough for
+# MAX_STATS entries; untouched pages of an anonymous mapping cost no memory.
+_GUARDED = frozenset({structs.ETHTOOL_GSTRINGS, structs.ETHTOOL_GSTATS})
+_SCRATCH_SIZE = structs.GSTRINGS_HEADER_SIZE + structs.MAX_STATS * structs.ETH_GSTRING_LEN
 
 
 class EthtoolError(OSError):
-    """An ioctl the kernel refused; names the interface and the command."""
+    """An ioctl the kernel refused; names the interface and the command.
+
+    ``command`` is the command's name ("GSTATS"), ``errno`` the kernel's error.
+    """
 
     def __init__(self, ifname: str, command: int, err: int, detail: str = "") -> None:
-        self.ifname, self.command = ifname, COMMAND_NAMES.get(command, hex(command))
-        text = detail or (errno.errorcode.get(err, str(err)) if err else "failed")
-        super().__init__(err, f"ethtool {self.command} on {ifname}: {text}")
+        reason = os.strerror(err) + (f" ({detail})" if detail else "")
+        super().__init__(err, reason)
+        self.ifname = ifname
+        self.command = structs.command_name(command)
+        self.message = f"ethtool {self.command} on {ifname}: {reason}"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InterfaceGone(EthtoolError):
-    """ENODEV/ENXIO: the interface vanished (callers drop it quietly)."""
+    """ENODEV/ENXIO: the interface vanished; callers drop it quietly."""
 
 
 class NotSupported(EthtoolError):
-    """EOPNOTSUPP: the driver has no answer for this command (e.g. lo has no stats)."""
+    """EOPNOTSUPP: the driver has no answer for this command (lo has no GSTATS)."""
 
 
-def error_for(ifname: str, command: int, err: int) -> EthtoolError:
-    import os
-
-    detail = os.strerror(err)
+def error_for(ifname: str, command: int, err: int, detail: str = "") -> EthtoolError:
+    """The EthtoolError subclass callers dispatch on for this errno."""
     if err in (errno.ENODEV, errno.ENXIO):
         return InterfaceGone(ifname, command, err, detail)
     if err == errno.EOPNOTSUPP:
@@ -61,49 +98,101 @@ def error_for(ifname: str, command: int, err: int) -> EthtoolError:
 
 
 class EthtoolTransport(Protocol):
-    def call(self, ifname: str, command: int, buf: bytearray) -> bytearray: ...
+    def call(self, ifname: str, command: int, buf: bytearray) -> bytearray:
+        """Send the request in ``buf``; the answer is written into it, which is returned."""
+        ...
 
     def close(self) -> None: ...
 
 
-class IoctlTransport:
-    """The real ioctl on one reused AF_INET datagram socket (no CAP_NET_ADMIN needed).
+def _ifname(ifname: str) -> bytes:
+    name = ifname.encode()
+    if not name or len(name) >= IFNAMSIZ or b"\0" in name:
+        # the kernel would silently cut the name at 15 bytes or at a NUL and
+        # answer for another interface
+        raise ValueError(f"interface name {ifname!r} is not 1..{IFNAMSIZ - 1} bytes without NUL")
+    return name
 
-    The device is looked up in the calling thread's network namespace.
+
+class IoctlTransport:
+    """The real ioctl, on one lazily opened AF_INET datagram socket reused for every call.
+
+    No capability is needed for these read-only commands (dev_ethtool() only
+    checks CAP_NET_ADMIN for commands that change something). The device is
+    looked up in the network namespace of the socket, i.e. of the thread that
+    made the first call: a caller that switches namespaces needs a transport
+    per namespace. Not thread-safe (one scratch buffer): one per thread.
     """
 
     def __init__(self) -> None:
         self._sock: socket.socket | None = None
+        self._scratch: mmap.mmap | None = None
+        self._scratch_pin: ctypes.Array[ctypes.c_char] | None = None
+
+    def __enter__(self) -> IoctlTransport:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def call(self, ifname: str, command: int, buf: bytearray) -> bytearray:
-        name = ifname.encode()
-        if not name or len(name) >= IFNAMSIZ:
-            raise ValueError(f"interface name {ifname!r} is not 1..{IFNAMSIZ - 1} bytes")
-        if self._sock is None:
-            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        data = (ctypes.c_char * len(buf)).from_buffer(buf)  # the kernel writes into buf itself
+        name = _ifname(ifname)
+        found = structs.command_of(buf)
+        if found != command:
+            raise ValueError(f"request carries command {found:#x}, not {command:#x}")
+        size = len(buf)
+        if command in _GUARDED and size <= _SCRATCH_SIZE:
+            scratch, address = self._scratch_buffer()
+            scratch[:size] = buf
+            self._ioctl(ifname, command, name, address)
+            buf[:] = scratch[:size]
+            return buf
+        # from_buffer() pins buf (it cannot be resized or freed) while `pinned`
+        # lives, so the address the kernel writes to stays valid during the call
+        pinned = (ctypes.c_char * size).from_buffer(buf)
         try:
-            ifreq = bytearray(_IFREQ_SIZE)
-            ifreq[:len(name)] = name
-            struct.pack_into("P", ifreq, IFNAMSIZ, ctypes.addressof(data))
-            fcntl.ioctl(self._sock.fileno(), SIOCETHTOOL, ifreq)
+            self._ioctl(ifname, command, name, ctypes.addressof(pinned))
+        finally:
+            del pinned
+        return buf
+
+    def _ioctl(self, ifname: str, command: int, name: bytes, address: int) -> None:
+        ifreq = bytearray(_IFREQ_SIZE)
+        _IFREQ_HEAD.pack_into(ifreq, 0, name, address)
+        try:
+            fcntl.ioctl(self._socket().fileno(), structs.SIOCETHTOOL, ifreq)
         except OSError as exc:
             raise error_for(ifname, command, exc.errno or 0) from None
-        finally:
-            del data  # release the export so buf can be resized/freed
-        return buf
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        return self._sock
+
+    def _scratch_buffer(self) -> tuple[mmap.mmap, int]:
+        """The guard mapping and its address, pinned once for the transport's life."""
+        if self._scratch is None:
+            self._scratch = mmap.mmap(-1, _SCRATCH_SIZE)
+            self._scratch_pin = (ctypes.c_char * _SCRATCH_SIZE).from_buffer(self._scratch)
+        return self._scratch, ctypes.addressof(self._scratch_pin)
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close()
             self._sock = None
+        if self._scratch is not None:
+            self._scratch_pin = None  # release the export, or mmap.close() refuses
+            self._scratch.close()
+            self._scratch = None
 
 
 class ReplayTransport:
     """Answers each request with the recorded response bytes of that interface.
 
-    Each GSTATS advances the interface to its next frame (the last one repeats,
-    or with ``loop`` the frames cycle), so a recording of N reads replays N cycles.
+    Each GSTATS moves the interface to its next frame (GDRVINFO, GSSET_INFO and
+    GSTRINGS answer from the current one); once the frames are used up the last
+    one repeats, or with ``loop`` they start over. An interface that is not in
+    the recording raises InterfaceGone, as a vanished one would.
     """
 
     def __init__(self, recording: Recording, loop: bool = False) -> None:
@@ -112,11 +201,19 @@ class ReplayTransport:
         self._position = dict.fromkeys(recording.interfaces, 0)
 
     @classmethod
-    def from_stats(cls, interfaces: dict, loop: bool = False) -> ReplayTransport:
-        """``{ifname: (DriverInfo, [ {stat: value}, ... ])}`` encoded as a kernel would."""
+    def from_stats(
+        cls,
+        interfaces: Mapping[str, tuple[structs.DriverInfo, Sequence[Mapping[str, int]]]],
+        loop: bool = False,
+    ) -> ReplayTransport:
+        """``{ifname: (DriverInfo, [{stat: value}, ...])}``, encoded as a kernel would."""
         from otel_netreceiver.ethtool.recording import recording_from_stats
 
         return cls(recording_from_stats(interfaces, "constructed in code"), loop)
+
+    @property
+    def recording(self) -> Recording:
+        return self._recording
 
     def interfaces(self) -> list[str]:
         return list(self._recording.interfaces)
@@ -124,22 +221,29 @@ class ReplayTransport:
     def call(self, ifname: str, command: int, buf: bytearray) -> bytearray:
         iface = self._recording.interfaces.get(ifname)
         if iface is None:
-            raise InterfaceGone(ifname, command, errno.ENODEV, "No such device (not recorded)")
-        if command_of(buf) != command:
-            raise ValueError(f"request carries command {command_of(buf):#x}, not {command:#x}")
-        position = self._position[ifname]
-        frame = iface.frames[position]
-        answer = {ETHTOOL_GDRVINFO: iface.drvinfo, ETHTOOL_GSSET_INFO: frame.sset_info,
-                  ETHTOOL_GSTRINGS: frame.gstrings, ETHTOOL_GSTATS: frame.gstats}.get(command)
+            raise InterfaceGone(ifname, command, errno.ENODEV, "not in the recording")
+        if structs.command_of(buf) != command:
+            raise ValueError(f"request carries command {structs.command_of(buf):#x}, "
+                             f"not {command:#x}")
+        answer = self._answer(iface, ifname, command)
         if answer is None:
             raise NotSupported(ifname, command, errno.EOPNOTSUPP, "not in the recording")
         size = min(len(buf), len(answer))
         buf[:size] = answer[:size]
-        if command == ETHTOOL_GSTATS:
-            last = len(iface.frames) - 1
-            self._position[ifname] = (position + 1) % len(iface.frames) if self._loop else min(
-                position + 1, last)
+        if command == structs.ETHTOOL_GSTATS:
+            self._advance(ifname, len(iface.frames))
         return buf
 
+    def _answer(self, iface: InterfaceRecording, ifname: str, command: int) -> bytes | None:
+        frame = iface.frames[self._position[ifname]]
+        return {structs.ETHTOOL_GDRVINFO: iface.drvinfo,
+                structs.ETHTOOL_GSSET_INFO: frame.sset_info,
+                structs.ETHTOOL_GSTRINGS: frame.gstrings,
+                structs.ETHTOOL_GSTATS: frame.gstats}.get(command)
+
+    def _advance(self, ifname: str, frames: int) -> None:
+        position = self._position[ifname] + 1
+        self._position[ifname] = position % frames if self._loop else min(position, frames - 1)
+
     def close(self) -> None:
-        pass
+        """Nothing to release; present to satisfy EthtoolTransport."""

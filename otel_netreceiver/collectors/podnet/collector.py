@@ -20,7 +20,7 @@ from otel_netreceiver.collectors.podnet.identity import (
     PodDirectory,
     identify,
 )
-from otel_netreceiver.collectors.podnet.probes import PROBES, Gone, Target
+from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
@@ -35,6 +35,9 @@ class PodNetCollector:
         self._config, self._proc_root, self._directory = config, proc_root, directory
         self._identities: dict[int, tuple[int, NetnsIdentity, str | None]] = {}
         self._labels = tuple(config.labels)
+        # (inode, probe) → (input texts, attributes, points) of the last cycle
+        self._memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
+        self._next_memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
 
     def _host_inode(self) -> int | None:
         """The node's namespace: PID 1's, or else the agent's own.
@@ -61,13 +64,27 @@ class PodNetCollector:
             cpu_stat = next((c for c in candidates if os.path.exists(c)), None)
         return identity, cpu_stat
 
-    def _read(self, target: Target, errors: list[str]) -> list[Point]:
+    def _read(self, inode: int, target: Target, errors: list[str]) -> list[Point]:
         points: list[Point] = []
         for probe in self._config.probes:
             try:
-                points.extend(PROBES[probe](target))
+                points.extend(self._run(inode, probe, target))
             except ParseError as exc:
                 errors.append(f"probe {probe}: {exc}")
+        return points
+
+    def _run(self, inode: int, probe: str, target: Target) -> list[Point]:
+        """Run a probe, or reuse its last points when its input files did not change."""
+        files = PROBE_FILES.get(probe)
+        if files is None:
+            return PROBES[probe](target)
+        texts = tuple(read_net(target, name) for name in files)
+        memo = self._memo.get((inode, probe))
+        if memo is not None and memo[0] == texts and memo[1] == target.attributes:
+            points = memo[2]
+        else:
+            points = PROBES[probe](target)
+        self._next_memo[(inode, probe)] = (texts, target.attributes, points)
         return points
 
     def collect(self) -> Collection:
@@ -76,6 +93,7 @@ class PodNetCollector:
         errors: list[str] = []
         kinds: Counter[str] = Counter()
         seen: dict[int, tuple[int, NetnsIdentity, str | None]] = {}
+        self._next_memo = {}
         for inode, ns in discover(self._proc_root).items():
             identity, cpu_stat = self._identity(ns, host)
             seen[inode] = (ns.pid, identity, cpu_stat)
@@ -84,12 +102,13 @@ class PodNetCollector:
             labels = identity.attributes(inode, self._directory, self._config.verbose,
                                          self._labels)
             try:
-                points.extend(self._read(Target(self._proc_root, ns.pid, ns.pids, labels,
-                                                cpu_stat), errors))
+                points.extend(self._read(inode, Target(self._proc_root, ns.pid, ns.pids, labels,
+                                                       cpu_stat), errors))
             except Gone:
                 continue  # the namespace went away mid-read: it is simply not in this cycle
             kinds[identity.kind] += 1
         self._identities = seen  # state of vanished namespaces is dropped here
+        self._memo = self._next_memo
         count = metric("netreceiver.netns.count")
         points += [Point(count, attrs({"netns.kind": k}), kinds.get(k, 0))
                    for k in ("pod", "host", "other")]
@@ -105,3 +124,4 @@ class PodNetCollector:
 
     def close(self) -> None:
         self._identities.clear()
+        self._memo.clear()

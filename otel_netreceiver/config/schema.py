@@ -144,6 +144,13 @@ class ImdsConfig:
 
 
 @dataclass(frozen=True)
+class KubernetesConfig:
+    enabled: bool | None = key(None, "Watch this node's pods for names, namespaces and labels; "
+                               "null means when a service account or kubeconfig is found.")
+    kubeconfig: str = key("", "kubeconfig file when not in a cluster.", env="KUBECONFIG")
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     interval: float = key(15.0, "Collection interval. ENA reads cost an admin command on the "
                           "device: keep it at 10 s or more on ENA nodes.", duration=True,
@@ -166,3 +173,5 @@ class AgentConfig:
     exporters: ExportersConfig = field(default_factory=ExportersConfig,
                                        metadata={"doc": "Where the series go."})
     imds: ImdsConfig = field(default_factory=ImdsConfig, metadata={"doc": "EC2 metadata."})
+    kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig,
+                                         metadata={"doc": "Pod metadata from the API server."})

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from otel_netreceiver.cloud.imds import InstanceMetadata, load_metadata
+from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.collectors.registry import BuildContext, build_collectors
 from otel_netreceiver.config.loader import LoadedConfig
 from otel_netreceiver.config.schema import AgentConfig
@@ -23,6 +24,8 @@ from otel_netreceiver.export.base import Exporter
 from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
+from otel_netreceiver.k8s.connect import api_factory
+from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.scheduler import CollectorRunner
@@ -62,6 +65,11 @@ class Agent:
                                                          list(self.runners.items())},
                                         dropped=self.store.dropped,
                                         suppressed=self.store.suppressed)
+        self.pods: PodWatcher | None = None
+        factory, self.k8s_status = api_factory(cfg.kubernetes, self._env)
+        if factory is not None:
+            self.pods = PodWatcher(self.node, factory)
+            self.counters.k8s = self._k8s_stats
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -69,7 +77,14 @@ class Agent:
                                                daemon=True)
 
     # --- lifecycle -------------------------------------------------------------
+    def _k8s_stats(self) -> tuple[int, int, int] | None:
+        if self.pods is None:
+            return None
+        return self.pods.count(), self.pods.stats.lists, self.pods.stats.errors
+
     def start(self) -> None:
+        if self.pods is not None:
+            self.pods.start()
         with self._lock:
             self._start_collectors(self.loaded.config)
             self._start_exporters(self.loaded.config)
@@ -85,6 +100,8 @@ class Agent:
                 self.export_once()
             self._stop_collectors(list(self.runners))
             self._stop_exporters()
+        if self.pods is not None:
+            self.pods.stop()
 
     @property
     def resource(self) -> dict[str, str]:
@@ -127,7 +144,8 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
-        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata)
+        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata,
+                           self.pods if self.pods is not None else NoPods())
         collectors, self.skipped = build_collectors(cfg, ctx)
         for collector in collectors:
             runner = CollectorRunner(collector, self.store, cfg.interval, cfg.jitter)
@@ -231,5 +249,9 @@ class Agent:
                 statuses.append(runner.collector.probe())
             except Exception as exc:
                 statuses.append(ProbeStatus(runner.name, False, f"probe failed: {exc}"))
-        return statuses + self.skipped + [ProbeStatus("imds", bool(self.metadata.instance_id),
-                                                      self.imds_status)]
+        k8s = ProbeStatus("kubernetes", self.pods is not None, self.k8s_status)
+        if self.pods is not None and self.pods.stats.last_error:
+            k8s = ProbeStatus("kubernetes", False, f"{self.k8s_status}; failing: "
+                              f"{self.pods.stats.last_error}")
+        return statuses + self.skipped + [
+            ProbeStatus("imds", bool(self.metadata.instance_id), self.imds_status), k8s]

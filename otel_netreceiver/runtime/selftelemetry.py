@@ -36,6 +36,7 @@ class RuntimeCounters:
     dropped: Callable[[], Mapping[str, int]] = dict
     suppressed: Callable[[], Mapping[str, int]] = dict
     reloads: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
+    k8s: Callable[[], tuple[int, int, int] | None] = lambda: None  # pods, lists, errors
 
 
 def rss_bytes(proc_root: str) -> int:
@@ -75,6 +76,11 @@ class SelfCollector:
             add(Point(metric("netreceiver.series.suppressed"), attrs(instrument=inst), n))
         for result, n in self._c.reloads.items():
             add(Point(metric("netreceiver.config.reloads"), attrs(result=result), n))
+        k8s = self._c.k8s()
+        if k8s is not None:
+            add(Point(metric("netreceiver.k8s.pods"), (), k8s[0]))
+            add(Point(metric("netreceiver.k8s.lists"), (), k8s[1]))
+            add(Point(metric("netreceiver.k8s.errors"), (), k8s[2]))
         usage = resource.getrusage(resource.RUSAGE_SELF)
         add(Point(metric("netreceiver.process.cpu.time"), (), usage.ru_utime + usage.ru_stime))
         add(Point(metric("netreceiver.process.memory.rss"), (), rss_bytes(self._proc_root)))

@@ -65,6 +65,45 @@ def measure(cycles: int) -> dict[str, float]:
             "bytes": size}
 
 
+TRAFFIC = """
+import socket
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for _ in range(50): u.sendto(b"x" * 100, ("127.0.0.1", 9))          # UDP to a closed port
+srv = socket.socket(); srv.bind(("127.0.0.1", 8080)); srv.listen(64)
+for _ in range(20):                                                   # connections, data
+    c = socket.create_connection(("127.0.0.1", 8080)); s, _ = srv.accept()
+    c.send(b"y" * 2000); s.recv(4096); c.close(); s.close()
+for _ in range(10):                                                   # refused: resets
+    try: socket.create_connection(("127.0.0.1", 1))
+    except OSError: pass
+"""
+
+
+def busy_series(count: int = 5) -> float:
+    """Exported series per namespace that carried UDP, TCP and resets (lo up via nsenter)."""
+    import subprocess
+
+    from tests.support.pods import _die_with_parent
+
+    procs = [subprocess.Popen(["unshare", "--net", "sh", "-c", "ip link set lo up; exec sleep 600"],
+                              preexec_fn=_die_with_parent) for _ in range(count)]
+    time.sleep(0.5)
+    try:
+        collector = PodNetCollector(PodNetConfig(), "/proc", NoPods())
+        store = SeriesStore()
+        store.update(collector.collect())
+        for proc in procs:
+            subprocess.run(["nsenter", "-t", str(proc.pid), "-n", "python3", "-c", TRAFFIC],
+                           check=True)
+        store.update(collector.collect())
+        inodes = {os.readlink(f"/proc/{p.pid}/ns/net")[5:-1] for p in procs}
+        exported = sum(1 for m in store.snapshot().metrics for pt in m.points
+                       if dict(pt.attributes).get("netns.inode") in inodes)
+    finally:
+        reap(procs)
+    return exported / count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
@@ -85,6 +124,8 @@ def main() -> None:
               f"{r['agent'] / r['floor']:>6.2f} {r['points']:>7} {r['exported']:>8} "
               f"{r['exported'] / size:>7.1f} {r['bytes'] / 1024:>8.1f} "
               f"{r['agent'] / args.interval * 100:>7.3f} {rss:>7.1f}")
+    print(f"series exported per quiet namespace: see 'per ns' above; per busy namespace "
+          f"(UDP, TCP, resets): {busy_series():.1f}")
 
 
 if __name__ == "__main__":

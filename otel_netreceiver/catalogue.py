@@ -138,6 +138,12 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Open file descriptors of the pod's processes (probe fd)."),
     ("netreceiver.pod.open_sockets", _G, "{socket}", (), "podnet",
      "Open sockets of the pod's processes (probe fd)."),
+    ("netreceiver.pod.io.syscalls", _C, "{syscall}", (DIRECTION,), "podnet",
+     "read (receive) and write (transmit) system calls of the pod's processes, accumulated per "
+     "process so exits do not reset it (probe io; /proc/<pid>/io syscr, syscw)."),
+    ("netreceiver.pod.io.bytes", _C, "By", (DIRECTION,), "podnet",
+     "Bytes passed to read and write system calls by the pod's processes (probe io; rchar, "
+     "wchar)."),
     ("netreceiver.pod.cpu.periods", _C, "{period}", (), "podnet",
      "CFS enforcement periods of the pod's cgroup (cpu.stat nr_periods)."),
     ("netreceiver.pod.cpu.throttled_periods", _C, "{period}", (), "podnet",

@@ -257,3 +257,23 @@ for _ in range(3):
         == kernel_tw
     assert _value(collection, other, "netreceiver.tcp.connections",
                   **{"tcp.state": "time_wait"}) == 0
+
+
+def test_io_syscalls_accumulate_and_survive_the_process_exiting(pods) -> None:
+    pod = pods[0]
+    collector = PodNetCollector(PodNetConfig(probes=["io"]), "/proc", Directory(pods))
+    writer = subprocess.Popen(["ip", "netns", "exec", pod.netns, "python3", "-c",
+                               "import os, sys, time\nfd = os.open('/dev/null', os.O_WRONLY)\n"
+                               "for _ in range(500): os.write(fd, b'x' * 10)\n"
+                               "sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        time.sleep(1.0)
+        move_to_pod(pod, writer.pid)
+        seen = _value(collector.collect(), pod, "netreceiver.pod.io.syscalls",
+                      **{"network.io.direction": "transmit"})
+        assert seen >= 500
+    finally:
+        writer.communicate(b"", timeout=10)  # it exits
+    after = _value(collector.collect(), pod, "netreceiver.pod.io.syscalls",
+                   **{"network.io.direction": "transmit"})
+    assert after >= seen  # the exited writer's calls stay counted: a counter, not a gauge

@@ -20,6 +20,7 @@ from otel_netreceiver.collectors.podnet.identity import (
     PodDirectory,
     identify,
 )
+from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
 from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
@@ -38,6 +39,7 @@ class PodNetCollector:
         # (inode, probe) → (input texts, attributes, points) of the last cycle
         self._memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
         self._next_memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
+        self._io = IoAccounting(proc_root)
 
     def _host_inode(self) -> int | None:
         """The node's namespace: PID 1's, or else the agent's own.
@@ -64,10 +66,23 @@ class PodNetCollector:
             cpu_stat = next((c for c in candidates if os.path.exists(c)), None)
         return identity, cpu_stat
 
+    def _io_points(self, inode: int, target: Target) -> list[Point]:
+        totals = self._io.update(inode, target.pids)
+        syscalls, volume = metric("netreceiver.pod.io.syscalls"), metric("netreceiver.pod.io.bytes")
+        points = []
+        for direction, calls, chars in (("receive", "syscr", "rchar"),
+                                        ("transmit", "syscw", "wchar")):
+            a = tuple(sorted((*target.attributes, ("network.io.direction", direction))))
+            points += [Point(syscalls, a, totals[calls]), Point(volume, a, totals[chars])]
+        return points
+
     def _read(self, inode: int, target: Target, errors: list[str]) -> list[Point]:
         points: list[Point] = []
         for probe in self._config.probes:
             try:
+                if probe == "io":
+                    points.extend(self._io_points(inode, target))
+                    continue
                 points.extend(self._run(inode, probe, target))
             except ParseError as exc:
                 errors.append(f"probe {probe}: {exc}")
@@ -94,6 +109,7 @@ class PodNetCollector:
         kinds: Counter[str] = Counter()
         seen: dict[int, tuple[int, NetnsIdentity, str | None]] = {}
         self._next_memo = {}
+        self._io.begin_cycle()
         for inode, ns in discover(self._proc_root).items():
             identity, cpu_stat = self._identity(ns, host)
             seen[inode] = (ns.pid, identity, cpu_stat)
@@ -109,6 +125,7 @@ class PodNetCollector:
             kinds[identity.kind] += 1
         self._identities = seen  # state of vanished namespaces is dropped here
         self._memo = self._next_memo
+        self._io.end_cycle()
         count = metric("netreceiver.netns.count")
         points += [Point(count, attrs({"netns.kind": k}), kinds.get(k, 0))
                    for k in ("pod", "host", "other")]

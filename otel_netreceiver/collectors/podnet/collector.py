@@ -17,15 +17,15 @@ from collections import Counter
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.podnet.identity import (
     NetnsIdentity,
+    NetnsResolver,
     PodDirectory,
-    identify,
 )
 from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
 from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
-from otel_netreceiver.netns.discovery import Namespace, discover, netns_inode
+from otel_netreceiver.netns.discovery import Namespace, discover
 from otel_netreceiver.procfs.errors import ParseError
 
 
@@ -33,38 +33,24 @@ class PodNetCollector:
     name = "podnet"
 
     def __init__(self, config: PodNetConfig, proc_root: str, directory: PodDirectory) -> None:
-        self._config, self._proc_root, self._directory = config, proc_root, directory
-        self._identities: dict[int, tuple[int, NetnsIdentity, str | None]] = {}
-        self._labels = tuple(config.labels)
+        self._config, self._proc_root = config, proc_root
+        self._resolver = NetnsResolver(proc_root, directory, config.verbose,
+                                       tuple(config.labels))
+        self._cpu_stat: dict[tuple[int, int], str | None] = {}  # (inode, pid) → cpu.stat path
         # (inode, probe) → (input texts, attributes, points) of the last cycle
         self._memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
         self._next_memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
         self._io = IoAccounting(proc_root)
 
-    def _host_inode(self) -> int | None:
-        """The node's namespace: PID 1's, or else the agent's own.
-
-        The DaemonSet runs with hostNetwork (the ENA ioctl needs the host namespace), so
-        the agent's namespace is the node's when PID 1's link cannot be read (some
-        sandboxes deny it, as this project's test machine does).
-        """
-        for pid in ("1", "self"):
-            try:
-                return netns_inode(os.readlink(f"{self._proc_root}/{pid}/ns/net"))
-            except OSError:
-                continue
-        return None
-
-    def _identity(self, ns: Namespace, host: int | None) -> tuple[NetnsIdentity, str | None]:
-        cached = self._identities.get(ns.inode)
-        if cached is not None and cached[0] == ns.pid:
-            return cached[1], cached[2]
-        identity = identify(self._proc_root, ns, host)
-        cpu_stat = None
-        if identity.kind == "pod" and "cpu" in self._config.probes:
-            candidates = cpu_stat_candidates(identity.cgroups, self._config.cgroup_root)
-            cpu_stat = next((c for c in candidates if os.path.exists(c)), None)
-        return identity, cpu_stat
+    def _cpu_stat_path(self, ns: Namespace, identity: NetnsIdentity) -> str | None:
+        key = (ns.inode, ns.pid)
+        if key not in self._cpu_stat:
+            path = None
+            if identity.kind == "pod" and "cpu" in self._config.probes:
+                candidates = cpu_stat_candidates(identity.cgroups, self._config.cgroup_root)
+                path = next((c for c in candidates if os.path.exists(c)), None)
+            self._cpu_stat[key] = path
+        return self._cpu_stat[key]
 
     def _io_points(self, inode: int, target: Target) -> list[Point]:
         totals = self._io.update(inode, target.pids)
@@ -103,27 +89,25 @@ class PodNetCollector:
         return points
 
     def collect(self) -> Collection:
-        host = self._host_inode()
         points: list[Point] = []
         errors: list[str] = []
         kinds: Counter[str] = Counter()
-        seen: dict[int, tuple[int, NetnsIdentity, str | None]] = {}
         self._next_memo = {}
         self._io.begin_cycle()
-        for inode, ns in discover(self._proc_root).items():
-            identity, cpu_stat = self._identity(ns, host)
-            seen[inode] = (ns.pid, identity, cpu_stat)
+        live = self._resolver.resolve()
+        for inode, (ns, identity) in live.items():
             if identity.kind == "host" and not self._config.include_host:
                 continue
-            labels = identity.attributes(inode, self._directory, self._config.verbose,
-                                         self._labels)
+            target = Target(self._proc_root, ns.pid, ns.pids,
+                            self._resolver.attributes(inode, identity),
+                            self._cpu_stat_path(ns, identity))
             try:
-                points.extend(self._read(inode, Target(self._proc_root, ns.pid, ns.pids, labels,
-                                                       cpu_stat), errors))
+                points.extend(self._read(inode, target, errors))
             except Gone:
                 continue  # the namespace went away mid-read: it is simply not in this cycle
             kinds[identity.kind] += 1
-        self._identities = seen  # state of vanished namespaces is dropped here
+        # state of vanished namespaces is dropped here
+        self._cpu_stat = {k: v for k, v in self._cpu_stat.items() if k[0] in live}
         self._memo = self._next_memo
         self._io.end_cycle()
         count = metric("netreceiver.netns.count")
@@ -140,5 +124,5 @@ class PodNetCollector:
                            f"{', '.join(self._config.probes)}")
 
     def close(self) -> None:
-        self._identities.clear()
         self._memo.clear()
+        self._cpu_stat.clear()

@@ -8,13 +8,14 @@ command name identify the namespace).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from otel_netreceiver.k8s.cgroup import CgroupLine, parse_proc_cgroup, pod_from_path
 from otel_netreceiver.model import Attributes, attrs
-from otel_netreceiver.netns.discovery import Namespace
+from otel_netreceiver.netns.discovery import Namespace, discover, netns_inode
 
 MAX_PIDS_PROBED = 4  # the pause/infra process is normally first; a few more cover odd runtimes
 
@@ -83,3 +84,47 @@ def identify(proc_root: str, ns: Namespace, host_inode: int | None) -> NetnsIden
                 return NetnsIdentity("pod", pod.pod_uid, command, lines)
     kind = "host" if ns.inode == host_inode else "other"
     return NetnsIdentity(kind, "", command, first)
+
+
+class NetnsResolver:
+    """The node's namespaces and who owns each, cached per (inode, pid) across cycles.
+
+    Shared by the per-pod collector and the eBPF collector (whose kernel maps are keyed
+    by namespace inode), so both attribute a namespace the same way.
+    """
+
+    def __init__(self, proc_root: str, directory: PodDirectory, verbose: bool = False,
+                 label_keys: tuple[str, ...] = ()) -> None:
+        self._proc_root, self._directory = proc_root, directory
+        self._verbose, self._label_keys = verbose, label_keys
+        self._cache: dict[int, tuple[int, NetnsIdentity]] = {}
+
+    def host_inode(self) -> int | None:
+        """The node's namespace: PID 1's, or else the agent's own.
+
+        The DaemonSet runs with hostNetwork (the ENA ioctl needs the host namespace), so
+        the agent's namespace is the node's when PID 1's link cannot be read (some
+        sandboxes deny it, as this project's test machine does).
+        """
+        for pid in ("1", "self"):
+            try:
+                return netns_inode(os.readlink(f"{self._proc_root}/{pid}/ns/net"))
+            except OSError:
+                continue
+        return None
+
+    def resolve(self) -> dict[int, tuple[Namespace, NetnsIdentity]]:
+        """inode → (namespace, identity) for every namespace alive now; the dead are forgotten."""
+        host, fresh = self.host_inode(), {}
+        result = {}
+        for inode, ns in discover(self._proc_root).items():
+            cached = self._cache.get(inode)
+            identity = cached[1] if cached and cached[0] == ns.pid else identify(
+                self._proc_root, ns, host)
+            fresh[inode] = (ns.pid, identity)
+            result[inode] = (ns, identity)
+        self._cache = fresh
+        return result
+
+    def attributes(self, inode: int, identity: NetnsIdentity) -> Attributes:
+        return identity.attributes(inode, self._directory, self._verbose, self._label_keys)

@@ -106,6 +106,18 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Memory used by UDP buffers, all namespaces (sockstat 'mem' pages)."),
     ("netreceiver.conntrack.limit", _G, "{entry}", (), "nodenet",
      "Maximum conntrack entries (net.netfilter.nf_conntrack_max)."),
+    # --- eBPF probes (node level) ------------------------------------------------
+    ("netreceiver.packet.drop_sites", _C, "{packet}", ("drop.reason", "drop.location"), "ebpf",
+     "Dropped packets by reason and by the kernel function that freed them (kallsyms), node "
+     "wide (probe packetloss; capped like every instrument)."),
+    ("netreceiver.softirq.latency", _H, "s", ("softirq.vector", "softirq.phase"), "ebpf",
+     "NET_RX/NET_TX softirq delay from raise to run (phase schedule) and run time (phase "
+     "execute), log2 buckets from the kernel (probe net_softirq)."),
+    ("netreceiver.netif.tx.latency", _H, "s", (IFACE,), "ebpf",
+     "Time from net:net_dev_queue to net:net_dev_xmit per interface: qdisc plus driver, log2 "
+     "buckets (probe netiftxlat)."),
+    ("netreceiver.bpf.lost", _C, "{update}", ("probe",), "ebpf",
+     "Kernel map updates that failed because a map was full (counted, never silent)."),
 )
 
 # Attributes of every per-pod series. netns.kind is pod, host (the node's own namespace,
@@ -144,6 +156,16 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.pod.io.bytes", _C, "By", (DIRECTION,), "podnet",
      "Bytes passed to read and write system calls by the pod's processes (probe io; rchar, "
      "wchar)."),
+    ("netreceiver.pod.packet.drops", _C, "{packet}", ("drop.reason",), "ebpf",
+     "Packets the kernel freed as dropped (skb:kfree_skb), by the running kernel's drop reason "
+     "name, in the namespace the skb's socket or device belongs to (probe packetloss)."),
+    ("netreceiver.pod.tcp.resets", _C, "{segment}",
+     ("tcp.reset.direction", "tcp.state", "tcp.reset.reason"), "ebpf",
+     "TCP resets sent (tcp:tcp_send_reset; state no_socket = no socket matched, ACK's "
+     "TCPRESET_NOSOCK) and received (tcp:tcp_receive_reset), with the kernel's reset reason "
+     "where it gives one (probe tcpreset)."),
+    ("netreceiver.pod.tcp.retransmits", _C, "{segment}", ("tcp.state",), "ebpf",
+     "TCP segments retransmitted (tcp:tcp_retransmit_skb), by socket state (probe tcpretrans)."),
     ("netreceiver.pod.cpu.periods", _C, "{period}", (), "podnet",
      "CFS enforcement periods of the pod's cgroup (cpu.stat nr_periods)."),
     ("netreceiver.pod.cpu.throttled_periods", _C, "{period}", (), "podnet",

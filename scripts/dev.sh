@@ -27,6 +27,13 @@ ensure_venv() {
         echo "dev.sh: installing into $venv failed (log above)" >&2
         exit 1
     fi
+    # bcc is Debian's (python3-bpfcc): pure Python over libbcc.so; link just that package
+    # into the venv rather than all of Debian's dist-packages (REFERENCE.md)
+    if [ -d /usr/lib/python3/dist-packages/bcc ]; then
+        local site
+        site="$("$venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')"
+        ln -sfn /usr/lib/python3/dist-packages/bcc "$site/bcc"
+    fi
 }
 
 case "${1:-}" in

@@ -283,10 +283,35 @@ prune_stale() {
 }
 
 # ---------------------------------------------------------------------------------------------
-# LATER (BPF collectors): bcc (Debian python3-bpfcc) and kernel headers for the running kernel
-# (see REFERENCE.md "This kind of machine"). Intentionally empty and NOT called yet.
+# eBPF probes: bcc (Debian python3-bpfcc; PyPI's "bcc" is an unrelated package), bpftrace and
+# bpftool (independent cross-checks and BPF statistics in tests and bench/), and a kernel build
+# tree for bcc's compiler. When the running kernel has no headers package (this project's
+# Firecracker 6.18 machines), Debian's newest 6.1 cloud headers stand in: the probes render
+# their tracepoint layouts from tracefs and struct offsets from BTF, so the headers only have
+# to compile bcc's helper definitions (REFERENCE.md "This kind of machine").
 install_bpf_deps() {
-    :
+    local release build headers
+    release="$(uname -r)"
+    build="/lib/modules/$release/build"
+    local want=(python3-bpfcc bpftrace bpftool)
+    if [ ! -e "$build/include" ]; then
+        if apt-cache show "linux-headers-$release" >/dev/null 2>&1; then
+            want+=("linux-headers-$release")
+        else
+            headers="$(apt-cache search --names-only '^linux-headers-6\.1\.[0-9-]+-cloud-amd64$' |
+                awk '{print $1}' | sort -V | tail -n1)"
+            [ -n "$headers" ] && want+=("$headers")
+        fi
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}" >/dev/null
+    if [ ! -e "$build/include" ] && [ -n "${headers:-}" ]; then
+        mkdir -p "/lib/modules/$release"
+        ln -sfn "/usr/src/$headers" "$build"
+        ln -sfn "/usr/src/${headers%-cloud-amd64}-common" "/lib/modules/$release/source"
+    fi
+    if [ ! -d /sys/kernel/tracing/events ]; then
+        mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || true
+    fi
 }
 # ---------------------------------------------------------------------------------------------
 
@@ -312,6 +337,7 @@ main() {
     install_bookworm_packages
     install_amtool
     install_trixie_tools
+    install_bpf_deps
     print_versions
 }
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.base import Collector
+from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.collectors.ena import EnaCollector
 from otel_netreceiver.collectors.ethtool_source import EthtoolSource
 from otel_netreceiver.collectors.ethtool_stats import EthtoolStatsCollector
@@ -59,12 +60,17 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
     return NodeNetCollector(config.collectors.nodenet, ctx.proc_root)
 
 
+def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
+    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
+
+
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
     "ena": _ena,
     "ethtool": _ethtool,
     "netdev": _netdev,
     "podnet": _podnet,
     "nodenet": _nodenet,
+    "ebpf": _ebpf,
 }
 
 

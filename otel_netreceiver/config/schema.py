@@ -122,6 +122,21 @@ class NodeNetConfig:
     probes: list[str] = key(list(NODE_PROBES), "What to read.", choices=NODE_PROBES)
 
 
+BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat",
+              "virtcmdlatency")
+
+
+@dataclass(frozen=True)
+class EbpfConfig:
+    enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
+                        "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
+    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "net_softirq",
+                             "netiftxlat"], "Which probes to load.", choices=BPF_PROBES)
+    btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
+                        "for namespace attribution).")
+    use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
+
+
 @dataclass(frozen=True)
 class CollectorsConfig:
     ena: EnaConfig = field(default_factory=EnaConfig, metadata={"doc": "ENA allowances."})
@@ -133,6 +148,8 @@ class CollectorsConfig:
                                  metadata={"doc": "Per-pod kernel network counters (seed 002)."})
     nodenet: NodeNetConfig = field(default_factory=NodeNetConfig,
                                    metadata={"doc": "Node-wide kernel network state."})
+    ebpf: EbpfConfig = field(default_factory=EbpfConfig,
+                             metadata={"doc": "bcc eBPF probes (seed 002's probes)."})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,106 @@
+"""The BPF probes: which tracepoints each attaches to, and how its C text is rendered.
+
+Rendering is a pure function of (template, tracepoint formats, BTF offsets), so
+it is tested without loading anything; the C lives in programs/*.c.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.tracefs import TracepointFormat, render_struct
+
+
+@dataclass(frozen=True, slots=True)
+class Attach:
+    category: str
+    event: str
+    function: str
+
+
+@dataclass(frozen=True, slots=True)
+class StructSpec:
+    placeholder: str
+    category: str
+    event: str
+    struct_name: str
+    fields: tuple[str, ...]
+    optional: tuple[str, ...] = ()  # included when this kernel's tracepoint has them
+
+
+@dataclass(frozen=True, slots=True)
+class ProbeSpec:
+    name: str
+    source: str
+    attach: tuple[Attach, ...]
+    structs: tuple[StructSpec, ...] = ()
+    needs_btf: bool = True
+
+
+PROBES: dict[str, ProbeSpec] = {
+    "packetloss": ProbeSpec(
+        "packetloss", "packetloss.c", (Attach("skb", "kfree_skb", "on_kfree_skb"),),
+        (StructSpec("ARGS_STRUCT", "skb", "kfree_skb", "kfree_skb_args",
+                    ("skbaddr", "location", "rx_sk", "reason")),)),
+    "tcpreset": ProbeSpec(
+        "tcpreset", "tcpreset.c", (Attach("tcp", "tcp_send_reset", "on_send_reset"),
+                                   Attach("tcp", "tcp_receive_reset", "on_receive_reset")),
+        (StructSpec("SEND_ARGS_STRUCT", "tcp", "tcp_send_reset", "send_reset_args",
+                    ("skbaddr", "skaddr", "state"), optional=("reason",)),
+         StructSpec("RECV_ARGS_STRUCT", "tcp", "tcp_receive_reset", "receive_reset_args",
+                    ("skaddr",)))),
+    "tcpretrans": ProbeSpec(
+        "tcpretrans", "tcpretrans.c", (Attach("tcp", "tcp_retransmit_skb", "on_retransmit"),),
+        (StructSpec("ARGS_STRUCT", "tcp", "tcp_retransmit_skb", "retransmit_args",
+                    ("skaddr", "state")),)),
+    "net_softirq": ProbeSpec(
+        "net_softirq", "softirq.c", (Attach("irq", "softirq_raise", "on_raise"),
+                                     Attach("irq", "softirq_entry", "on_entry"),
+                                     Attach("irq", "softirq_exit", "on_exit")),
+        needs_btf=False),
+    "netiftxlat": ProbeSpec(
+        "netiftxlat", "netiftxlat.c", (Attach("net", "net_dev_queue", "on_queue"),
+                                       Attach("net", "net_dev_xmit", "on_xmit")),
+        (StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args",
+                    ("skbaddr", "name")),
+         StructSpec("XMIT_ARGS_STRUCT", "net", "net_dev_xmit", "xmit_args",
+                    ("skbaddr", "name"))),
+        needs_btf=False),
+}
+
+
+def kernel_offsets(btf: Btf) -> dict[str, int]:
+    """Offsets the probes read, from the running kernel's BTF (net/core, include/net/sock.h)."""
+    net_inum = btf.offset("net", "ns") + btf.offset("ns_common", "inum")
+    return {
+        "OFF_NET_INUM": net_inum,
+        "OFF_SOCK_NET": btf.offset("sock", "__sk_common") + btf.offset("sock_common", "skc_net"),
+        "OFF_SOCK_STATE": btf.offset("sock", "__sk_common")
+        + btf.offset("sock_common", "skc_state"),
+        "OFF_SKB_DEV": btf.offset("sk_buff", "dev"),
+        "OFF_SKB_SK": btf.offset("sk_buff", "sk"),
+        "OFF_DEV_NET": btf.offset("net_device", "nd_net"),
+    }
+
+
+def template(name: str) -> str:
+    return resources.files("otel_netreceiver.bpf").joinpath("programs", name).read_text()
+
+
+def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
+           offsets: dict[str, int]) -> str:
+    """The program's C text: offsets as #defines, common helpers, structs from tracefs."""
+    text = template(spec.source)
+    for struct in spec.structs:
+        fmt = formats[(struct.category, struct.event)]
+        fields = struct.fields + tuple(f for f in struct.optional if fmt.field(f))
+        text = text.replace(struct.placeholder, render_struct(fmt, struct.struct_name, fields))
+    send = formats.get(("tcp", "tcp_send_reset"))
+    # Linux >= 6.10 gives tcp_send_reset a reason (enum sk_rst_reason); older kernels don't.
+    text = text.replace("SEND_REASON", "args->reason" if send and send.field("reason")
+                        else "0xFFFFFFFE")
+    defines = "".join(f"#define {key} {value}\n" for key, value in sorted(offsets.items()))
+    helpers = template("common.h") + (template("netns.h") if spec.needs_btf else "")
+    return defines + helpers + "\n" + text

@@ -1,0 +1,104 @@
+"""Kernel map contents → catalogue points (pure: map items in, points out).
+
+Keys carry a namespace inode; ``NetnsLabels`` turns it into pod attributes (0:
+the kernel could not tell, netns.kind=unknown). Histograms arrive as log2 slots
+of nanoseconds (bpf_log2l: slot s holds [2^(s-1), 2^s)) and leave as OTLP
+explicit-bucket histograms in seconds with bounds 2^s ns.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+
+from otel_netreceiver.catalogue import metric
+from otel_netreceiver.model import Attributes, HistogramValue, Point, attrs
+
+# include/net/tcp_states.h (stable ABI); 255 is the probe's "no socket"
+TCP_STATES = {1: "established", 2: "syn_sent", 3: "syn_recv", 4: "fin_wait1", 5: "fin_wait2",
+              6: "time_wait", 7: "close", 8: "close_wait", 9: "last_ack", 10: "listen",
+              11: "closing", 12: "new_syn_recv", 13: "bound_inactive", 255: "no_socket"}
+SOFTIRQ_VECTORS = {2: "NET_TX", 3: "NET_RX"}
+FIRST_SLOT, LAST_SLOT = 10, 34  # 1.024 µs .. 17.2 s; faster events fold into the first bucket
+BOUNDS = tuple(2**s / 1e9 for s in range(FIRST_SLOT, LAST_SLOT + 1))
+
+NetnsLabels = Callable[[int], Attributes]
+
+
+def _with(base: Attributes, **extra: str) -> Attributes:
+    return tuple(sorted((*base, *extra.items())))
+
+
+def histogram(slots: Mapping[int, int], sum_ns: int) -> HistogramValue:
+    counts = [0] * (len(BOUNDS) + 1)
+    for slot, count in slots.items():
+        index = min(max(slot - FIRST_SLOT, 0), len(BOUNDS))
+        counts[index] += count
+    return HistogramValue(BOUNDS, tuple(counts), sum_ns / 1e9, sum(counts))
+
+
+def drop_points(items: Iterable[tuple[int, int, int]], reasons: Mapping[int, str],
+                labels: NetnsLabels) -> list[Point]:
+    """(netns, reason, count) → per-pod drops by reason name."""
+    totals: defaultdict[tuple[int, str], int] = defaultdict(int)
+    for netns, reason, count in items:
+        totals[(netns, reasons.get(reason, str(reason)))] += count
+    definition = metric("netreceiver.pod.packet.drops")
+    return [Point(definition, _with(labels(netns), **{"drop.reason": reason}), count)
+            for (netns, reason), count in totals.items()]
+
+
+def site_points(items: Iterable[tuple[int, int, int]], reasons: Mapping[int, str],
+                symbol: Callable[[int], str]) -> list[Point]:
+    """(location, reason, count) → node-wide drops by reason and kernel function."""
+    totals: defaultdict[tuple[str, str], int] = defaultdict(int)
+    for location, reason, count in items:
+        totals[(reasons.get(reason, str(reason)), symbol(location))] += count
+    definition = metric("netreceiver.packet.drop_sites")
+    return [Point(definition, attrs({"drop.reason": r, "drop.location": loc}), count)
+            for (r, loc), count in totals.items()]
+
+
+def reset_points(items: Iterable[tuple[int, int, int, int, int]], reasons: Mapping[int, str],
+                 labels: NetnsLabels) -> list[Point]:
+    """(netns, direction, state, reason, count) → per-pod resets."""
+    definition = metric("netreceiver.pod.tcp.resets")
+    totals: defaultdict[Attributes, int] = defaultdict(int)
+    for netns, direction, state, reason, count in items:
+        reason_name = ("none" if reason == 0xFFFFFFFF else "unknown" if reason == 0xFFFFFFFE
+                       else reasons.get(reason, str(reason)))
+        a = _with(labels(netns), **{"tcp.reset.direction": "sent" if direction == 0
+                                    else "received",
+                                    "tcp.state": TCP_STATES.get(state, str(state)),
+                                    "tcp.reset.reason": reason_name.lower()})
+        totals[a] += count
+    return [Point(definition, a, count) for a, count in totals.items()]
+
+
+def retrans_points(items: Iterable[tuple[int, int, int]], labels: NetnsLabels) -> list[Point]:
+    definition = metric("netreceiver.pod.tcp.retransmits")
+    totals: defaultdict[Attributes, int] = defaultdict(int)
+    for netns, state, count in items:
+        totals[_with(labels(netns), **{"tcp.state": TCP_STATES.get(state, str(state))})] += count
+    return [Point(definition, a, count) for a, count in totals.items()]
+
+
+def softirq_points(phases: Mapping[str, tuple[Mapping[int, Mapping[int, int]],
+                                              Mapping[int, int]]]) -> list[Point]:
+    """phase → ({vector: {slot: count}}, {vector: sum ns}) → histograms per vector and phase."""
+    definition = metric("netreceiver.softirq.latency")
+    points = []
+    for phase, (by_vector, sums) in phases.items():
+        for vector, name in SOFTIRQ_VECTORS.items():
+            points.append(Point(definition, attrs({"softirq.vector": name,
+                                                   "softirq.phase": phase}),
+                                histogram(by_vector.get(vector, {}), sums.get(vector, 0))))
+    return points
+
+
+def txlat_points(by_interface: Mapping[str, Mapping[int, int]],
+                 sums: Mapping[str, int]) -> list[Point]:
+    definition = metric("netreceiver.netif.tx.latency")
+    return [Point(definition, attrs({"network.interface.name": ifname}),
+                  histogram(slots, sums.get(ifname, 0)))
+            for ifname, slots in by_interface.items()]

@@ -1,0 +1,209 @@
+"""bcc probes on this kernel, with real events made in test pods and independent cross-checks.
+
+Drops per pod are compared with a bpftrace count of the same tracepoint filtered to
+the same namespace (bpftrace reads struct layouts from BTF on its own), resets and
+retransmissions with the namespace's own SNMP counters.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from otel_netreceiver.collectors.ebpf import EbpfCollector
+from otel_netreceiver.collectors.podnet.identity import NoPods
+from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.model import Collection
+from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, nstat
+from tests.support.tools import require_tool
+
+pytestmark = pytest.mark.root
+
+ALL = ["packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat"]
+
+
+def _kernel_reason() -> str:
+    reason = kernel_supports_test_pods()
+    if reason:
+        return reason
+    if not Path("/sys/kernel/btf/vmlinux").exists():
+        return "this kernel has no BTF (/sys/kernel/btf/vmlinux)"
+    return ""
+
+
+REASON = _kernel_reason()
+if REASON:
+    pytest.skip(REASON, allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def collector():
+    c = EbpfCollector(EbpfConfig(probes=ALL), "/proc", NoPods())
+    assert c.statuses() == dict.fromkeys(ALL, ""), c.statuses()  # all load on this kernel
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def pods():
+    made = [create_pod(7, "cgroupfs"), create_pod(8, "systemd")]
+    yield made
+    for pod in made:
+        destroy_pod(pod)
+
+
+def _sum(collection: Collection, name: str, pod: Pod, **extra: str) -> float:
+    total = 0
+    for point in collection.points:
+        a = dict(point.attributes)
+        if (point.metric.name == name and a.get("k8s.pod.uid") == pod.uid
+                and all(a.get(k) == v for k, v in extra.items())):
+            total += point.value  # type: ignore[operator]
+    return total
+
+
+def _inode(pod: Pod) -> int:
+    assert pod.holder is not None
+    return int(os.readlink(f"/proc/{pod.holder.pid}/ns/net")[5:-1])
+
+
+def _wait_for_line(proc: subprocess.Popen, wanted: str, deadline: float) -> None:
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            break
+        line = proc.stdout.readline()
+        if not line:
+            break
+        if wanted in line:
+            return
+    proc.kill()
+    raise AssertionError(f"bpftrace never printed {wanted!r}")
+
+
+def _bpftrace_drops(inode: int, workload) -> dict[int, int]:  # type: ignore[no-untyped-def]
+    """Run ``workload`` while bpftrace counts kfree_skb reasons in one namespace."""
+    script = ("tracepoint:skb:kfree_skb /((struct sk_buff *)args->skbaddr)->dev->nd_net.net"
+              f"->ns.inum == {inode}/ {{ @[args->reason] = count(); }}"
+              " BEGIN { printf(\"ready\\n\"); }")
+    # -B line: bpftrace block-buffers a pipe otherwise, and "ready" would never arrive
+    proc = subprocess.Popen([require_tool("bpftrace"), "-B", "line", "-e", script],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        _wait_for_line(proc, "ready", deadline=time.monotonic() + 60)
+        workload()
+        time.sleep(0.3)
+    finally:
+        proc.send_signal(2)
+        out, _ = proc.communicate(timeout=30)
+    counts = {}
+    for line in out.splitlines():
+        if line.startswith("@["):
+            key, _, value = line.partition(": ")
+            counts[int(key[2:-1])] = int(value)
+    return counts
+
+
+def _udp_to_closed_port(pod: Pod, n: int) -> None:
+    pod.exec("python3", "-c", "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+             f"for _ in range({n}): s.sendto(b'x', ('127.0.0.1', 9))")
+
+
+def test_drops_per_pod_by_reason_agree_with_bpftrace(collector, pods) -> None:
+    a, b = pods
+    before = collector.collect()
+    bpftrace = _bpftrace_drops(_inode(a), lambda: _udp_to_closed_port(a, 25))
+    after = collector.collect()
+    ours = (_sum(after, "netreceiver.pod.packet.drops", a, **{"drop.reason": "NO_SOCKET"})
+            - _sum(before, "netreceiver.pod.packet.drops", a, **{"drop.reason": "NO_SOCKET"}))
+    assert ours == 25
+    assert bpftrace.get(3) == 25  # 3 = SKB_DROP_REASON_NO_SOCKET on this kernel
+    assert _sum(after, "netreceiver.pod.packet.drops", b) == _sum(
+        before, "netreceiver.pod.packet.drops", b)  # the other pod saw none
+    sites = {dict(p.attributes)["drop.location"] for p in after.points
+             if p.metric.name == "netreceiver.packet.drop_sites"}
+    assert "__udp4_lib_rcv" in sites  # the location seed 002's DNS playbook names
+
+
+def test_resets_sent_and_received_agree_with_the_namespaces_snmp(collector, pods) -> None:
+    _, b = pods
+    before, snmp_before = collector.collect(), nstat(b)
+    b.exec("python3", "-c", "import socket\nfor _ in range(5):\n    s = socket.socket()\n"
+           "    try: s.connect(('127.0.0.1', 1))\n    except ConnectionRefusedError: pass")
+    after, snmp_after = collector.collect(), nstat(b)
+    sent = {"tcp.reset.direction": "sent", "tcp.state": "no_socket"}
+    received = {"tcp.reset.direction": "received", "tcp.state": "syn_sent"}
+    sent_delta = (_sum(after, "netreceiver.pod.tcp.resets", b, **sent)
+                  - _sum(before, "netreceiver.pod.tcp.resets", b, **sent))
+    assert sent_delta == snmp_after["TcpOutRsts"] - snmp_before["TcpOutRsts"] == 5
+    assert (_sum(after, "netreceiver.pod.tcp.resets", b, **received)
+            - _sum(before, "netreceiver.pod.tcp.resets", b, **received)) == 5
+    reasons = {dict(p.attributes)["tcp.reset.reason"] for p in after.points
+               if p.metric.name == "netreceiver.pod.tcp.resets"
+               and dict(p.attributes).get("k8s.pod.uid") == b.uid
+               and dict(p.attributes)["tcp.reset.direction"] == "sent"}
+    assert reasons == {"no_socket"}  # enum sk_rst_reason, named from the format file
+
+
+def test_retransmissions_forced_by_nftables_agree_with_snmp(collector, pods) -> None:
+    a, _ = pods
+    require_tool("nft")
+    a.exec("nft", "add table inet onrtest")
+    a.exec("nft", "add chain inet onrtest out { type filter hook output priority 0 ; }")
+    a.exec("nft", "add rule inet onrtest out tcp dport 7777 drop")
+    before, snmp_before = collector.collect(), nstat(a)
+    a.exec("python3", "-c", "import socket\ns = socket.socket(); s.settimeout(3.5)\n"
+           f"try: s.connect(('{a.host_ip}', 7777))\nexcept OSError: pass", check=False)
+    after, snmp_after = collector.collect(), nstat(a)
+    retrans = (_sum(after, "netreceiver.pod.tcp.retransmits", a, **{"tcp.state": "syn_sent"})
+               - _sum(before, "netreceiver.pod.tcp.retransmits", a, **{"tcp.state": "syn_sent"}))
+    assert retrans >= 1  # SYN resent at 1 s and 3 s
+    assert retrans == snmp_after["TcpRetransSegs"] - snmp_before["TcpRetransSegs"]
+
+
+def test_latency_histograms_fill_with_traffic(collector, pods) -> None:
+    a, _ = pods
+    _udp_to_closed_port(a, 50)
+    collection = collector.collect()
+    hist = {(dict(p.attributes).get("softirq.vector"), dict(p.attributes).get("softirq.phase"),
+             dict(p.attributes).get("network.interface.name")): p.value
+            for p in collection.points if p.metric.kind.value == "histogram"}
+    rx = hist[("NET_RX", "execute", None)]
+    assert rx.count > 0 and rx.sum > 0 and sum(rx.bucket_counts) == rx.count
+    assert hist[("NET_RX", "schedule", None)].count > 0
+    assert hist[(None, None, "lo")].count > 0  # the pod's loopback transmit path
+
+
+def test_dead_namespaces_leave_the_maps(collector, pods) -> None:
+    b = pods[1]
+    _udp_to_closed_port(b, 3)
+    assert _sum(collector.collect(), "netreceiver.pod.packet.drops", b) >= 3
+    inode = _inode(b)
+    destroy_pod(b)
+    b.holder = None
+    time.sleep(0.2)
+    after = collector.collect()
+    assert not any(dict(p.attributes).get("netns.inode") == str(inode) for p in after.points)
+    drops_map = collector._loaded["packetloss"]["drops"]
+    assert not any(k.netns == inode for k in drops_map)  # freed in the kernel too
+
+
+def test_without_bcc_or_btf_probes_are_unavailable_with_reasons() -> None:
+    without_bcc = EbpfCollector(EbpfConfig(probes=ALL, use_bcc=False), "/proc", NoPods())
+    assert not without_bcc.probe().active
+    assert all("bcc disabled" in r for r in without_bcc.statuses().values())
+    assert without_bcc.collect().points == ()
+    no_btf = EbpfCollector(EbpfConfig(probes=ALL, btf_path="/nonexistent/vmlinux"), "/proc",
+                           NoPods())
+    try:
+        statuses = no_btf.statuses()
+        assert statuses["net_softirq"] == "" and statuses["netiftxlat"] == ""  # need no BTF
+        assert all("no BTF" in statuses[p] for p in ("packetloss", "tcpreset", "tcpretrans"))
+    finally:
+        no_btf.close()

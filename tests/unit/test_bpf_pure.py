@@ -1,0 +1,79 @@
+"""eBPF probe building blocks that need no kernel: format parsing, rendering, map readers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from otel_netreceiver.bpf.programs import PROBES, render
+from otel_netreceiver.bpf.readers import BOUNDS, FIRST_SLOT, histogram, reset_points
+from otel_netreceiver.bpf.tracefs import FormatError, parse_format, render_struct
+from otel_netreceiver.model import attrs
+
+DATA = Path(__file__).parent.parent / "data" / "tracefs"
+
+
+def _fmt(name: str):  # type: ignore[no-untyped-def]
+    return parse_format((DATA / f"{name}.format").read_text(), name)
+
+
+def test_drop_reason_names_come_from_the_running_kernels_format() -> None:
+    fmt = _fmt("skb_kfree_skb")
+    reasons = fmt.symbols["reason"]
+    assert reasons[2] == "NOT_SPECIFIED" and reasons[3] == "NO_SOCKET"
+    assert len(reasons) > 100  # 6.18 has 127; a hard-coded 6.1 table would have ~70
+    reason = fmt.field("reason")
+    assert (reason.offset, reason.size, reason.decl) == (36, 4, "enum skb_drop_reason reason")
+
+
+def test_rendered_struct_places_fields_at_kernel_offsets() -> None:
+    text = render_struct(_fmt("skb_kfree_skb"), "args", ("skbaddr", "reason", "rx_sk"))
+    assert text.splitlines() == ["struct args {", "    u8 __pad_0[8];", "    u64 skbaddr;",
+                                 "    u8 __pad_16[8];", "    u64 rx_sk;", "    u8 __pad_32[4];",
+                                 "    u32 reason;", "};"]
+    # __data_loc is a u32 (len << 16 | offset), not an array
+    assert "    u32 name;" in render_struct(_fmt("net_net_dev_queue"), "q", ("name",))
+    send = render_struct(_fmt("tcp_tcp_send_reset"), "s", ("skaddr", "saddr"))
+    assert "    u8 saddr[28];" in send  # 6.18 passes sockaddrs, not ports
+
+
+def test_a_field_this_kernel_lacks_is_named_in_the_error() -> None:
+    with pytest.raises(FormatError, match=r"tcp:tcp_receive_reset.*no field 'state'"):
+        render_struct(parse_format((DATA / "tcp_tcp_receive_reset.format").read_text(),
+                                   "tcp:tcp_receive_reset"), "r", ("state",))
+    with pytest.raises(FormatError, match="no 'field:' lines"):
+        parse_format("name: x\n", "x:y")
+
+
+def test_program_rendering_uses_offsets_and_optional_reason() -> None:
+    formats = {("tcp", "tcp_send_reset"): _fmt("tcp_tcp_send_reset"),
+               ("tcp", "tcp_receive_reset"): _fmt("tcp_tcp_receive_reset")}
+    text = render(PROBES["tcpreset"], formats, {"OFF_NET_INUM": 176, "OFF_SOCK_NET": 48,
+                                                "OFF_SOCK_STATE": 18, "OFF_SKB_DEV": 16,
+                                                "OFF_SKB_SK": 24, "OFF_DEV_NET": 264})
+    assert "#define OFF_NET_INUM 176" in text
+    assert "key.reason = args->reason;" in text  # the 6.18 tracepoint has a reason
+    old = _fmt("tcp_tcp_send_reset")
+    older = type(old)(old.name, tuple(f for f in old.fields if f.name != "reason"), {})
+    assert "0xFFFFFFFE" in render(PROBES["tcpreset"], {**formats, ("tcp", "tcp_send_reset"):
+                                                        older}, {})
+
+
+def test_log2_slots_become_second_buckets_and_fold_the_edges() -> None:
+    h = histogram({1: 2, FIRST_SLOT: 3, FIRST_SLOT + 3: 4, 60: 1}, sum_ns=5_000_000)
+    assert h.bounds == BOUNDS and BOUNDS[0] == pytest.approx(1.024e-6)
+    assert h.bucket_counts[0] == 5  # slots below 1 µs fold into the first bucket
+    assert h.bucket_counts[3] == 4
+    assert h.bucket_counts[-1] == 1  # beyond 17 s: the overflow bucket
+    assert (h.count, h.sum) == (10, 0.005)
+
+
+def test_reset_rows_are_named_with_states_and_reasons() -> None:
+    points = reset_points([(7, 0, 255, 1, 4), (7, 1, 2, 0xFFFFFFFF, 1)], {1: "NO_SOCKET"},
+                          lambda inode: attrs({"netns.inode": inode}))
+    by = {tuple(sorted(dict(p.attributes).items())): p.value for p in points}
+    assert by[(("netns.inode", "7"), ("tcp.reset.direction", "sent"),
+               ("tcp.reset.reason", "no_socket"), ("tcp.state", "no_socket"))] == 4
+    assert by[(("netns.inode", "7"), ("tcp.reset.direction", "received"),
+               ("tcp.reset.reason", "none"), ("tcp.state", "syn_sent"))] == 1

@@ -282,6 +282,12 @@ prune_stale() {
     fi
 }
 
+# kubectl renders the kustomize trees in deploy/ (offline); trixie ships a static build.
+install_kubectl() {
+    command -v kubectl >/dev/null 2>&1 && return 0
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -t trixie kubectl >/dev/null
+}
+
 # ---------------------------------------------------------------------------------------------
 # eBPF probes: bcc (Debian python3-bpfcc; PyPI's "bcc" is an unrelated package), bpftrace and
 # bpftool (independent cross-checks and BPF statistics in tests and bench/), and a kernel build
@@ -337,6 +343,7 @@ main() {
     install_bookworm_packages
     install_amtool
     install_trixie_tools
+    install_kubectl
     install_bpf_deps
     print_versions
 }

@@ -88,7 +88,8 @@ class EbpfCollector:
         return bpf
 
     # --- reading ------------------------------------------------------------------
-    def _netns_items(self, table: Any, live: set[int], fields: tuple[str, ...]) -> list[tuple]:
+    @staticmethod
+    def _netns_items(table: Any, live: set[int], fields: tuple[str, ...]) -> list[tuple]:
         """(key fields..., count) of a per-namespace map; entries of dead namespaces deleted."""
         rows, dead = [], []
         for key, value in table.items():

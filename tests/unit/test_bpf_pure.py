@@ -77,3 +77,23 @@ def test_reset_rows_are_named_with_states_and_reasons() -> None:
                ("tcp.reset.reason", "no_socket"), ("tcp.state", "no_socket"))] == 4
     assert by[(("netns.inode", "7"), ("tcp.reset.direction", "received"),
                ("tcp.reset.reason", "none"), ("tcp.state", "syn_sent"))] == 1
+
+
+class _Key:
+    def __init__(self, netns: int, reason: int) -> None:
+        self.netns, self.reason = netns, reason
+
+
+class _Value:
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+
+def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept() -> None:
+    from otel_netreceiver.collectors.ebpf import EbpfCollector
+
+    live, dead, unknown = _Key(11, 3), _Key(99, 3), _Key(0, 2)
+    table = {live: _Value(5), dead: _Value(7), unknown: _Value(1)}
+    rows = EbpfCollector._netns_items(table, {11}, ("netns", "reason"))
+    assert sorted(rows) == [(0, 2, 1), (11, 3, 5)]
+    assert set(table) == {live, unknown}  # the dead namespace's entry is gone from the map

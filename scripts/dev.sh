@@ -39,6 +39,9 @@ ensure_venv() {
 case "${1:-}" in
     run)
         shift
+        if [ "$(id -u)" = 0 ]; then
+            bash "$here/scripts/install-deps.sh" --agent  # bcc and headers for the eBPF probes
+        fi
         ensure_venv ""
         exec "$venv/bin/otel-netreceiver" "$@"
         ;;

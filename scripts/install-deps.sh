@@ -339,6 +339,12 @@ print_versions() {
 
 main() {
     need_root
+    if [ "${1:-}" = "--agent" ]; then
+        # what the agent itself uses on this machine (scripts/dev.sh run): no test tools
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 ethtool >/dev/null
+        install_bpf_deps
+        return 0
+    fi
     add_trixie_source
     install_bookworm_packages
     install_amtool

@@ -19,7 +19,7 @@ from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig
 from otel_netreceiver.model import Collection
-from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, nstat
+from tests.support.pods import Pod, destroy_pod, kernel_supports_test_pods, nstat, pod_pair
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.root
@@ -51,10 +51,8 @@ def collector():
 
 @pytest.fixture
 def pods():
-    made = [create_pod(7, "cgroupfs"), create_pod(8, "systemd")]
-    yield made
-    for pod in made:
-        destroy_pod(pod)
+    with pod_pair(7) as made:
+        yield made
 
 
 def _sum(collection: Collection, name: str, pod: Pod, **extra: str) -> float:

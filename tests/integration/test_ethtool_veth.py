@@ -22,6 +22,7 @@ from otel_netreceiver.ethtool import structs
 from otel_netreceiver.ethtool.reader import EthtoolReader
 from otel_netreceiver.ethtool.recording import parse_ethtool_s
 from otel_netreceiver.ethtool.transport import InterfaceGone, IoctlTransport, NotSupported
+from tests.support.ethtool import Counting
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.root
@@ -82,17 +83,6 @@ def veth() -> Iterator[tuple[str, str]]:
         subprocess.run(["ip", "link", "del", a], check=False, capture_output=True)
 
 
-class Counting:
-    def __init__(self, inner: IoctlTransport) -> None:
-        self.inner = inner
-        self.calls: list[str] = []
-
-    def call(self, ifname: str, command: int, buf: bytearray) -> bytearray:
-        self.calls.append(structs.command_name(command))
-        return self.inner.call(ifname, command, buf)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_every_stat_equals_ethtool_s_and_driver_equals_ethtool_i(veth) -> None:

@@ -19,11 +19,11 @@ from otel_netreceiver.model import Collection
 from otel_netreceiver.procfs.snmp import parse_snmp
 from tests.support.pods import (
     Pod,
-    create_pod,
     destroy_pod,
     kernel_supports_test_pods,
     move_to_pod,
     nstat,
+    pod_pair,
 )
 
 pytestmark = pytest.mark.root
@@ -38,10 +38,8 @@ ALL_PROBES = ["netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack", "tc
 
 @pytest.fixture
 def pods():
-    made = [create_pod(1, "cgroupfs"), create_pod(2, "systemd")]
-    yield made
-    for pod in made:
-        destroy_pod(pod)
+    with pod_pair(1) as made:
+        yield made
 
 
 class Directory:

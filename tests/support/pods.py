@@ -150,3 +150,14 @@ def reap(processes: list[subprocess.Popen]) -> None:
         proc.kill()
     for proc in processes:
         proc.wait()
+
+
+@contextlib.contextmanager
+def pod_pair(first_index: int):  # type: ignore[no-untyped-def]
+    """Two test pods, one per cgroup driver (cgroupfs, systemd), destroyed afterwards."""
+    made = [create_pod(first_index, "cgroupfs"), create_pod(first_index + 1, "systemd")]
+    try:
+        yield made
+    finally:
+        for pod in made:
+            destroy_pod(pod)

@@ -23,24 +23,12 @@ from otel_netreceiver.ethtool.recording import (
     record,
 )
 from otel_netreceiver.ethtool.transport import InterfaceGone, NotSupported, ReplayTransport
+from tests.support.ethtool import Counting
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "ethtool"
 ENA = structs.DriverInfo("ena", "2.13.0g", "", "0000:00:05.0", 0)
 
 
-class Counting:
-    """Wraps a transport and records the commands issued, by name."""
-
-    def __init__(self, inner: ReplayTransport) -> None:
-        self.inner = inner
-        self.calls: list[str] = []
-
-    def call(self, ifname: str, command: int, buf: bytearray) -> bytearray:
-        self.calls.append(structs.command_name(command))
-        return self.inner.call(ifname, command, buf)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class Scripted:

@@ -77,12 +77,51 @@ class Snapshot:
 
 
 class _State:
-    __slots__ = ("baseline", "moved", "point", "start", "time", "value")
+    # seen: the update that last reported the series, a mark so the held dicts are kept
+    # in place instead of rebuilt every cycle; pos: rises along the by_key order, which
+    # tells cheaply whether a collection still lists its series in that order.
+    __slots__ = ("baseline", "moved", "point", "pos", "seen", "start", "time", "value")
 
-    def __init__(self, start: int, time_ns: int, point: Point) -> None:
+    def __init__(self, start: int, time_ns: int, point: Point, seen: int, pos: int) -> None:
         self.start, self.time, self.value, self.point = start, time_ns, point.value, point
         self.moved = point.value != 0
         self.baseline = 0
+        self.seen, self.pos = seen, pos
+
+
+class _Held:
+    """One collector's series, by key (in export order) and by the id of their last Point.
+
+    ``by_id`` holds exactly ``id(state.point)`` of every state in ``by_key``: each state
+    keeps its point alive, so an id cannot be reused while its entry exists, and the
+    index shrinks with ``by_key``. Lookups still confirm ``state.point is point``.
+
+    Most per-pod series are quiet counters, held back from every snapshot: ``loud``
+    (the series a suppressing snapshot exports, in ``by_key`` order) and ``quiet``
+    (the others, counted per metric) are worked out once and reused until a series
+    comes, goes, moves place or first moves its value (``loud`` is then None).
+    """
+
+    __slots__ = ("by_id", "by_key", "loud", "quiet")
+
+    def __init__(self) -> None:
+        self.by_key: dict[SeriesKey, _State] = {}
+        self.by_id: dict[int, _State] = {}
+        self.loud: list[tuple[SeriesKey, _State]] | None = None
+        self.quiet: dict[str, int] = {}
+
+    def split(self) -> list[tuple[SeriesKey, _State]]:
+        """The exported series; quiet per-pod counters that never moved are counted."""
+        if self.loud is None:
+            loud, quiet, counter, pod = [], defaultdict(int), Kind.COUNTER, Scope.POD
+            for key, state in self.by_key.items():
+                metric = key[0]
+                if not state.moved and metric.kind is counter and metric.scope is pod:
+                    quiet[metric.name] += 1
+                else:
+                    loud.append((key, state))
+            self.loud, self.quiet = loud, dict(quiet)
+        return self.loud
 
 
 def _went_down(kind: Kind, old: Value, new: Value) -> bool:
@@ -104,10 +143,11 @@ class SeriesStore:
         self._clock = clock
         self._created = clock()
         self._lock = threading.Lock()
-        self._by_collector: dict[str, dict[SeriesKey, _State]] = {}
+        self._by_collector: dict[str, _Held] = {}
         self._count: defaultdict[str, int] = defaultdict(int)  # series per metric name
         self._dropped: defaultdict[str, int] = defaultdict(int)
-        self._first_cycle: set[str] = set()
+        self._cycle = 0  # updates so far: the mark of series reported by this one
+        self._tick = 0  # next _State.pos
 
     def set_cap(self, max_series_per_instrument: int) -> None:
         with self._lock:
@@ -118,71 +158,130 @@ class SeriesStore:
             self._suppress = suppress
 
     def update(self, collection: Collection) -> None:
-        """Replace the series of ``collection.collector`` with what it saw now."""
-        with self._lock:
-            old = self._by_collector.get(collection.collector, {})
-            for key in old:
-                self._count[key[0].name] -= 1
-            fresh = collection.collector not in self._first_cycle
-            self._first_cycle.add(collection.collector)
-            new = self._merge(old, collection, fresh)
-            self._by_collector[collection.collector] = new
+        """Replace the series of ``collection.collector`` with what it saw now.
 
-    def _merge(self, old: dict[SeriesKey, _State], collection: Collection,
-               fresh: bool) -> dict[SeriesKey, _State]:
-        """Held series first, so a newcomer never takes the place of a series we export.
+        Held series first (marked in place), then the ones no longer reported are
+        swept, freeing their slots, and only then do newcomers compete for slots, so a
+        newcomer never takes the place of a series we export.
+        """
+        with self._lock:
+            self._cycle += 1
+            held = self._by_collector.get(collection.collector)
+            fresh = held is None
+            if held is None:
+                held = self._by_collector[collection.collector] = _Held()
+            newcomers, marked, ordered = self._mark(held, collection)
+            if marked < len(held.by_key):
+                self._sweep(held)
+            if not ordered:
+                self._reorder(held, collection.points)
+            self._admit(held, newcomers, collection.time_unix_nano, fresh)
+
+    def _mark(self, held: _Held, collection: Collection
+              ) -> tuple[list[tuple[SeriesKey, Point]], int, bool]:
+        """Advance and mark the held series reported; return the unknown points.
 
         Fast path: a collector that saw nothing change hands back the very same Point
-        object (collectors memoize unchanged inputs), so the series only moves its
-        timestamp; that is most series of most pods in most cycles.
+        object (collectors memoize unchanged inputs), so the series is found by the
+        point's id (no hashing of the attributes tuple) and only moves its timestamp;
+        that is most series of most pods in most cycles. Also tells how many series
+        were marked and whether they came in the held dict's order (the export order
+        follows the collection's, as if the dict were rebuilt each cycle).
         """
-        now, restarted, count = collection.time_unix_nano, collection.restarted, self._count
-        new: dict[SeriesKey, _State] = {}
+        cycle, now, restarted = self._cycle, collection.time_unix_nano, collection.restarted
+        by_id, by_key, advance = held.by_id.get, held.by_key.get, self._advance
         newcomers: list[tuple[SeriesKey, Point]] = []
+        marked, last, ordered = 0, -1, True
         for point in collection.points:
-            key = (point.metric, point.attributes)
-            state = old.get(key)
-            if state is None:
-                newcomers.append((key, point))
+            state = by_id(id(point))
+            if state is None or state.point is not point:
+                key = (point.metric, point.attributes)
+                state = by_key(key)
+                if state is None:
+                    newcomers.append((key, point))
+                    continue
+                if state.seen == cycle:
+                    continue  # first observation of a series in a cycle wins
+                advance(held, state, point, now, bool(restarted)
+                        and (point.metric.name, point.attributes) in restarted)
+            elif state.seen == cycle:
                 continue
-            if key in new:
-                continue  # first observation of a series in a cycle wins
-            if state.point is point and not restarted:
-                state.time = now
+            elif restarted:
+                advance(held, state, point, now, (point.metric.name, point.attributes)
+                        in restarted)
             else:
-                state = self._advance(state, point, now, (point.metric.name, point.attributes)
-                                      in restarted)
-            new[key] = state
-            count[point.metric.name] += 1
+                state.time = now
+            state.seen = cycle
+            marked += 1
+            if state.pos < last:
+                ordered = False
+            last = state.pos
+        return newcomers, marked, ordered
+
+    def _sweep(self, held: _Held) -> None:
+        """Free the series this cycle did not report (their pod or interface is gone)."""
+        cycle, count = self._cycle, self._count
+        gone = [key for key, state in held.by_key.items() if state.seen != cycle]
+        for key in gone:
+            state = held.by_key.pop(key)
+            del held.by_id[id(state.point)]
+            count[key[0].name] -= 1
+        held.loud = None
+
+    def _reorder(self, held: _Held, points: tuple[Point, ...]) -> None:
+        """Rebuild the held dict in the collection's order (rare: the order changed).
+
+        After _mark and _sweep every held state's point is the first point of its
+        series in ``points``, so each state is placed at its first observation.
+        """
+        by_id, order, first = held.by_id.get, {}, self._tick
+        for point in points:
+            state = by_id(id(point))
+            if state is not None and state.point is point and state.pos < first:
+                state.pos, self._tick = self._tick, self._tick + 1
+                order[(point.metric, point.attributes)] = state
+        held.by_key, held.loud = order, None
+
+    def _admit(self, held: _Held, newcomers: list[tuple[SeriesKey, Point]], now: int,
+               fresh: bool) -> None:
+        """Add new series while their metric has room; count the ones refused."""
+        by_key, by_id, count, cycle = held.by_key, held.by_id, self._count, self._cycle
+        # Series seen in a collector's first cycle started no later than the agent;
+        # later arrivals (a new pod, a new interface) start when first seen.
+        start = self._created if fresh else now
         for key, point in newcomers:
-            if key in new:
+            if key in by_key:
                 continue
-            if count[point.metric.name] >= self._cap:
-                self._dropped[point.metric.name] += 1
+            name = point.metric.name
+            if count[name] >= self._cap:
+                self._dropped[name] += 1
                 continue
-            # Series seen in a collector's first cycle started no later than the agent;
-            # later arrivals (a new pod, a new interface) start when first seen.
-            new[key] = _State(self._created if fresh else now, now, point)
-            count[point.metric.name] += 1
-        return new
+            by_key[key] = by_id[id(point)] = _State(start, now, point, cycle, self._tick)
+            self._tick += 1
+            count[name] += 1
+            held.loud = None
 
     @staticmethod
-    def _advance(state: _State, point: Point, now: int, restarted: bool) -> _State:
+    def _advance(held: _Held, state: _State, point: Point, now: int, restarted: bool) -> None:
+        """Move a held series to ``point``, in place; a reset starts a new start time."""
+        if point is not state.point:
+            del held.by_id[id(state.point)]
+            held.by_id[id(point)] = state
         if restarted or _went_down(point.metric.kind, state.value, point.value):
-            fresh_state = _State(state.time, now, point)
-            fresh_state.moved = True  # it was exported before; keep exporting it
-            return fresh_state
-        if not state.moved and point.value != 0:
-            state.moved, state.baseline = True, state.time
+            # the reset happened after the last good read; it was exported, keep it so
+            if not state.moved:
+                held.loud = None
+            state.start, state.moved, state.baseline = state.time, True, 0
+        elif not state.moved and point.value != 0:
+            state.moved, state.baseline, held.loud = True, state.time, None
         state.time, state.value, state.point = now, point.value, point
-        return state
 
     def remove_collector(self, name: str) -> None:
         """Forget a collector's series (it was disabled by a reload)."""
         with self._lock:
-            for key in self._by_collector.pop(name, {}):
+            held = self._by_collector.pop(name, None)
+            for key in held.by_key if held is not None else ():
                 self._count[key[0].name] -= 1
-            self._first_cycle.discard(name)
 
     def suppressed(self) -> dict[str, int]:
         """Quiet series held back in the last snapshot, per metric."""
@@ -199,7 +298,7 @@ class SeriesStore:
 
     def _clear_baseline(self, key: SeriesKey) -> None:
         for held in self._by_collector.values():
-            state = held.get(key)
+            state = held.by_key.get(key)
             if state is not None:
                 state.baseline = 0
                 return
@@ -215,16 +314,15 @@ class SeriesStore:
             wanted = set(collectors) if collectors is not None else None
             grouped: dict[MetricDef, list[SeriesPoint]] = {}
             suppressed: defaultdict[str, int] = defaultdict(int)
-            suppress, counter, pod = self._suppress, Kind.COUNTER, Scope.POD
-            for name, series in self._by_collector.items():
+            for name, held in self._by_collector.items():
                 if wanted is not None and name not in wanted:
                     continue
-                for (metric, attributes), st in series.items():
-                    # _quiet() inlined: this loop runs for every series every cycle
-                    if (suppress and not st.moved and metric.kind is counter
-                            and metric.scope is pod):
-                        suppressed[metric.name] += 1
-                        continue
+                series: Iterable[tuple[SeriesKey, _State]] = held.by_key.items()
+                if self._suppress:
+                    series = held.split()
+                    for metric_name, quiet in held.quiet.items():
+                        suppressed[metric_name] += quiet
+                for (metric, attributes), st in series:
                     grouped.setdefault(metric, []).append(
                         SeriesPoint(attributes, st.start, st.time, st.value, st.baseline))
             self._suppressed = dict(suppressed)

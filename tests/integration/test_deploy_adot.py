@@ -163,3 +163,29 @@ def scraped_metric_names() -> set[str]:
             assert relabel["action"] == "keep" and relabel["source_labels"] == ["__name__"]
             names |= set(relabel["regex"].split("|"))
     return names
+
+
+# Components ADOT registers only when their feature gate is on (defaults.go); a config using
+# one without the gate fails at start.
+GATED = {("exporters", "awscloudwatchlogs"): "adot.exporter.awscloudwatchlogs",
+         ("receivers", "filelog"): "adot.receiver.filelog",
+         ("extensions", "file_storage"): "adot.extension.file_storage"}
+
+
+def _uses(config_text: str) -> set[str]:
+    config = yaml.safe_load(config_text) or {}
+    return {gate for (section, name), gate in GATED.items()
+            if any(key.split("/")[0] == name for key in (config.get(section) or {}))}
+
+
+def test_gated_adot_components_run_with_their_feature_gates() -> None:
+    sidecar = (KUBE / "overlays/sidecar-adot/adot-sidecar.yaml").read_text()
+    configmap = yaml.safe_load((KUBE / "overlays/sidecar-adot/adot-configmap.yaml").read_text())
+    needed = set().union(*(_uses(text) for text in configmap["data"].values()))
+    assert needed == {"adot.exporter.awscloudwatchlogs"}
+    for gate in needed:
+        assert f"+{gate}" in sidecar
+    crd = yaml.safe_load((KUBE / "overlays/adot-daemonset/opentelemetrycollector.yaml").read_text())
+    crd_needed = _uses(yaml.safe_dump(crd["spec"]["config"]))
+    assert crd_needed <= {g.lstrip("+") for g in crd["spec"].get("args", {}).get(
+        "feature-gates", "").split(",") if g}

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from typing import TextIO
 
 from otel_netreceiver.export.base import ExportResult
@@ -82,10 +83,7 @@ def snapshot_json(snapshot: Snapshot, resource: dict[str, str],
         {"metric": s.metric.name, "prometheus_name": prometheus_name(s.metric),
          "kind": s.metric.kind.value, "unit": s.metric.unit,
          "attributes": dict(p.attributes),
-         "value": (p.value.__dict__ if hasattr(p.value, "__dict__") else
-                   {"bounds": p.value.bounds, "bucket_counts": p.value.bucket_counts,
-                    "sum": p.value.sum, "count": p.value.count})
-         if isinstance(p.value, HistogramValue) else p.value}
+         "value": asdict(p.value) if isinstance(p.value, HistogramValue) else p.value}
         for s in snapshot.metrics for p in s.points
     ]
     return json.dumps({"time_unix_nano": snapshot.time_unix_nano, "resource": resource,

@@ -10,6 +10,7 @@ import pytest
 from otel_netreceiver.collectors.ethtool_source import EthtoolSource
 from otel_netreceiver.collectors.ethtool_stats import EthtoolStatsCollector
 from otel_netreceiver.config.schema import EthtoolConfig
+from otel_netreceiver.ethtool.recording import parse_ethtool_s
 from tests.support.tools import require_tool
 
 pytestmark = pytest.mark.root
@@ -30,11 +31,7 @@ def veth():
 def _ethtool_s(iface: str) -> dict[str, int]:
     out = subprocess.run([require_tool("ethtool"), "-S", iface], check=True, capture_output=True,
                          text=True).stdout
-    stats = {}
-    for line in out.splitlines()[1:]:
-        name, _, value = line.strip().rpartition(": ")
-        stats[name] = int(value)
-    return stats
+    return dict(parse_ethtool_s(out))
 
 
 def test_collector_values_equal_ethtool_s_and_filters_apply(veth) -> None:

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from otel_netreceiver.ethtool.recording import recording_from_stats, save_recording
+from otel_netreceiver.ethtool.recording import (
+    parse_ethtool_s,
+    recording_from_stats,
+    save_recording,
+)
 from otel_netreceiver.ethtool.structs import DriverInfo
 
 SAMPLE = Path(__file__).parent.parent / "data" / "ethtool" / "aws-ena-sample.ethtool-S.txt"
 
 
 def aws_sample() -> dict[str, int]:
-    stats: dict[str, int] = {}
-    for line in SAMPLE.read_text().splitlines()[1:]:
-        name, _, value = line.strip().rpartition(": ")
-        stats[name] = int(value)
-    return stats
+    return dict(parse_ethtool_s(SAMPLE.read_text()))
 
 
 def write_growing_recording(path: Path, *, grow: str, start_frame: int, step: int, frames: int,

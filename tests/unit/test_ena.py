@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from otel_netreceiver.collectors.ena import EnaCollector, ena_points, parse_ena_stats
 from otel_netreceiver.collectors.ethtool_source import EthtoolSource
 from otel_netreceiver.config.schema import EnaConfig
 from otel_netreceiver.ethtool.structs import DriverInfo
 from otel_netreceiver.ethtool.transport import ReplayTransport
-
-DATA = Path(__file__).parent.parent / "data" / "ethtool"
+from tests.support.ena_replay import aws_sample
 
 
 def _sample() -> dict[str, int]:
-    """Parse the checked-in `ethtool -S` text (the AWS troubleshooting doc's real output)."""
-    stats = {}
-    for line in (DATA / "aws-ena-sample.ethtool-S.txt").read_text().splitlines()[1:]:
-        name, _, value = line.strip().partition(": ")
-        stats[name] = int(value)
-    return stats
+    """The checked-in `ethtool -S` text (the AWS troubleshooting doc's real output)."""
+    return aws_sample()
 
 
 def test_real_sample_maps_to_allowances_and_conntrack_available() -> None:

@@ -82,6 +82,13 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Full LISTs of this node's pods (one at start, one per 410 Gone: a rising rate is a storm)."),
     ("netreceiver.k8s.errors", _C, "{error}", (), "self",
      "Failed list or watch requests to the Kubernetes API (retried with backoff)."),
+    ("netreceiver.nodeapi.requests", _C, "{request}", ("outcome",), "self",
+     "Node API requests by outcome: ok, refused (unknown caller), rate_limited, bad_request, "
+     "too_large, not_allowed, not_found, busy (more than max_connections at once)."),
+    ("netreceiver.history.series", _G, "{series}", (), "self",
+     "Series kept in the correlation history (the metrics the diagnosis rules read)."),
+    ("netreceiver.history.samples", _G, "{sample}", (), "self",
+     "Change points held by the correlation history (a series that did not move costs one)."),
     ("netreceiver.netns.count", _G, "{namespace}", ("netns.kind",), "podnet",
      "Network namespaces seen in the last cycle, by kind (pod, host, other)."),
     ("netreceiver.series.suppressed", _G, "{series}", ("instrument",), "self",

@@ -169,6 +169,31 @@ class KubernetesConfig:
 
 
 @dataclass(frozen=True)
+class CorrelationConfig:
+    enabled: bool = key(True, "Keep a recent history of the counters the diagnosis rules read "
+                        "and serve the node API that the SDK asks at the moment of an error "
+                        "(docs/node-api.md).")
+    host: str = key("", "Address of the node API's TCP listener; the DaemonSet sets the node "
+                    "address (status.hostIP). Empty: no TCP listener.",
+                    env="OTEL_NETRECEIVER_API_HOST")
+    port: int = key(19102, "Port of the node API's TCP listener.", minimum=0)
+    socket: str = key("", "Unix socket of the node API, e.g. /run/otel-netreceiver/api.sock "
+                      "(a hostPath pods can mount); callers are named by SO_PEERCRED. Empty: "
+                      "none.", env="OTEL_NETRECEIVER_API_SOCKET")
+    history: float = key(300.0, "How far back the history reaches.", duration=True, minimum=10.0)
+    resolution: float = key(1.0, "Sampling interval of the history for the node's own "
+                            "namespace and for pods that used the API within active_pod_ttl; "
+                            "other pods are recorded at the collection interval.",
+                            duration=True, minimum=0.5)
+    active_pod_ttl: float = key(600.0, "How long a pod that asked stays sampled at the history "
+                                "resolution.", duration=True, minimum=0.0)
+    rate: float = key(5.0, "Requests per second each caller may make (token bucket).",
+                      minimum=0.1)
+    burst: int = key(10, "Requests a caller may make at once.", minimum=1)
+    max_connections: int = key(32, "Requests served at once; more get 503 at once.", minimum=1)
+
+
+@dataclass(frozen=True)
 class AgentConfig:
     interval: float = key(15.0, "Collection interval. ENA reads cost an admin command on the "
                           "device: keep it at 10 s or more on ENA nodes.", duration=True,
@@ -190,6 +215,8 @@ class AgentConfig:
                                          metadata={"doc": "Which sources to read."})
     exporters: ExportersConfig = field(default_factory=ExportersConfig,
                                        metadata={"doc": "Where the series go."})
+    correlation: CorrelationConfig = field(default_factory=CorrelationConfig,
+                                           metadata={"doc": "History and the node API."})
     imds: ImdsConfig = field(default_factory=ImdsConfig, metadata={"doc": "EC2 metadata."})
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig,
                                          metadata={"doc": "Pod metadata from the API server."})

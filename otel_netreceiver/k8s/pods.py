@@ -26,6 +26,9 @@ log = logging.getLogger(__name__)
 WATCH_TIMEOUT_S = 300  # the server ends each watch after this; we resume from the last version
 
 
+FINISHED = ("Succeeded", "Failed")
+
+
 class Gone(Exception):
     """410: the resourceVersion we watch from has expired; re-list."""
 
@@ -46,8 +49,11 @@ def pod_meta(obj: dict[str, Any]) -> PodMeta | None:
     if not uid:
         return None
     labels = tuple(sorted((meta.get("labels") or {}).items()))
-    return PodMeta(uid, meta.get("name", ""), meta.get("namespace", ""),
-                   status.get("podIP", "") or "", labels)
+    ips = tuple(p["ip"] for p in status.get("podIPs") or () if p.get("ip"))
+    ip = status.get("podIP", "") or ""
+    return PodMeta(uid, meta.get("name", ""), meta.get("namespace", ""), ip, labels,
+                   bool((obj.get("spec") or {}).get("hostNetwork")), ips or ((ip,) if ip else ()),
+                   status.get("phase", "") or "")
 
 
 class PodWatcher:
@@ -70,6 +76,12 @@ class PodWatcher:
     def get(self, uid: str) -> PodMeta | None:
         with self._lock:
             return self._pods.get(uid)
+
+    def by_ip(self, ip: str) -> PodMeta | None:
+        """The running pod of this node with that IP (the node API's TCP callers)."""
+        with self._lock:
+            return next((p for p in self._pods.values()
+                         if ip in p.ips and p.phase not in FINISHED), None)
 
     def count(self) -> int:
         with self._lock:

@@ -28,7 +28,8 @@ from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
 from otel_netreceiver.resource import build_resource, node_name
-from otel_netreceiver.runtime.scheduler import CollectorRunner
+from otel_netreceiver.runtime.correlation import CorrelationService
+from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
 from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
 from otel_netreceiver.runtime.store import SeriesStore
 
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
-    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter)
+    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.correlation)
 
 
 def _exporters_part(c: AgentConfig) -> tuple:
@@ -61,15 +62,18 @@ class Agent:
         self.skipped: list[ProbeStatus] = []
         self.exporters: list[Exporter] = []
         self.pull: PullServer | None = None
-        self.counters = RuntimeCounters(runners=lambda: {n: r.stats for n, r in
-                                                         list(self.runners.items())},
+        self.counters = RuntimeCounters(runners=self._runner_stats,
                                         dropped=self.store.dropped,
-                                        suppressed=self.store.suppressed)
+                                        suppressed=self.store.suppressed,
+                                        nodeapi=self._nodeapi_stats,
+                                        history=self._history_stats)
         self.pods: PodWatcher | None = None
         factory, self.k8s_status = api_factory(cfg.kubernetes, self._env)
         if factory is not None:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
+        self.correlation: CorrelationService | None = None
+        self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -77,6 +81,28 @@ class Agent:
                                                daemon=True)
 
     # --- lifecycle -------------------------------------------------------------
+    def _directory(self) -> PodWatcher | NoPods:
+        return self.pods if self.pods is not None else NoPods()
+
+    def _build_correlation(self, cfg: AgentConfig) -> None:
+        self.correlation = (CorrelationService(cfg, self._directory(), self.node)
+                            if cfg.correlation.enabled else None)
+
+    def _runner_stats(self) -> dict:
+        stats = {n: r.stats for n, r in list(self.runners.items())}
+        sampler = self.correlation.sampler if self.correlation is not None else None
+        if sampler is not None and sampler.stats.cycles:
+            stats[sampler.name] = sampler.stats
+        return stats
+
+    def _nodeapi_stats(self) -> dict[str, int]:
+        return dict(self.correlation.outcomes) if self.correlation is not None else {}
+
+    def _history_stats(self) -> tuple[int, int] | None:
+        if self.correlation is None:
+            return None
+        return self.correlation.history.series_count(), self.correlation.history.sample_count()
+
     def _k8s_stats(self) -> tuple[int, int, int] | None:
         if self.pods is None:
             return None
@@ -88,6 +114,8 @@ class Agent:
         with self._lock:
             self._start_collectors(self.loaded.config)
             self._start_exporters(self.loaded.config)
+            if self.correlation is not None:
+                self.correlation.start()
         self._export_thread.start()
 
     def stop(self, flush: bool = True) -> None:
@@ -100,6 +128,8 @@ class Agent:
                 self.export_once()
             self._stop_collectors(list(self.runners))
             self._stop_exporters()
+            if self.correlation is not None:
+                self.correlation.stop()
         if self.pods is not None:
             self.pods.stop()
 
@@ -122,6 +152,8 @@ class Agent:
             if _collectors_part(old) != _collectors_part(new):
                 names = list(self.runners)
                 self._stop_collectors(names)
+                if old.correlation != new.correlation:
+                    self._restart_correlation(new)
                 self._start_collectors(new)
                 for name in set(names) - set(self.runners):
                     self.store.remove_collector(name)
@@ -129,6 +161,14 @@ class Agent:
                 self._stop_exporters()
                 self._start_exporters(new)
             logging.getLogger().setLevel(new.log_level.upper())
+
+    def _restart_correlation(self, cfg: AgentConfig) -> None:
+        """A changed correlation section starts a new history and listener."""
+        if self.correlation is not None:
+            self.correlation.stop()
+        self._build_correlation(cfg)
+        if self.correlation is not None and self._export_thread.is_alive():
+            self.correlation.start()
 
     def start_collectors_only(self) -> None:
         """Collect without exporting (``once``)."""
@@ -144,14 +184,18 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
-        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata,
-                           self.pods if self.pods is not None else NoPods())
+        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory())
         collectors, self.skipped = build_collectors(cfg, ctx)
+        sink: Sink = self.store
+        if self.correlation is not None:
+            sink = Fanout(self.store, self.correlation.history)
         for collector in collectors:
-            runner = CollectorRunner(collector, self.store, cfg.interval, cfg.jitter)
+            runner = CollectorRunner(collector, sink, cfg.interval, cfg.jitter)
             self.runners[collector.name] = runner
             if run:
                 runner.start()
+        if self.correlation is not None:
+            self.correlation.watch_runners(self.runners)
 
     def _stop_collectors(self, names: list[str]) -> None:
         for name in names:
@@ -253,5 +297,7 @@ class Agent:
         if self.pods is not None and self.pods.stats.last_error:
             k8s = ProbeStatus("kubernetes", False, f"{self.k8s_status}; failing: "
                               f"{self.pods.stats.last_error}")
+        if self.correlation is not None:
+            statuses.append(self.correlation.probe())
         return statuses + self.skipped + [
             ProbeStatus("imds", bool(self.metadata.instance_id), self.imds_status), k8s]

@@ -19,11 +19,29 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from otel_netreceiver.collectors.base import Collector
-from otel_netreceiver.runtime.store import SeriesStore
+from otel_netreceiver.model import Collection
 
 log = logging.getLogger(__name__)
+
+
+class Sink(Protocol):
+    """Where a runner hands its collections: the series store, the history, or both."""
+
+    def update(self, collection: Collection) -> None: ...
+
+
+class Fanout:
+    """Hand each collection to several sinks (the store and the history)."""
+
+    def __init__(self, *sinks: Sink) -> None:
+        self._sinks = sinks
+
+    def update(self, collection: Collection) -> None:
+        for sink in self._sinks:
+            sink.update(collection)
 
 
 @dataclass
@@ -42,20 +60,23 @@ class RunnerStats:
 class CollectorRunner:
     """Owns one collector's thread: collect, hand to the store, wait, repeat."""
 
-    def __init__(self, collector: Collector, store: SeriesStore, interval: float,
-                 jitter: float, rng: random.Random | None = None) -> None:
+    def __init__(self, collector: Collector, store: Sink, interval: float,
+                 jitter: float, rng: random.Random | None = None, name: str = "") -> None:
         self.collector = collector
         self.stats = RunnerStats()
+        self._name = name or collector.name
         self._store = store
+        self._cycle_lock = threading.Lock()  # the loop and collect_now() take turns
+        self._last_cycle = 0.0
         self._interval, self._jitter = interval, jitter
         self._rng = rng or random.Random()
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name=f"collector-{collector.name}",
+        self._thread = threading.Thread(target=self._loop, name=f"collector-{self._name}",
                                         daemon=True)
 
     @property
     def name(self) -> str:
-        return self.collector.name
+        return self._name
 
     def start(self) -> None:
         self._thread.start()
@@ -77,8 +98,22 @@ class CollectorRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    def collect_now(self, max_age: float) -> None:
+        """Run a cycle now unless one ended less than ``max_age`` seconds ago.
+
+        The node API calls this when a pod asks about an error it just had, so the
+        answer includes the counters of the last second, not of the last interval.
+        """
+        with self._cycle_lock:
+            if time.monotonic() - self._last_cycle >= max_age:
+                self._run_locked()
+
     def run_once(self) -> bool:
         """One cycle; True when the collector produced a collection."""
+        with self._cycle_lock:
+            return self._run_locked()
+
+    def _run_locked(self) -> bool:
         wall, cpu = time.monotonic(), time.thread_time()
         ok = True
         try:
@@ -98,6 +133,7 @@ class CollectorRunner:
         self.stats.cpu_seconds += time.thread_time() - cpu
         self.stats.consecutive_failures = 0 if ok else self.stats.consecutive_failures + 1
         self.stats.first_done.set()
+        self._last_cycle = time.monotonic()
         return ok
 
     def _report(self, message: str, exc: BaseException | None = None) -> None:

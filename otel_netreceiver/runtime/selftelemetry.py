@@ -37,6 +37,8 @@ class RuntimeCounters:
     suppressed: Callable[[], Mapping[str, int]] = dict
     reloads: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
     k8s: Callable[[], tuple[int, int, int] | None] = lambda: None  # pods, lists, errors
+    nodeapi: Callable[[], Mapping[str, int]] = dict  # requests by outcome
+    history: Callable[[], tuple[int, int] | None] = lambda: None  # series, samples
 
 
 def rss_bytes(proc_root: str) -> int:
@@ -81,6 +83,12 @@ class SelfCollector:
             add(Point(metric("netreceiver.k8s.pods"), (), k8s[0]))
             add(Point(metric("netreceiver.k8s.lists"), (), k8s[1]))
             add(Point(metric("netreceiver.k8s.errors"), (), k8s[2]))
+        for outcome, n in self._c.nodeapi().items():
+            add(Point(metric("netreceiver.nodeapi.requests"), attrs(outcome=outcome), n))
+        history = self._c.history()
+        if history is not None:
+            add(Point(metric("netreceiver.history.series"), (), history[0]))
+            add(Point(metric("netreceiver.history.samples"), (), history[1]))
         usage = resource.getrusage(resource.RUSAGE_SELF)
         add(Point(metric("netreceiver.process.cpu.time"), (), usage.ru_utime + usage.ru_stime))
         add(Point(metric("netreceiver.process.memory.rss"), (), rss_bytes(self._proc_root)))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.podnet.identity import (
@@ -32,8 +33,10 @@ from otel_netreceiver.procfs.errors import ParseError
 class PodNetCollector:
     name = "podnet"
 
-    def __init__(self, config: PodNetConfig, proc_root: str, directory: PodDirectory) -> None:
+    def __init__(self, config: PodNetConfig, proc_root: str, directory: PodDirectory,
+                 select: Callable[[NetnsIdentity], bool] | None = None) -> None:
         self._config, self._proc_root = config, proc_root
+        self._select = select  # only these namespaces (the history's fast sampler)
         self._resolver = NetnsResolver(proc_root, directory, config.verbose,
                                        tuple(config.labels))
         self._cpu_stat: dict[tuple[int, int], str | None] = {}  # (inode, pid) → cpu.stat path
@@ -97,6 +100,8 @@ class PodNetCollector:
         live = self._resolver.resolve()
         for inode, (ns, identity) in live.items():
             if identity.kind == "host" and not self._config.include_host:
+                continue
+            if self._select is not None and not self._select(identity):
                 continue
             target = Target(self._proc_root, ns.pid, ns.pids,
                             self._resolver.attributes(inode, identity),

@@ -27,6 +27,9 @@ class PodMeta:
     namespace: str
     ip: str = ""
     labels: tuple[tuple[str, str], ...] = ()
+    host_network: bool = False  # shares the node's addresses: never identified by IP
+    ips: tuple[str, ...] = ()  # status.podIPs (dual stack); ip is the first
+    phase: str = ""  # a finished pod's IP may already belong to a new pod
 
 
 class PodDirectory(Protocol):
@@ -37,6 +40,9 @@ class NoPods:
     """Off Kubernetes: no metadata beyond what cgroups say."""
 
     def get(self, uid: str) -> PodMeta | None:
+        return None
+
+    def by_ip(self, ip: str) -> PodMeta | None:
         return None
 
 

@@ -1,0 +1,110 @@
+"""The correlation playbooks, as one table (seeds 000 and 002).
+
+Each row names the seed passage it encodes. Rules are tried in this order and the
+findings sorted by severity, so the first finding is the verdict. Signals use the
+catalogue's metric names (tests check every name against otel_netreceiver/catalogue.py).
+"""
+
+from __future__ import annotations
+
+from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
+
+ENA = "aws.ena.allowance.exceeded"
+IFACE = ("network.interface.name",)
+RESETS = "netreceiver.pod.tcp.resets"
+DNS, SOCKET = frozenset({"dns"}), frozenset({"socket"})
+BOTH = DNS | SOCKET
+RESET_ERRORS = frozenset({"ECONNRESET", "EPIPE", "ECONNABORTED"})
+STALL_ERRORS = frozenset({"ETIMEDOUT", "timeout", "ECONNREFUSED", "EAGAIN"})
+
+
+def _ena(allowance: str) -> Signal:
+    return Signal(ENA, Scope.NODE, (("aws.ena.allowance", allowance),), IFACE)
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("dns.eni_linklocal", "dns_throttled_at_eni", "critical", DNS,
+         (_ena("linklocal"),),
+         "The ENI dropped link-local packets in this window: DNS queries to the Amazon "
+         "resolver (169.254.169.253 / VPC+2) were throttled at 1024 packets/s per ENI, so "
+         "lookups lost packets and timed out.",
+         "Run NodeLocal DNSCache so each node answers its own lookups, add CoreDNS replicas "
+         "spread over more nodes (each node's ENI has its own allowance), and cut query "
+         "volume: ndots:2 or fully qualified names, client-side caching.",
+         "seed 000: DNS throttling at the ENI, linklocal_allowance_exceeded"),
+    Rule("conntrack.exhausted", "conntrack_exhausted", "critical", BOTH,
+         (_ena("conntrack"),
+          Signal("netreceiver.conntrack.insert_failed", Scope.HOST),
+          Signal("netreceiver.conntrack.drop", Scope.HOST),
+          Signal("netreceiver.conntrack.insert_failed", Scope.POD),
+          Signal("netreceiver.conntrack.drop", Scope.POD)),
+         "Connection tracking was full in this window (the instance's conntrack allowance or "
+         "the kernel's nf_conntrack table): new flows, DNS over UDP among them, were dropped.",
+         "Check conntrack_allowance_available and nf_conntrack_max; use a larger instance "
+         "type or spread the load, shorten conntrack timeouts for short-lived UDP, and avoid "
+         "DNAT for DNS (NodeLocal DNSCache with NOTRACK).",
+         "seed 000: conntrack_allowance_exceeded; seed 002 DNS playbook: conntrack insert "
+         "failures"),
+    Rule("eni.allowance", "eni_allowance_exceeded", "warning", BOTH,
+         (_ena("pps"), _ena("bw_in"), _ena("bw_out")),
+         "The instance exceeded its packets-per-second or bandwidth allowance in this window: "
+         "the ENA shaped or dropped packets.",
+         "Move to a larger or network-optimised instance type, spread the traffic over more "
+         "nodes, or reduce the packet rate (batching, fewer small packets).",
+         "seed 000: pps_allowance_exceeded, bw_in/bw_out_allowance_exceeded"),
+    Rule("udp.receive_buffer", "udp_receive_buffer_overflow", "warning", BOTH,
+         (Signal("netreceiver.udp.rcvbuf_errors", Scope.POD),
+          Signal("netreceiver.udp6.rcvbuf_errors", Scope.POD)),
+         "Your pod's UDP sockets dropped datagrams because their receive buffer was full: "
+         "the application did not read fast enough.",
+         "Read the socket faster (a dedicated reader thread), raise SO_RCVBUF (and "
+         "net.core.rmem_max), or shed load.",
+         "seed 002 DNS playbook: UDP RcvbufErrors of the pod",
+         transports=frozenset({"udp", ""}),
+         also=(Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",)),)),
+    Rule("udp.no_listener", "udp_no_listener", "warning", DNS,
+         (Signal("netreceiver.udp.no_ports", Scope.POD),
+          Signal("netreceiver.udp6.no_ports", Scope.POD)),
+         "Datagrams reached your pod for a port nobody listened on any more: DNS answers "
+         "arrived after the client had given up and closed its socket (the resolver answered "
+         "slower than the client's timeout).",
+         "Find why the DNS server is slow (upstream, CoreDNS CPU throttling), and make the "
+         "client's timeout longer than the server's answer time.",
+         "seed 002 DNS playbook and case 1: DNS answer slower than the client timeout"),
+    Rule("tcp.reset", "reset_by_peer", "warning", SOCKET,
+         (Signal(RESETS, Scope.POD, (("tcp.reset.direction", "received"),), ("tcp.state",)),),
+         "Your pod received TCP resets in this window: the peer (or something on the path) "
+         "aborted the connection.",
+         "Look at the reset reason the kernel gave on the sending side (below when the sender "
+         "is on this node): no_socket means the peer had no connection (closed, restarted, "
+         "or a NAT/conntrack entry expired while idle); keep idle times below the NAT and "
+         "load balancer idle timeouts, or use TCP keepalive.",
+         "seed 002 TCP reset playbook",
+         error_types=RESET_ERRORS | frozenset({"ECONNREFUSED"}),
+         also=(Signal(RESETS, Scope.ALL, (("tcp.reset.direction", "sent"),),
+                      ("tcp.reset.reason", "tcp.state")),
+               Signal("netreceiver.tcp.estab_resets", Scope.POD))),
+    Rule("tcp.listen_overflow", "listen_overflow", "warning", SOCKET,
+         (Signal("netreceiver.tcp.listen_overflows", Scope.POD),
+          Signal("netreceiver.tcp.listen_drops", Scope.POD),
+          Signal("netreceiver.tcp.listen_overflows", Scope.ALL),
+          Signal("netreceiver.tcp.listen_drops", Scope.ALL)),
+         "A listening socket on this node overflowed its accept queue: connection attempts "
+         "were dropped while the server did not accept fast enough.",
+         "Check the server's accept loop (GC pauses, CPU throttling), raise the backlog "
+         "(listen(), net.core.somaxconn) and add replicas.",
+         "seed 002 Nginx 499/502 playbook and case 2: listen drops during Java GC",
+         error_types=STALL_ERRORS),
+    Rule("drops", "packets_dropped", "info", BOTH,
+         (Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",)),),
+         "The kernel dropped packets of your pod in this window; the drop reasons are in the "
+         "evidence.",
+         "Read the drop reason: socket buffer, netfilter, routing or checksum reasons each "
+         "point to a different fix (docs/playbooks.md).",
+         "seed 002 packetloss probe"),
+)
+
+
+def metric_names() -> set[str]:
+    """Every metric the rules read: what the agent's history keeps."""
+    return {s.metric for rule in RULES for s in (*rule.any_of, *rule.also)}

@@ -1,0 +1,155 @@
+"""Recent values of selected series, so a question about a past window can be answered.
+
+The correlation API (issue 5) and local diagnosis (issue 7) ask "how much did this
+counter move between t0 and t1?". The series store keeps only the current value, so
+this keeps, per series, its *change points*: an observation is stored only when the
+value differs from the last one. Most kernel counters of most pods never move, so a
+quiet series costs one sample however often it is observed, and history memory follows
+how much the node's counters move, not how many there are (seed 004).
+
+Semantics: ``value_at(t)`` is the value of the latest observation at or before ``t``;
+``increase(t0, t1)`` is ``value_at(t1) - value_at(t0)`` with the observation times it
+used, so callers report the window actually measured. A counter that went down (its
+pod's namespace was recreated, a driver reset) counts from zero after the reset.
+Samples older than the window are dropped, except the one that gives ``value_at`` at
+the window's start; series not observed for a whole window are forgotten.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from bisect import bisect_right
+from collections.abc import Callable, Collection, Iterable
+from dataclasses import dataclass
+
+from otel_netreceiver.model import Attributes, HistogramValue
+from otel_netreceiver.model import Collection as PointCollection
+
+SeriesKey = tuple[str, Attributes]
+
+
+@dataclass(frozen=True, slots=True)
+class Increase:
+    """How much one series moved over a window, and the observations that show it."""
+
+    metric: str
+    attributes: Attributes
+    delta: float
+    start_unix_nano: int  # time of the observation used as the baseline
+    end_unix_nano: int  # time of the latest observation used
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_unix_nano - self.start_unix_nano) / 1e9
+
+
+class _Series:
+    __slots__ = ("last_seen", "times", "values")
+
+    def __init__(self, t: int, value: float) -> None:
+        self.times, self.values, self.last_seen = [t], [value], t
+
+    def index_at(self, t: int) -> int:
+        """Index of the latest change point at or before ``t`` (-1: none)."""
+        return bisect_right(self.times, t) - 1
+
+
+def _scalar(value: object) -> float | None:
+    if isinstance(value, HistogramValue):
+        return float(value.count)  # histograms: how many events, enough for "did it happen"
+    return float(value) if isinstance(value, int | float) else None
+
+
+class History:
+    """Thread-safe change-point history of the metrics named in ``metrics``."""
+
+    def __init__(self, window_seconds: float, metrics: Collection[str],
+                 clock: Callable[[], int] = time.time_ns) -> None:
+        self._window = int(window_seconds * 1e9)
+        self._metrics = frozenset(metrics)
+        self._clock = clock
+        self._series: dict[SeriesKey, _Series] = {}
+        self._lock = threading.Lock()
+        self._last_prune = 0
+
+    @property
+    def window_seconds(self) -> float:
+        return self._window / 1e9
+
+    def wants(self, metric: str) -> bool:
+        return metric in self._metrics
+
+    def update(self, collection: PointCollection) -> None:
+        """Record a collection (the sink interface the collector runners call)."""
+        self.record(collection.points, collection.time_unix_nano)
+
+    def record(self, points: Iterable, t: int) -> None:
+        wanted = self._metrics
+        with self._lock:
+            for point in points:
+                name = point.metric.name
+                if name not in wanted:
+                    continue
+                value = _scalar(point.value)
+                if value is None:
+                    continue
+                key = (name, point.attributes)
+                series = self._series.get(key)
+                if series is None:
+                    self._series[key] = _Series(t, value)
+                    continue
+                if t >= series.last_seen:
+                    series.last_seen = t
+                    if value != series.values[-1]:
+                        series.times.append(t)
+                        series.values.append(value)
+            if t - self._last_prune > self._window // 10:
+                self._prune(t)
+
+    def _prune(self, now: int) -> None:
+        """Forget what no window can ask for any more (keeps each series' baseline)."""
+        self._last_prune = now
+        horizon = now - self._window
+        for key in [k for k, s in self._series.items() if s.last_seen < horizon]:
+            del self._series[key]
+        for series in self._series.values():
+            keep_from = series.index_at(horizon)
+            if keep_from > 0:
+                del series.times[:keep_from], series.values[:keep_from]
+
+    def series_count(self) -> int:
+        with self._lock:
+            return len(self._series)
+
+    def sample_count(self) -> int:
+        with self._lock:
+            return sum(len(s.times) for s in self._series.values())
+
+    def increases(self, metric: str, match: Callable[[Attributes], bool], start_unix_nano: int,
+                  end_unix_nano: int) -> list[Increase]:
+        """Every series of ``metric`` whose attributes ``match``, and how much it moved.
+
+        A series first seen after ``start`` uses its first observation as the baseline:
+        what it counted before that is not attributed to the window.
+        """
+        out = []
+        with self._lock:
+            for (name, attributes), series in self._series.items():
+                if name != metric or not match(attributes):
+                    continue
+                last = series.index_at(end_unix_nano)
+                if last < 0:
+                    continue
+                at_start = series.index_at(start_unix_nano)
+                first = max(at_start, 0)
+                base_time = start_unix_nano if at_start >= 0 else series.times[0]
+                delta = series.values[last] - series.values[first]
+                if delta < 0:  # a reset inside the window: count from zero
+                    delta = series.values[last]
+                end_time = min(series.last_seen, end_unix_nano)
+                out.append(Increase(metric, attributes, delta, base_time, end_time))
+        return out
+
+    def now(self) -> int:
+        return self._clock()

@@ -1,0 +1,110 @@
+"""History plus the node API: what the agent needs to answer "what did the node see?".
+
+Every collector's collections also go to the history (change points of the metrics the
+rules read, otel_netreceiver/history). The node's own namespace and the pods that asked
+recently are sampled again every ``correlation.resolution`` (1 s) by a small per-pod
+collector reading snmp, netstat and conntrack only: the 1 s history a pod's question
+needs, without reading every pod of the node every second (200 pods x 3 files each
+second would cost ~1% of a core for pods that never ask). A question also refreshes the
+sampler and the eBPF and ENA collectors first (at most once a second each), so the answer
+includes what happened just before the error.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from otel_netreceiver.collectors.podnet.collector import PodNetCollector
+from otel_netreceiver.collectors.podnet.identity import NetnsIdentity, PodDirectory
+from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
+from otel_netreceiver.diagnosis.local import HistorySource
+from otel_netreceiver.diagnosis.rules import RULES, metric_names
+from otel_netreceiver.history.store import History
+from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
+from otel_netreceiver.nodeapi.correlate import Correlator
+from otel_netreceiver.nodeapi.ratelimit import RateLimiter
+from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
+from otel_netreceiver.runtime.scheduler import CollectorRunner
+
+log = logging.getLogger(__name__)
+SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
+REFRESHED = ("ebpf", "ena")  # collectors a question reads again before it is answered
+
+
+class CorrelationService:
+    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str) -> None:
+        c = cfg.correlation
+        self._ttl = c.active_pod_ttl
+        self.history = History(c.history, metric_names())
+        self._active: dict[str, float] = {}  # pod uid → when it last asked (monotonic)
+        self._refreshed: list[CollectorRunner] = []
+        self.api: NodeApi | None = None
+        self.sampler: CollectorRunner | None = None
+        self.status = "no listener configured (correlation.host, correlation.socket)"
+        self.outcomes: Counter[str] = Counter()
+        if not (c.host or c.socket):
+            return
+        sampler = PodNetCollector(PodNetConfig(probes=SAMPLED_PROBES, include_host=True,
+                                               export_quiet=True), cfg.proc_root, pods,
+                                  select=self._sampled)
+        self.sampler = CollectorRunner(sampler, self.history, c.resolution, 0.0,
+                                       name="history")
+        by_ip = getattr(pods, "by_ip", lambda ip: None)
+        self.correlator = Correlator(RULES, HistorySource(self.history), node, self.refresh)
+        ctx = ApiContext(CallerIdentifier(cfg.proc_root, pods.get, by_ip),
+                         RateLimiter(c.rate, c.burst), self._correlate, node,
+                         threading.BoundedSemaphore(c.max_connections), self.outcomes,
+                         threading.Lock())
+        try:
+            self.api = NodeApi(ctx, c.host, c.port, c.socket)
+        except OSError as exc:  # an address not on this host, a socket dir we cannot create
+            self.status = f"cannot listen: {exc}"
+            log.error("node API unavailable: %s", self.status)
+            return
+        where = [f"tcp {c.host}:{self.api.tcp_port}"] if c.host else []
+        self.status = ", ".join(where + ([f"unix {c.socket}"] if c.socket else []))
+
+    def _sampled(self, identity: NetnsIdentity) -> bool:
+        if identity.kind == "host":
+            return True
+        asked = self._active.get(identity.pod_uid)
+        return asked is not None and time.monotonic() - asked <= self._ttl
+
+    def _correlate(self, body: Any, caller: Caller) -> dict[str, Any]:
+        if caller.kind == "pod":
+            self._active[caller.pod_uid] = time.monotonic()
+        return self.correlator(body, caller)
+
+    def refresh(self) -> None:
+        """Read the sources once more before answering (each at most once a second)."""
+        if self.sampler is not None:
+            self.sampler.collect_now(0.25)
+        for runner in list(self._refreshed):
+            runner.collect_now(1.0)
+
+    def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
+        self._refreshed = [r for name, r in runners.items() if name in REFRESHED]
+
+    def start(self) -> None:
+        if self.api is None:
+            return
+        assert self.sampler is not None
+        self.sampler.start()
+        self.api.start()
+
+    def stop(self) -> None:
+        if self.api is not None:
+            self.api.shutdown()
+        if self.sampler is not None:
+            self.sampler.stop()
+
+    def probe(self) -> ProbeStatus:
+        active = self.api is not None
+        return ProbeStatus("nodeapi", active, f"{self.status}; history "
+                           f"{self.history.window_seconds:.0f} s of {len(metric_names())} "
+                           f"metrics, {self.history.series_count()} series")

@@ -68,11 +68,15 @@ class FakeAgent:
                          _TcpServer(("127.0.0.1", 0), _Handler)]
         for server in self._servers:
             server.agent = self  # type: ignore[attr-defined]
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+
+    @property
+    def tcp_port(self) -> int:
+        return self._servers[1].server_address[1]
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._servers[1].server_address[1]}"
+        return f"http://127.0.0.1:{self.tcp_port}"
 
     def behave(self, handler: BaseHTTPRequestHandler) -> None:
         if self.mode == "slow":

@@ -6,6 +6,7 @@ import errno
 import socket
 import ssl
 import time
+from asyncio.selector_events import BaseSelectorEventLoop
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +19,7 @@ _MISSING = object()
 
 def _patched_names() -> list[tuple[object, str]]:
     names = [(socket, "getaddrinfo"), (socket, "create_connection"),
-             (socket.socket, "connect_ex")]
+             (socket.socket, "connect_ex"), (BaseSelectorEventLoop, "sock_connect")]
     return names + [(socket.socket, n) for n in SOCKET_IO] + [(ssl.SSLSocket, n)
                                                                for n in SSL_IO]
 

@@ -100,6 +100,21 @@ def _create_connection_wrapper(original: Callable, reporter: Reporter) -> Callab
     return create_connection
 
 
+def _sock_connect_wrapper(original: Callable, reporter: Reporter) -> Callable:
+    """asyncio's selector loop connects without raising from connect(): it reads SO_ERROR
+    itself (Lib/asyncio/selector_events.py _sock_connect_cb), so wrap the coroutine."""
+    on_error = reporter.socket_error
+
+    async def sock_connect(self: Any, sock: socket.socket, address: Any) -> None:
+        try:
+            return await original(self, sock, address)
+        except OSError as exc:
+            on_error(sock, exc, "connect")
+            raise
+
+    return sock_connect
+
+
 def _targets(reporter: Reporter) -> Iterator[tuple[object, str, Callable]]:
     yield socket, "getaddrinfo", _getaddrinfo_wrapper(socket.getaddrinfo, reporter)
     yield socket, "create_connection", _create_connection_wrapper(socket.create_connection,
@@ -108,12 +123,20 @@ def _targets(reporter: Reporter) -> Iterator[tuple[object, str, Callable]]:
     yield cls, "connect_ex", _connect_ex_wrapper(cls.connect_ex, reporter)
     for name, phase in SOCKET_IO.items():
         yield cls, name, _io_wrapper(getattr(cls, name), phase, reporter)
+    loop_cls = _selector_loop()
+    yield loop_cls, "sock_connect", _sock_connect_wrapper(loop_cls.sock_connect, reporter)
     try:
         import ssl
     except ImportError:  # Python built without OpenSSL: nothing to wrap there
         return
     for name, phase in SSL_IO.items():
         yield ssl.SSLSocket, name, _io_wrapper(getattr(ssl.SSLSocket, name), phase, reporter)
+
+
+def _selector_loop() -> type:
+    from asyncio import selector_events
+
+    return selector_events.BaseSelectorEventLoop
 
 
 def installed_reporter() -> Reporter | None:
@@ -172,6 +195,7 @@ def _installed_names() -> list[tuple[object, str]]:
     names: list[tuple[object, str]] = [(socket, "getaddrinfo"), (socket, "create_connection"),
                                        (socket.socket, "connect_ex")]
     names += [(socket.socket, name) for name in SOCKET_IO]
+    names.append((_selector_loop(), "sock_connect"))
     try:
         import ssl
     except ImportError:

@@ -22,11 +22,12 @@ from time import perf_counter
 from typing import Any
 
 from .errors import NOT_ERRORS
-from .report import Reporter
+from .report import Reporter, is_literal
 
 log = logging.getLogger("otel_netreceiver_sdk")
 
 PATCH_ATTR = "__netreceiver_patch__"
+LITERAL_MEMO = 1024
 _MISSING = object()
 
 SOCKET_IO = {"send": "write", "sendall": "write", "sendto": "write", "recv": "read",
@@ -58,6 +59,34 @@ def _io_wrapper(original: Callable, phase: str, reporter: Reporter) -> Callable:
     return wrapper
 
 
+def _data_wrapper(original: Callable, phase: str, reporter: Reporter) -> Callable:
+    """send/sendall/recv: the C methods' own (arg, flags=0) shape, no *args/**kwargs
+    packing on the hot path (CPython Modules/socketmodule.c: flags defaults to 0)."""
+    on_error = reporter.socket_error
+
+    def wrapper(self: socket.socket, data: Any, flags: int = 0) -> Any:
+        try:
+            return original(self, data, flags)
+        except OSError as exc:
+            on_error(self, exc, phase)
+            raise
+
+    return wrapper
+
+
+def _recv_into_wrapper(original: Callable, reporter: Reporter) -> Callable:
+    on_error = reporter.socket_error
+
+    def recv_into(self: socket.socket, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
+        try:
+            return original(self, buffer, nbytes, flags)
+        except OSError as exc:
+            on_error(self, exc, "read")
+            raise
+
+    return recv_into
+
+
 def _connect_ex_wrapper(original: Callable, reporter: Reporter) -> Callable:
     def connect_ex(self: socket.socket, address: Any) -> int:
         code = original(self, address)
@@ -69,8 +98,9 @@ def _connect_ex_wrapper(original: Callable, reporter: Reporter) -> Callable:
 
 
 def _getaddrinfo_wrapper(original: Callable, reporter: Reporter) -> Callable:
-    on_error, on_success = reporter.dns_error, reporter.dns_success
+    on_error, record = reporter.dns_error, reporter.dns_duration.record
     numeric = socket.AI_NUMERICHOST
+    literal: dict[Any, bool] = {}  # host -> no lookup needed; an app resolves few hosts
 
     def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0,
                     proto: int = 0, flags: int = 0) -> list:
@@ -80,8 +110,13 @@ def _getaddrinfo_wrapper(original: Callable, reporter: Reporter) -> Callable:
         except OSError as exc:
             on_error(host, exc, perf_counter() - start)
             raise
-        if not flags & numeric:
-            on_success(host, perf_counter() - start)
+        skip = literal.get(host)
+        if skip is None:
+            skip = is_literal(host)
+            if len(literal) < LITERAL_MEMO:
+                literal[host] = skip
+        if not (skip or flags & numeric):
+            record(perf_counter() - start)
         return result
 
     return getaddrinfo
@@ -122,7 +157,13 @@ def _targets(reporter: Reporter) -> Iterator[tuple[object, str, Callable]]:
     cls = socket.socket
     yield cls, "connect_ex", _connect_ex_wrapper(cls.connect_ex, reporter)
     for name, phase in SOCKET_IO.items():
-        yield cls, name, _io_wrapper(getattr(cls, name), phase, reporter)
+        original = getattr(cls, name)
+        if name in ("send", "sendall", "recv"):
+            yield cls, name, _data_wrapper(original, phase, reporter)
+        elif name == "recv_into":
+            yield cls, name, _recv_into_wrapper(original, reporter)
+        else:
+            yield cls, name, _io_wrapper(original, phase, reporter)
     loop_cls = _selector_loop()
     yield loop_cls, "sock_connect", _sock_connect_wrapper(loop_cls.sock_connect, reporter)
     try:

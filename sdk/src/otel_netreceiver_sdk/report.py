@@ -100,10 +100,6 @@ class Reporter:
                    make_log_emitter(logger_provider))
 
     # -- called by the wrappers -------------------------------------------------------
-    def dns_success(self, host: Any, duration: float) -> None:
-        if not is_literal(host):
-            self.dns_duration.record(duration)
-
     def dns_error(self, host: Any, exc: OSError, duration: float) -> None:
         try:
             error_type, lost = dns_error_type(exc), None

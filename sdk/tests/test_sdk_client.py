@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
@@ -196,3 +197,41 @@ def test_nothing_abnormal_with_lost_packets_keeps_the_sdks_verdict(instrument, a
     assert explanation.verdict == "dns_packets_lost"
     assert "no answer came" in explanation.summary and "nothing abnormal" in \
         explanation.summary
+
+
+def test_a_failing_exporter_inside_publish_does_not_correlate_again(telemetry, agent,
+                                                                    listener, short_dir):
+    """A log exporter that hits a socket error while the SDK publishes (an OTLP exporter
+    whose collector is down, say) is counted, but starts no second correlation."""
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import LogRecordExporter, SimpleLogRecordProcessor
+    from otel_netreceiver_sdk import NetReceiverInstrumentor
+
+    class CollectorDown(LogRecordExporter):
+        def export(self, batch):
+            with contextlib.suppress(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", _closed_port()), timeout=1)
+
+        def shutdown(self):
+            pass
+
+        def force_flush(self, timeout_millis=0):
+            return True
+
+    loggers = LoggerProvider()
+    loggers.add_log_record_processor(SimpleLogRecordProcessor(CollectorDown()))
+    instrumentor = NetReceiverInstrumentor()
+    instrumentor.instrument(config=SdkConfig(agent_socket=str(agent.socket_path),
+                                             resolv_conf=short_dir / "none"),
+                            env={}, meter_provider=telemetry.meter_provider,
+                            logger_provider=loggers)
+    try:
+        _reset_error(listener)
+    finally:
+        instrumentor.uninstrument()
+        loggers.shutdown()
+    assert len(agent.requests) == 1
+    counts = telemetry.counts("netreceiver.sdk.socket.errors")
+    assert counts == {
+        (("error.type", "ECONNRESET"), ("network.transport", "tcp"), ("phase", "read")): 1,
+        (("error.type", "ECONNREFUSED"), ("network.transport", "tcp"), ("phase", "connect")): 1}

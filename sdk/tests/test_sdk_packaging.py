@@ -61,3 +61,21 @@ def test_opentelemetry_instrument_loads_it(short_dir) -> None:
     run = subprocess.run([str(launcher), sys.executable, "-c", code], capture_output=True,
                          text=True, env=env, timeout=60)
     assert run.stdout.split() == ["True", "True"], run.stderr
+
+
+def test_readme_documents_every_variable_and_the_downward_api() -> None:
+    import re
+
+    from otel_netreceiver_sdk.config import ENV_VARS
+    from otel_netreceiver_sdk.identity import ENV_NAMES
+
+    readme = (SRC.parents[1] / "README.md").read_text()
+    for var in ENV_VARS:
+        assert f"| `{var}` |" in readme, var
+    manifest = readme.split("## Kubernetes", 1)[1].split("```yaml", 1)[1].split("```", 1)[0]
+    pairs = re.findall(r"- name: (K8S_\w+)\n\s+valueFrom: \{fieldRef: \{fieldPath: ([\w.]+)",
+                       manifest)
+    assert dict(pairs) == {"K8S_NODE_NAME": "spec.nodeName", "K8S_POD_NAME": "metadata.name",
+                           "K8S_POD_NAMESPACE": "metadata.namespace",
+                           "K8S_POD_UID": "metadata.uid", "K8S_HOST_IP": "status.hostIP"}
+    assert set(dict(pairs)) == set(ENV_NAMES.values())

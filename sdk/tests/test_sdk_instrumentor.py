@@ -192,3 +192,20 @@ def test_agent_failure_is_not_counted_and_does_not_recurse(instrument, telemetry
     assert explanation.agent_status == "unavailable"
     assert "ConnectionRefusedError" in explanation.agent_detail
     assert reporter.client.requests_sent == 1  # the answer was kept on the exception
+
+
+def test_connect_timeout_against_a_full_accept_queue(instrument, telemetry) -> None:
+    """A listener that never accepts: once its queue is full the kernel drops SYNs
+    (net/ipv4/tcp_input.c tcp_conn_request: sk_acceptq_is_full -> drop, LISTENOVERFLOWS)."""
+    instrument(mode="explicit")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    queued = [socket.create_connection(server.getsockname(), timeout=1) for _ in range(1)]
+    with pytest.raises(TimeoutError) as info:
+        socket.create_connection(server.getsockname(), timeout=0.2)
+    assert classify(info.value).error_type == "timeout"
+    for sock in [*queued, server]:
+        sock.close()
+    key = (("error.type", "timeout"), ("network.transport", "tcp"), ("phase", "connect"))
+    assert telemetry.counts(ERRORS) == {key: 1}

@@ -209,3 +209,23 @@ def test_connect_timeout_against_a_full_accept_queue(instrument, telemetry) -> N
         sock.close()
     key = (("error.type", "timeout"), ("network.transport", "tcp"), ("phase", "connect"))
     assert telemetry.counts(ERRORS) == {key: 1}
+
+
+def test_uninstrument_leaves_a_later_wrapper_alone(instrument) -> None:
+    before = _state()
+    instrument()
+    ours = socket.getaddrinfo
+
+    def foreign(*args, **kwargs):  # another library wrapping over ours
+        return ours(*args, **kwargs)
+
+    socket.getaddrinfo = foreign
+    try:
+        NetReceiverInstrumentor().uninstrument()
+        assert socket.getaddrinfo is foreign  # not clobbered
+        after = _state()
+        for key, value in before.items():
+            if key != (id(socket), "getaddrinfo"):
+                assert after[key] == value, key
+    finally:
+        socket.getaddrinfo = before[(id(socket), "getaddrinfo")][0]

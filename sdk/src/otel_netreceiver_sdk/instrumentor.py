@@ -27,6 +27,7 @@ from .report import Reporter, is_literal
 log = logging.getLogger("otel_netreceiver_sdk")
 
 PATCH_ATTR = "__netreceiver_patch__"
+REPORTER_ATTR = "__netreceiver_reporter__"
 LITERAL_MEMO = 1024
 _MISSING = object()
 
@@ -181,9 +182,13 @@ def _selector_loop() -> type:
 
 
 def installed_reporter() -> Reporter | None:
-    """The Reporter of the wrappers in place now, if socket.getaddrinfo is ours."""
-    patch = getattr(socket.getaddrinfo, PATCH_ATTR, None)
-    return getattr(socket.getaddrinfo, "__netreceiver_reporter__", None) if patch else None
+    """The Reporter of the wrappers in place now: found on any of ours still installed,
+    so another library wrapping getaddrinfo over ours does not hide them."""
+    for owner, name in _installed_names():
+        reporter = getattr(owner.__dict__.get(name), REPORTER_ATTR, None)
+        if reporter is not None:
+            return reporter
+    return None
 
 
 class NetReceiverInstrumentor:
@@ -210,8 +215,7 @@ class NetReceiverInstrumentor:
         for owner, name, wrapper in _targets(reporter):
             original = getattr(owner, name)
             _mark(wrapper, owner, name, original)
-            if name == "getaddrinfo":
-                wrapper.__netreceiver_reporter__ = reporter  # type: ignore[attr-defined]
+            setattr(wrapper, REPORTER_ATTR, reporter)
             setattr(owner, name, wrapper)
 
     def uninstrument(self, **kwargs: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import socket
 import ssl
+import threading
 import time
 from asyncio.selector_events import BaseSelectorEventLoop
 from collections.abc import Iterator
@@ -229,3 +230,28 @@ def test_uninstrument_leaves_a_later_wrapper_alone(instrument) -> None:
                 assert after[key] == value, key
     finally:
         socket.getaddrinfo = before[(id(socket), "getaddrinfo")][0]
+
+
+def test_tls_handshake_reset_is_counted_once(instrument, telemetry, listener) -> None:
+    """ssl.SSLSocket's Python methods are wrapped too; the reset surfaces in
+    do_handshake (and its inner calls) but is counted once."""
+    instrument(mode="explicit")
+    raw = socket.create_connection(listener.getsockname(), timeout=2)
+    peer, _ = listener.accept()
+    context = ssl.create_default_context()
+
+    def reset_after_hello() -> None:
+        peer.recv(4096)  # the ClientHello
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                        b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        peer.close()
+
+    thread = threading.Thread(target=reset_after_hello)
+    thread.start()
+    with pytest.raises(ConnectionResetError) as info:
+        context.wrap_socket(raw, server_hostname="peer.test")
+    thread.join()
+    raw.close()
+    assert classify(info.value).observation.phase == "connect"
+    key = (("error.type", "ECONNRESET"), ("network.transport", "tcp"), ("phase", "connect"))
+    assert telemetry.counts(ERRORS) == {key: 1}

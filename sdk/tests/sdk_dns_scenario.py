@@ -32,6 +32,33 @@ def _histogram(reader: InMemoryMetricReader) -> list[dict]:
     return found
 
 
+def _through_clients(url: str) -> dict[str, str]:
+    """The same failing lookup through requests, httpx and aiohttp, classified."""
+    import asyncio
+
+    import aiohttp
+    import httpx
+    import requests
+
+    async def with_aiohttp() -> BaseException:
+        async with aiohttp.ClientSession() as session:
+            try:
+                await session.get(url)
+            except aiohttp.ClientError as exc:
+                return exc
+        raise AssertionError("aiohttp: no error")
+
+    found: dict[str, str] = {}
+    for label, call, error in (("requests", requests.get, requests.RequestException),
+                               ("httpx", httpx.get, httpx.HTTPError)):
+        try:
+            call(url, timeout=5)
+        except error as exc:
+            found[label] = classify(exc).error_type
+    found["aiohttp"] = classify(asyncio.run(with_aiohttp())).error_type
+    return found
+
+
 def main(agent_socket: str, name: str) -> dict:
     reader = InMemoryMetricReader()
     NetReceiverInstrumentor().instrument(
@@ -47,12 +74,7 @@ def main(agent_socket: str, name: str) -> dict:
                    packets_lost=e.packets_lost, agent_status=e.agent_status,
                    duration=c.observation.duration_s, summary=e.summary,
                    resolver=[e.resolver.nameservers, e.resolver.timeout_s, e.resolver.libc])
-        import requests
-
-        try:
-            requests.get(f"http://{name}/", timeout=5)
-        except requests.RequestException as rexc:
-            out["requests_error_type"] = classify(rexc).error_type
+        out["clients"] = _through_clients(f"http://{name}/")
     out["histogram"] = _histogram(reader)
     return out
 

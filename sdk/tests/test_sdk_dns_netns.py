@@ -73,7 +73,8 @@ def test_answers_that_say_no_are_not_lost_packets(netns, agent, mode, error_type
     out, _ = _scenario(netns, mode, str(agent.socket_path))
     assert out["error_type"] == error_type
     assert out["packets_lost"] is False and out["duration"] < 0.5
-    assert out["requests_error_type"] == error_type  # same through requests/urllib3
+    # the same through requests/urllib3, httpx/httpcore and aiohttp
+    assert out["clients"] == dict.fromkeys(("requests", "httpx", "aiohttp"), error_type)
     assert out["verdict"] == "dns_throttled_at_eni"  # the fake agent's answer
     assert agent.requests[0][2]["signal"] == "dns"
     assert agent.requests[0][2]["error_type"] == error_type
@@ -91,3 +92,4 @@ def test_silence_is_packets_lost_and_correlated(netns, agent) -> None:
     body = agent.requests[0][2]
     assert (body["signal"], body["error_type"], body["phase"]) == ("dns", "timeout", "lookup")
     assert {p["attributes"].get("error.type") for p in out["histogram"]} == {"timeout"}
+    assert out["clients"] == dict.fromkeys(("requests", "httpx", "aiohttp"), "timeout")

@@ -11,16 +11,18 @@ fails). Times, on loopback only:
 
 Each case runs with the OpenTelemetry API's no-op meter (what an app without the SDK gets)
 and with the OpenTelemetry SDK's MeterProvider (a real histogram/counter aggregation), if
-installed. Plain and instrumented rounds alternate; the figure is the best round's CPU time per
-call (the least disturbed by other processes on this shared machine).
+installed. Plain and instrumented rounds alternate; printed: the best round's CPU time per
+call of each (the least disturbed by other processes on this shared machine), their ratio,
+and the median of the per-round ratios (each pair measured back to back).
 
-    python bench/bench_sdk.py [--calls 20000] [--rounds 7]
+    python bench/bench_sdk.py [--calls 20000] [--rounds 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import socket
+import statistics
 import tempfile
 import time
 from collections.abc import Callable
@@ -71,7 +73,9 @@ def _record_cost(meter_provider: object, calls: int, rounds: int) -> float:
     return min(_per_call(lambda: histogram.record(0.01), calls) for _ in range(rounds))
 
 
-def _bench(meter_provider: object | None, calls: int, rounds: int) -> None:
+def _rounds(meter_provider: object | None, calls: int,
+            rounds: int) -> dict[str, list[tuple[float, float]]]:
+    """Per case, per round: (plain, instrumented) seconds per call, measured back to back."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(128)
@@ -79,29 +83,36 @@ def _bench(meter_provider: object | None, calls: int, rounds: int) -> None:
     b, _ = listener.accept()
     instrumentor = NetReceiverInstrumentor()
     config = SdkConfig(agent_socket=str(Path(tempfile.gettempdir()) / "bench-no-agent.sock"))
-    best: dict[tuple[str, bool], float] = {}
-    for _ in range(rounds):
-        for instrumented in (False, True):
-            if instrumented:
-                instrumentor.instrument(config=config, env={}, meter_provider=meter_provider)
+    pairs: dict[str, list[tuple[float, float]]] = {}
+    try:
+        for _ in range(rounds):
+            plain = {n: _per_call(fn, max(1, int(calls * BATCH[n])))
+                     for n, fn in _cases(listener, a, b).items()}
+            instrumentor.instrument(config=config, env={}, meter_provider=meter_provider)
             try:
                 for name, fn in _cases(listener, a, b).items():
-                    t = _per_call(fn, max(1, int(calls * BATCH[name])))
-                    best[name, instrumented] = min(best.get((name, instrumented), t), t)
+                    wrapped = _per_call(fn, max(1, int(calls * BATCH[name])))
+                    pairs.setdefault(name, []).append((plain[name], wrapped))
             finally:
                 instrumentor.uninstrument()
-    for sock in (a, b, listener):
-        sock.close()
-    for name in dict.fromkeys(name for name, _ in best):
-        plain, wrapped = best[name, False], best[name, True]
-        print(f"  {name:26} plain {plain * 1e6:8.2f} us   instrumented {wrapped * 1e6:8.2f} us"
-              f"   ratio {wrapped / plain:5.3f}x")
+    finally:
+        for sock in (a, b, listener):
+            sock.close()
+    return pairs
+
+
+def _bench(meter_provider: object | None, calls: int, rounds: int) -> None:
+    for name, rows in _rounds(meter_provider, calls, rounds).items():
+        plain, wrapped = min(p for p, _ in rows), min(w for _, w in rows)
+        paired = statistics.median(w / p for p, w in rows)
+        print(f"  {name:26} plain {plain * 1e6:7.2f} us  instrumented {wrapped * 1e6:7.2f} us"
+              f"  ratio of bests {wrapped / plain:5.3f}x  median paired {paired:5.3f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--calls", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument("--calls", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=20)
     args = parser.parse_args()
     print("OpenTelemetry API only (no-op meter):")
     _bench(None, args.calls, args.rounds)

@@ -100,7 +100,7 @@ def _connect_ex_wrapper(original: Callable, reporter: Reporter) -> Callable:
 
 def _getaddrinfo_wrapper(original: Callable, reporter: Reporter) -> Callable:
     on_error, record = reporter.dns_error, reporter.dns_duration.record
-    numeric = socket.AI_NUMERICHOST
+    numeric = int(socket.AI_NUMERICHOST)  # an IntFlag: its & runs Python code (enum.py)
     literal: dict[Any, bool] = {}  # host -> no lookup needed; an app resolves few hosts
 
     def getaddrinfo(host: Any, port: Any, family: int = 0, type: int = 0,

@@ -42,7 +42,7 @@ class Explanation:
     identity: K8sIdentity
 
 
-def _verdict(c: Classification, lost: bool | None, result: CorrelationResult) -> str:
+def _verdict(lost: bool | None, result: CorrelationResult) -> str:
     answer = result.answer if result.status in ANSWERED else None
     if answer is not None and answer.verdict != "nothing_abnormal":
         return answer.verdict
@@ -77,7 +77,7 @@ def build_explanation(c: Classification, result: CorrelationResult,
         summary += f"; node {answer.node or '?'}: {answer.verdict}: {lead}"
     else:
         summary += f"; agent: {result.status}"
-    return Explanation(_verdict(c, lost, result), summary, c, lost, result.status,
+    return Explanation(_verdict(lost, result), summary, c, lost, result.status,
                        result.detail, answer, resolver if c.signal == "dns" else None,
                        identity)
 

@@ -43,6 +43,14 @@ class _Handler(BaseHTTPRequestHandler):
         return "unix" if isinstance(self.client_address, (str, bytes)) else \
             super().address_string()
 
+    def do_GET(self) -> None:
+        payload = b'{"status": "ok", "node": "ip-10-0-1-23.ec2.internal"}'
+        self.send_response(200 if self.path == "/v1/health" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
     def do_POST(self) -> None:
         agent: FakeAgent = self.server.agent  # type: ignore[attr-defined]
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))

@@ -6,6 +6,7 @@ import contextlib
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from otel_netreceiver_sdk import SdkConfig, explain
@@ -235,3 +236,27 @@ def test_a_failing_exporter_inside_publish_does_not_correlate_again(telemetry, a
     assert counts == {
         (("error.type", "ECONNRESET"), ("network.transport", "tcp"), ("phase", "read")): 1,
         (("error.type", "ECONNREFUSED"), ("network.transport", "tcp"), ("phase", "connect")): 1}
+
+
+def test_doctor_reports_the_agents_health(agent, short_dir):
+    import subprocess
+    import sys
+
+    resolv = short_dir / "resolv.conf"
+    resolv.write_text("nameserver 10.0.0.2\noptions ndots:5\n")
+    env = {"OTEL_NETRECEIVER_AGENT_SOCKET": str(agent.socket_path), "K8S_POD_NAME": "web-1",
+           "OTEL_NETRECEIVER_RESOLV_CONF": str(resolv), "PATH": "/usr/bin:/bin",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    run = subprocess.run([sys.executable, "-m", "otel_netreceiver_sdk"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert report["agent"]["status"] == "ok" and "ip-10-0-1-23" in report["agent"]["detail"]
+    assert report["resolver"]["nameservers"] == ["10.0.0.2"]
+    assert report["resolver"]["ndots"] == 5
+    assert report["identity"]["pod_name"] == "web-1"
+    env["OTEL_NETRECEIVER_AGENT_SOCKET"] = str(short_dir / "absent.sock")
+    run = subprocess.run([sys.executable, "-m", "otel_netreceiver_sdk"], env=env,
+                         capture_output=True, text=True, timeout=30)
+    assert run.returncode == 1
+    assert json.loads(run.stdout)["agent"]["status"] == "unavailable"

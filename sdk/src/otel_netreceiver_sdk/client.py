@@ -221,6 +221,25 @@ class CorrelationClient:
         finally:
             conn.close()
 
+    def health(self) -> CorrelationResult:
+        """GET /v1/health, under the same deadline, outside the cache and the breaker: for
+        `python -m otel_netreceiver_sdk` (can this pod reach its agent?)."""
+        if self.endpoint is None:
+            return CorrelationResult("no_agent", "no agent socket or endpoint configured")
+        conn = _AgentConnection(self.endpoint, time.monotonic() + self.config.timeout_s)
+        try:
+            conn.request("GET", "/v1/health")
+            response = conn.getresponse()
+            body = response.read(MAX_BODY).decode("utf-8", "replace")
+            status = "ok" if response.status == 200 else "http_error"
+            return CorrelationResult(status, f"agent at {self.endpoint}: HTTP "
+                                     f"{response.status}: {body[:200]}")
+        except Exception as exc:  # never raises, like correlate
+            return CorrelationResult("unavailable", f"agent at {self.endpoint}: "
+                                     f"{type(exc).__name__}: {exc}")
+        finally:
+            conn.close()
+
     def _interpret(self, response: http.client.HTTPResponse,
                    body: bytes) -> tuple[CorrelationResult, float]:
         where = f"agent at {self.endpoint}"

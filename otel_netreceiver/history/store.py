@@ -13,6 +13,13 @@ used, so callers report the window actually measured. A counter that went down (
 pod's namespace was recreated, a driver reset) counts from zero after the reset.
 Samples older than the window are dropped, except the one that gives ``value_at`` at
 the window's start; series not observed for a whole window are forgotten.
+
+A series first seen after the window's start normally counts from its first observation
+(a pod found late counted before we looked). Collectors named in ``born_at_zero`` are
+different: an eBPF map entry is created by its first event (bpf/programs/*.c, ``bump``:
+lookup, else update with 1), so a series such a collector reports for the first time
+counted nothing at its previous read, and gets a zero there. Without it, the first reset
+or drop of a kind in a pod, the very event a question asks about, had no increase.
 """
 
 from __future__ import annotations
@@ -65,10 +72,13 @@ class History:
     """Thread-safe change-point history of the metrics named in ``metrics``."""
 
     def __init__(self, window_seconds: float, metrics: Collection[str],
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns,
+                 born_at_zero: Collection[str] = ()) -> None:
         self._window = int(window_seconds * 1e9)
         self._metrics = frozenset(metrics)
         self._clock = clock
+        self._born_at_zero = frozenset(born_at_zero)
+        self._previous: dict[str, int] = {}  # born_at_zero collector → its last collection
         self._series: dict[SeriesKey, _Series] = {}
         self._lock = threading.Lock()
         self._last_prune = 0
@@ -82,9 +92,16 @@ class History:
 
     def update(self, collection: PointCollection) -> None:
         """Record a collection (the sink interface the collector runners call)."""
-        self.record(collection.points, collection.time_unix_nano)
+        name, t = collection.collector, collection.time_unix_nano
+        born = None
+        if name in self._born_at_zero:
+            with self._lock:
+                born = self._previous.get(name)
+                self._previous[name] = max(t, born or 0)
+        self.record(collection.points, t, born)
 
-    def record(self, points: Iterable, t: int) -> None:
+    def record(self, points: Iterable, t: int, born_after: int | None = None) -> None:
+        """Record points observed at ``t``; with ``born_after``, a new series was zero then."""
         wanted = self._metrics
         with self._lock:
             for point in points:
@@ -97,7 +114,10 @@ class History:
                 key = (name, point.attributes)
                 series = self._series.get(key)
                 if series is None:
-                    self._series[key] = _Series(t, value)
+                    series = self._series[key] = _Series(t, value)
+                    if born_after is not None and born_after < t and value:
+                        series.times.insert(0, born_after)
+                        series.values.insert(0, 0.0)
                     continue
                 if t >= series.last_seen:
                     series.last_seen = t

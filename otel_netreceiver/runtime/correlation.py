@@ -34,13 +34,14 @@ from otel_netreceiver.runtime.scheduler import CollectorRunner
 log = logging.getLogger(__name__)
 SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
 REFRESHED = ("ebpf", "ena")  # collectors a question reads again before it is answered
+BORN_AT_ZERO = ("ebpf",)  # their series appear with their first event (history/store.py)
 
 
 class CorrelationService:
     def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
-        self.history = History(c.history, metric_names())
+        self.history = History(c.history, metric_names(), born_at_zero=BORN_AT_ZERO)
         self._active: dict[str, float] = {}  # pod uid → when it last asked (monotonic)
         self._refreshed: list[CollectorRunner] = []
         self.api: NodeApi | None = None

@@ -41,6 +41,7 @@ from tests.support.sdk_node import (
     link_pods,
     resolv_conf,
     scrape,
+    scrape_when,
     start_peer,
     wait_for,
     write_kubeconfig,
@@ -246,9 +247,11 @@ def test_udp_receive_buffer_overflow_matches_the_pods_rcvbuf_errors(node, agents
     before = nstat(node.app)
     flood = start_peer(node.peer, "flood", node.app.pod_ip, "5140", "3000")
     assert flood.wait(timeout=30) == 0
-    drained = app.call("udp_drain", timeout=0.3)
+    drained = app.call("udp_drain", seconds=0.3)
     kernel = nstat(node.app)["UdpRcvbufErrors"] - before.get("UdpRcvbufErrors", 0)
-    text = scrape(agent.pull.port)
+    uid = {"k8s.pod.uid": node.app.uid}
+    # The store exports at the collection interval (the answer read a fresher sample).
+    text = scrape_when(agent.pull.port, "netreceiver.udp.rcvbuf_errors", **uid)
     e = drained["explanation"]
     assert not drained["ok"] and e["classification"]["error_type"] == "timeout"
     assert e["classification"]["observation"]["transport"] == "udp"
@@ -258,8 +261,7 @@ def test_udp_receive_buffer_overflow_matches_the_pods_rcvbuf_errors(node, agents
     finding = _first(e)
     (evidence,) = _evidence(finding, "netreceiver.udp.rcvbuf_errors")
     assert kernel > 0 and drained["received"] > 0
-    assert evidence["delta"] == kernel == exported(
-        text, "netreceiver.udp.rcvbuf_errors", **{"k8s.pod.uid": node.app.uid})
+    assert evidence["delta"] == kernel == exported(text, "netreceiver.udp.rcvbuf_errors", **uid)
     drops = _evidence(finding, "netreceiver.pod.packet.drops", **{"drop.reason":
                                                                   "SOCKET_RCVBUFF"})
     assert [d["delta"] for d in drops] == [kernel]  # the eBPF drop reason, same count

@@ -11,7 +11,7 @@ added, so the test sees exactly what an application would.
 
 Commands: `lookup` (name), `ask` (signal, error_type, transport, phase: an explicit
 question through the SDK's own client), `udp_bind` (host, port, rcvbuf), `udp_drain`
-(timeout: read until the socket times out), `tcp_request` (host, port: send a request,
+(seconds: read until the socket times out), `tcp_request` (host, port: send a request,
 wait for the answer), `metrics` (the SDK's socket error counter), `quit`.
 """
 
@@ -80,10 +80,10 @@ class App:
         self.udp.bind((host, port))
         return {"ok": True, "rcvbuf": self.udp.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)}
 
-    def udp_drain(self, timeout: float) -> dict[str, Any]:
+    def udp_drain(self, seconds: float) -> dict[str, Any]:
         """Read what the buffer kept; the read after the last datagram times out."""
         assert self.udp is not None
-        self.udp.settimeout(timeout)
+        self.udp.settimeout(seconds)
         received, started = 0, time.monotonic()
         with self.tracer.start_as_current_span("receive"):
             try:

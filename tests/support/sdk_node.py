@@ -125,6 +125,13 @@ def scrape(port: int) -> str:
         return response.read().decode()
 
 
+def scrape_when(port: int, name: str, timeout: float = 5.0, **labels: str) -> str:
+    """/metrics once it shows ``name`` (with ``labels``) moved: the store exports what the
+    collectors read at their interval, while an answer reads a fresher sample."""
+    return wait_for(lambda: next((t for t in [scrape(port)] if exported(t, name, **labels)),
+                                 None), timeout, f"/metrics shows {name} {labels}")
+
+
 def exported(text: str, name: str, **labels: str) -> float:
     """Sum of the /metrics samples of catalogue metric ``name`` that carry ``labels``."""
     prom = prometheus_name(metric(name))

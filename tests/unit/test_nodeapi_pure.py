@@ -70,7 +70,7 @@ def test_bad_requests_name_the_field(body, problem):
 
 
 class _Nothing:
-    def increases(self, signal, question):
+    def evaluate(self, condition, question):
         return []
 
 

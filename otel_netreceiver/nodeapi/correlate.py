@@ -131,12 +131,12 @@ class Correlator:
         pods = self._pods if self._pods is not None else _NoPods()
         return diagnosis(question, pod, self._rules, self._source, pods, self._node)
 
-
-class _NoPods:
-    def pods(self, question: Question) -> list:
-        return []
-
     def __call__(self, body: Any, caller: Caller) -> dict[str, Any]:
         ask = parse_ask(body, self._clock())
         self._refresh()  # read the counters once more: the error was just now
         return answer(ask, caller, self._rules, self._source, self._node, self._clock())
+
+
+class _NoPods:
+    def pods(self, question: Question) -> list:
+        return []

@@ -109,6 +109,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, self.ctx.diagnose(params), "ok")
             except BadRequest as exc:
                 self._send(400, {"error": str(exc)}, "bad_request")
+            except Exception:
+                log.exception("node api: diagnose failed")
+                self._send(500, {"error": "internal error (logged by the agent)"}, "error")
 
     def do_POST(self) -> None:
         if self.path != "/v1/correlate":
@@ -124,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.ctx.correlate(body, caller), "ok")
         except BadRequest as exc:
             self._send(400, {"error": str(exc)}, "bad_request")
+        except Exception:  # a bug must cost one answer, never the listener
+            log.exception("node api: correlate failed")
+            self._send(500, {"error": "internal error (logged by the agent)"}, "error")
 
     def _body(self) -> Any:
         try:

@@ -169,3 +169,25 @@ def test_read_only_size_limited_and_rate_limited_per_caller(node):
     assert _ask(b, _tcp(node, b))[0] == 200  # B has its own bucket
     outcomes = node["agent"].correlation.outcomes
     assert outcomes["rate_limited"] >= 1 and outcomes["refused"] >= 1
+
+
+def test_the_nodes_diagnosis_is_for_root_on_the_node_only(node):
+    a, b, _ = node["pods"]
+    # test_a_pod_sees_its_own_overflow... overflowed B's buffer in this module's agent
+    out = subprocess.run([sys.executable, "-m", "otel_netreceiver", "diagnose", "--socket",
+                          node["socket"], "--since", "2m", "--format", "json"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    doc = json.loads(out.stdout)
+    mine = [f for f in doc["findings"] if f.get("pod", {}).get("k8s.pod.uid") == b.uid]
+    assert [f["verdict"] for f in mine] == ["udp_receive_buffer_overflow"]
+    assert mine[0]["pod"]["k8s.pod.name"] == "web-b"
+    assert not [f for f in doc["findings"] if f.get("pod", {}).get("k8s.pod.uid") == a.uid]
+    text = subprocess.run([sys.executable, "-m", "otel_netreceiver", "diagnose", "--socket",
+                           node["socket"], "--pod", "web-b"], capture_output=True, text=True,
+                          timeout=60, check=True).stdout
+    assert "udp_receive_buffer_overflow" in text and "pod shop/web-b" in text
+    # a pod may not ask for the node's view, over either transport
+    time.sleep(2.5)  # A's bucket was emptied by the rate-limit test (1/s, burst 4)
+    assert _ask(a, node["socket"], method="GET", path="/v1/diagnose", body="",
+                cgroup=True)[0] == 403
+    assert _ask(a, _tcp(node, a), method="GET", path="/v1/diagnose", body="")[0] == 403

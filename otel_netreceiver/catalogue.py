@@ -51,6 +51,16 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Receive and transmit errors of each interface."),
     ("system.network.packet.dropped", _C, "{packet}", (IFACE, DIRECTION), "netdev",
      "Packets dropped on receive or transmit by each interface."),
+    # --- emitted by the application SDK (sdk/), not the agent: listed so deploy/ rules ----
+    # --- and dashboards over them are checked like the agent's (tests/unit/test_sdk_catalogue)
+    ("dns.lookup.duration", _H, "s", ("error.type",), "sdk",
+     "Duration of the application's DNS lookups (getaddrinfo of a name; semantic "
+     "conventions); error.type only when the lookup failed: host_not_found, try_again, "
+     "timeout (no answer within the resolver timeout: packets lost), no_data, "
+     "server_failure, ..."),
+    ("netreceiver.sdk.socket.errors", _C, "{error}", ("error.type", "network.transport", "phase"),
+     "sdk", "Failed socket calls of the application by errno (ECONNRESET, EPIPE, ETIMEDOUT, "
+     "ECONNREFUSED, ...), transport and phase (connect, read, write)."),
     # --- the agent's own telemetry -----------------------------------------------
     ("netreceiver.collector.duration", _G, "s", ("collector",), "self",
      "Wall time of the collector's last cycle."),

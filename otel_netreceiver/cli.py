@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 from otel_netreceiver import __version__
 from otel_netreceiver.config.loader import ConfigError, LoadedConfig, defaults, load_file
+from otel_netreceiver.diagnosis import command as diagnose_command
 from otel_netreceiver.export.console import format_probes, format_snapshot, snapshot_json
 from otel_netreceiver.runtime.agent import Agent
 from otel_netreceiver.runtime.reload import ConfigReloader
@@ -39,6 +40,7 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--format", choices=("text", "json"), default="text")
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config")
+    diagnose_command.add_parser(sub, os.environ.get("OTEL_NETRECEIVER_CONFIG"))
     return parser
 
 
@@ -65,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _once(loaded, env, args.format)
     if command == "probes":
         return _probes(loaded, env, args.format)
+    if command == "diagnose":
+        return diagnose_command.run(args, loaded.config.correlation.socket)
     return _run(loaded, env, getattr(args, "config", None))
 
 

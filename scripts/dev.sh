@@ -21,8 +21,11 @@ ensure_venv() {
     [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
     # pip's own chatter goes to a log; it is shown only if the install fails
     local log="$venv/pip-install.log"
+    # the tests also run the application SDK's suite (sdk/, its own distribution)
+    local sdk=()
+    [ -n "$extras" ] && sdk=(-e "$here/sdk[test]")
     if ! { "$venv/bin/python" -m pip install -q --upgrade pip &&
-           "$venv/bin/python" -m pip install -q -e "$here$extras"; } >"$log" 2>&1; then
+           "$venv/bin/python" -m pip install -q -e "$here$extras" "${sdk[@]}"; } >"$log" 2>&1; then
         cat "$log" >&2
         echo "dev.sh: installing into $venv failed (log above)" >&2
         exit 1

@@ -1,69 +1,112 @@
 """Decide which rules fire for a question, and with what evidence.
 
-The engine is pure given a ``Source``: the agent's history (local.py) or, for the
-cluster-wide diagnosis, a Prometheus query API. A source returns increases per
-evidence group; the engine applies thresholds and orders the findings.
+The engine is pure given a ``Source``: the agent's history (local.py) or a Prometheus
+query API (remote mode). A source computes a condition's value per evidence group;
+the engine applies thresholds, combines ``any_of``/``all_of`` and orders the findings.
+For ``diagnose`` (every pod), node-level conditions are evaluated once and pod-level
+ones once per pod, so a node problem is reported once, a pod problem with its pod.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import replace
 from typing import Protocol
 
 from otel_netreceiver.diagnosis.model import (
     SEVERITY_ORDER,
+    Condition,
     Evidence,
     Finding,
     Question,
     Rule,
     Scope,
-    Signal,
 )
+from otel_netreceiver.model import Attributes
 
 NOTHING = "nothing_abnormal"
+ALL_SCOPES = frozenset(Scope)
+NODE_SCOPES = frozenset({Scope.HOST, Scope.NODE, Scope.ALL})
 
 
 class Source(Protocol):
-    def increases(self, signal: Signal, question: Question) -> list[Evidence]:
-        """Per evidence group, how much ``signal`` moved over the question's window."""
+    def evaluate(self, condition: Condition, question: Question) -> list[Evidence]:
+        """The condition's value for every evidence group over the question's window."""
+        ...
+
+
+class PodListing(Protocol):
+    def pods(self, question: Question) -> list[Attributes]:
+        """Identities (k8s.pod.uid, name, namespace) of the pods seen in the window."""
         ...
 
 
 def applies(rule: Rule, question: Question) -> bool:
-    if question.topic not in rule.topics:
+    if question.topic and question.topic not in rule.topics:
         return False
-    if rule.error_types and question.error_type not in rule.error_types:
+    # diagnose asks with no error type or transport: every rule of its topics applies
+    if rule.error_types and question.error_type and question.error_type not in rule.error_types:
         return False
-    return not rule.transports or question.transport in rule.transports
+    return not (rule.transports and question.transport) or question.transport in rule.transports
 
 
-def _readable(signal: Signal, question: Question) -> bool:
-    """A host-network caller has no pod: pod-scoped signals are not its to read."""
-    return signal.scope is not Scope.POD or bool(question.pod_uid)
+def _holding(source: Source, conditions: Iterable[Condition], question: Question,
+             scopes: Collection[Scope], strict: bool = False) -> list[list[Evidence]]:
+    """Per condition in scope, the groups for which it holds.
 
-
-def _moved(source: Source, signals: Iterable[Signal], question: Question,
-           above: float) -> list[Evidence]:
-    found = []
-    for signal in signals:
-        if _readable(signal, question):
-            found += [e for e in source.increases(signal, question) if e.delta > above]
-    return found
-
-
-def evaluate(rules: Sequence[Rule], source: Source, question: Question) -> list[Finding]:
-    """Findings, most severe first (table order among equals)."""
-    findings = []
-    for rule in rules:
-        if not applies(rule, question):
+    With ``strict`` (an all_of), a condition that cannot be read counts as not holding.
+    """
+    out: list[list[Evidence]] = []
+    for condition in conditions:
+        readable = condition.signal.scope in scopes and (
+            # a host-network caller has no pod: pod signals are not its to read
+            condition.signal.scope is not Scope.POD or bool(question.pod_uid))
+        if not readable:
+            if strict:
+                out.append([])
             continue
-        deciding = _moved(source, rule.any_of, question, rule.above)
-        if not deciding:
-            continue
-        evidence = deciding + _moved(source, rule.also, question, 0.0)
-        findings.append(Finding(rule.id, rule.verdict, rule.severity, rule.summary,
-                                rule.advice, tuple(evidence)))
+        out.append([e for e in source.evaluate(condition, question) if condition.holds(e.delta)])
+    return out
+
+
+def _fire(rule: Rule, source: Source, question: Question,
+          scopes: Collection[Scope]) -> Finding | None:
+    deciding = [e for found in _holding(source, rule.deciding(), question, scopes) for e in found]
+    if not deciding:
+        return None
+    required = _holding(source, rule.required(), question, ALL_SCOPES, strict=True)
+    if any(not found for found in required):
+        return None
+    supporting = _holding(source, rule.supporting(), question, ALL_SCOPES)
+    evidence = deciding + [e for found in (*required, *supporting) for e in found]
+    return Finding(rule.id, rule.verdict, rule.severity, rule.summary, rule.advice,
+                   tuple(evidence))
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
     return sorted(findings, key=lambda f: SEVERITY_ORDER.get(f.severity, 9))
+
+
+def evaluate(rules: Sequence[Rule], source: Source, question: Question,
+             scopes: Collection[Scope] = ALL_SCOPES) -> list[Finding]:
+    """Findings for one subject (a pod, or the node), most severe first."""
+    findings = [f for rule in rules if applies(rule, question)
+                if (f := _fire(rule, source, question, scopes)) is not None]
+    return _ordered(findings)
+
+
+def diagnose(rules: Sequence[Rule], source: Source, pods: PodListing,
+             question: Question) -> list[Finding]:
+    """Every rule over the node once and over each pod seen in the window."""
+    node = replace(question, pod_uid="", every_pod=False)
+    findings = evaluate(rules, source, node, NODE_SCOPES)
+    for identity in pods.pods(question):
+        uid = dict(identity).get("k8s.pod.uid", "")
+        if not uid:
+            continue
+        mine = evaluate(rules, source, replace(question, pod_uid=uid), {Scope.POD})
+        findings += [replace(f, subject=identity) for f in mine]
+    return _ordered(findings)
 
 
 def verdict(findings: Sequence[Finding]) -> str:

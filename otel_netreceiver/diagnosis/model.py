@@ -38,45 +38,110 @@ class Signal:
         return all(have.get(k) == v for k, v in self.match)
 
 
+class Op(Enum):
+    """What a condition computes from its signal over the window."""
+
+    INCREASE = "increase"  # counter: how much it grew
+    RATE = "rate"  # counter: growth per second
+    RATIO = "ratio"  # counter: growth of the signal / growth of ``of`` (same groups)
+    LEVEL = "level"  # gauge: its latest value
+    GROWTH = "growth"  # gauge: (latest - earliest) / earliest, e.g. series count creeping up
+    QUANTILE = "quantile"  # histogram: the q-quantile of what it observed in the window
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A test of one signal: ``op`` over the window, compared with ``above``/``below``."""
+
+    signal: Signal
+    op: Op = Op.INCREASE
+    above: float | None = 0.0
+    below: float | None = None
+    of: Signal | None = None  # the denominator of a RATIO
+    q: float = 0.99  # for QUANTILE
+
+    def holds(self, value: float) -> bool:
+        return ((self.above is None or value > self.above)
+                and (self.below is None or value < self.below))
+
+
+def _conditions(items: tuple[Signal | Condition, ...]) -> tuple[Condition, ...]:
+    return tuple(i if isinstance(i, Condition) else Condition(i) for i in items)
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
+    """A playbook step: when any of ``any_of`` (and all of ``all_of``) hold, say ``verdict``.
+
+    A bare Signal in ``any_of``/``all_of``/``also`` means "it increased" (the common case).
+    """
+
     id: str
     verdict: str
     severity: str  # critical | warning | info
-    topics: frozenset[str]  # which questions it answers: dns, socket
-    any_of: tuple[Signal, ...]  # fires when any of these increased by more than ``above``
+    topics: frozenset[str]  # which questions it answers: dns, socket, node, cluster
+    any_of: tuple[Signal | Condition, ...]
     summary: str
     advice: str
     seed: str  # the playbook passage it comes from
     error_types: frozenset[str] = frozenset()  # empty: any error
     transports: frozenset[str] = frozenset()  # empty: any transport
-    also: tuple[Signal, ...] = ()  # shown as evidence when they moved, never decide
-    above: float = 0.0
+    also: tuple[Signal | Condition, ...] = ()  # shown as evidence when they hold, never decide
+    all_of: tuple[Signal | Condition, ...] = ()  # must hold too (a pattern of several signals)
+    pattern: str = ""  # a named customer case of seed 002, when the rule is one
+
+    def deciding(self) -> tuple[Condition, ...]:
+        return _conditions(self.any_of)
+
+    def required(self) -> tuple[Condition, ...]:
+        return _conditions(self.all_of)
+
+    def supporting(self) -> tuple[Condition, ...]:
+        return _conditions(self.also)
+
+    def signals(self) -> tuple[Signal, ...]:
+        out = []
+        for c in (*self.deciding(), *self.required(), *self.supporting()):
+            out += [c.signal] + ([c.of] if c.of is not None else [])
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class Question:
     """What a caller asks about: its error, its pod, a window."""
 
-    topic: str  # dns | socket
+    topic: str  # dns | socket (the SDK's question); "" : every rule (diagnose)
     start_unix_nano: int
     end_unix_nano: int
     error_type: str = ""
     transport: str = ""
     pod_uid: str = ""  # "" : a host-network caller, node signals only
+    every_pod: bool = False  # diagnose: pod signals of every pod, grouped by pod
+    namespace: str = ""  # diagnose --namespace: only pods of this Kubernetes namespace
+
+    @property
+    def seconds(self) -> float:
+        return (self.end_unix_nano - self.start_unix_nano) / 1e9
 
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
+    """One group's value of a condition: ``delta`` is the increase (or the value for
+    level, ratio, growth and quantile conditions, which ``op`` names)."""
+
     signal: str
     scope: str
     attributes: Attributes
     delta: float
     window_seconds: float
+    op: str = "increase"
 
     def as_dict(self) -> dict:
-        return {"signal": self.signal, "scope": self.scope, "attributes": dict(self.attributes),
-                "delta": self.delta, "window_seconds": round(self.window_seconds, 3)}
+        out = {"signal": self.signal, "scope": self.scope, "attributes": dict(self.attributes),
+               "delta": self.delta, "window_seconds": round(self.window_seconds, 3)}
+        if self.op != "increase":
+            out["op"], out["value"] = self.op, out.pop("delta")
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +152,12 @@ class Finding:
     summary: str
     advice: str
     evidence: tuple[Evidence, ...] = field(default=())
+    subject: Attributes = ()  # diagnose: the pod the finding is about (k8s.pod.*)
 
     def as_dict(self) -> dict:
-        return {"rule": self.rule, "verdict": self.verdict, "severity": self.severity,
-                "summary": self.summary, "advice": self.advice,
-                "evidence": [e.as_dict() for e in self.evidence]}
+        out = {"rule": self.rule, "verdict": self.verdict, "severity": self.severity,
+               "summary": self.summary, "advice": self.advice,
+               "evidence": [e.as_dict() for e in self.evidence]}
+        if self.subject:
+            out["pod"] = dict(self.subject)
+        return out

@@ -107,4 +107,4 @@ RULES: tuple[Rule, ...] = (
 
 def metric_names() -> set[str]:
     """Every metric the rules read: what the agent's history keeps."""
-    return {s.metric for rule in RULES for s in (*rule.any_of, *rule.also)}
+    return {s.metric for rule in RULES for s in rule.signals()}

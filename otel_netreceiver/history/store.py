@@ -30,25 +30,36 @@ from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 
-from otel_netreceiver.model import Attributes, HistogramValue
+from otel_netreceiver.model import Attributes, HistogramValue, Value
 from otel_netreceiver.model import Collection as PointCollection
 
 SeriesKey = tuple[str, Attributes]
 
 
 @dataclass(frozen=True, slots=True)
-class Increase:
-    """How much one series moved over a window, and the observations that show it."""
+class Window:
+    """A series' first and last values over a window, and the observations that show it."""
 
     metric: str
     attributes: Attributes
-    delta: float
+    first: Value
+    last: Value
     start_unix_nano: int  # time of the observation used as the baseline
     end_unix_nano: int  # time of the latest observation used
+    reset: bool = False  # the counter went down inside the window (count from zero)
 
     @property
     def seconds(self) -> float:
         return (self.end_unix_nano - self.start_unix_nano) / 1e9
+
+    @property
+    def delta(self) -> float:
+        first, last = _count(self.first), _count(self.last)
+        return last if self.reset else last - first
+
+
+def _count(value: Value) -> float:
+    return float(value.count) if isinstance(value, HistogramValue) else float(value)
 
 
 class _Series:
@@ -62,10 +73,15 @@ class _Series:
         return bisect_right(self.times, t) - 1
 
 
-def _scalar(value: object) -> float | None:
-    if isinstance(value, HistogramValue):
-        return float(value.count)  # histograms: how many events, enough for "did it happen"
-    return float(value) if isinstance(value, int | float) else None
+def _storable(value: object) -> Value | None:
+    return value if isinstance(value, int | float | HistogramValue) else None
+
+
+def _same(a: Value, b: Value) -> bool:
+    """Histograms change when they count something; scalars when they differ."""
+    if isinstance(a, HistogramValue) and isinstance(b, HistogramValue):
+        return a.count == b.count and a.bounds == b.bounds
+    return a == b
 
 
 class History:
@@ -86,6 +102,18 @@ class History:
     @property
     def window_seconds(self) -> float:
         return self._window / 1e9
+
+    def pods(self, start_unix_nano: int) -> list[Attributes]:
+        """Identity attributes of the pods whose series were observed since ``start``."""
+        keys = ("k8s.pod.uid", "k8s.pod.name", "k8s.namespace.name")
+        found: dict[str, Attributes] = {}
+        with self._lock:
+            for (_, attributes), series in self._series.items():
+                have = dict(attributes)
+                uid = have.get("k8s.pod.uid")
+                if uid and series.last_seen >= start_unix_nano:
+                    found[uid] = tuple((k, have[k]) for k in keys if k in have)
+        return list(found.values())
 
     def wants(self, metric: str) -> bool:
         return metric in self._metrics
@@ -108,7 +136,7 @@ class History:
                 name = point.metric.name
                 if name not in wanted:
                     continue
-                value = _scalar(point.value)
+                value = _storable(point.value)
                 if value is None:
                     continue
                 key = (name, point.attributes)
@@ -121,7 +149,7 @@ class History:
                     continue
                 if t >= series.last_seen:
                     series.last_seen = t
-                    if value != series.values[-1]:
+                    if not _same(value, series.values[-1]):
                         series.times.append(t)
                         series.values.append(value)
             if t - self._last_prune > self._window // 10:
@@ -146,9 +174,9 @@ class History:
         with self._lock:
             return sum(len(s.times) for s in self._series.values())
 
-    def increases(self, metric: str, match: Callable[[Attributes], bool], start_unix_nano: int,
-                  end_unix_nano: int) -> list[Increase]:
-        """Every series of ``metric`` whose attributes ``match``, and how much it moved.
+    def windows(self, metric: str, match: Callable[[Attributes], bool], start_unix_nano: int,
+                end_unix_nano: int) -> list[Window]:
+        """Every series of ``metric`` whose attributes ``match``, at both ends of a window.
 
         A series first seen after ``start`` uses its first observation as the baseline:
         what it counted before that is not attributed to the window.
@@ -164,12 +192,15 @@ class History:
                 at_start = series.index_at(start_unix_nano)
                 first = max(at_start, 0)
                 base_time = start_unix_nano if at_start >= 0 else series.times[0]
-                delta = series.values[last] - series.values[first]
-                if delta < 0:  # a reset inside the window: count from zero
-                    delta = series.values[last]
-                end_time = min(series.last_seen, end_unix_nano)
-                out.append(Increase(metric, attributes, delta, base_time, end_time))
+                lo, hi = series.values[first], series.values[last]
+                reset = _count(hi) < _count(lo)
+                out.append(Window(metric, attributes, lo, hi, base_time,
+                                  min(series.last_seen, end_unix_nano), reset))
         return out
+
+    def increases(self, metric: str, match: Callable[[Attributes], bool], start_unix_nano: int,
+                  end_unix_nano: int) -> list[Window]:
+        return self.windows(metric, match, start_unix_nano, end_unix_nano)
 
     def now(self) -> int:
         return self._clock()

@@ -30,6 +30,7 @@ class Caller:
     pod_name: str = ""
     namespace: str = ""
     via: str = ""  # how it was identified, for logs
+    admin: bool = False  # may ask for the whole node's diagnosis (see from_pid)
 
     @property
     def key(self) -> str:
@@ -84,11 +85,11 @@ def node_addresses(proc_root: str) -> set[str]:
     return out
 
 
-def peer_pid(sock: socket.socket) -> int:
-    """The pid of the process at the other end of a Unix socket (SO_PEERCRED)."""
+def peer_credentials(sock: socket.socket) -> tuple[int, int]:
+    """(pid, uid) of the process at the other end of a Unix socket (SO_PEERCRED)."""
     raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    pid, _uid, _gid = struct.unpack("3i", raw)
-    return pid
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return pid, uid
 
 
 def _normal(ip: str) -> str:
@@ -118,19 +119,32 @@ class CallerIdentifier:
             return Caller(HOST, via=f"ip {ip}")
         raise Refused(f"{ip} is neither a pod of this node nor a node address")
 
-    def from_pid(self, pid: int) -> Caller:
+    def _pod_of(self, pid: str) -> str | None:
         try:
-            text = Path(self._proc_root, str(pid), "cgroup").read_text()
+            text = Path(self._proc_root, pid, "cgroup").read_text()
         except OSError as exc:
             raise Refused(f"pid {pid}: cannot read its cgroup ({exc.strerror})") from None
         pod = pod_of_process(text)
-        if pod is not None:
-            meta = self._by_uid(pod.pod_uid)
+        return pod.pod_uid if pod is not None else None
+
+    def from_pid(self, pid: int, uid: int = -1) -> Caller:
+        """A Unix-socket peer. Admins (the whole node's diagnosis) are processes of the
+        agent's own pod (``kubectl exec`` into it) and root on the node outside any pod."""
+        pod_uid = self._pod_of(str(pid))
+        if pod_uid is not None:
+            meta = self._by_uid(pod_uid)
             name, namespace = (meta.name, meta.namespace) if meta else ("", "")
-            return Caller(POD, pod.pod_uid, name, namespace, via=f"pid {pid}")
+            own = pod_uid == self._own_pod()
+            return Caller(POD, pod_uid, name, namespace, via=f"pid {pid}", admin=own)
         if self._in_host_netns(pid):
-            return Caller(HOST, via=f"pid {pid}")
+            return Caller(HOST, via=f"pid {pid}", admin=uid == 0)
         raise Refused(f"pid {pid} is in no pod cgroup and not in the node's network namespace")
+
+    def _own_pod(self) -> str | None:
+        try:
+            return self._pod_of("self")
+        except Refused:
+            return None
 
     def _in_host_netns(self, pid: int) -> bool:
         try:

@@ -11,7 +11,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from otel_netreceiver.diagnosis.engine import Source, evaluate, verdict
+from otel_netreceiver.config.loader import parse_duration
+from otel_netreceiver.diagnosis.engine import PodListing, Source, diagnose, evaluate, verdict
 from otel_netreceiver.diagnosis.model import Question, Rule
 from otel_netreceiver.nodeapi.callers import Caller
 
@@ -81,16 +82,61 @@ def answer(ask: Ask, caller: Caller, rules: tuple[Rule, ...], source: Source, no
             "verdict": verdict(findings), "findings": [f.as_dict() for f in findings]}
 
 
+def parse_diagnose(params: Mapping[str, str], now_ns: int,
+                   history_seconds: float) -> tuple[Question, str]:
+    """GET /v1/diagnose?since=5m&namespace=shop&pod=web-1 → (question, pod name filter)."""
+    unknown = set(params) - {"since", "pod", "namespace"}
+    if unknown:
+        raise BadRequest(f"{sorted(unknown)[0]}: unknown parameter")
+    try:
+        since = parse_duration(params.get("since", "5m"))
+    except ValueError as exc:
+        raise BadRequest(f"since: {exc}") from None
+    if not 1 <= since <= history_seconds:
+        raise BadRequest(f"since: must be from 1s to the history's {history_seconds:.0f}s")
+    start = now_ns - int(since * 1e9)
+    return (Question("", start, now_ns, every_pod=True, namespace=params.get("namespace", "")),
+            params.get("pod", ""))
+
+
+def diagnosis(question: Question, pod: str, rules: tuple[Rule, ...], source: Source,
+              pods: PodListing, node: str) -> dict[str, Any]:
+    found = diagnose(rules, source, pods, question)
+    if pod:
+        found = [f for f in found if dict(f.subject).get("k8s.pod.name") == pod
+                 or dict(f.subject).get("k8s.pod.uid") == pod]
+    return {"node": node, "window": {"start_unix_nano": question.start_unix_nano,
+                                     "end_unix_nano": question.end_unix_nano,
+                                     "seconds": round(question.seconds, 3)},
+            "verdict": verdict(found), "findings": [f.as_dict() for f in found]}
+
+
 class Correlator:
     """Binds the rules to a source, a node name, a refresh hook and a clock."""
 
     def __init__(self, rules: tuple[Rule, ...], source: Source, node: str,
                  refresh: Callable[[], None] = lambda: None,
-                 clock: Callable[[], int] = time.time_ns) -> None:
+                 clock: Callable[[], int] = time.time_ns, pods: PodListing | None = None,
+                 history_seconds: float = MAX_WINDOW_S) -> None:
         self._rules, self._source, self._node = rules, source, node
         self._refresh, self._clock = refresh, clock
+        self._pods, self._history_seconds = pods, history_seconds
+
+    def diagnose(self, params: Mapping[str, str]) -> dict[str, Any]:
+        """The whole node: every rule, node-level once and per pod (admins only)."""
+        question, pod = parse_diagnose(params, self._clock(), self._history_seconds)
+        self._refresh()
+        question = Question(question.topic, question.start_unix_nano, self._clock(),
+                            every_pod=True, namespace=question.namespace)
+        pods = self._pods if self._pods is not None else _NoPods()
+        return diagnosis(question, pod, self._rules, self._source, pods, self._node)
 
     def __call__(self, body: Any, caller: Caller) -> dict[str, Any]:
         ask = parse_ask(body, self._clock())
         self._refresh()  # read the counters once more: the error was just now
         return answer(ask, caller, self._rules, self._source, self._node, self._clock())
+
+
+class _NoPods:
+    def pods(self, question: Question) -> list:
+        return []

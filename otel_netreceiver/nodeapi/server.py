@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
-from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier, Refused, peer_pid
+from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier, Refused, peer_credentials
 from otel_netreceiver.nodeapi.correlate import BadRequest
 from otel_netreceiver.nodeapi.ratelimit import RateLimiter
 
@@ -39,6 +40,7 @@ class ApiContext:
     identify: CallerIdentifier
     limiter: RateLimiter
     correlate: Callable[[Any, Caller], dict[str, Any]]
+    diagnose: Callable[[dict[str, str]], dict[str, Any]]
     node: str
     slots: threading.BoundedSemaphore
     outcomes: Counter
@@ -61,7 +63,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _caller(self) -> Caller:
         if isinstance(self.client_address, tuple) and self.client_address:
             return self.ctx.identify.from_ip(self.client_address[0])
-        return self.ctx.identify.from_pid(peer_pid(self.request))
+        return self.ctx.identify.from_pid(*peer_credentials(self.request))
 
     def _send(self, code: int, body: dict[str, Any], outcome: str,
               headers: dict[str, str] | None = None) -> None:
@@ -89,11 +91,27 @@ class _Handler(BaseHTTPRequestHandler):
         return caller
 
     def do_GET(self) -> None:
-        if self.path.split("?")[0] != "/v1/health":
+        path, _, query = self.path.partition("?")
+        if path not in ("/v1/health", "/v1/diagnose"):
             self._send(404, {"error": f"no such path: {self.path[:100]}"}, "not_found")
             return
-        if self._admit() is not None:
+        caller = self._admit()
+        if caller is None:
+            return
+        if path == "/v1/health":
             self._send(200, {"status": "ok", "node": self.ctx.node}, "ok")
+        elif not caller.admin:
+            self._send(403, {"error": "the node's diagnosis is for the agent's own pod and "
+                             "root on the node, over the Unix socket"}, "refused")
+        else:
+            try:
+                params = {k: v[-1] for k, v in parse_qs(query).items()}
+                self._send(200, self.ctx.diagnose(params), "ok")
+            except BadRequest as exc:
+                self._send(400, {"error": str(exc)}, "bad_request")
+            except Exception:
+                log.exception("node api: diagnose failed")
+                self._send(500, {"error": "internal error (logged by the agent)"}, "error")
 
     def do_POST(self) -> None:
         if self.path != "/v1/correlate":
@@ -109,6 +127,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, self.ctx.correlate(body, caller), "ok")
         except BadRequest as exc:
             self._send(400, {"error": str(exc)}, "bad_request")
+        except Exception:  # a bug must cost one answer, never the listener
+            log.exception("node api: correlate failed")
+            self._send(500, {"error": "internal error (logged by the agent)"}, "error")
 
     def _body(self) -> Any:
         try:

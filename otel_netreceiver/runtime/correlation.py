@@ -56,9 +56,12 @@ class CorrelationService:
         self.sampler = CollectorRunner(sampler, self.history, c.resolution, 0.0,
                                        name="history")
         by_ip = getattr(pods, "by_ip", lambda ip: None)
-        self.correlator = Correlator(RULES, HistorySource(self.history), node, self.refresh)
+        source = HistorySource(self.history)
+        self.correlator = Correlator(RULES, source, node, self.refresh, pods=source,
+                                     history_seconds=c.history)
         ctx = ApiContext(CallerIdentifier(cfg.proc_root, pods.get, by_ip),
-                         RateLimiter(c.rate, c.burst), self._correlate, node,
+                         RateLimiter(c.rate, c.burst), self._correlate,
+                         self.correlator.diagnose, node,
                          threading.BoundedSemaphore(c.max_connections), self.outcomes,
                          threading.Lock())
         try:

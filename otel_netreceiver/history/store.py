@@ -73,6 +73,12 @@ class _Series:
         return bisect_right(self.times, t) - 1
 
 
+def _zero(value: Value) -> Value:
+    if isinstance(value, HistogramValue):
+        return HistogramValue(value.bounds, (0,) * len(value.bucket_counts), 0.0, 0)
+    return 0
+
+
 def _storable(value: object) -> Value | None:
     return value if isinstance(value, int | float | HistogramValue) else None
 
@@ -143,9 +149,9 @@ class History:
                 series = self._series.get(key)
                 if series is None:
                     series = self._series[key] = _Series(t, value)
-                    if born_after is not None and born_after < t and value:
+                    if born_after is not None and born_after < t and _count(value):
                         series.times.insert(0, born_after)
-                        series.values.insert(0, 0.0)
+                        series.values.insert(0, _zero(value))
                     continue
                 if t >= series.last_seen:
                     series.last_seen = t

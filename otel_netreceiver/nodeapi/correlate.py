@@ -115,7 +115,7 @@ class Correlator:
     """Binds the rules to a source, a node name, a refresh hook and a clock."""
 
     def __init__(self, rules: tuple[Rule, ...], source: Source, node: str,
-                 refresh: Callable[[], None] = lambda: None,
+                 refresh: Callable[..., None] = lambda at_unix_nano=0: None,
                  clock: Callable[[], int] = time.time_ns, pods: PodListing | None = None,
                  history_seconds: float = MAX_WINDOW_S) -> None:
         self._rules, self._source, self._node = rules, source, node
@@ -133,7 +133,7 @@ class Correlator:
 
     def __call__(self, body: Any, caller: Caller) -> dict[str, Any]:
         ask = parse_ask(body, self._clock())
-        self._refresh()  # read the counters once more: the error was just now
+        self._refresh(ask.at_unix_nano)  # read the counters once more: up to the error
         return answer(ask, caller, self._rules, self._source, self._node, self._clock())
 
 

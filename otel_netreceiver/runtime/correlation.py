@@ -6,8 +6,9 @@ recently are sampled again every ``correlation.resolution`` (1 s) by a small per
 collector reading snmp, netstat and conntrack only: the 1 s history a pod's question
 needs, without reading every pod of the node every second (200 pods x 3 files each
 second would cost ~1% of a core for pods that never ask). A question also refreshes the
-sampler and the eBPF and ENA collectors first (at most once a second each), so the answer
-includes what happened just before the error.
+sampler and the eBPF and ENA collectors first, so the answer includes what happened just
+before the error: the sampler and eBPF whenever their last read predates the error (at
+most every 50 ms), ENA at most once a second.
 """
 
 from __future__ import annotations
@@ -84,12 +85,14 @@ class CorrelationService:
             self._active[caller.pod_uid] = time.monotonic()
         return self.correlator(body, caller)
 
-    def refresh(self) -> None:
-        """Read the sources once more before answering (each at most once a second)."""
+    def refresh(self, at_unix_nano: int = 0) -> None:
+        """Read the sources once more before answering: the sampler and eBPF unless their
+        last read came after the error at ``at_unix_nano``; ENA at most once a second
+        (each read is an admin command on the device)."""
         if self.sampler is not None:
-            self.sampler.collect_now(0.25)
+            self.sampler.collect_now(0.25, at_unix_nano)
         for runner in list(self._refreshed):
-            runner.collect_now(1.0)
+            runner.collect_now(1.0, at_unix_nano if runner.name == "ebpf" else 0)
 
     def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
         self._refreshed = [r for name, r in runners.items() if name in REFRESHED]

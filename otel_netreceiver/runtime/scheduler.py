@@ -68,6 +68,7 @@ class CollectorRunner:
         self._store = store
         self._cycle_lock = threading.Lock()  # the loop and collect_now() take turns
         self._last_cycle = 0.0
+        self._last_cycle_wall = 0  # time.time_ns() when the last cycle ended
         self._interval, self._jitter = interval, jitter
         self._rng = rng or random.Random()
         self._stop = threading.Event()
@@ -98,15 +99,24 @@ class CollectorRunner:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def collect_now(self, max_age: float) -> None:
-        """Run a cycle now unless one ended less than ``max_age`` seconds ago.
+    def collect_now(self, max_age: float, after_unix_nano: int = 0,
+                    min_gap: float = 0.05) -> None:
+        """Run a cycle now unless one ended less than ``max_age`` seconds ago, after
+        ``after_unix_nano`` (wall clock).
 
-        The node API calls this when a pod asks about an error it just had, so the
-        answer includes the counters of the last second, not of the last interval.
+        The node API calls this when a pod asks about an error it just had, with the
+        error's time: a cycle that ended before the error cannot have seen what caused
+        it (a reset that arrived a few ms before, with the last cycle 0.5 s old), however
+        recent. Cycles are at least ``min_gap`` apart (waiting for it), so a flood of
+        questions costs at most 1/min_gap reads a second.
         """
         with self._cycle_lock:
-            if time.monotonic() - self._last_cycle >= max_age:
-                self._run_locked()
+            age = time.monotonic() - self._last_cycle
+            if age < max_age and self._last_cycle_wall >= after_unix_nano:
+                return
+            if age < min_gap:
+                time.sleep(min_gap - age)
+            self._run_locked()
 
     def run_once(self) -> bool:
         """One cycle; True when the collector produced a collection."""
@@ -133,7 +143,7 @@ class CollectorRunner:
         self.stats.cpu_seconds += time.thread_time() - cpu
         self.stats.consecutive_failures = 0 if ok else self.stats.consecutive_failures + 1
         self.stats.first_done.set()
-        self._last_cycle = time.monotonic()
+        self._last_cycle, self._last_cycle_wall = time.monotonic(), time.time_ns()
         return ok
 
     def _report(self, message: str, exc: BaseException | None = None) -> None:

@@ -1,7 +1,7 @@
 """The other pod's side of the SDK scenarios, run as a script inside a test pod.
 
-- `dns IP`: a UDP DNS server (RFC 1035, standard library) on IP:53 answering every A
-  query with 10.1.2.3, as CoreDNS would; SIGUSR1 makes it stop answering (it still reads
+- `dns IP [ANSWER]`: a UDP DNS server (RFC 1035, standard library) on IP:53 answering
+  every A query with ANSWER (default 10.1.2.3), as CoreDNS would; SIGUSR1 makes it stop answering (it still reads
   the queries), which is what a throttled ENI does to the answers' packets.
 - `flood IP PORT COUNT`: send COUNT 512-byte datagrams to IP:PORT as fast as possible.
 - `reset IP PORT`: a TCP server that reads one request and closes with SO_LINGER {1, 0},
@@ -23,7 +23,7 @@ import sys
 A_RECORD = "10.1.2.3"
 
 
-def dns_reply(packet: bytes) -> bytes:
+def dns_reply(packet: bytes, address: str = A_RECORD) -> bytes:
     """An answer to one query: A for A questions, an empty NOERROR for other types."""
     ident, flags = struct.unpack("!HH", packet[:4])
     end = 12
@@ -33,13 +33,13 @@ def dns_reply(packet: bytes) -> bytes:
     question = packet[12:end + 5]
     answer = b""
     if qtype == 1:  # name = pointer to offset 12, type A, class IN, TTL 30, 4 bytes
-        answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 30, 4) + socket.inet_aton(A_RECORD)
+        answer = struct.pack("!HHHIH", 0xC00C, 1, 1, 30, 4) + socket.inet_aton(address)
     header = struct.pack("!HHHHHH", ident, 0x8080 | (flags & 0x0100), 1, 1 if answer else 0,
                          0, 0)
     return header + question + answer
 
 
-def serve_dns(ip: str) -> None:
+def serve_dns(ip: str, address: str = A_RECORD) -> None:
     counts = {"answered": 0, "ignored": 0}
     silent = [False]
 
@@ -57,7 +57,7 @@ def serve_dns(ip: str) -> None:
         if silent[0]:
             counts["ignored"] += 1
             continue
-        sock.sendto(dns_reply(packet), peer)
+        sock.sendto(dns_reply(packet, address), peer)
         counts["answered"] += 1
 
 
@@ -84,7 +84,7 @@ def serve_reset(ip: str, port: int) -> None:
 if __name__ == "__main__":
     mode, args = sys.argv[1], sys.argv[2:]
     if mode == "dns":
-        serve_dns(args[0])
+        serve_dns(*args[:2])
     elif mode == "flood":
         flood(args[0], int(args[1]), int(args[2]))
     elif mode == "reset":

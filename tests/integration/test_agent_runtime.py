@@ -187,3 +187,50 @@ def test_reload_applies_valid_and_rejects_invalid(sink, tmp_path) -> None:
     finally:
         reloader.stop()
         agent.stop()
+
+
+def _ask(path: Path) -> dict:
+    import http.client
+    import json
+    import socket
+
+    class Unix(http.client.HTTPConnection):
+        def connect(self) -> None:
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.connect(str(path))
+
+    conn = Unix("agent", timeout=5)
+    conn.request("POST", "/v1/correlate", body=b"{\"signal\": \"socket\"}")
+    resp = conn.getresponse()
+    assert resp.status == 200, resp.read()
+    return json.loads(resp.read())
+
+
+def test_reload_moves_the_node_api_and_a_bad_reload_keeps_it(tmp_path) -> None:
+    first, second = tmp_path / "a.sock", tmp_path / "b.sock"
+    path = tmp_path / "agent.yaml"
+    # the real /proc: callers of the socket are named through /proc/<pid>/cgroup
+    base = "interval: 1s\ncollectors: {ena: {enabled: false}, ebpf: {enabled: false}, " \
+           "podnet: {enabled: false}}\nexporters: {console: {enabled: false}}\n"
+    path.write_text(base + f"correlation:\n  socket: {first}\n")
+    agent = Agent(load_file(path), {}, stream=io.StringIO(), metadata=InstanceMetadata())
+    agent.start()
+    reloader = ConfigReloader(agent, str(path), {}, poll_interval=0.2)
+    reloader.start()
+    try:
+        assert _ask(first)["caller"] == {"kind": "host"}
+        path.write_text(base + f"correlation:\n  socket: {second}\n  rate: 0\n")
+        time.sleep(1.0)
+        assert agent.counters.reloads["rejected"] == 1  # rate: must be at least 0.1
+        assert _ask(first)["verdict"] == "nothing_abnormal"  # still served
+        path.write_text(base + f"correlation:\n  socket: {second}\n")
+        deadline = time.monotonic() + 5
+        while not second.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _ask(second)["caller"] == {"kind": "host"}
+        assert not first.exists()  # the old listener is gone with its socket
+        probe = next(p for p in agent.probes() if p.name == "nodeapi")
+        assert probe.active and str(second) in probe.reason
+    finally:
+        reloader.stop()
+        agent.stop()

@@ -1,8 +1,8 @@
 """The other pod's side of the SDK scenarios, run as a script inside a test pod.
 
 - `dns IP [ANSWER]`: a UDP DNS server (RFC 1035, standard library) on IP:53 answering
-  every A query with ANSWER (default 10.1.2.3), as CoreDNS would; SIGUSR1 makes it stop answering (it still reads
-  the queries), which is what a throttled ENI does to the answers' packets.
+  every A query with ANSWER (default 10.1.2.3), as CoreDNS would; SIGUSR1 makes it stop
+  answering (it still reads the queries), as when a throttled ENI drops the answers.
 - `flood IP PORT COUNT`: send COUNT 512-byte datagrams to IP:PORT as fast as possible.
 - `reset IP PORT`: a TCP server that reads one request and closes with SO_LINGER {1, 0},
   so the kernel sends a RST instead of a FIN (net/ipv4/tcp.c, __tcp_close: zero linger

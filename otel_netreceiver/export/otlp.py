@@ -54,9 +54,9 @@ def _with_retries(send: Callable[[float], None], timeout: float) -> None:
 class HttpTransport:
     """OTLP/HTTP with a binary protobuf body."""
 
-    def __init__(self, config: OtlpConfig) -> None:
+    def __init__(self, config: OtlpConfig, path: str | None = None) -> None:
         base = config.endpoint.rstrip("/")
-        self.url = base + config.metrics_path
+        self.url = base + (path if path is not None else config.metrics_path)
         self._gzip = config.compression == "gzip"
         self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": _USER_AGENT,
                          **config.headers}

@@ -8,6 +8,7 @@ collector: it is reported unavailable with the reason and the rest run.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig
 from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.resource import build_resource
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,15 @@ def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
     return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
 
 
+def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
+    from otel_netreceiver.events.collector import EventsCollector  # protobuf logs: only if on
+
+    c = config.collectors
+    return EventsCollector(c.events, c.ebpf, config.exporters.otlp,
+                           build_resource(config, os.environ, ctx.metadata), ctx.proc_root,
+                           ctx.pods)
+
+
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
     "ena": _ena,
     "ethtool": _ethtool,
@@ -71,6 +82,7 @@ BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
     "podnet": _podnet,
     "nodenet": _nodenet,
     "ebpf": _ebpf,
+    "events": _events,
 }
 
 

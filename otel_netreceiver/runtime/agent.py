@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
-    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter)
+    # exporters.otlp too: the events collector sends its records there (events/collector.py)
+    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.exporters.otlp)
 
 
 def _exporters_part(c: AgentConfig) -> tuple:

@@ -128,7 +128,7 @@ class EventSource:
         for attach in spec.attach:
             bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
                                   fn_name=attach.function.encode())
-        bpf["events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,
+        bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,
                                        lost_cb=self._on_lost)
         return bpf
 
@@ -198,7 +198,7 @@ class EventSource:
         if record.stack_id < -1:  # -errno - 1 from bpf_get_stackid
             self.dropped[(name, "stack_lost")] += 1
             return ()
-        table = self._loaded[probe]["ev_stacks"]
+        table = self._loaded[probe][b"ev_stacks"]
         frames = tuple(names.symbol(address) for address in table.walk(record.stack_id))
         if "unknown" in frames:
             self.dropped[(name, "symbolisation_failed")] += 1
@@ -209,8 +209,8 @@ class EventSource:
         """(event.name, reason) → records lost so far, kernel and user side."""
         out: defaultdict[tuple[str, str], int] = defaultdict(int, self.dropped)
         for bpf in list(self._loaded.values()):
-            for table, reason in (("ev_suppressed", "rate_limit_kernel"),
-                                  ("ev_submit_failed", "perf_buffer_full")):
+            for table, reason in ((b"ev_suppressed", "rate_limit_kernel"),
+                                  (b"ev_submit_failed", "perf_buffer_full")):
                 for index, count in per_cpu_totals(bpf[table]).items():
                     if count:
                         out[(EVENT_NAMES[index], reason)] += count

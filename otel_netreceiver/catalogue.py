@@ -123,8 +123,8 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Event records that passed the kernel budget and the agent's rate limit and went to the "
      "exporters (OTLP logs), by type (TCP_SEND_RST, PACKETLOSS, NET_SOFTIRQ_SLOW, ...)."),
     ("netreceiver.events.dropped", _C, "{event}", ("event.name", "reason"), "events",
-     "Event records lost, by reason: rate_limit_kernel, perf_buffer_full, perf_lost "
-     "(event.name unknown: the kernel does not say which), rate_limit_user, queue_full, "
+     "Event records lost, by reason: rate_limit_kernel, perf_buffer_full (the perf buffer's "
+     "lost samples), rate_limit_user, queue_full, "
      "export_failed, shutdown, decode_failed; symbolisation_failed and stack_lost count records "
      "sent without a named location or stack."),
 )

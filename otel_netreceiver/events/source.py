@@ -6,7 +6,7 @@ timeout so ``close`` is noticed), decodes each sample, applies the per-type
 token bucket, names the record (pod, reason, drop site, stack) and hands the
 Event to the sink (the batch processor, or ``watch``'s printer). Every record
 lost on the way is counted by reason: kernel budget, perf buffer full, lost
-samples, user rate limit, undecodable, location or stack not symbolised.
+samples (perf buffer full), user rate limit, undecodable, location or stack not symbolised.
 """
 
 from __future__ import annotations
@@ -216,9 +216,18 @@ class EventSource:
                         out[(EVENT_NAMES[index], reason)] += count
         for name, count in list(self._limiter.refused.items()):
             out[(name, "rate_limit_user")] += count
-        if self._lost:
-            out[("unknown", "perf_lost")] += self._lost
         return dict(out)
+
+    @property
+    def perf_lost(self) -> int:
+        """Samples the perf buffers reported lost (bcc's lost callback).
+
+        The same samples as ev_submit_failed: perf_output_begin() counts a sample it has
+        no room for in rb->lost and fails with -ENOSPC, which bpf_perf_event_output()
+        returns (kernel/events/ring_buffer.c). Exported once, by type, from the kernel
+        count (reason perf_buffer_full); this total is the cross-check.
+        """
+        return self._lost
 
     def close(self) -> None:
         self._stop.set()

@@ -7,7 +7,7 @@ lookups passed in, so both are pure and tested on bytes.
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -91,9 +91,9 @@ def parse_sockaddr(raw: bytes) -> Endpoint | None:
     family = int.from_bytes(raw[0:2], "little")
     port = int.from_bytes(raw[2:4], "big")
     if family == 2:
-        return Endpoint(str(ipaddress.IPv4Address(raw[4:8])), port)
+        return Endpoint(socket.inet_ntop(socket.AF_INET, raw[4:8]), port)
     if family == 10:
-        return Endpoint(str(ipaddress.IPv6Address(raw[8:24])), port)
+        return Endpoint(socket.inet_ntop(socket.AF_INET6, raw[8:24]), port)
     return None
 
 

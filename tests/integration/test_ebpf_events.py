@@ -12,6 +12,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -237,3 +238,121 @@ def test_watch_prints_the_pods_reset_and_its_filters_work(pods) -> None:
     assert records and {r["attributes"]["event.name"] for r in records} == {"PACKETLOSS"}
     assert {r["attributes"]["k8s.pod.uid"] for r in records} == {b.uid}
     assert "dropped: {" in err
+
+
+def test_slow_softirq_and_transmit_records_above_a_threshold(pods) -> None:
+    a, _ = pods
+    events: list[Event] = []
+    source = _source(events, types=["NET_SOFTIRQ_SLOW", "NETIF_TXLAT_SLOW"],
+                     softirq_threshold=1e-6, txlat_threshold=1e-6)
+    try:
+        _udp_flood(a, 200)
+        assert _wait(lambda: {e.name for e in events} >= {"NET_SOFTIRQ_SLOW",
+                                                          "NETIF_TXLAT_SLOW"})
+    finally:
+        source.close()
+    for event in events:
+        own = dict(event.attributes)
+        assert int(own["latency.ns"]) >= 1000  # the threshold, rendered as a #define
+        if event.name == "NET_SOFTIRQ_SLOW":
+            assert own["softirq.vector"] in ("NET_RX", "NET_TX")
+            assert own["softirq.phase"] in ("schedule", "execute")
+        else:
+            assert own["network.interface.name"]
+
+
+def test_retransmissions_record_the_pods_addresses(pods) -> None:
+    a, _ = pods
+    a.exec("nft", "add table inet onrevents")
+    a.exec("nft", "add chain inet onrevents out { type filter hook output priority 0 ; }")
+    a.exec("nft", "add rule inet onrevents out tcp dport 7778 drop")
+    events: list[Event] = []
+    source = _source(events, types=["TCP_RETRANS"])
+    try:
+        a.exec("python3", "-c", "import socket\ns = socket.socket(); s.settimeout(1.5)\n"
+               f"try: s.connect(('{a.host_ip}', 7778))\nexcept OSError: pass", check=False)
+        assert _wait(lambda: any(e.netns == _inode(a) for e in events))
+    finally:
+        source.close()
+        a.exec("nft", "delete table inet onrevents", check=False)
+    event = next(e for e in events if e.netns == _inode(a))
+    assert event.name == "TCP_RETRANS" and dict(event.attributes)["tcp.state"] == "syn_sent"
+    assert event.source is not None and event.source.address == a.pod_ip
+    assert event.destination == Endpoint(a.host_ip, 7778)
+
+
+def _bpf_program_fds() -> int:
+    return sum(1 for fd in Path("/proc/self/fd").iterdir()
+               if _readlink(fd) == "anon_inode:bpf-prog")
+
+
+def _readlink(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
+
+
+def test_closing_stops_the_threads_and_detaches_the_programs() -> None:
+    programs_before = _bpf_program_fds()
+    sink = OtlpHttpSink()
+    collector = EventsCollector(EventsConfig(types=["TCP_SEND_RST", "PACKETLOSS"]),
+                                EbpfConfig(), OtlpConfig(endpoint=sink.endpoint), {}, "/proc",
+                                NoPods())
+    names = lambda: {t.name for t in threading.enumerate()}  # noqa: E731
+    assert {"events-poll", "events-export"} <= names()
+    assert _bpf_program_fds() == programs_before + 3  # two reset programs and one drop program
+    started = time.monotonic()
+    collector.close()
+    sink.close()
+    assert time.monotonic() - started < 3  # the poll's timeout, not a hang
+    assert not {"events-poll", "events-export"} & names()
+    assert _bpf_program_fds() == programs_before
+
+
+def _agent_config(endpoint: str, types: str) -> str:
+    return f"""
+interval: 1s
+jitter: 0
+collectors:
+  ena: {{enabled: false}}
+  netdev: {{enabled: false}}
+  podnet: {{enabled: false}}
+  nodenet: {{enabled: false}}
+  ebpf: {{enabled: false}}
+  events:
+    types: {types}
+    schedule_delay: 200ms
+exporters:
+  otlp: {{endpoint: "{endpoint}", timeout: 2s}}
+"""
+
+
+def test_a_reload_swaps_the_event_programs_and_records_keep_arriving(pods) -> None:
+    import io
+
+    from otel_netreceiver.cloud.imds import InstanceMetadata
+    from otel_netreceiver.config.loader import load_text
+    from otel_netreceiver.runtime.agent import Agent
+
+    _, b = pods
+    sink = OtlpHttpSink()
+    agent = Agent(load_text(_agent_config(sink.endpoint, "[PACKETLOSS]"), "a.yaml", {}), {},
+                  stream=io.StringIO(), metadata=InstanceMetadata())
+    agent.start()
+    try:
+        events = agent.runners["events"].collector
+        assert "packetloss: loaded" in events.probe().reason
+        agent.apply(load_text(_agent_config(sink.endpoint, "[TCP_SEND_RST]"), "a.yaml", {}))
+        assert agent.runners["events"].collector is not events
+        assert "tcpreset: loaded" in agent.runners["events"].collector.probe().reason
+        _refused_connect(b)
+
+        def names() -> set[str]:
+            return {r.event_name for req in sink.log_requests for r in log_records(req)
+                    if any(kv.value.string_value == b.uid for kv in r.attributes)}
+        assert _wait(lambda: "TCP_SEND_RST" in names(), timeout=10)
+        assert "PACKETLOSS" not in names()  # the old program is gone
+    finally:
+        agent.stop(flush=False)
+        sink.close()

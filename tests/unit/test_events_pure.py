@@ -251,3 +251,16 @@ def test_watch_filter_and_lines() -> None:
     assert '"event.name": "TCP_SEND_RST"' in format_event(event, "json")
 
 
+
+
+def test_a_bad_event_setting_is_refused_naming_file_line_and_key() -> None:
+    from otel_netreceiver.config.loader import ConfigError, load_text
+
+    with pytest.raises(ConfigError, match=r"e\.yaml:4: collectors\.events\.types.*TCP_RST"):
+        load_text("collectors:\n  events:\n    types:\n      - TCP_RST\n", "e.yaml")
+    with pytest.raises(ConfigError, match=r"collectors\.events\.softirq_threshold"):
+        load_text("collectors:\n  events:\n    softirq_threshold: soon\n", "e.yaml")
+    loaded = load_text("collectors:\n  events:\n    txlat_threshold: 2ms\n"
+                       "    types: [TCP_RETRANS]\n", "e.yaml")
+    assert loaded.config.collectors.events.txlat_threshold == 0.002
+    assert loaded.config.collectors.events.types == ["TCP_RETRANS"]

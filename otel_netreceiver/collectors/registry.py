@@ -8,7 +8,6 @@ collector: it is reported unavailable with the reason and the rest run.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -24,7 +23,6 @@ from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig
 from otel_netreceiver.model import ProbeStatus
-from otel_netreceiver.resource import build_resource
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +35,7 @@ class BuildContext:
     sys_root: str
     metadata: InstanceMetadata
     pods: PodDirectory = field(default_factory=NoPods)
+    resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -70,9 +69,8 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
     from otel_netreceiver.events.collector import EventsCollector  # protobuf logs: only if on
 
     c = config.collectors
-    return EventsCollector(c.events, c.ebpf, config.exporters.otlp,
-                           build_resource(config, os.environ, ctx.metadata), ctx.proc_root,
-                           ctx.pods)
+    return EventsCollector(c.events, c.ebpf, config.exporters.otlp, ctx.resource,
+                           ctx.proc_root, ctx.pods)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {

@@ -36,8 +36,10 @@ log = logging.getLogger(__name__)
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
-    # exporters.otlp too: the events collector sends its records there (events/collector.py)
-    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.exporters.otlp)
+    # exporters.otlp and the resource too: the events collector sends its records there
+    # (events/collector.py)
+    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.exporters.otlp,
+            c.service_name, tuple(sorted(c.resource_attributes.items())), c.node_name)
 
 
 def _exporters_part(c: AgentConfig) -> tuple:
@@ -146,7 +148,7 @@ class Agent:
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata,
-                           self.pods if self.pods is not None else NoPods())
+                           self.pods if self.pods is not None else NoPods(), self.resource)
         collectors, self.skipped = build_collectors(cfg, ctx)
         for collector in collectors:
             runner = CollectorRunner(collector, self.store, cfg.interval, cfg.jitter)

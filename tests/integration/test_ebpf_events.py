@@ -372,6 +372,8 @@ def test_a_reload_swaps_the_event_programs_and_records_keep_arriving(pods) -> No
                     if any(kv.value.string_value == b.uid for kv in r.attributes)}
         assert _wait(lambda: "TCP_SEND_RST" in names(), timeout=10)
         assert "PACKETLOSS" not in names()  # the old program is gone
+        resource = sink.log_requests[-1].resource_logs[0].resource.attributes
+        assert {kv.key: kv.value.string_value for kv in resource} == agent.resource  # metrics'
     finally:
         agent.stop(flush=False)
         sink.close()

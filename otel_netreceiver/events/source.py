@@ -24,7 +24,11 @@ from otel_netreceiver.bpf.features import inspect, why_unavailable
 from otel_netreceiver.bpf.kallsyms import Kallsyms
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
-from otel_netreceiver.collectors.podnet.identity import NetnsResolver, PodDirectory
+from otel_netreceiver.collectors.podnet.identity import (
+    NetnsIdentity,
+    NetnsResolver,
+    PodDirectory,
+)
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import (
     EVENT_NAMES,
@@ -63,21 +67,28 @@ def per_cpu_totals(table: Any) -> dict[int, int]:
 
 
 class PodLabels:
-    """Namespace inode → pod attributes, re-resolved at most once a second for new inodes."""
+    """Namespace inode → pod attributes, re-resolved at most once a second for new inodes.
+
+    Identities (cgroup → pod UID) are cached; names come from the pod directory at each
+    call, so a pod the Kubernetes watch names after its first event is named from then on.
+    """
 
     def __init__(self, resolver: NetnsResolver, clock: Callable[[], float] = time.monotonic):
         self._resolver, self._clock = resolver, clock
-        self._cache: dict[int, Attributes] = {}
+        self._identities: dict[int, NetnsIdentity] = {}
         self._last = -RESOLVE_EVERY
 
     def __call__(self, inode: int) -> Attributes:
         if not inode:
             return attrs({"netns.kind": "unknown"})
-        if inode not in self._cache and self._clock() - self._last >= RESOLVE_EVERY:
+        if inode not in self._identities and self._clock() - self._last >= RESOLVE_EVERY:
             self._last = self._clock()
             resolved = self._resolver.resolve()  # live namespaces only: the dead are forgotten
-            self._cache = {i: self._resolver.attributes(i, e[1]) for i, e in resolved.items()}
-        return self._cache.get(inode) or attrs({"netns.inode": inode, "netns.kind": "unknown"})
+            self._identities = {i: entry[1] for i, entry in resolved.items()}
+        identity = self._identities.get(inode)
+        if identity is None:
+            return attrs({"netns.inode": inode, "netns.kind": "unknown"})
+        return self._resolver.attributes(inode, identity)
 
 
 class EventSource:

@@ -63,15 +63,20 @@ def format_event(event: Event, fmt: str) -> str:
 
 
 class Printer:
-    def __init__(self, flt: Filter, fmt: str, stream: TextIO) -> None:
+    """Writes matching events; a closed output (``watch | head``) ends the watch."""
+
+    def __init__(self, flt: Filter, fmt: str, stream: TextIO, closed: threading.Event) -> None:
         self._filter, self._fmt, self._stream = flt, fmt, stream
-        self._lock = threading.Lock()
+        self._closed = closed
 
     def __call__(self, event: Event) -> None:
-        if self._filter.matches(event):
-            with self._lock:
-                self._stream.write(format_event(event, self._fmt) + "\n")
-                self._stream.flush()
+        if self._closed.is_set() or not self._filter.matches(event):
+            return
+        try:
+            self._stream.write(format_event(event, self._fmt) + "\n")
+            self._stream.flush()
+        except (BrokenPipeError, ValueError):  # the reader went away, or the stream closed
+            self._closed.set()
 
 
 def _directory(loaded: LoadedConfig, env: Mapping[str, str]):  # type: ignore[no-untyped-def]
@@ -94,8 +99,9 @@ def watch(loaded: LoadedConfig, env: Mapping[str, str], types: Sequence[str], na
     directory: PodDirectory = pods if pods is not None else NoPods()
     if pods is not None:
         pods.start()
+    stop = threading.Event()
     source = EventSource(events, cfg.collectors.ebpf, cfg.proc_root, directory,
-                         Printer(Filter(tuple(types), namespace, pod), fmt, out))
+                         Printer(Filter(tuple(types), namespace, pod), fmt, out, stop))
     try:
         for probe, reason in source.statuses.items():
             print(f"{probe}: {'loaded' if not reason else 'unavailable: ' + reason}",
@@ -103,7 +109,6 @@ def watch(loaded: LoadedConfig, env: Mapping[str, str], types: Sequence[str], na
         if not source.loaded:
             print("otel-netreceiver watch: no event probe could be loaded", file=sys.stderr)
             return 1
-        stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         source.start()

@@ -217,43 +217,70 @@ def test_event_records_arrive_as_otlp_logs(pods) -> None:
     assert points[("netreceiver.events", (("event.name", "TCP_SEND_RST"),))] >= 1
 
 
-def _watch(*args: str) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "otel_netreceiver", "watch", *args], env=ENV,
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stderr is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([proc.stderr], [], [], deadline - time.monotonic())
-        line = proc.stderr.readline() if ready else ""
-        if not line:
-            break
-        if line.startswith("watching"):
-            return proc
-    proc.kill()
-    raise AssertionError(f"watch {args} never started: {proc.communicate()}")
+class Watch:
+    """``otel-netreceiver watch`` in a subprocess; stderr read from the raw fd (a text
+    wrapper's readline would buffer lines that select() then never reports)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "otel_netreceiver", "watch", *args],
+                                     env=ENV, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.err = b""
+
+    def wait_started(self, timeout: float = 60) -> None:
+        assert self.proc.stderr is not None
+        fd, deadline = self.proc.stderr.fileno(), time.monotonic() + timeout
+        while b"\nwatching " not in b"\n" + self.err and time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], deadline - time.monotonic())
+            chunk = os.read(fd, 65536) if ready else b""
+            if not chunk:
+                raise AssertionError(f"watch never started: {self.err.decode()}")
+            self.err += chunk
+
+    def stop(self) -> tuple[list[str], str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        out, err = self.proc.communicate(timeout=30)
+        self.err += err
+        assert self.proc.returncode == 0, self.err.decode()
+        return out.decode().splitlines(), self.err.decode()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
 
 
-def _stop(proc: subprocess.Popen) -> tuple[list[str], str]:
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0, err
-    return out.splitlines(), err
+@pytest.fixture
+def watch():
+    started: list[Watch] = []
+
+    def start(*args: str) -> Watch:
+        w = Watch(*args)
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:  # a failed test must not leave a watch running
+        w.kill()
 
 
-def test_watch_prints_the_pods_reset_and_its_filters_work(pods) -> None:
+def test_watch_prints_the_pods_reset_and_its_filters_work(pods, watch) -> None:
     a, b = pods
-    by_pod = _watch("--type", "TCP_SEND_RST", "--pod", b.uid)
-    by_namespace = _watch("--type", "TCP_SEND_RST", "--namespace", "no-such-namespace")
-    drops_json = _watch("--type", "PACKETLOSS", "--pod", b.uid, "--format", "json")
+    by_pod = watch("--type", "TCP_SEND_RST", "--pod", b.uid)
+    by_namespace = watch("--type", "TCP_SEND_RST", "--namespace", "no-such-namespace")
+    drops_json = watch("--type", "PACKETLOSS", "--pod", b.uid, "--format", "json")
+    for w in (by_pod, by_namespace, drops_json):
+        w.wait_started()
     _refused_connect(a, port=2)
     _refused_connect(b)
     time.sleep(1.0)
-    lines, err = _stop(by_pod)
+    lines, err = by_pod.stop()
     assert any(f"pod.uid={b.uid} TCP_SEND_RST {b.pod_ip}:1 -> {b.pod_ip}:{CLIENT_PORT} "
                "state=no_socket reason=NO_SOCKET" in line for line in lines), (lines, err)
     assert all(b.uid in line and "TCP_SEND_RST" in line for line in lines)  # not pod a's
-    assert _stop(by_namespace)[0] == []
-    records = [json.loads(line) for line in _stop(drops_json)[0]]
+    assert by_namespace.stop()[0] == []
+    records = [json.loads(line) for line in drops_json.stop()[0]]
     assert records and {r["attributes"]["event.name"] for r in records} == {"PACKETLOSS"}
     assert {r["attributes"]["k8s.pod.uid"] for r in records} == {b.uid}
     assert "dropped: {" in err
@@ -377,3 +404,40 @@ def test_a_reload_swaps_the_event_programs_and_records_keep_arriving(pods) -> No
     finally:
         agent.stop(flush=False)
         sink.close()
+
+
+def test_watch_names_pods_from_kubernetes_and_filters_by_namespace_and_name(pods, tmp_path,
+                                                                             watch) -> None:
+    from tests.support.k8s_api import KubeApiDouble, make_pod
+
+    a, b = pods
+    api = KubeApiDouble()
+    api.add(make_pod("web-a", "shop", "watch-node", uid=a.uid, ip=a.pod_ip))
+    api.add(make_pod("web-b", "shop", "watch-node", uid=b.uid, ip=b.pod_ip))
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: t, cluster: {{server: "{api.url}"}}}}]
+users: [{{name: t, user: {{}}}}]
+contexts: [{{name: t, context: {{cluster: t, user: t}}}}]
+current-context: t
+""")
+    config = tmp_path / "watch.yaml"
+    config.write_text(f"node_name: watch-node\nkubernetes:\n  kubeconfig: {kubeconfig}\n")
+    try:
+        by_name = watch("-c", str(config), "--type", "TCP_SEND_RST", "--namespace", "shop",
+                        "--pod", "web-b")
+        other_namespace = watch("-c", str(config), "--type", "TCP_SEND_RST", "--namespace",
+                                "kube-system")
+        by_name.wait_started()
+        other_namespace.wait_started()
+        time.sleep(0.5)  # the pod LIST answers in milliseconds; names apply from then on
+        _refused_connect(a, port=2)
+        _refused_connect(b)
+        time.sleep(1.0)
+        lines, err = by_name.stop()
+        assert lines and all(" pod=shop/web-b TCP_SEND_RST " in line for line in lines), (
+            lines, err)
+        assert other_namespace.stop()[0] == []
+    finally:
+        api.close()

@@ -264,3 +264,55 @@ def test_a_bad_event_setting_is_refused_naming_file_line_and_key() -> None:
                        "    types: [TCP_RETRANS]\n", "e.yaml")
     assert loaded.config.collectors.events.txlat_threshold == 0.002
     assert loaded.config.collectors.events.types == ["TCP_RETRANS"]
+
+
+class FakeResolver:
+    """A NetnsResolver's interface over a fixed table (the real one walks /proc)."""
+
+    def __init__(self, directory: dict[str, tuple[str, str]]) -> None:
+        self.walks, self.directory = 0, directory
+        self.live: dict[int, object] = {}
+
+    def resolve(self):  # type: ignore[no-untyped-def]
+        self.walks += 1
+        return {inode: (None, identity) for inode, identity in self.live.items()}
+
+    def attributes(self, inode, identity):  # type: ignore[no-untyped-def]
+        name = self.directory.get(identity)
+        return attrs({"netns.inode": inode, "k8s.pod.uid": identity,
+                      **({"k8s.pod.name": name[0]} if name else {})})
+
+
+def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names() -> None:
+    from otel_netreceiver.events.source import PodLabels
+
+    clock, resolver = Clock(), FakeResolver({})
+    labels = PodLabels(resolver, clock)  # type: ignore[arg-type]
+    assert dict(labels(0)) == {"netns.kind": "unknown"} and resolver.walks == 0
+    assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1
+    resolver.live[7] = "uid-7"
+    assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1  # not yet
+    clock.now += 1.0
+    assert dict(labels(7))["k8s.pod.uid"] == "uid-7" and resolver.walks == 2
+    resolver.directory["uid-7"] = ("web-7", "shop")  # the Kubernetes watch names it later
+    assert dict(labels(7))["k8s.pod.name"] == "web-7" and resolver.walks == 2  # cached identity
+
+
+def test_the_poll_threads_accounting_without_a_kernel() -> None:
+    from otel_netreceiver.collectors.podnet.identity import NoPods
+    from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+
+    got: list = []
+    from otel_netreceiver.events.source import EventSource
+
+    source = EventSource(EventsConfig(rate_limit=0.001, burst=2), EbpfConfig(use_bcc=False),
+                         "/proc", NoPods(), got.append)
+    assert source.loaded == () and all("bcc disabled" in r for r in source.statuses.values())
+    source._pending = [("tcpreset", _record("TCP_SEND_RST", netns=0)) for _ in range(5)]
+    source._pending.append(("tcpreset", b"short"))
+    source._drain()
+    assert [e.name for e in got] == ["TCP_SEND_RST"] * 2
+    assert source.delivered == {"TCP_SEND_RST": 2}
+    assert source.drop_counts() == {("TCP_SEND_RST", "rate_limit_user"): 3,
+                                    ("unknown", "decode_failed"): 1}
+    source.close()

@@ -2,7 +2,7 @@
 
 It is a collector so that it is built, reported by ``probes``, rebuilt on reload
 and closed like the others; its ``collect`` reports the pipeline's own counters
-(netreceiver.events, netreceiver.events.dropped). Without an OTLP/HTTP endpoint
+(netreceiver.events, netreceiver.events.dropped). Without an OTLP endpoint
 nothing is loaded: events would have nowhere to go (``otel-netreceiver watch``
 shows them on the terminal instead).
 """
@@ -26,8 +26,6 @@ def _why_not(otlp: OtlpConfig) -> str:
     if not otlp.endpoint:
         return ("no OTLP endpoint (exporters.otlp.endpoint): event records have nowhere to go; "
                 "`otel-netreceiver watch` shows them on the terminal")
-    if otlp.protocol == "grpc":
-        return "OTLP logs over gRPC are not built yet: set exporters.otlp.protocol http/protobuf"
     return ""
 
 

@@ -1,9 +1,10 @@
-"""Events → OTLP ``ExportLogsServiceRequest`` over OTLP/HTTP (``/v1/logs``, protobuf).
+"""Events → OTLP ``ExportLogsServiceRequest`` over OTLP/HTTP (``/v1/logs``) or gRPC.
 
 Event volume is small (rate-limited twice), so the generated opentelemetry-proto
 classes are used directly, unlike the metrics path (export/otlp_wire.py). The
 endpoint, headers, compression and deadline are the metrics exporter's
-(exporters.otlp), with ``logs_path`` instead of ``metrics_path``; the resource is
+(exporters.otlp), with ``logs_path`` instead of ``metrics_path`` over HTTP and the
+LogsService over gRPC; the resource is
 the same, so logs and metrics of a node join on it.
 """
 
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -19,9 +23,10 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from otel_netreceiver import __version__
 from otel_netreceiver.config.schema import OtlpConfig
 from otel_netreceiver.events.model import Event, summary
-from otel_netreceiver.export.otlp import HttpTransport, _with_retries
+from otel_netreceiver.export.otlp import GrpcTransport, HttpTransport, _with_retries
 
 SCOPE_NAME = "otel_netreceiver.events"
+LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 _HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name  # proto >= 1.5
 
 
@@ -69,11 +74,13 @@ def encode_logs(events: Sequence[Event], resource: Mapping[str, str]) -> bytes:
 
 
 class OtlpLogsExporter:
-    """Sends batches with the metrics exporter's HTTP transport and retry deadline."""
+    """Sends batches with the metrics exporter's transport (HTTP or gRPC) and retry deadline."""
 
     def __init__(self, config: OtlpConfig, resource: Mapping[str, str]) -> None:
         self._resource = dict(resource)
-        self._transport = HttpTransport(config, config.logs_path)
+        self._transport: HttpTransport | GrpcTransport = (
+            GrpcTransport(config, LOGS_METHOD, ExportLogsServiceResponse)
+            if config.protocol == "grpc" else HttpTransport(config, config.logs_path))
 
     @property
     def url(self) -> str:

@@ -343,6 +343,26 @@ def test_retransmissions_record_the_pods_addresses(pods) -> None:
     assert event.destination == Endpoint(a.host_ip, 7778)
 
 
+def test_event_records_arrive_over_grpc_too(pods) -> None:
+    from tests.support.otlp_sink import OtlpGrpcLogsSink
+
+    _, b = pods
+    sink = OtlpGrpcLogsSink()
+    collector = EventsCollector(
+        EventsConfig(types=["TCP_SEND_RST"], schedule_delay=0.2), EbpfConfig(),
+        OtlpConfig(endpoint=sink.endpoint, protocol="grpc", timeout=2.0), {}, "/proc",
+        NoPods())
+    try:
+        _refused_connect(b)
+        assert _wait(lambda: any(
+            r.event_name == "TCP_SEND_RST" and any(kv.value.string_value == b.uid
+                                                   for kv in r.attributes)
+            for req in sink.log_requests for r in log_records(req)), timeout=10)
+    finally:
+        collector.close()
+        sink.close()
+
+
 def _bpf_program_fds() -> int:
     return sum(1 for fd in Path("/proc/self/fd").iterdir()
                if _readlink(fd) == "anon_inode:bpf-prog")

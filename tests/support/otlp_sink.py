@@ -137,3 +137,31 @@ class OtlpGrpcSink:
 
     def close(self) -> None:
         self._server.stop(grace=None)
+
+
+class OtlpGrpcLogsSink:
+    """A gRPC LogsService server collecting ExportLogsServiceRequests."""
+
+    def __init__(self) -> None:
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as svc
+
+        self.log_requests: list[ExportLogsServiceRequest] = []
+        sink = self
+
+        class Servicer(svc.LogsServiceServicer):
+            def Export(self, request, context):  # type: ignore[no-untyped-def]
+                sink.log_requests.append(request)
+                return ExportLogsServiceResponse()
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        svc.add_LogsServiceServicer_to_server(Servicer(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.stop(grace=None)

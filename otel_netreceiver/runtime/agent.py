@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
-    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.correlation)
+    # exporters.otlp and the resource too: the events collector sends its records there
+    # (events/collector.py)
+    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.exporters.otlp,
+            c.service_name, tuple(sorted(c.resource_attributes.items())), c.node_name,
+            c.correlation)
 
 
 def _exporters_part(c: AgentConfig) -> tuple:
@@ -184,7 +188,8 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
-        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory())
+        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
+                           self.resource)
         collectors, self.skipped = build_collectors(cfg, ctx)
         sink: Sink = self.store
         if self.correlation is not None:

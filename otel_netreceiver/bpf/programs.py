@@ -41,8 +41,13 @@ class ProbeSpec:
     functions: tuple[str, ...] = ()  # fentry targets, first one in this kernel's BTF wins
 
 
-_SEND_ENTER = (Attach("syscalls", "sys_enter_sendto", "on_send_enter"),
-               Attach("syscalls", "sys_enter_sendmsg", "on_send_enter"))
+
+
+def _send_enter(prefix: str) -> tuple[Attach, ...]:
+    return (Attach("syscalls", "sys_enter_sendto", f"{prefix}send_enter"),
+            Attach("syscalls", "sys_enter_sendmsg", f"{prefix}send_enter"))
+
+
 _READY = StructSpec("READY_ARGS_STRUCT", "sock", "sk_data_ready", "ready_args", ("skaddr",))
 _SEND = StructSpec("SEND_ARGS_STRUCT", "sock", "sock_send_length", "send_args", ("sk", "ret"))
 
@@ -78,19 +83,19 @@ PROBES: dict[str, ProbeSpec] = {
         needs_btf=False),
     "socketlatency": ProbeSpec(
         "socketlatency", "socketlatency.c",
-        (Attach("sock", "sk_data_ready", "on_data_ready"),
-         Attach("sock", "sock_recv_length", "on_recv_length"), *_SEND_ENTER,
-         Attach("sock", "sock_send_length", "on_send_length")),
+        (Attach("sock", "sk_data_ready", "sl_data_ready"),
+         Attach("sock", "sock_recv_length", "sl_recv_length"), *_send_enter("sl_"),
+         Attach("sock", "sock_send_length", "sl_send_length")),
         (_READY, StructSpec("RECV_ARGS_STRUCT", "sock", "sock_recv_length", "recv_args",
                             ("sk", "ret")), _SEND),
         headers=("podlatency.h",)),
     "kernellatency": ProbeSpec(
         "kernellatency", "kernellatency.c",
-        (Attach("net", "netif_receive_skb", "on_receive"),
-         Attach("sock", "sk_data_ready", "on_data_ready"),
-         Attach("irq", "softirq_exit", "on_softirq_exit"), *_SEND_ENTER,
-         Attach("net", "net_dev_queue", "on_queue"),
-         Attach("sock", "sock_send_length", "on_send_length")),
+        (Attach("net", "netif_receive_skb", "kl_receive"),
+         Attach("sock", "sk_data_ready", "kl_data_ready"),
+         Attach("irq", "softirq_exit", "kl_softirq_exit"), *_send_enter("kl_"),
+         Attach("net", "net_dev_queue", "kl_queue"),
+         Attach("sock", "sock_send_length", "kl_send_length")),
         (StructSpec("RX_ARGS_STRUCT", "net", "netif_receive_skb", "rx_args", ("skbaddr",)),
          _READY, StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args",
                             ("skbaddr",)), _SEND),

@@ -110,18 +110,18 @@ VIRTIO_CTRL_CLASSES = {0: "rx", 1: "mac", 2: "vlan", 3: "announce", 4: "mq",
                        5: "guest_offloads", 6: "notf_coal", 7: "guest_hdr", 8: "stats"}
 
 
-def pod_latency_points(name: str, slots: Iterable[tuple[int, int, int, int]],
-                       sums: Iterable[tuple[int, int, int]],
+def pod_latency_points(name: str, rows: Iterable[tuple[int, int, int, int, int]],
                        labels: NetnsLabels) -> list[Point]:
-    """(netns, direction, slot, count) and (netns, direction, sum ns) → histograms per pod."""
+    """(netns, direction, slot, count, sum ns) → one histogram per pod and direction."""
     by_key: defaultdict[tuple[int, int], dict[int, int]] = defaultdict(dict)
-    for netns, direction, slot, count in slots:
+    sums: defaultdict[tuple[int, int], int] = defaultdict(int)
+    for netns, direction, slot, count, total in rows:
         by_key[(netns, direction)][slot] = by_key[(netns, direction)].get(slot, 0) + count
-    totals = {(netns, direction): total for netns, direction, total in sums}
+        sums[(netns, direction)] += total
     definition = metric(name)
     return [Point(definition, _with(labels(netns), **{"network.io.direction":
                                                       DIRECTIONS.get(direction, str(direction))}),
-                  histogram(buckets, totals.get((netns, direction), 0)))
+                  histogram(buckets, sums[(netns, direction)]))
             for (netns, direction), buckets in by_key.items()]
 
 

@@ -157,16 +157,26 @@ class EbpfCollector:
     @staticmethod
     def _read_netiftxlat(bpf: Any, live: set[int], labels: Any) -> list[Point]:
         slots: defaultdict[str, dict[int, int]] = defaultdict(dict)
-        for key, value in bpf["tx_latency"].items():
-            slots[key.ifname.decode(errors="replace")][key.slot] = int(value.value)
-        sums = {k.ifname.decode(errors="replace"): int(v.value) for k, v in bpf["tx_sum"].items()}
+        sums: defaultdict[str, int] = defaultdict(int)
+        for key, per_cpu in bpf["tx_latency"].items():  # per-CPU {count, sum}
+            ifname = key.ifname.decode(errors="replace")
+            slots[ifname][key.slot] = sum(v.count for v in per_cpu)
+            sums[ifname] += sum(v.sum for v in per_cpu)
         return txlat_points(slots, sums)
 
     def _pod_latency(self, name: str) -> Any:
         def read(bpf: Any, live: set[int], labels: Any) -> list[Point]:
-            slots = self._netns_items(bpf["latency"], live, ("netns", "direction", "slot"))
-            sums = self._netns_items(bpf["latency_sum"], live, ("netns", "direction"))
-            return pod_latency_points(name, slots, sums, labels)
+            rows, dead = [], []
+            table = bpf["latency"]
+            for key, per_cpu in table.items():  # per-CPU {count, sum}
+                if key.netns and key.netns not in live:
+                    dead.append(key)
+                    continue
+                rows.append((key.netns, key.direction, key.slot,
+                             sum(v.count for v in per_cpu), sum(v.sum for v in per_cpu)))
+            for key in dead:
+                table.__delitem__(key)
+            return pod_latency_points(name, rows, labels)
         return read
 
     def _read_tcptwrcv(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
@@ -201,6 +211,11 @@ class EbpfCollector:
 
     def statuses(self) -> dict[str, str]:
         return dict(self._statuses)
+
+    def program_fds(self) -> dict[str, int]:
+        """'probe/function' → program fd of every loaded program (for bench/bench_bpf.py)."""
+        return {f"{probe}/{fn.name.decode()}": fn.fd for probe, bpf in self._loaded.items()
+                for fn in bpf.funcs.values()}
 
     def close(self) -> None:
         for bpf in self._loaded.values():

@@ -73,12 +73,11 @@ def test_fentry_trial_attr_follows_uapi_bpf_attr_layout() -> None:
 
 
 def test_pod_latency_rows_become_one_histogram_per_pod_and_direction() -> None:
-    slots = [(7, 0, 28, 3), (7, 0, 12, 1), (7, 1, 14, 2), (0, 0, 20, 5)]
-    sums = [(7, 0, 600_000_000), (7, 1, 30_000), (0, 0, 5_000_000)]
+    rows = [(7, 0, 28, 3, 500_000_000), (7, 0, 12, 1, 100_000_000), (7, 1, 14, 2, 30_000),
+            (0, 0, 20, 5, 5_000_000)]
     points = {(dict(p.attributes).get("netns.inode"),
                dict(p.attributes)["network.io.direction"]): p.value
-              for p in pod_latency_points("netreceiver.pod.socket.latency", slots, sums,
-                                          _labels)}
+              for p in pod_latency_points("netreceiver.pod.socket.latency", rows, _labels)}
     assert set(points) == {("7", "receive"), ("7", "transmit"), (None, "receive")}
     rx = points[("7", "receive")]
     assert rx.count == 4 and rx.sum == 0.6

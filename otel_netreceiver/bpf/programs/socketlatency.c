@@ -9,15 +9,17 @@ RECV_ARGS_STRUCT
 SEND_ARGS_STRUCT
 
 BPF_TABLE("lru_hash", u64, u64, ready_at, 65536);  // socket -> first unread wake-up (ns)
-BPF_TABLE("lru_hash", u64, u64, send_at, 16384);   // thread -> send syscall entry (ns)
+// thread -> send syscall entry (ns); deleted at sock_send_length. A plain hash: an LRU update
+// per send syscall measured ~400 ns here (BENCHMARKS.md); a full map is counted in lost.
+BPF_HASH(send_at, u64, u64, 16384);
 
-int on_data_ready(struct ready_args *args) {
+int sl_data_ready(struct ready_args *args) {
     u64 sk = (u64)args->skaddr, now = bpf_ktime_get_ns();
     ready_at.insert(&sk, &now);  // BPF_NOEXIST: the oldest unread wake-up is kept
     return 0;
 }
 
-int on_recv_length(struct recv_args *args) {
+int sl_recv_length(struct recv_args *args) {
     if ((int)args->ret <= 0)  // rendered as u32: the field is an int
         return 0;
     u64 sk = (u64)args->sk;
@@ -30,13 +32,13 @@ int on_recv_length(struct recv_args *args) {
     return 0;
 }
 
-int on_send_enter(void *args) {
+int sl_send_enter(void *args) {
     u64 id = bpf_get_current_pid_tgid(), now = bpf_ktime_get_ns();
-    send_at.update(&id, &now);
+    if (send_at.update(&id, &now) != 0) count_lost();
     return 0;
 }
 
-int on_send_length(struct send_args *args) {
+int sl_send_length(struct send_args *args) {
     u64 id = bpf_get_current_pid_tgid();
     u64 *t = send_at.lookup(&id);
     if (!t)

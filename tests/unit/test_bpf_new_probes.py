@@ -36,6 +36,7 @@ def _labels(inode: int):  # type: ignore[no-untyped-def]
 
 def test_latency_probes_render_with_the_kernels_layouts_and_shared_histograms() -> None:
     formats = _formats("sock_sk_data_ready", "sock_sock_recv_length", "sock_sock_send_length",
+                       "tcp_tcp_destroy_sock",
                        "net_netif_receive_skb", "net_net_dev_queue")
     text = render(PROBES["socketlatency"], formats, OFFSETS)
     assert "struct ready_args {\n    u8 __pad_0[8];\n    u64 skaddr;\n};" in text

@@ -7,6 +7,7 @@
 READY_ARGS_STRUCT
 RECV_ARGS_STRUCT
 SEND_ARGS_STRUCT
+DESTROY_ARGS_STRUCT
 
 BPF_TABLE("lru_hash", u64, u64, ready_at, 65536);  // socket -> first unread wake-up (ns)
 // thread -> send syscall entry (ns); deleted at sock_send_length. A plain hash: an LRU update
@@ -20,15 +21,24 @@ int sl_data_ready(struct ready_args *args) {
 }
 
 int sl_recv_length(struct recv_args *args) {
-    if ((int)args->ret <= 0)  // rendered as u32: the field is an int
+    if (args->flags & 2)  // MSG_PEEK: the data stays queued, keep waiting
         return 0;
     u64 sk = (u64)args->sk;
     u64 *t = ready_at.lookup(&sk);
     if (!t)
         return 0;
     u64 delta = bpf_ktime_get_ns() - *t;
+    ready_at.delete(&sk);  // also on EOF (0) and errors: a freed socket's address is reused
+    if ((int)args->ret > 0)  // rendered as u32: the field is an int
+        observe(netns_of_sock(sk), 0, delta);
+    return 0;
+}
+
+// A TCP socket destroyed with unread data must not leave its wake-up to the next socket at
+// the same address (UDP sockets have no such tracepoint: the LRU evicts theirs).
+int sl_destroy(struct destroy_args *args) {
+    u64 sk = (u64)args->skaddr;
     ready_at.delete(&sk);
-    observe(netns_of_sock(sk), 0, delta);
     return 0;
 }
 

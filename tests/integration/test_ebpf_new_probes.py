@@ -15,6 +15,7 @@ import pytest
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.fentry import function_hook_reason
+from otel_netreceiver.bpf.programs import PROBES, kernel_offsets, render
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig
@@ -145,6 +146,16 @@ def test_segments_to_time_wait_sockets_agree_with_bpftrace(collector, pods) -> N
     assert total(after, b) == total(before, b) == 0
 
 
+def _compiles_until_the_kernel_refuses(function: str) -> None:
+    """The C is still checked here: bcc compiles it, and only the kernel's load refuses."""
+    from bcc import BPF
+
+    text = render(PROBES["virtcmdlatency"], {}, kernel_offsets(Btf.load()), function)
+    with pytest.raises(Exception) as refused:
+        BPF(text=text.encode())
+    assert "compile" not in str(refused.value).lower(), refused.value
+
+
 def test_virtcmdlatency_loads_where_fentry_works_else_says_why() -> None:
     c = EbpfCollector(EbpfConfig(probes=["virtcmdlatency"]), "/proc", NoPods())
     try:
@@ -155,6 +166,7 @@ def test_virtcmdlatency_loads_where_fentry_works_else_says_why() -> None:
             assert status == reason and function in status
             assert c.collect().points == ()
             print(f"virtcmdlatency unavailable here: {reason}")
+            _compiles_until_the_kernel_refuses(function)
         else:
             assert status == "", status
             assert function in ("virtnet_send_command_reply", "virtnet_send_command")

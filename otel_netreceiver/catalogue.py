@@ -173,8 +173,9 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.pod.socket.latency", _H, "s", (DIRECTION,), "ebpf",
      "Time data waits at a socket (probe socketlatency). receive: from sock:sk_data_ready (data "
      "queued, reader woken; the first since the last read) to sock:sock_recv_length returning "
-     "data. transmit: from the sendto/sendmsg syscall's entry to sock:sock_send_length (the "
-     "data queued or sent, including waits for send-buffer space)."),
+     "data. transmit: from the sendto/sendmsg syscall's entry until the socket's first skb "
+     "after it reaches net:net_dev_queue, during the call or, for data the call only queued "
+     "(zero window, cwnd, Nagle), later; includes waits for send-buffer space."),
     ("netreceiver.pod.kernel.latency", _H, "s", (DIRECTION,), "ebpf",
      "Time through the kernel's network stack (probe kernellatency). receive: "
      "net:netif_receive_skb to sock:sk_data_ready within one NET_RX softirq run on one CPU. "

@@ -49,6 +49,7 @@ def _send_enter(prefix: str) -> tuple[Attach, ...]:
 
 
 _READY = StructSpec("READY_ARGS_STRUCT", "sock", "sk_data_ready", "ready_args", ("skaddr",))
+_QUEUE = StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args", ("skbaddr",))
 _SEND = StructSpec("SEND_ARGS_STRUCT", "sock", "sock_send_length", "send_args", ("sk", "ret"))
 
 
@@ -86,11 +87,12 @@ PROBES: dict[str, ProbeSpec] = {
         (Attach("sock", "sk_data_ready", "sl_data_ready"),
          Attach("sock", "sock_recv_length", "sl_recv_length"), *_send_enter("sl_"),
          Attach("sock", "sock_send_length", "sl_send_length"),
-         Attach("tcp", "tcp_destroy_sock", "sl_destroy")),
+         Attach("tcp", "tcp_destroy_sock", "sl_destroy"),
+         Attach("net", "net_dev_queue", "sl_queue")),
         (_READY, StructSpec("RECV_ARGS_STRUCT", "sock", "sock_recv_length", "recv_args",
                             ("sk", "ret", "flags")), _SEND,
          StructSpec("DESTROY_ARGS_STRUCT", "tcp", "tcp_destroy_sock", "destroy_args",
-                    ("skaddr",))),
+                    ("skaddr",)), _QUEUE),
         headers=("podlatency.h",)),
     "kernellatency": ProbeSpec(
         "kernellatency", "kernellatency.c",
@@ -100,8 +102,7 @@ PROBES: dict[str, ProbeSpec] = {
          Attach("net", "net_dev_queue", "kl_queue"),
          Attach("sock", "sock_send_length", "kl_send_length")),
         (StructSpec("RX_ARGS_STRUCT", "net", "netif_receive_skb", "rx_args", ("skbaddr",)),
-         _READY, StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args",
-                            ("skbaddr",)), _SEND),
+         _READY, _QUEUE, _SEND),
         headers=("podlatency.h",)),
     "tcptwrcv": ProbeSpec(
         "tcptwrcv", "tcptwrcv.c", (Attach("skb", "kfree_skb", "on_tw_drop"),),

@@ -38,6 +38,30 @@ for _ in range(4):
     time.sleep(0.2)  # the data waits in a's receive queue
     assert a.recv(1000)
 """
+ZERO_WINDOW = """
+import socket, time
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+srv.bind(("127.0.0.1", 0)); srv.listen()
+c = socket.socket(); c.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+c.connect(srv.getsockname()); a, _ = srv.accept()
+c.setblocking(False)
+sent = 0
+try:
+    while True:  # fill the peer's window, then the send buffer: the last sends only queue
+        sent += c.send(b"x" * 1024)
+except BlockingIOError:
+    pass
+time.sleep(0.4)  # the queued data waits behind a zero window
+a.setblocking(False)
+got = 0
+deadline = time.time() + 5
+while got < sent and time.time() < deadline:
+    try:
+        got += len(a.recv(65536))
+    except BlockingIOError:
+        time.sleep(0.01)
+assert got == sent, (got, sent)
+"""
 TIME_WAIT = """
 import socket
 def client():
@@ -110,6 +134,24 @@ def test_socket_wait_is_seen_by_socketlatency_and_not_by_kernellatency(collector
     assert tx >= 4 and 0 < tx_s / tx < 0.01
     for name in ("netreceiver.pod.socket.latency", "netreceiver.pod.kernel.latency"):
         assert _delta(before, after, name, b, "receive")[0] == 0  # the other pod was idle
+
+
+def test_data_queued_behind_a_zero_window_waits_until_it_leaves(collector, pods) -> None:
+    a, _ = pods
+    before = collector.collect()
+    a.exec("python3", "-c", ZERO_WINDOW)
+    after = collector.collect()
+    hist = _hist(after, "netreceiver.pod.socket.latency", a, "transmit")
+    old = _hist(before, "netreceiver.pod.socket.latency", a, "transmit")
+    base = old.bucket_counts if old else (0,) * len(hist.bucket_counts)
+    new = [c - b for c, b in zip(hist.bucket_counts, base, strict=True)]
+    lower_bounds = (0.0, *hist.bounds)
+    waited = sum(c for bound, c in zip(lower_bounds, new, strict=True) if bound >= 0.016)
+    # Queued data leaves when the window reopens: the receiver's window update (~40 ms here),
+    # the zero-window probe (>= 200 ms) or the reader (400 ms); sends that left at once take
+    # microseconds. Both kinds must be there.
+    assert waited >= 1, new
+    assert sum(new) - waited >= 1, new
 
 
 def _bpftrace_tw(inode: int, workload) -> int:  # type: ignore[no-untyped-def]

@@ -4,6 +4,10 @@ A test pod runs a loopback TCP pair whose reader sleeps before each read, so dat
 waits at the socket (socketlatency receive must see it; kernellatency, which ends when the
 reader is woken, must not). TIME_WAIT segments are made by reconnecting from the same port
 after the server closed first, and counted independently by bpftrace from BTF.
+
+(Named to run after test_ebpf_probes.py: namespaces freed here would otherwise hand their
+inode numbers to that module's pods, and its dead-namespace test is sensitive to inode reuse
+by namespaces other jobs on the machine create.)
 """
 
 from __future__ import annotations
@@ -162,7 +166,7 @@ def _bpftrace_tw(inode: int, workload) -> int:  # type: ignore[no-untyped-def]
     proc = subprocess.Popen([require_tool("bpftrace"), "-B", "line", "-e", script],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        _wait_for_line(proc, "ready", deadline=time.monotonic() + 60)
+        _wait_for_line(proc, "ready", deadline=time.monotonic() + 150)  # slow on a busy VM
         workload()
         time.sleep(0.3)
     finally:

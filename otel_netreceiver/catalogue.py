@@ -133,6 +133,10 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.netif.tx.latency", _H, "s", (IFACE,), "ebpf",
      "Time from net:net_dev_queue to net:net_dev_xmit per interface: qdisc plus driver, log2 "
      "buckets (probe netiftxlat)."),
+    ("netreceiver.virtio.ctrl.latency", _H, "s", ("virtio.ctrl.class",), "ebpf",
+     "virtio-net control-queue command latency (fentry/fexit on virtnet_send_command_reply), "
+     "by command class (rx, mac, vlan, announce, mq, guest_offloads, ...; probe "
+     "virtcmdlatency)."),
     ("netreceiver.bpf.lost", _C, "{update}", ("probe",), "ebpf",
      "Kernel map updates that failed because a map was full (counted, never silent)."),
     # --- event records (events/) -------------------------------------------------
@@ -192,6 +196,21 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "where it gives one (probe tcpreset)."),
     ("netreceiver.pod.tcp.retransmits", _C, "{segment}", ("tcp.state",), "ebpf",
      "TCP segments retransmitted (tcp:tcp_retransmit_skb), by socket state (probe tcpretrans)."),
+    ("netreceiver.pod.socket.latency", _H, "s", (DIRECTION,), "ebpf",
+     "Time data waits at a socket (probe socketlatency). receive: from sock:sk_data_ready (data "
+     "queued, reader woken; the first since the last read) to sock:sock_recv_length returning "
+     "data. transmit: from the sendto/sendmsg syscall's entry until the socket's first skb "
+     "after it reaches net:net_dev_queue, during the call or, for data the call only queued "
+     "(zero window, cwnd, Nagle), later; includes waits for send-buffer space."),
+    ("netreceiver.pod.kernel.latency", _H, "s", (DIRECTION,), "ebpf",
+     "Time through the kernel's network stack (probe kernellatency). receive: "
+     "net:netif_receive_skb to sock:sk_data_ready within one NET_RX softirq run on one CPU. "
+     "transmit: sendto/sendmsg syscall entry to the first net:net_dev_queue of the sending "
+     "thread's socket skb (data sent synchronously by the call)."),
+    ("netreceiver.pod.tcp.timewait_segments", _C, "{segment}", (), "ebpf",
+     "TCP segments that reached a TIME_WAIT socket and were discarded after its answer "
+     "(skb:kfree_skb with a TIME_WAIT rx_sk; SYNs a listener takes over are not counted; probe "
+     "tcptwrcv)."),
     ("netreceiver.pod.cpu.periods", _C, "{period}", (), "podnet",
      "CFS enforcement periods of the pod's cgroup (cpu.stat nr_periods)."),
     ("netreceiver.pod.cpu.throttled_periods", _C, "{period}", (), "podnet",

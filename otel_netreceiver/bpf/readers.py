@@ -102,3 +102,40 @@ def txlat_points(by_interface: Mapping[str, Mapping[int, int]],
     return [Point(definition, attrs({"network.interface.name": ifname}),
                   histogram(slots, sums.get(ifname, 0)))
             for ifname, slots in by_interface.items()]
+
+
+DIRECTIONS = {0: "receive", 1: "transmit"}
+# include/uapi/linux/virtio_net.h, VIRTIO_NET_CTRL_* classes
+VIRTIO_CTRL_CLASSES = {0: "rx", 1: "mac", 2: "vlan", 3: "announce", 4: "mq",
+                       5: "guest_offloads", 6: "notf_coal", 7: "guest_hdr", 8: "stats"}
+
+
+def pod_latency_points(name: str, rows: Iterable[tuple[int, int, int, int, int]],
+                       labels: NetnsLabels) -> list[Point]:
+    """(netns, direction, slot, count, sum ns) → one histogram per pod and direction."""
+    by_key: defaultdict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    sums: defaultdict[tuple[int, int], int] = defaultdict(int)
+    for netns, direction, slot, count, total in rows:
+        by_key[(netns, direction)][slot] = by_key[(netns, direction)].get(slot, 0) + count
+        sums[(netns, direction)] += total
+    definition = metric(name)
+    return [Point(definition, _with(labels(netns), **{"network.io.direction":
+                                                      DIRECTIONS.get(direction, str(direction))}),
+                  histogram(buckets, sums[(netns, direction)]))
+            for (netns, direction), buckets in by_key.items()]
+
+
+def timewait_points(items: Iterable[tuple[int, int]], labels: NetnsLabels) -> list[Point]:
+    definition = metric("netreceiver.pod.tcp.timewait_segments")
+    totals: defaultdict[Attributes, int] = defaultdict(int)
+    for netns, count in items:
+        totals[labels(netns)] += count
+    return [Point(definition, a, count) for a, count in totals.items()]
+
+
+def virtcmd_points(by_class: Mapping[int, Mapping[int, int]],
+                   sums: Mapping[int, int]) -> list[Point]:
+    definition = metric("netreceiver.virtio.ctrl.latency")
+    return [Point(definition, attrs({"virtio.ctrl.class": VIRTIO_CTRL_CLASSES.get(c, str(c))}),
+                  histogram(slots, sums.get(c, 0)))
+            for c, slots in by_class.items()]

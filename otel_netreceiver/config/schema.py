@@ -125,7 +125,7 @@ class NodeNetConfig:
 
 
 BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat",
-              "virtcmdlatency")
+              "virtcmdlatency", "socketlatency", "kernellatency", "tcptwrcv")
 
 
 @dataclass(frozen=True)
@@ -133,7 +133,10 @@ class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
     probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "net_softirq",
-                             "netiftxlat"], "Which probes to load.", choices=BPF_PROBES)
+                             "netiftxlat", "tcptwrcv", "virtcmdlatency"],
+                            "Which probes to load. socketlatency and kernellatency are opt-in: "
+                            "they run on every sendto/sendmsg and every queued skb of the node "
+                            "(BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")

@@ -95,6 +95,11 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.nodeapi.requests", _C, "{request}", ("outcome",), "self",
      "Node API requests by outcome: ok, refused (unknown caller), rate_limited, bad_request, "
      "too_large, not_allowed, not_found, busy (more than max_connections at once)."),
+    ("netreceiver.diagnosis.findings", _G, "{finding}",
+     ("diagnosis.rule", "diagnosis.verdict", "k8s.pod.uid", "k8s.pod.name",
+      "k8s.namespace.name"), "diagnosis",
+     "1 for each finding the playbooks hold now over the agent's recent history "
+     "(docs/playbooks.md); a finding that stops holding is gone from the next cycle."),
     ("netreceiver.history.series", _G, "{series}", (), "self",
      "Series kept in the correlation history (the metrics the diagnosis rules read)."),
     ("netreceiver.history.samples", _G, "{sample}", (), "self",

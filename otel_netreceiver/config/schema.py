@@ -231,6 +231,11 @@ class CorrelationConfig:
                       minimum=0.1)
     burst: int = key(10, "Requests a caller may make at once.", minimum=1)
     max_connections: int = key(32, "Requests served at once; more get 503 at once.", minimum=1)
+    diagnose_window: float = key(60.0, "The agent runs every playbook over this last window of "
+                                 "its history once per collection interval: findings as the "
+                                 "netreceiver.diagnosis.findings gauge and, with an OTLP "
+                                 "endpoint, new ones as DIAGNOSIS_FINDING log records. 0: off.",
+                                 duration=True, minimum=0.0)
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,9 @@ class Agent:
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
                            self.resource)
         collectors, self.skipped = build_collectors(cfg, ctx)
+        if self.correlation is not None:
+            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)
+            collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
             sink = Fanout(self.store, self.correlation.history)

@@ -199,6 +199,10 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "TCP resets sent (tcp:tcp_send_reset; state no_socket = no socket matched, ACK's "
      "TCPRESET_NOSOCK) and received (tcp:tcp_receive_reset), with the kernel's reset reason "
      "where it gives one (probe tcpreset)."),
+    ("netreceiver.pod.tcp.retransmits.by_peer", _C, "{segment}",
+     ("network.peer.address", "network.peer.port"), "ebpf",
+     "TCP segments retransmitted per remote endpoint (opt-in: collectors.ebpf.retrans_peers "
+     "caps the endpoints tracked node-wide; those past the cap count in netreceiver.bpf.lost)."),
     ("netreceiver.pod.tcp.retransmits", _C, "{segment}", ("tcp.state",), "ebpf",
      "TCP segments retransmitted (tcp:tcp_retransmit_skb), by socket state (probe tcpretrans)."),
     ("netreceiver.pod.socket.latency", _H, "s", (DIRECTION,), "ebpf",

@@ -53,6 +53,17 @@ _QUEUE = StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args", (
 _SEND = StructSpec("SEND_ARGS_STRUCT", "sock", "sock_send_length", "send_args", ("sk", "ret"))
 
 
+# tcp:tcp_retransmit_skb's remote endpoint (include/trace/events/tcp.h, since Linux 4.16)
+PEER_FIELDS = ("family", "dport", "daddr", "daddr_v6")
+
+
+def retrans_peer_limit(fmt: TracepointFormat | None, wanted: int) -> int:
+    """RETRANS_PEERS for this kernel: 0 when its tracepoint lacks the endpoint fields."""
+    if wanted <= 0 or fmt is None or not all(fmt.field(f) for f in PEER_FIELDS):
+        return 0
+    return wanted
+
+
 PROBES: dict[str, ProbeSpec] = {
     "packetloss": ProbeSpec(
         "packetloss", "packetloss.c", (Attach("skb", "kfree_skb", "on_kfree_skb"),),
@@ -68,7 +79,7 @@ PROBES: dict[str, ProbeSpec] = {
     "tcpretrans": ProbeSpec(
         "tcpretrans", "tcpretrans.c", (Attach("tcp", "tcp_retransmit_skb", "on_retransmit"),),
         (StructSpec("ARGS_STRUCT", "tcp", "tcp_retransmit_skb", "retransmit_args",
-                    ("skaddr", "state")),)),
+                    ("skaddr", "state"), optional=PEER_FIELDS),)),
     "net_softirq": ProbeSpec(
         "net_softirq", "softirq.c", (Attach("irq", "softirq_raise", "on_raise"),
                                      Attach("irq", "softirq_entry", "on_entry"),

@@ -8,8 +8,9 @@ explicit-bucket histograms in seconds with bounds 2^s ns.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.model import Attributes, HistogramValue, Point, attrs
@@ -80,6 +81,27 @@ def retrans_points(items: Iterable[tuple[int, int, int]], labels: NetnsLabels) -
     totals: defaultdict[Attributes, int] = defaultdict(int)
     for netns, state, count in items:
         totals[_with(labels(netns), **{"tcp.state": TCP_STATES.get(state, str(state))})] += count
+    return [Point(definition, a, count) for a, count in totals.items()]
+
+
+def peer_address(family: int, raw: bytes | Sequence[int]) -> str:
+    """The remote address of a retransmission key (AF_INET: the first 4 bytes)."""
+    data = bytes(raw)
+    if family == 2:
+        return str(ipaddress.IPv4Address(data[:4]))
+    address = ipaddress.IPv6Address(data[:16])
+    return str(address.ipv4_mapped or address)
+
+
+def retrans_peer_points(items: Iterable[tuple[int, int, int, Sequence[int], int]],
+                        labels: NetnsLabels) -> list[Point]:
+    """(netns, family, dport, daddr, count) → per-pod retransmissions per remote endpoint."""
+    definition = metric("netreceiver.pod.tcp.retransmits.by_peer")
+    totals: defaultdict[Attributes, int] = defaultdict(int)
+    for netns, family, dport, daddr, count in items:
+        peer = {"network.peer.address": peer_address(family, daddr),
+                "network.peer.port": str(dport)}
+        totals[_with(labels(netns), **peer)] += count
     return [Point(definition, a, count) for a, count in totals.items()]
 
 

@@ -19,11 +19,18 @@ from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.features import inspect, why_unavailable
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.kallsyms import Kallsyms
-from otel_netreceiver.bpf.programs import PROBES, ProbeSpec, kernel_offsets, render
+from otel_netreceiver.bpf.programs import (
+    PROBES,
+    ProbeSpec,
+    kernel_offsets,
+    render,
+    retrans_peer_limit,
+)
 from otel_netreceiver.bpf.readers import (
     drop_points,
     pod_latency_points,
     reset_points,
+    retrans_peer_points,
     retrans_points,
     site_points,
     softirq_points,
@@ -50,7 +57,8 @@ class EbpfCollector:
     name = "ebpf"
 
     def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory) -> None:
-        self._proc_root = proc_root
+        self._proc_root, self._config = proc_root, config
+        self._peers = 0  # RETRANS_PEERS the tcpretrans program was built with
         self._resolver = NetnsResolver(proc_root, directory)
         self._statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
         self._loaded: dict[str, Any] = {}
@@ -88,6 +96,10 @@ class EbpfCollector:
             self._formats[(attach.category, attach.event)] = read_format(attach.category,
                                                                          attach.event)
         offsets = kernel_offsets(btf) if btf is not None else {}
+        if spec.name == "tcpretrans":
+            fmt = self._formats.get(("tcp", "tcp_retransmit_skb"))
+            self._peers = retrans_peer_limit(fmt, self._config.retrans_peers)
+            offsets["RETRANS_PEERS"] = self._peers
         bpf = BPF(text=render(spec, self._formats, offsets, function).encode())
         for attach in spec.attach:
             bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
@@ -140,8 +152,13 @@ class EbpfCollector:
         return reset_points(rows, self._reasons("tcp", "tcp_send_reset", "reason"), labels)
 
     def _read_tcpretrans(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
-        return retrans_points(self._netns_items(bpf["retrans"], live, ("netns", "state")),
-                              labels)
+        points = retrans_points(self._netns_items(bpf["retrans"], live, ("netns", "state")),
+                                labels)
+        if self._peers:
+            rows = self._netns_items(bpf["retrans_peers"], live,
+                                     ("netns", "family", "dport", "daddr"))
+            points += retrans_peer_points(rows, labels)
+        return points
 
     @staticmethod
     def _read_softirq(bpf: Any, live: set[int], labels: Any) -> list[Point]:

@@ -139,6 +139,10 @@ class EbpfConfig:
                             "(BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
+    retrans_peers: int = key(0, "Also count retransmissions per remote address and port, per "
+                             "pod, for at most this many endpoints node-wide (a kernel map of "
+                             "that size; endpoints past it count in netreceiver.bpf.lost, and "
+                             "max_series_per_instrument still applies). 0: off.", minimum=0)
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
 
 

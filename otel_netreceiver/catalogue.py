@@ -95,6 +95,11 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.nodeapi.requests", _C, "{request}", ("outcome",), "self",
      "Node API requests by outcome: ok, refused (unknown caller), rate_limited, bad_request, "
      "too_large, not_allowed, not_found, busy (more than max_connections at once)."),
+    ("netreceiver.diagnosis.findings", _G, "{finding}",
+     ("diagnosis.rule", "diagnosis.verdict", "k8s.pod.uid", "k8s.pod.name",
+      "k8s.namespace.name"), "diagnosis",
+     "1 for each finding the playbooks hold now over the agent's recent history "
+     "(docs/playbooks.md); a finding that stops holding is gone from the next cycle."),
     ("netreceiver.history.series", _G, "{series}", (), "self",
      "Series kept in the correlation history (the metrics the diagnosis rules read)."),
     ("netreceiver.history.samples", _G, "{sample}", (), "self",
@@ -133,8 +138,21 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.netif.tx.latency", _H, "s", (IFACE,), "ebpf",
      "Time from net:net_dev_queue to net:net_dev_xmit per interface: qdisc plus driver, log2 "
      "buckets (probe netiftxlat)."),
+    ("netreceiver.virtio.ctrl.latency", _H, "s", ("virtio.ctrl.class",), "ebpf",
+     "virtio-net control-queue command latency (fentry/fexit on virtnet_send_command_reply), "
+     "by command class (rx, mac, vlan, announce, mq, guest_offloads, ...; probe "
+     "virtcmdlatency)."),
     ("netreceiver.bpf.lost", _C, "{update}", ("probe",), "ebpf",
      "Kernel map updates that failed because a map was full (counted, never silent)."),
+    # --- event records (events/) -------------------------------------------------
+    ("netreceiver.events", _C, "{event}", ("event.name",), "events",
+     "Event records that passed the kernel budget and the agent's rate limit and went to the "
+     "exporters (OTLP logs), by type (TCP_SEND_RST, PACKETLOSS, NET_SOFTIRQ_SLOW, ...)."),
+    ("netreceiver.events.dropped", _C, "{event}", ("event.name", "reason"), "events",
+     "Event records lost, by reason: rate_limit_kernel, perf_buffer_full (the perf buffer's "
+     "lost samples), rate_limit_user, queue_full, "
+     "export_failed, shutdown, decode_failed; symbolisation_failed and stack_lost count records "
+     "sent without a named location or stack."),
 )
 
 # Attributes of every per-pod series. netns.kind is pod, host (the node's own namespace,
@@ -181,8 +199,27 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "TCP resets sent (tcp:tcp_send_reset; state no_socket = no socket matched, ACK's "
      "TCPRESET_NOSOCK) and received (tcp:tcp_receive_reset), with the kernel's reset reason "
      "where it gives one (probe tcpreset)."),
+    ("netreceiver.pod.tcp.retransmits.by_peer", _C, "{segment}",
+     ("network.peer.address", "network.peer.port"), "ebpf",
+     "TCP segments retransmitted per remote endpoint (opt-in: collectors.ebpf.retrans_peers "
+     "caps the endpoints tracked node-wide; those past the cap count in netreceiver.bpf.lost)."),
     ("netreceiver.pod.tcp.retransmits", _C, "{segment}", ("tcp.state",), "ebpf",
      "TCP segments retransmitted (tcp:tcp_retransmit_skb), by socket state (probe tcpretrans)."),
+    ("netreceiver.pod.socket.latency", _H, "s", (DIRECTION,), "ebpf",
+     "Time data waits at a socket (probe socketlatency). receive: from sock:sk_data_ready (data "
+     "queued, reader woken; the first since the last read) to sock:sock_recv_length returning "
+     "data. transmit: from the sendto/sendmsg syscall's entry until the socket's first skb "
+     "after it reaches net:net_dev_queue, during the call or, for data the call only queued "
+     "(zero window, cwnd, Nagle), later; includes waits for send-buffer space."),
+    ("netreceiver.pod.kernel.latency", _H, "s", (DIRECTION,), "ebpf",
+     "Time through the kernel's network stack (probe kernellatency). receive: "
+     "net:netif_receive_skb to sock:sk_data_ready within one NET_RX softirq run on one CPU. "
+     "transmit: sendto/sendmsg syscall entry to the first net:net_dev_queue of the sending "
+     "thread's socket skb (data sent synchronously by the call)."),
+    ("netreceiver.pod.tcp.timewait_segments", _C, "{segment}", (), "ebpf",
+     "TCP segments that reached a TIME_WAIT socket and were discarded after its answer "
+     "(skb:kfree_skb with a TIME_WAIT rx_sk; SYNs a listener takes over are not counted; probe "
+     "tcptwrcv)."),
     ("netreceiver.pod.cpu.periods", _C, "{period}", (), "podnet",
      "CFS enforcement periods of the pod's cgroup (cpu.stat nr_periods)."),
     ("netreceiver.pod.cpu.throttled_periods", _C, "{period}", (), "podnet",

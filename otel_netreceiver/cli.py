@@ -1,4 +1,4 @@
-"""The ``otel-netreceiver`` command: run, once, probes, check-config.
+"""The ``otel-netreceiver`` command: run, once, probes, check-config, watch.
 
 With no configuration the agent runs on the embedded defaults and prints a
 periodic summary of what this machine's kernel shows; with an OTLP endpoint
@@ -41,7 +41,21 @@ def _parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config")
     diagnose_command.add_parser(sub, os.environ.get("OTEL_NETRECEIVER_CONFIG"))
+    _watch_parser(sub)
     return parser
+
+
+def _watch_parser(sub: argparse._SubParsersAction) -> None:
+    from otel_netreceiver.config.schema import EVENT_TYPES
+
+    cmd = sub.add_parser("watch", help="stream kernel events (resets, drops, slow softirqs) live")
+    cmd.add_argument("-c", "--config", default=os.environ.get("OTEL_NETRECEIVER_CONFIG"),
+                     help="YAML configuration file (default: embedded defaults)")
+    cmd.add_argument("--type", action="append", default=[], choices=EVENT_TYPES,
+                     help="event type to show (repeatable; default: collectors.events.types)")
+    cmd.add_argument("--namespace", default="", help="only events of this Kubernetes namespace")
+    cmd.add_argument("--pod", default="", help="only events of this pod (name or UID)")
+    cmd.add_argument("--format", choices=("text", "json"), default="text")
 
 
 def _load(path: str | None, env: Mapping[str, str]) -> LoadedConfig:
@@ -69,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _probes(loaded, env, args.format)
     if command == "diagnose":
         return diagnose_command.run(args, loaded.config.correlation.socket)
+    if command == "watch":
+        from otel_netreceiver.events.watch import watch
+
+        return watch(loaded, env, args.type, args.namespace, args.pod, args.format)
     return _run(loaded, env, getattr(args, "config", None))
 
 

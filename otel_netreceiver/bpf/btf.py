@@ -16,6 +16,7 @@ from pathlib import Path
 
 BTF_MAGIC = 0xEB9F
 KIND_STRUCT, KIND_UNION = 4, 5
+KIND_FUNC = 12  # btf.rst "BTF_KIND_FUNC"
 # bytes of kind-specific data after struct btf_type, per kind (btf.rst "Type encoding")
 _FIXED_EXTRA = {1: 4, 3: 12, 14: 4, 17: 4}  # INT, ARRAY, VAR, DECL_TAG
 # STRUCT, UNION, ENUM, FUNC_PROTO, DATASEC, ENUM64
@@ -86,6 +87,7 @@ class Btf:
     def __init__(self, types: list[BtfType]) -> None:
         self._types = types
         self._structs: dict[str, int] = {}
+        self._functions: dict[str, int] | None = None
         for type_id, t in enumerate(types):
             if t.kind in (KIND_STRUCT, KIND_UNION) and t.name and t.name not in self._structs:
                 self._structs[t.name] = type_id
@@ -96,6 +98,13 @@ class Btf:
             return cls(parse_btf(Path(path).read_bytes()))
         except OSError as exc:
             raise BtfError(f"cannot read BTF at {path}: {exc.strerror}") from exc
+
+    def function_id(self, name: str) -> int | None:
+        """BTF id of the kernel function ``name`` (an fentry program's attach_btf_id), if any."""
+        if self._functions is None:
+            self._functions = {t.name: i for i, t in enumerate(self._types)
+                               if t.kind == KIND_FUNC and t.name}
+        return self._functions.get(name)
 
     def _resolve(self, type_id: int) -> int:
         while self._types[type_id].kind in _MODIFIERS:

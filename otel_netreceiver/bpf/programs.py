@@ -37,6 +37,31 @@ class ProbeSpec:
     attach: tuple[Attach, ...]
     structs: tuple[StructSpec, ...] = ()
     needs_btf: bool = True
+    headers: tuple[str, ...] = ()  # extra programs/*.h after common.h and netns.h
+    functions: tuple[str, ...] = ()  # fentry targets, first one in this kernel's BTF wins
+
+
+
+
+def _send_enter(prefix: str) -> tuple[Attach, ...]:
+    return (Attach("syscalls", "sys_enter_sendto", f"{prefix}send_enter"),
+            Attach("syscalls", "sys_enter_sendmsg", f"{prefix}send_enter"))
+
+
+_READY = StructSpec("READY_ARGS_STRUCT", "sock", "sk_data_ready", "ready_args", ("skaddr",))
+_QUEUE = StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args", ("skbaddr",))
+_SEND = StructSpec("SEND_ARGS_STRUCT", "sock", "sock_send_length", "send_args", ("sk", "ret"))
+
+
+# tcp:tcp_retransmit_skb's remote endpoint (include/trace/events/tcp.h, since Linux 4.16)
+PEER_FIELDS = ("family", "dport", "daddr", "daddr_v6")
+
+
+def retrans_peer_limit(fmt: TracepointFormat | None, wanted: int) -> int:
+    """RETRANS_PEERS for this kernel: 0 when its tracepoint lacks the endpoint fields."""
+    if wanted <= 0 or fmt is None or not all(fmt.field(f) for f in PEER_FIELDS):
+        return 0
+    return wanted
 
 
 PROBES: dict[str, ProbeSpec] = {
@@ -54,7 +79,7 @@ PROBES: dict[str, ProbeSpec] = {
     "tcpretrans": ProbeSpec(
         "tcpretrans", "tcpretrans.c", (Attach("tcp", "tcp_retransmit_skb", "on_retransmit"),),
         (StructSpec("ARGS_STRUCT", "tcp", "tcp_retransmit_skb", "retransmit_args",
-                    ("skaddr", "state")),)),
+                    ("skaddr", "state"), optional=PEER_FIELDS),)),
     "net_softirq": ProbeSpec(
         "net_softirq", "softirq.c", (Attach("irq", "softirq_raise", "on_raise"),
                                      Attach("irq", "softirq_entry", "on_entry"),
@@ -68,6 +93,35 @@ PROBES: dict[str, ProbeSpec] = {
          StructSpec("XMIT_ARGS_STRUCT", "net", "net_dev_xmit", "xmit_args",
                     ("skbaddr", "name"))),
         needs_btf=False),
+    "socketlatency": ProbeSpec(
+        "socketlatency", "socketlatency.c",
+        (Attach("sock", "sk_data_ready", "sl_data_ready"),
+         Attach("sock", "sock_recv_length", "sl_recv_length"), *_send_enter("sl_"),
+         Attach("sock", "sock_send_length", "sl_send_length"),
+         Attach("tcp", "tcp_destroy_sock", "sl_destroy"),
+         Attach("net", "net_dev_queue", "sl_queue")),
+        (_READY, StructSpec("RECV_ARGS_STRUCT", "sock", "sock_recv_length", "recv_args",
+                            ("sk", "ret", "flags")), _SEND,
+         StructSpec("DESTROY_ARGS_STRUCT", "tcp", "tcp_destroy_sock", "destroy_args",
+                    ("skaddr",)), _QUEUE),
+        headers=("podlatency.h",)),
+    "kernellatency": ProbeSpec(
+        "kernellatency", "kernellatency.c",
+        (Attach("net", "netif_receive_skb", "kl_receive"),
+         Attach("sock", "sk_data_ready", "kl_data_ready"),
+         Attach("irq", "softirq_exit", "kl_softirq_exit"), *_send_enter("kl_"),
+         Attach("net", "net_dev_queue", "kl_queue"),
+         Attach("sock", "sock_send_length", "kl_send_length")),
+        (StructSpec("RX_ARGS_STRUCT", "net", "netif_receive_skb", "rx_args", ("skbaddr",)),
+         _READY, _QUEUE, _SEND),
+        headers=("podlatency.h",)),
+    "tcptwrcv": ProbeSpec(
+        "tcptwrcv", "tcptwrcv.c", (Attach("skb", "kfree_skb", "on_tw_drop"),),
+        (StructSpec("ARGS_STRUCT", "skb", "kfree_skb", "kfree_skb_args", ("rx_sk",)),)),
+    # no tracepoints: bcc attaches its KFUNC_PROBE / KRETFUNC_PROBE programs when it loads
+    "virtcmdlatency": ProbeSpec(
+        "virtcmdlatency", "virtcmdlatency.c", (),
+        functions=("virtnet_send_command_reply", "virtnet_send_command")),
 }
 
 
@@ -90,9 +144,12 @@ def template(name: str) -> str:
 
 
 def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
-           offsets: dict[str, int]) -> str:
-    """The program's C text: offsets as #defines, common helpers, structs from tracefs."""
-    text = template(spec.source)
+           offsets: dict[str, int], function: str = "") -> str:
+    """The program's C text: offsets as #defines, common helpers, structs from tracefs.
+
+    ``function`` is the fentry target the kernel has (``spec.functions``), for VIRT_FUNCTION.
+    """
+    text = template(spec.source).replace("VIRT_FUNCTION", function)
     for struct in spec.structs:
         fmt = formats[(struct.category, struct.event)]
         fields = struct.fields + tuple(f for f in struct.optional if fmt.field(f))
@@ -103,4 +160,5 @@ def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
                         else "0xFFFFFFFE")
     defines = "".join(f"#define {key} {value}\n" for key, value in sorted(offsets.items()))
     helpers = template("common.h") + (template("netns.h") if spec.needs_btf else "")
+    helpers += "".join(template(header) for header in spec.headers)
     return defines + helpers + "\n" + text

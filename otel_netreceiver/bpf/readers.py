@@ -8,8 +8,9 @@ explicit-bucket histograms in seconds with bounds 2^s ns.
 
 from __future__ import annotations
 
+import ipaddress
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.model import Attributes, HistogramValue, Point, attrs
@@ -83,6 +84,27 @@ def retrans_points(items: Iterable[tuple[int, int, int]], labels: NetnsLabels) -
     return [Point(definition, a, count) for a, count in totals.items()]
 
 
+def peer_address(family: int, raw: bytes | Sequence[int]) -> str:
+    """The remote address of a retransmission key (AF_INET: the first 4 bytes)."""
+    data = bytes(raw)
+    if family == 2:
+        return str(ipaddress.IPv4Address(data[:4]))
+    address = ipaddress.IPv6Address(data[:16])
+    return str(address.ipv4_mapped or address)
+
+
+def retrans_peer_points(items: Iterable[tuple[int, int, int, Sequence[int], int]],
+                        labels: NetnsLabels) -> list[Point]:
+    """(netns, family, dport, daddr, count) → per-pod retransmissions per remote endpoint."""
+    definition = metric("netreceiver.pod.tcp.retransmits.by_peer")
+    totals: defaultdict[Attributes, int] = defaultdict(int)
+    for netns, family, dport, daddr, count in items:
+        peer = {"network.peer.address": peer_address(family, daddr),
+                "network.peer.port": str(dport)}
+        totals[_with(labels(netns), **peer)] += count
+    return [Point(definition, a, count) for a, count in totals.items()]
+
+
 def softirq_points(phases: Mapping[str, tuple[Mapping[int, Mapping[int, int]],
                                               Mapping[int, int]]]) -> list[Point]:
     """phase → ({vector: {slot: count}}, {vector: sum ns}) → histograms per vector and phase."""
@@ -102,3 +124,40 @@ def txlat_points(by_interface: Mapping[str, Mapping[int, int]],
     return [Point(definition, attrs({"network.interface.name": ifname}),
                   histogram(slots, sums.get(ifname, 0)))
             for ifname, slots in by_interface.items()]
+
+
+DIRECTIONS = {0: "receive", 1: "transmit"}
+# include/uapi/linux/virtio_net.h, VIRTIO_NET_CTRL_* classes
+VIRTIO_CTRL_CLASSES = {0: "rx", 1: "mac", 2: "vlan", 3: "announce", 4: "mq",
+                       5: "guest_offloads", 6: "notf_coal", 7: "guest_hdr", 8: "stats"}
+
+
+def pod_latency_points(name: str, rows: Iterable[tuple[int, int, int, int, int]],
+                       labels: NetnsLabels) -> list[Point]:
+    """(netns, direction, slot, count, sum ns) → one histogram per pod and direction."""
+    by_key: defaultdict[tuple[int, int], dict[int, int]] = defaultdict(dict)
+    sums: defaultdict[tuple[int, int], int] = defaultdict(int)
+    for netns, direction, slot, count, total in rows:
+        by_key[(netns, direction)][slot] = by_key[(netns, direction)].get(slot, 0) + count
+        sums[(netns, direction)] += total
+    definition = metric(name)
+    return [Point(definition, _with(labels(netns), **{"network.io.direction":
+                                                      DIRECTIONS.get(direction, str(direction))}),
+                  histogram(buckets, sums[(netns, direction)]))
+            for (netns, direction), buckets in by_key.items()]
+
+
+def timewait_points(items: Iterable[tuple[int, int]], labels: NetnsLabels) -> list[Point]:
+    definition = metric("netreceiver.pod.tcp.timewait_segments")
+    totals: defaultdict[Attributes, int] = defaultdict(int)
+    for netns, count in items:
+        totals[labels(netns)] += count
+    return [Point(definition, a, count) for a, count in totals.items()]
+
+
+def virtcmd_points(by_class: Mapping[int, Mapping[int, int]],
+                   sums: Mapping[int, int]) -> list[Point]:
+    definition = metric("netreceiver.virtio.ctrl.latency")
+    return [Point(definition, attrs({"virtio.ctrl.class": VIRTIO_CTRL_CLASSES.get(c, str(c))}),
+                  histogram(slots, sums.get(c, 0)))
+            for c, slots in by_class.items()]

@@ -13,20 +13,30 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.features import inspect, why_unavailable
+from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.kallsyms import Kallsyms
-from otel_netreceiver.bpf.programs import PROBES, ProbeSpec, kernel_offsets, render
+from otel_netreceiver.bpf.programs import (
+    PROBES,
+    ProbeSpec,
+    kernel_offsets,
+    render,
+    retrans_peer_limit,
+)
 from otel_netreceiver.bpf.readers import (
     drop_points,
+    pod_latency_points,
     reset_points,
+    retrans_peer_points,
     retrans_points,
     site_points,
     softirq_points,
+    timewait_points,
     txlat_points,
+    virtcmd_points,
 )
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
 from otel_netreceiver.catalogue import metric
@@ -47,7 +57,8 @@ class EbpfCollector:
     name = "ebpf"
 
     def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory) -> None:
-        self._proc_root = proc_root
+        self._proc_root, self._config = proc_root, config
+        self._peers = 0  # RETRANS_PEERS the tcpretrans program was built with
         self._resolver = NetnsResolver(proc_root, directory)
         self._statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
         self._loaded: dict[str, Any] = {}
@@ -55,33 +66,41 @@ class EbpfCollector:
         self._symbols: Kallsyms | None = None
         self._readers = {"packetloss": self._read_packetloss, "tcpreset": self._read_tcpreset,
                          "tcpretrans": self._read_tcpretrans, "net_softirq": self._read_softirq,
-                         "netiftxlat": self._read_netiftxlat}
+                         "netiftxlat": self._read_netiftxlat,
+                         "socketlatency": self._pod_latency("netreceiver.pod.socket.latency"),
+                         "kernellatency": self._pod_latency("netreceiver.pod.kernel.latency"),
+                         "tcptwrcv": self._read_tcptwrcv, "virtcmdlatency": self._read_virtcmd}
         env = inspect(config.btf_path, proc_root, config.use_bcc)
         btf: Btf | None = None
         for name in config.probes:
-            if name == "virtcmdlatency":
-                self._statuses[name] = _virtcmd_unavailable(env.tracefs)
-                continue
             spec = PROBES[name]
             reason = why_unavailable(spec, env)
             if not reason:
                 try:
                     btf = btf or (Btf.load(config.btf_path) if spec.needs_btf else None)
-                    self._loaded[name] = self._load(spec, btf)
+                    function = ""
+                    if spec.functions and btf is not None:  # fentry: try before compiling
+                        function, reason = function_hook_reason(btf, spec.functions)
+                    if not reason:
+                        self._loaded[name] = self._load(spec, btf, function)
                 except Exception as exc:  # the verifier, the compiler, a missing field
                     reason = f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
             self._statuses[name] = reason
             if reason:
                 log.warning("eBPF probe %s unavailable: %s", name, reason)
 
-    def _load(self, spec: ProbeSpec, btf: Btf | None) -> Any:
+    def _load(self, spec: ProbeSpec, btf: Btf | None, function: str = "") -> Any:
         from bcc import BPF
 
         for attach in spec.attach:
             self._formats[(attach.category, attach.event)] = read_format(attach.category,
                                                                          attach.event)
         offsets = kernel_offsets(btf) if btf is not None else {}
-        bpf = BPF(text=render(spec, self._formats, offsets).encode())
+        if spec.name == "tcpretrans":
+            fmt = self._formats.get(("tcp", "tcp_retransmit_skb"))
+            self._peers = retrans_peer_limit(fmt, self._config.retrans_peers)
+            offsets["RETRANS_PEERS"] = self._peers
+        bpf = BPF(text=render(spec, self._formats, offsets, function).encode())
         for attach in spec.attach:
             bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
                                   fn_name=attach.function.encode())
@@ -133,8 +152,13 @@ class EbpfCollector:
         return reset_points(rows, self._reasons("tcp", "tcp_send_reset", "reason"), labels)
 
     def _read_tcpretrans(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
-        return retrans_points(self._netns_items(bpf["retrans"], live, ("netns", "state")),
-                              labels)
+        points = retrans_points(self._netns_items(bpf["retrans"], live, ("netns", "state")),
+                                labels)
+        if self._peers:
+            rows = self._netns_items(bpf["retrans_peers"], live,
+                                     ("netns", "family", "dport", "daddr"))
+            points += retrans_peer_points(rows, labels)
+        return points
 
     @staticmethod
     def _read_softirq(bpf: Any, live: set[int], labels: Any) -> list[Point]:
@@ -150,10 +174,38 @@ class EbpfCollector:
     @staticmethod
     def _read_netiftxlat(bpf: Any, live: set[int], labels: Any) -> list[Point]:
         slots: defaultdict[str, dict[int, int]] = defaultdict(dict)
-        for key, value in bpf["tx_latency"].items():
-            slots[key.ifname.decode(errors="replace")][key.slot] = int(value.value)
-        sums = {k.ifname.decode(errors="replace"): int(v.value) for k, v in bpf["tx_sum"].items()}
+        sums: defaultdict[str, int] = defaultdict(int)
+        for key, per_cpu in bpf["tx_latency"].items():  # per-CPU {count, sum}
+            ifname = key.ifname.decode(errors="replace")
+            slots[ifname][key.slot] = sum(v.count for v in per_cpu)
+            sums[ifname] += sum(v.sum for v in per_cpu)
         return txlat_points(slots, sums)
+
+    def _pod_latency(self, name: str) -> Any:
+        def read(bpf: Any, live: set[int], labels: Any) -> list[Point]:
+            rows, dead = [], []
+            table = bpf["latency"]
+            for key, per_cpu in table.items():  # per-CPU {count, sum}
+                if key.netns and key.netns not in live:
+                    dead.append(key)
+                    continue
+                rows.append((key.netns, key.direction, key.slot,
+                             sum(v.count for v in per_cpu), sum(v.sum for v in per_cpu)))
+            for key in dead:
+                table.__delitem__(key)
+            return pod_latency_points(name, rows, labels)
+        return read
+
+    def _read_tcptwrcv(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
+        return timewait_points(self._netns_items(bpf["tw_packets"], live, ("netns",)), labels)
+
+    @staticmethod
+    def _read_virtcmd(bpf: Any, live: set[int], labels: Any) -> list[Point]:
+        slots: defaultdict[int, dict[int, int]] = defaultdict(dict)
+        for key, value in bpf["cmd_latency"].items():
+            slots[getattr(key, "class")][key.slot] = int(value.value)
+        sums = {getattr(k, "class"): int(v.value) for k, v in bpf["cmd_sum"].items()}
+        return virtcmd_points(slots, sums)
 
     def collect(self) -> Collection:
         live, labels = self._labels()
@@ -177,15 +229,13 @@ class EbpfCollector:
     def statuses(self) -> dict[str, str]:
         return dict(self._statuses)
 
+    def program_fds(self) -> dict[str, int]:
+        """'probe/function' → program fd of every loaded program (for bench/bench_bpf.py)."""
+        return {f"{probe}/{fn.name.decode()}": fn.fd for probe, bpf in self._loaded.items()
+                for fn in bpf.funcs.values()}
+
     def close(self) -> None:
         for bpf in self._loaded.values():
             bpf.cleanup()
         self._loaded.clear()
 
-
-def _virtcmd_unavailable(tracefs: str | None) -> str:
-    """virtio-net control commands have no tracepoint: they need a function hook."""
-    if tracefs is None or not Path(tracefs, "kprobe_events").exists():
-        return ("needs a kprobe or fentry on virtnet_send_command: this kernel has no kprobes "
-                "(no kprobe_events in tracefs), and the fentry variant is not built yet")
-    return "the kprobe variant on virtnet_send_command is not built yet"

@@ -35,6 +35,7 @@ class BuildContext:
     sys_root: str
     metadata: InstanceMetadata
     pods: PodDirectory = field(default_factory=NoPods)
+    resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -64,6 +65,14 @@ def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
     return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
 
 
+def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
+    from otel_netreceiver.events.collector import EventsCollector  # protobuf logs: only if on
+
+    c = config.collectors
+    return EventsCollector(c.events, c.ebpf, config.exporters.otlp, ctx.resource,
+                           ctx.proc_root, ctx.pods)
+
+
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
     "ena": _ena,
     "ethtool": _ethtool,
@@ -71,6 +80,7 @@ BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
     "podnet": _podnet,
     "nodenet": _nodenet,
     "ebpf": _ebpf,
+    "events": _events,
 }
 
 

@@ -28,6 +28,8 @@ class OtlpConfig:
     protocol: str = key("http/protobuf", "OTLP transport.", env="OTEL_EXPORTER_OTLP_PROTOCOL",
                         choices=("grpc", "http/protobuf"))
     metrics_path: str = key("/v1/metrics", "Path appended to the endpoint for OTLP/HTTP metrics.")
+    logs_path: str = key("/v1/logs", "Path appended to the endpoint for OTLP/HTTP event records "
+                         "(logs).")
     headers: dict[str, str] = key({}, "Extra request headers (gRPC metadata).",
                                   env="OTEL_EXPORTER_OTLP_HEADERS")
     timeout: float = key(10.0, "Deadline of one export, retries included.", duration=True,
@@ -123,7 +125,7 @@ class NodeNetConfig:
 
 
 BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat",
-              "virtcmdlatency")
+              "virtcmdlatency", "socketlatency", "kernellatency", "tcptwrcv")
 
 
 @dataclass(frozen=True)
@@ -131,10 +133,50 @@ class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
     probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "net_softirq",
-                             "netiftxlat"], "Which probes to load.", choices=BPF_PROBES)
+                             "netiftxlat", "tcptwrcv", "virtcmdlatency"],
+                            "Which probes to load. socketlatency and kernellatency are opt-in: "
+                            "they run on every sendto/sendmsg and every queued skb of the node "
+                            "(BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
+    retrans_peers: int = key(0, "Also count retransmissions per remote address and port, per "
+                             "pod, for at most this many endpoints node-wide (a kernel map of "
+                             "that size; endpoints past it count in netreceiver.bpf.lost, and "
+                             "max_series_per_instrument still applies). 0: off.", minimum=0)
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
+
+
+EVENT_TYPES = ("TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
+               "NETIF_TXLAT_SLOW", "TCP_RETRANS")
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    enabled: bool = key(True, "Send kernel event records as OTLP logs (exporters.otlp's endpoint "
+                        "with logs_path); nothing is loaded without an endpoint. Uses "
+                        "collectors.ebpf's btf_path and use_bcc.")
+    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
+                            "NETIF_TXLAT_SLOW"], "Event types to record.", choices=EVENT_TYPES)
+    kernel_budget: int = key(100, "Records per type, per CPU and second that may leave the "
+                             "kernel; the rest are counted in netreceiver.events.dropped "
+                             "(reason rate_limit_kernel).", minimum=1)
+    rate_limit: float = key(50.0, "Records per type and second the agent passes on (token "
+                            "bucket, node-wide), counted as rate_limit_user beyond.",
+                            minimum=0.001)
+    burst: int = key(100, "Records per type the token bucket lets through at once.", minimum=1)
+    softirq_threshold: float = key(0.005, "NET_SOFTIRQ_SLOW: softirq schedule delay or run "
+                                   "time above this.", duration=True, minimum=0.000001)
+    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this.",
+                                 duration=True, minimum=0.000001)
+    stack_traces: bool = key(False, "Attach the kernel stack (BPF_STACK_TRACE, symbolised "
+                             "from kallsyms) to every record.")
+    max_queue_size: int = key(2048, "Records waiting for export; beyond, counted as "
+                              "queue_full.", minimum=1)
+    max_export_batch_size: int = key(512, "Records per OTLP request.", minimum=1)
+    schedule_delay: float = key(1.0, "Longest wait before a partial batch is sent.",
+                                duration=True, minimum=0.01)
+    export_timeout: float = key(10.0, "Deadline of one batch's export, retries included.",
+                                duration=True, minimum=0.1)
 
 
 @dataclass(frozen=True)
@@ -150,6 +192,8 @@ class CollectorsConfig:
                                    metadata={"doc": "Node-wide kernel network state."})
     ebpf: EbpfConfig = field(default_factory=EbpfConfig,
                              metadata={"doc": "bcc eBPF probes (seed 002's probes)."})
+    events: EventsConfig = field(default_factory=EventsConfig,
+                                 metadata={"doc": "Kernel event records (OTLP logs)."})
 
 
 @dataclass(frozen=True)
@@ -191,6 +235,11 @@ class CorrelationConfig:
                       minimum=0.1)
     burst: int = key(10, "Requests a caller may make at once.", minimum=1)
     max_connections: int = key(32, "Requests served at once; more get 503 at once.", minimum=1)
+    diagnose_window: float = key(60.0, "The agent runs every playbook over this last window of "
+                                 "its history once per collection interval: findings as the "
+                                 "netreceiver.diagnosis.findings gauge and, with an OTLP "
+                                 "endpoint, new ones as DIAGNOSIS_FINDING log records. 0: off.",
+                                 duration=True, minimum=0.0)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import gzip
 import logging
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -54,9 +55,9 @@ def _with_retries(send: Callable[[float], None], timeout: float) -> None:
 class HttpTransport:
     """OTLP/HTTP with a binary protobuf body."""
 
-    def __init__(self, config: OtlpConfig) -> None:
+    def __init__(self, config: OtlpConfig, path: str | None = None) -> None:
         base = config.endpoint.rstrip("/")
-        self.url = base + config.metrics_path
+        self.url = base + (path if path is not None else config.metrics_path)
         self._gzip = config.compression == "gzip"
         self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": _USER_AGENT,
                          **config.headers}
@@ -83,7 +84,8 @@ class HttpTransport:
 class GrpcTransport:
     """OTLP/gRPC through the generated MetricsService stub."""
 
-    def __init__(self, config: OtlpConfig) -> None:
+    def __init__(self, config: OtlpConfig, method: str = "", response: Any = None) -> None:
+        """``method``/``response``: another OTLP service (the events' LogsService)."""
         import grpc
         from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
             ExportMetricsServiceResponse,
@@ -98,9 +100,9 @@ class GrpcTransport:
             self._channel = grpc.insecure_channel(target)
         # The request is already encoded (otlp_wire.py): send the bytes as they are.
         self._export = self._channel.unary_unary(
-            "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+            method or "/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
             request_serializer=lambda body: body,
-            response_deserializer=ExportMetricsServiceResponse.FromString)
+            response_deserializer=(response or ExportMetricsServiceResponse).FromString)
         self._metadata = tuple((k.lower(), v) for k, v in config.headers.items())
         self._compression = grpc.Compression.Gzip if config.compression == "gzip" else None
         self._retryable = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED,

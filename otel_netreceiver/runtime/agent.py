@@ -37,7 +37,11 @@ log = logging.getLogger(__name__)
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
-    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.correlation)
+    # exporters.otlp and the resource too: the events collector sends its records there
+    # (events/collector.py)
+    return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.exporters.otlp,
+            c.service_name, tuple(sorted(c.resource_attributes.items())), c.node_name,
+            c.correlation)
 
 
 def _exporters_part(c: AgentConfig) -> tuple:
@@ -184,8 +188,12 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
-        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory())
+        ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
+                           self.resource)
         collectors, self.skipped = build_collectors(cfg, ctx)
+        if self.correlation is not None:
+            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)
+            collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
             sink = Fanout(self.store, self.correlation.history)

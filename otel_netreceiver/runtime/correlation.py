@@ -19,9 +19,11 @@ import time
 from collections import Counter
 from typing import Any
 
+from otel_netreceiver.collectors.base import Collector
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.collectors.podnet.identity import NetnsIdentity, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
+from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.history.store import History
@@ -49,6 +51,7 @@ class CorrelationService:
         self.sampler: CollectorRunner | None = None
         self.status = "no listener configured (correlation.host, correlation.socket)"
         self.outcomes: Counter[str] = Counter()
+        self.source = HistorySource(self.history)
         if not (c.host or c.socket):
             return
         sampler = PodNetCollector(PodNetConfig(probes=SAMPLED_PROBES, include_host=True,
@@ -57,8 +60,7 @@ class CorrelationService:
         self.sampler = CollectorRunner(sampler, self.history, c.resolution, 0.0,
                                        name="history")
         by_ip = getattr(pods, "by_ip", lambda ip: None)
-        source = HistorySource(self.history)
-        self.correlator = Correlator(RULES, source, node, self.refresh, pods=source,
+        self.correlator = Correlator(RULES, self.source, node, self.refresh, pods=self.source,
                                      history_seconds=c.history)
         ctx = ApiContext(CallerIdentifier(cfg.proc_root, pods.get, by_ip),
                          RateLimiter(c.rate, c.burst), self._correlate,
@@ -93,6 +95,14 @@ class CorrelationService:
             self.sampler.collect_now(0.25, at_unix_nano)
         for runner in list(self._refreshed):
             runner.collect_now(1.0, at_unix_nano if runner.name == "ebpf" else 0)
+
+    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str]) -> Collector | None:
+        """The playbooks over the last ``diagnose_window``, as a collector (emitter.py)."""
+        window = min(cfg.correlation.diagnose_window, cfg.correlation.history)
+        if window <= 0:
+            return None
+        return DiagnosisCollector(RULES, self.source, self.source, window, cfg.exporters.otlp,
+                                  resource)
 
     def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
         self._refreshed = [r for name, r in runners.items() if name in REFRESHED]

@@ -209,3 +209,38 @@ def test_without_bcc_or_btf_probes_are_unavailable_with_reasons() -> None:
         assert all("no BTF" in statuses[p] for p in ("packetloss", "tcpreset", "tcpretrans"))
     finally:
         no_btf.close()
+
+
+def test_retransmissions_per_peer_are_capped_and_the_rest_counted(pods) -> None:
+    """retrans_peers: 1 tracks one remote endpoint; a second one is counted as lost."""
+    a, _ = pods
+    require_tool("nft")
+    capped = EbpfCollector(EbpfConfig(probes=["tcpretrans"], retrans_peers=1), "/proc", NoPods())
+    try:
+        assert capped.statuses() == {"tcpretrans": ""}
+        a.exec("nft", "add table inet onrpeer")
+        a.exec("nft", "add chain inet onrpeer out { type filter hook output priority 0 ; }")
+        a.exec("nft", "add rule inet onrpeer out tcp dport { 7778, 7779 } drop")
+        connect = ("import socket, sys\ns = socket.socket(); s.settimeout(1.5)\n"
+                   "try: s.connect((sys.argv[1], int(sys.argv[2])))\nexcept OSError: pass")
+        a.exec("python3", "-c", connect, a.host_ip, "7778", check=False)
+        first = capped.collect()
+        peers = [dict(p.attributes) | {"value": p.value} for p in first.points
+                 if p.metric.name == "netreceiver.pod.tcp.retransmits.by_peer"
+                 and dict(p.attributes).get("k8s.pod.uid") == a.uid]
+        assert [(p["network.peer.address"], p["network.peer.port"]) for p in peers] == [
+            (a.host_ip, "7778")]
+        total = _sum(first, "netreceiver.pod.tcp.retransmits", a, **{"tcp.state": "syn_sent"})
+        assert peers[0]["value"] == total >= 1
+        lost_before = _lost(first)
+        a.exec("python3", "-c", connect, a.host_ip, "7779", check=False)
+        second = capped.collect()
+        assert _lost(second) > lost_before  # the second endpoint did not fit: counted
+        assert not [p for p in second.points
+                    if dict(p.attributes).get("network.peer.port") == "7779"]
+    finally:
+        capped.close()
+
+
+def _lost(collection: Collection) -> float:
+    return sum(p.value for p in collection.points if p.metric.name == "netreceiver.bpf.lost")

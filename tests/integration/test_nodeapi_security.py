@@ -7,9 +7,9 @@ UDP receive buffer; A must never see it, B must, and the host gets node data onl
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -150,11 +150,12 @@ def test_unknown_tcp_callers_are_refused_and_host_callers_get_node_data_only(nod
     status, doc = _ask(c, _tcp(node, c))
     assert status == 403 and c.pod_ip in doc["error"]
     # the host (this test process: no pod cgroup, the node's namespace) over both transports
-    with socket.create_connection(("127.0.0.1", node["port"]), timeout=5) as conn:
-        conn.sendall(b"POST /v1/correlate HTTP/1.1\r\nHost: x\r\nContent-Length: 17\r\n\r\n"
-                     b'{"signal": "dns"}')
-        reply = conn.recv(65536).decode()
-    assert reply.startswith("HTTP/1.1 200") and '"caller": {"kind": "host"}' in reply
+    conn = http.client.HTTPConnection("127.0.0.1", node["port"], timeout=5)
+    conn.request("POST", "/v1/correlate", body=b'{"signal": "dns"}')
+    response = conn.getresponse()
+    reply = response.read().decode()
+    conn.close()
+    assert response.status == 200 and json.loads(reply)["caller"] == {"kind": "host"}
     assert b.uid not in reply
 
 

@@ -12,6 +12,10 @@ import threading
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
     ExportMetricsServiceResponse,
@@ -37,11 +41,17 @@ def resource_of(request: ExportMetricsServiceRequest) -> dict[str, str]:
     return {kv.key: kv.value.string_value for kv in rm.resource.attributes}
 
 
+def log_records(request: ExportLogsServiceRequest) -> list:
+    """Every LogRecord of a logs request, in order."""
+    return [lr for rl in request.resource_logs for sl in rl.scope_logs for lr in sl.log_records]
+
+
 class OtlpHttpSink:
-    """Collects ExportMetricsServiceRequests posted to /v1/metrics."""
+    """Collects ExportMetricsServiceRequests posted to /v1/metrics, logs posted to /v1/logs."""
 
     def __init__(self) -> None:
         self.requests: list[ExportMetricsServiceRequest] = []
+        self.log_requests: list[ExportLogsServiceRequest] = []
         self.status = 200
         self.received = threading.Event()
         self.attempts = 0
@@ -57,9 +67,13 @@ class OtlpHttpSink:
                     return
                 if self.headers.get("Content-Encoding") == "gzip":
                     body = gzip.decompress(body)
-                sink.requests.append(ExportMetricsServiceRequest.FromString(body))
-                sink.received.set()
-                data = ExportMetricsServiceResponse().SerializeToString()
+                if self.path.endswith("/v1/logs"):
+                    sink.log_requests.append(ExportLogsServiceRequest.FromString(body))
+                    data = ExportLogsServiceResponse().SerializeToString()
+                else:
+                    sink.requests.append(ExportMetricsServiceRequest.FromString(body))
+                    sink.received.set()
+                    data = ExportMetricsServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(data)))
@@ -114,6 +128,34 @@ class OtlpGrpcSink:
 
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         svc.add_MetricsServiceServicer_to_server(Servicer(), self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.stop(grace=None)
+
+
+class OtlpGrpcLogsSink:
+    """A gRPC LogsService server collecting ExportLogsServiceRequests."""
+
+    def __init__(self) -> None:
+        import grpc
+        from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as svc
+
+        self.log_requests: list[ExportLogsServiceRequest] = []
+        sink = self
+
+        class Servicer(svc.LogsServiceServicer):
+            def Export(self, request, context):  # type: ignore[no-untyped-def]
+                sink.log_requests.append(request)
+                return ExportLogsServiceResponse()
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        svc.add_LogsServiceServicer_to_server(Servicer(), self._server)
         self.port = self._server.add_insecure_port("127.0.0.1:0")
         self._server.start()
 

@@ -97,3 +97,27 @@ def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept() -> N
     rows = EbpfCollector._netns_items(table, {11}, ("netns", "reason"))
     assert sorted(rows) == [(0, 2, 1), (11, 3, 5)]
     assert set(table) == {live, unknown}  # the dead namespace's entry is gone from the map
+
+
+def test_retransmissions_per_peer_need_the_endpoint_fields_and_name_the_peer():
+    from otel_netreceiver.bpf.programs import retrans_peer_limit
+    from otel_netreceiver.bpf.readers import peer_address, retrans_peer_points
+
+    fmt = parse_format((DATA / "tcp_tcp_retransmit_skb.format").read_text(), "retransmit")
+    assert retrans_peer_limit(fmt, 500) == 500 and retrans_peer_limit(fmt, 0) == 0
+    old = parse_format("name: tcp_retransmit_skb\nID: 1\nformat:\n\tfield:const void * "
+                       "skaddr;\toffset:8;\tsize:8;\tsigned:0;\n\nprint fmt: \"\"\n", "old")
+    assert retrans_peer_limit(old, 500) == 0  # a kernel without sport/dport/daddr fields
+    assert peer_address(2, bytes([10, 251, 7, 1]) + bytes(12)) == "10.251.7.1"
+    mapped = bytes(10) + b"\xff\xff" + bytes([192, 0, 2, 9])
+    assert peer_address(10, mapped) == "192.0.2.9"
+    assert peer_address(10, bytes(15) + b"\x01") == "::1"
+    pod = attrs({"k8s.pod.uid": "u", "netns.kind": "pod"})
+    points = retrans_peer_points([(7, 2, 443, bytes([10, 0, 0, 1]) + bytes(12), 3),
+                                  (7, 2, 443, bytes([10, 0, 0, 1]) + bytes(12), 2)],
+                                 lambda inode: pod)
+    [point] = points
+    assert point.value == 5 and dict(point.attributes)["network.peer.port"] == "443"
+    rendered = render(PROBES["tcpretrans"], {("tcp", "tcp_retransmit_skb"): fmt},
+                      {"RETRANS_PEERS": 64})
+    assert "#define RETRANS_PEERS 64" in rendered and "daddr_v6" in rendered

@@ -1,0 +1,80 @@
+"""The agent's event pipeline as a collector: kernel → EventSource → BatchProcessor → OTLP logs.
+
+It is a collector so that it is built, reported by ``probes``, rebuilt on reload
+and closed like the others; its ``collect`` reports the pipeline's own counters
+(netreceiver.events, netreceiver.events.dropped). Without an OTLP endpoint
+nothing is loaded: events would have nowhere to go (``otel-netreceiver watch``
+shows them on the terminal instead).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+
+from otel_netreceiver.catalogue import metric
+from otel_netreceiver.collectors.podnet.identity import PodDirectory
+from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
+from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
+from otel_netreceiver.events.processor import BatchProcessor
+from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
+
+
+def _why_not(otlp: OtlpConfig) -> str:
+    if not otlp.endpoint:
+        return ("no OTLP endpoint (exporters.otlp.endpoint): event records have nowhere to go; "
+                "`otel-netreceiver watch` shows them on the terminal")
+    return ""
+
+
+class EventsCollector:
+    name = "events"
+
+    def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig,
+                 resource: Mapping[str, str], proc_root: str, directory: PodDirectory) -> None:
+        self._reason = _why_not(otlp)
+        self._source: EventSource | None = None
+        self._processor: BatchProcessor | None = None
+        self._exporter: OtlpLogsExporter | None = None
+        if self._reason:
+            return
+        self._exporter = OtlpLogsExporter(otlp, resource)
+        self._processor = BatchProcessor(self._exporter.export, config.max_queue_size,
+                                         config.max_export_batch_size, config.schedule_delay,
+                                         config.export_timeout)
+        self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit)
+        self._processor.start()
+        self._source.start()
+
+    def collect(self) -> Collection:
+        points: list[Point] = []
+        if self._source is not None and self._processor is not None:
+            emitted, dropped = metric("netreceiver.events"), metric("netreceiver.events.dropped")
+            points += [Point(emitted, attrs({"event.name": n}), c)
+                       for n, c in list(self._source.delivered.items())]
+            totals: defaultdict[tuple[str, str], int] = defaultdict(int)
+            for counts in (self._source.drop_counts(), dict(self._processor.dropped)):
+                for key, count in counts.items():
+                    totals[key] += count
+            points += [Point(dropped, attrs({"event.name": n, "reason": r}), c)
+                       for (n, r), c in totals.items()]
+        return Collection.of(self.name, points, time.time_ns(), [])
+
+    def probe(self) -> ProbeStatus:
+        if self._source is None:
+            return ProbeStatus(self.name, False, self._reason)
+        parts = [f"{p}: {'loaded' if not r else 'unavailable (' + r + ')'}"
+                 for p, r in self._source.statuses.items()]
+        url = self._exporter.url if self._exporter else ""
+        return ProbeStatus(self.name, bool(self._source.loaded),
+                           f"to {url}; " + ("; ".join(parts) or "no event types"))
+
+    def close(self) -> None:
+        if self._source is not None:
+            self._source.close()  # no new events first, then flush what is queued
+        if self._processor is not None:
+            self._processor.shutdown()
+        if self._exporter is not None:
+            self._exporter.close()

@@ -1,0 +1,99 @@
+"""Events → OTLP ``ExportLogsServiceRequest`` over OTLP/HTTP (``/v1/logs``) or gRPC.
+
+Event volume is small (rate-limited twice), so the generated opentelemetry-proto
+classes are used directly, unlike the metrics path (export/otlp_wire.py). The
+endpoint, headers, compression and deadline are the metrics exporter's
+(exporters.otlp), with ``logs_path`` instead of ``metrics_path`` over HTTP and the
+LogsService over gRPC; the resource is
+the same, so logs and metrics of a node join on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
+from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+
+from otel_netreceiver import __version__
+from otel_netreceiver.config.schema import OtlpConfig
+from otel_netreceiver.events.model import Event, summary
+from otel_netreceiver.export.otlp import GrpcTransport, HttpTransport, _with_retries
+
+SCOPE_NAME = "otel_netreceiver.events"
+LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
+_HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name  # proto >= 1.5
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    if isinstance(value, int):
+        return KeyValue(key=key, value=AnyValue(int_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def event_attributes(event: Event) -> list[tuple[str, str | int]]:
+    """The log record's attributes: event name, pod, addresses, reason, site, the type's own."""
+    out: list[tuple[str, str | int]] = [("event.name", event.name)]
+    out += [(k, v) for k, v in event.pod if v is not None]
+    for prefix, endpoint in (("source", event.source), ("destination", event.destination)):
+        if endpoint is not None:
+            out += [(f"{prefix}.address", endpoint.address), (f"{prefix}.port", endpoint.port)]
+    if event.reason:
+        out.append(("reason", event.reason))
+    if event.location:
+        out.append(("location", event.location))
+    if event.stack:
+        out.append(("stack", "\n".join(event.stack)))
+    out += list(event.attributes)
+    return out
+
+
+def log_record(event: Event) -> LogRecord:
+    record = LogRecord(time_unix_nano=event.time_unix_nano,
+                       observed_time_unix_nano=event.time_unix_nano,
+                       severity_number=event.severity_number,
+                       severity_text=event.severity_text,
+                       body=AnyValue(string_value=summary(event)),
+                       attributes=[_kv(k, v) for k, v in event_attributes(event)])
+    if _HAS_EVENT_NAME:
+        record.event_name = event.name
+    return record
+
+
+def encode_logs(events: Sequence[Event], resource: Mapping[str, str]) -> bytes:
+    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+        resource=Resource(attributes=[_kv(k, v) for k, v in sorted(resource.items())]),
+        scope_logs=[ScopeLogs(scope=InstrumentationScope(name=SCOPE_NAME, version=__version__),
+                              log_records=[log_record(e) for e in events])])])
+    return request.SerializeToString()
+
+
+class OtlpLogsExporter:
+    """Sends batches with the metrics exporter's transport (HTTP or gRPC) and retry deadline."""
+
+    def __init__(self, config: OtlpConfig, resource: Mapping[str, str]) -> None:
+        self._resource = dict(resource)
+        self._transport: HttpTransport | GrpcTransport = (
+            GrpcTransport(config, LOGS_METHOD, ExportLogsServiceResponse)
+            if config.protocol == "grpc" else HttpTransport(config, config.logs_path))
+
+    @property
+    def url(self) -> str:
+        return self._transport.url
+
+    def export(self, events: Sequence[Event], timeout: float) -> str:
+        """'' when sent, else the error (the processor counts the batch as dropped)."""
+        body = encode_logs(events, self._resource)
+        try:
+            _with_retries(lambda t: self._transport.send(body, t), timeout)
+        except Exception as exc:
+            return str(exc) or type(exc).__name__
+        return ""
+
+    def close(self) -> None:
+        self._transport.close()

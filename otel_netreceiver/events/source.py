@@ -1,0 +1,249 @@
+"""Load the event programs and poll their perf buffers on one thread (read; parse in model.py).
+
+One BPF object per probe (events/programs.py). The poll thread waits on every
+object's perf buffers at once (bcc's perf_reader_poll over all readers, with a
+timeout so ``close`` is noticed), decodes each sample, applies the per-type
+token bucket, names the record (pod, reason, drop site, stack) and hands the
+Event to the sink (the batch processor, or ``watch``'s printer). Every record
+lost on the way is counted by reason: kernel budget, perf buffer full, lost
+samples (perf buffer full), user rate limit, undecodable, location or stack not symbolised.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.features import inspect, why_unavailable
+from otel_netreceiver.bpf.kallsyms import Kallsyms
+from otel_netreceiver.bpf.programs import ProbeSpec
+from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
+from otel_netreceiver.collectors.podnet.identity import (
+    NetnsIdentity,
+    NetnsResolver,
+    PodDirectory,
+)
+from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+from otel_netreceiver.events.model import (
+    EVENT_NAMES,
+    DecodeError,
+    Event,
+    Names,
+    Record,
+    decode_record,
+    to_event,
+)
+from otel_netreceiver.events.programs import (
+    EVENT_PROBES,
+    EventSettings,
+    event_offsets,
+    probes_for,
+    render_events,
+)
+from otel_netreceiver.events.ratelimit import TypeLimiter
+from otel_netreceiver.model import Attributes, attrs
+
+log = logging.getLogger(__name__)
+POLL_TIMEOUT_MS = 200
+RESOLVE_EVERY = 1.0  # seconds between /proc walks for namespaces not seen yet
+PAGES_PER_CPU = 64
+
+
+def settings_of(config: EventsConfig) -> EventSettings:
+    return EventSettings(tuple(config.types), config.kernel_budget,
+                         int(config.softirq_threshold * 1e9), int(config.txlat_threshold * 1e9),
+                         config.stack_traces)
+
+
+def per_cpu_totals(table: Any) -> dict[int, int]:
+    """Index → sum over CPUs of a BPF_PERCPU_ARRAY of u64."""
+    return {int(k.value): int(sum(v)) for k, v in table.items()}
+
+
+class PodLabels:
+    """Namespace inode → pod attributes, re-resolved at most once a second for new inodes.
+
+    Identities (cgroup → pod UID) are cached; names come from the pod directory at each
+    call, so a pod the Kubernetes watch names after its first event is named from then on.
+    """
+
+    def __init__(self, resolver: NetnsResolver, clock: Callable[[], float] = time.monotonic):
+        self._resolver, self._clock = resolver, clock
+        self._identities: dict[int, NetnsIdentity] = {}
+        self._last = -RESOLVE_EVERY
+
+    def __call__(self, inode: int) -> Attributes:
+        if not inode:
+            return attrs({"netns.kind": "unknown"})
+        if inode not in self._identities and self._clock() - self._last >= RESOLVE_EVERY:
+            self._last = self._clock()
+            resolved = self._resolver.resolve()  # live namespaces only: the dead are forgotten
+            self._identities = {i: entry[1] for i, entry in resolved.items()}
+        identity = self._identities.get(inode)
+        if identity is None:
+            return attrs({"netns.inode": inode, "netns.kind": "unknown"})
+        return self._resolver.attributes(inode, identity)
+
+
+class EventSource:
+    def __init__(self, config: EventsConfig, ebpf: EbpfConfig, proc_root: str,
+                 directory: PodDirectory, sink: Callable[[Event], object]) -> None:
+        self._settings = settings_of(config)
+        self._sink = sink
+        self._proc_root = proc_root
+        self._labels = PodLabels(NetnsResolver(proc_root, directory))
+        self._limiter = TypeLimiter(config.rate_limit, config.burst)
+        self._formats: dict[tuple[str, str], TracepointFormat] = {}
+        self._loaded: dict[str, Any] = {}
+        self._pending: list[tuple[str, bytes]] = []
+        self._symbols: Kallsyms | None = None
+        self.statuses: dict[str, str] = {}
+        self.delivered: defaultdict[str, int] = defaultdict(int)
+        self.dropped: defaultdict[tuple[str, str], int] = defaultdict(int)
+        self._lost = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="events-poll", daemon=True)
+        self._load_all(ebpf, proc_root)
+
+    # --- loading ------------------------------------------------------------------
+    def _load_all(self, ebpf: EbpfConfig, proc_root: str) -> None:
+        env = inspect(ebpf.btf_path, proc_root, ebpf.use_bcc)
+        btf: Btf | None = None
+        for probe in probes_for(self._settings.types):
+            spec = EVENT_PROBES[probe]
+            reason = why_unavailable(spec, env)
+            if not reason:
+                try:
+                    btf = btf or (Btf.load(ebpf.btf_path) if spec.needs_btf else None)
+                    self._loaded[probe] = self._load(spec, btf)
+                except Exception as exc:  # the verifier, the compiler, a missing field
+                    reason = f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
+            self.statuses[probe] = reason
+            if reason:
+                log.warning("event probe %s unavailable: %s", probe, reason)
+
+    def _load(self, spec: ProbeSpec, btf: Btf | None) -> Any:
+        from bcc import BPF
+
+        for attach in spec.attach:
+            self._formats[(attach.category, attach.event)] = read_format(attach.category,
+                                                                         attach.event)
+        offsets = event_offsets(btf) if btf is not None else {}
+        bpf = BPF(text=render_events(spec, self._formats, offsets, self._settings).encode())
+        for attach in spec.attach:
+            bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
+                                  fn_name=attach.function.encode())
+        bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,
+                                       lost_cb=self._on_lost)
+        return bpf
+
+    def _receiver(self, probe: str) -> Callable[[int, Any, int], None]:
+        def receive(cpu: int, data: Any, size: int) -> None:
+            self._pending.append((probe, ctypes.string_at(data, size)))
+        return receive
+
+    def _on_lost(self, count: int) -> None:
+        self._lost += count
+
+    @property
+    def loaded(self) -> tuple[str, ...]:
+        return tuple(self._loaded)
+
+    # --- polling ------------------------------------------------------------------
+    def start(self) -> None:
+        if self._loaded:
+            self._thread.start()
+
+    def _run(self) -> None:
+        from bcc.libbcc import lib
+
+        readers_list = [r for bpf in self._loaded.values() for r in bpf.perf_buffers.values()]
+        readers = (ctypes.c_void_p * len(readers_list))(*readers_list)
+        while not self._stop.is_set():
+            lib.perf_reader_poll(len(readers_list), readers, POLL_TIMEOUT_MS)
+            try:
+                self._drain()
+            except Exception:  # one bad record must not stop the thread
+                log.exception("event handling failed")
+
+    def _drain(self) -> None:
+        pending, self._pending = self._pending, []
+        offset = time.time_ns() - time.monotonic_ns()  # bpf_ktime_get_ns is CLOCK_MONOTONIC
+        for probe, data in pending:
+            try:
+                record = decode_record(data)
+            except DecodeError:
+                self.dropped[("unknown", "decode_failed")] += 1
+                continue
+            name = EVENT_NAMES[record.type]
+            if not self._limiter.allow(name):
+                continue
+            self.delivered[name] += 1
+            self._sink(self._event(probe, record, name, offset))
+
+    def _names(self, probe: str) -> Names:
+        if self._symbols is None:
+            self._symbols = Kallsyms.load(self._proc_root)
+        drops = self._formats.get(("skb", "kfree_skb"))
+        resets = self._formats.get(("tcp", "tcp_send_reset"))
+        return Names(drops.symbols.get("reason", {}) if drops else {},
+                     resets.symbols.get("reason", {}) if resets else {},
+                     self._symbols.name, self._labels)
+
+    def _event(self, probe: str, record: Record, name: str, offset: int) -> Event:
+        names = self._names(probe)
+        event = to_event(record, names, offset, self._stack(probe, record, name, names))
+        if record.location and event.location == "unknown":
+            self.dropped[(name, "symbolisation_failed")] += 1
+        return event
+
+    def _stack(self, probe: str, record: Record, name: str, names: Names) -> tuple[str, ...]:
+        if record.stack_id == -1:
+            return ()
+        if record.stack_id < -1:  # -errno - 1 from bpf_get_stackid
+            self.dropped[(name, "stack_lost")] += 1
+            return ()
+        table = self._loaded[probe][b"ev_stacks"]
+        frames = tuple(names.symbol(address) for address in table.walk(record.stack_id))
+        if "unknown" in frames:
+            self.dropped[(name, "symbolisation_failed")] += 1
+        return frames
+
+    # --- counters -----------------------------------------------------------------
+    def drop_counts(self) -> dict[tuple[str, str], int]:
+        """(event.name, reason) → records lost so far, kernel and user side."""
+        out: defaultdict[tuple[str, str], int] = defaultdict(int, self.dropped)
+        for bpf in list(self._loaded.values()):
+            for table, reason in ((b"ev_suppressed", "rate_limit_kernel"),
+                                  (b"ev_submit_failed", "perf_buffer_full")):
+                for index, count in per_cpu_totals(bpf[table]).items():
+                    if count:
+                        out[(EVENT_NAMES[index], reason)] += count
+        for name, count in list(self._limiter.refused.items()):
+            out[(name, "rate_limit_user")] += count
+        return dict(out)
+
+    @property
+    def perf_lost(self) -> int:
+        """Samples the perf buffers reported lost (bcc's lost callback).
+
+        The same samples as ev_submit_failed: perf_output_begin() counts a sample it has
+        no room for in rb->lost and fails with -ENOSPC, which bpf_perf_event_output()
+        returns (kernel/events/ring_buffer.c). Exported once, by type, from the kernel
+        count (reason perf_buffer_full); this total is the cross-check.
+        """
+        return self._lost
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        for bpf in self._loaded.values():
+            bpf.cleanup()
+        self._loaded.clear()

@@ -1,0 +1,318 @@
+"""Event records without a kernel: decoding, naming, rendering, rate limits, batching, OTLP."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+import threading
+from pathlib import Path
+
+import pytest
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
+
+from otel_netreceiver.bpf.tracefs import TracepointFormat, parse_format
+from otel_netreceiver.events.model import (
+    EVENT_NAMES,
+    RECORD,
+    DecodeError,
+    Endpoint,
+    Names,
+    decode_record,
+    parse_sockaddr,
+    summary,
+    to_event,
+)
+from otel_netreceiver.events.otlp_logs import encode_logs
+from otel_netreceiver.events.processor import BatchProcessor
+from otel_netreceiver.events.programs import (
+    EVENT_PROBES,
+    EventSettings,
+    probes_for,
+    render_events,
+)
+from otel_netreceiver.events.ratelimit import TokenBucket, TypeLimiter
+from otel_netreceiver.events.watch import Filter, format_event
+from otel_netreceiver.model import attrs
+
+DATA = Path(__file__).parent.parent / "data" / "tracefs"
+OFFSETS = {name: 8 * i for i, name in enumerate(
+    ("OFF_NET_INUM", "OFF_SOCK_NET", "OFF_SOCK_STATE", "OFF_SKB_DEV", "OFF_SKB_SK",
+     "OFF_DEV_NET", "OFF_SKC_FAMILY", "OFF_SKC_NUM", "OFF_SKC_DPORT", "OFF_SKC_DADDR",
+     "OFF_SKC_RCV_SADDR", "OFF_SKC_V6_DADDR", "OFF_SKC_V6_RCV_SADDR", "OFF_SKB_HEAD",
+     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)}
+SETTINGS = EventSettings(("TCP_SEND_RST", "PACKETLOSS"), 100, 5_000_000, 7_000_000, False)
+
+
+def _fmt(name: str) -> TracepointFormat:
+    return parse_format((DATA / f"{name}.format").read_text(), name)
+
+
+def _sockaddr(address: str, port: int) -> bytes:
+    ip = ipaddress.ip_address(address)
+    if ip.version == 4:
+        raw = struct.pack("<H", socket.AF_INET) + struct.pack(">H", port) + ip.packed
+    else:
+        raw = struct.pack("<H", socket.AF_INET6) + struct.pack(">H", port) + b"\0" * 4 + ip.packed
+    return raw.ljust(28, b"\0")
+
+
+def _record(type_name: str, **values: object) -> bytes:
+    v = {"ts": 1_000, "location": 0, "value": 0, "netns": 4026532000, "reason": 0, "state": 0,
+         "stack": -1, "cpu": 1, "protocol": 0, "l4": 0, "saddr": b"", "daddr": b"",
+         "ifname": b"", **values}
+    return RECORD.pack(v["ts"], v["location"], v["value"], EVENT_NAMES.index(type_name),
+                       v["netns"], v["reason"], v["state"], v["stack"], v["cpu"], v["protocol"],
+                       v["l4"], 0, v["saddr"], v["daddr"], v["ifname"])
+
+
+POD = attrs({"netns.inode": 4026532000, "netns.kind": "pod", "k8s.pod.uid": "u-1",
+             "k8s.pod.name": "web-1", "k8s.namespace.name": "shop"})
+NAMES = Names({3: "NO_SOCKET"}, {2: "NO_SOCKET"},
+              lambda a: {0xffffffff81000010: "__udp4_lib_rcv"}.get(a, "unknown"),
+              lambda inode: POD if inode == 4026532000 else attrs({"netns.kind": "unknown"}))
+
+
+def test_a_reset_record_decodes_with_addresses_ports_reason_and_pod() -> None:
+    data = _record("TCP_SEND_RST", reason=2, state=255, saddr=_sockaddr("10.251.8.2", 1),
+                   daddr=_sockaddr("10.251.8.2", 45678))
+    event = to_event(decode_record(data), NAMES, clock_offset_ns=5_000)
+    assert event.name == "TCP_SEND_RST" and event.time_unix_nano == 6_000
+    assert (event.severity_number, event.severity_text) == (9, "INFO")
+    assert event.source == Endpoint("10.251.8.2", 1)
+    assert event.destination == Endpoint("10.251.8.2", 45678)
+    assert event.reason == "NO_SOCKET" and dict(event.attributes)["tcp.state"] == "no_socket"
+    assert event.attribute("k8s.pod.name") == "web-1"
+    assert summary(event) == ("TCP_SEND_RST 10.251.8.2:1 -> 10.251.8.2:45678 state=no_socket "
+                              "reason=NO_SOCKET")
+
+
+def test_drop_records_name_reason_and_location_and_ipv6() -> None:
+    data = _record("PACKETLOSS", reason=3, location=0xffffffff81000010, protocol=0x86DD, l4=17,
+                   saddr=_sockaddr("fd00::1", 5353), daddr=_sockaddr("fd00::2", 53))
+    event = to_event(decode_record(data), NAMES, 0)
+    assert (event.reason, event.location) == ("NO_SOCKET", "__udp4_lib_rcv")
+    assert event.destination == Endpoint("fd00::2", 53) and event.severity_text == "WARN"
+    own = dict(event.attributes)
+    assert (own["network.protocol"], own["network.transport"]) == ("ipv6", "udp")
+    assert "[fd00::1]:5353 -> [fd00::2]:53" in summary(event)
+    unnamed = to_event(decode_record(_record("PACKETLOSS", location=0x1234)), NAMES, 0)
+    assert unnamed.location == "unknown" and unnamed.source is None  # family 0: no address
+
+
+def test_slow_softirq_records_carry_vector_phase_and_latency() -> None:
+    event = to_event(decode_record(_record("NET_SOFTIRQ_SLOW", reason=3, state=1,
+                                           value=12_500_000, netns=0)), NAMES, 0)
+    own = dict(event.attributes)
+    assert (own["softirq.vector"], own["softirq.phase"], own["latency.ns"]) == (
+        "NET_RX", "execute", "12500000")
+    assert summary(event).endswith("latency=12.500ms")
+    tx = to_event(decode_record(_record("NETIF_TXLAT_SLOW", ifname=b"eth0\0junk")), NAMES, 0)
+    assert dict(tx.attributes)["network.interface.name"] == "eth0"
+
+
+def test_bad_records_are_refused_with_the_problem() -> None:
+    with pytest.raises(DecodeError, match="of 12 bytes, expected 128"):
+        decode_record(b"\0" * 12)
+    with pytest.raises(DecodeError, match="unknown type 99"):
+        decode_record(RECORD.pack(0, 0, 0, 99, 0, 0, 0, 0, 0, 0, 0, 0, b"", b"", b""))
+    assert parse_sockaddr(b"\0" * 28) is None
+
+
+def test_rendering_puts_settings_in_defines_and_takes_addresses_from_the_format() -> None:
+    formats = {("tcp", "tcp_send_reset"): _fmt("tcp_tcp_send_reset"),
+               ("tcp", "tcp_receive_reset"): _fmt("tcp_tcp_receive_reset")}
+    text = render_events(EVENT_PROBES["tcpreset"], formats, OFFSETS, SETTINGS)
+    for define in ("#define EV_BUDGET 100", "#define EV_ON_TCP_SEND_RST 1",
+                   "#define EV_ON_TCP_RECEIVE_RST 0", "#define EV_STACKS 0",
+                   "#define EV_TCP_SEND_RST 0", "#define EV_SOFTIRQ_NS 5000000ULL"):
+        assert define in text
+    assert "__builtin_memcpy(e->saddr, args->saddr, 28);" in text  # 6.18: sockaddrs
+    assert "ev_inet(e, args->family, args->sport" in text  # receive_reset: ports and addresses
+    assert "struct nr_event {" in text and "EVENTS_H" not in text
+    # an older tcp_send_reset without address fields: the socket is read at BTF offsets
+    old = formats[("tcp", "tcp_send_reset")]
+    bare = TracepointFormat(old.name, tuple(f for f in old.fields
+                                            if f.name in ("skbaddr", "skaddr", "state")), {})
+    older = render_events(EVENT_PROBES["tcpreset"], {**formats, ("tcp", "tcp_send_reset"): bare},
+                          OFFSETS, SETTINGS)
+    assert "ev_from_sock(e, args->skaddr);" in older and "0xFFFFFFFE" in older
+    assert f"#define OFF_SKC_DADDR {OFFSETS['OFF_SKC_DADDR']}" in older
+
+
+def test_every_event_program_renders_from_recorded_formats() -> None:
+    formats = {("skb", "kfree_skb"): _fmt("skb_kfree_skb"),
+               ("tcp", "tcp_retransmit_skb"): _fmt("tcp_tcp_retransmit_skb"),
+               ("net", "net_dev_queue"): _fmt("net_net_dev_queue"),
+               ("net", "net_dev_xmit"): _fmt("net_net_dev_xmit")}
+    stacks = EventSettings(tuple(EVENT_NAMES), 7, 1, 2, True)
+    for probe in ("packetloss", "tcpretrans", "netiftxlat", "net_softirq"):
+        text = render_events(EVENT_PROBES[probe], formats, OFFSETS, stacks)
+        assert "#define EV_STACKS 1" in text and "#define EV_BUDGET 7" in text
+    assert probes_for(("PACKETLOSS", "TCP_RECEIVE_RST", "TCP_SEND_RST")) == ("tcpreset",
+                                                                             "packetloss")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_token_bucket_passes_the_burst_then_the_rate() -> None:
+    clock = Clock()
+    bucket = TokenBucket(rate=10, burst=5, clock=clock)
+    assert [bucket.take() for _ in range(7)] == [True] * 5 + [False] * 2
+    clock.now += 0.25  # 2.5 tokens
+    assert [bucket.take() for _ in range(3)] == [True, True, False]
+    clock.now += 100  # never more than the burst saved up
+    assert sum(bucket.take() for _ in range(20)) == 5
+
+
+def test_type_limiter_limits_each_type_alone_and_counts_refusals() -> None:
+    limiter = TypeLimiter(rate=1, burst=3, clock=Clock())
+    passed = [limiter.allow("PACKETLOSS") for _ in range(10)]
+    assert sum(passed) == 3 and limiter.refused["PACKETLOSS"] == 7
+    assert limiter.allow("TCP_SEND_RST")  # its own bucket
+    assert limiter.refused["TCP_SEND_RST"] == 0
+
+
+def _event(name: str = "PACKETLOSS"):  # type: ignore[no-untyped-def]
+    return to_event(decode_record(_record(name)), NAMES, 0)
+
+
+def test_batch_processor_drops_and_counts_when_the_queue_is_full() -> None:
+    release, batches = threading.Event(), []
+
+    def export(batch, timeout):  # type: ignore[no-untyped-def]
+        release.wait(5)
+        batches.append(len(batch))
+        return ""
+
+    processor = BatchProcessor(export, max_queue_size=4, max_export_batch_size=2,
+                               schedule_delay=0.05)
+    processor.start()
+    accepted = [processor.emit(_event()) for _ in range(2)]  # the worker takes these two ...
+    for _ in range(200):
+        if not processor._queue:
+            break
+        threading.Event().wait(0.01)
+    accepted += [processor.emit(_event()) for _ in range(10)]  # ... and blocks in export
+    assert accepted.count(True) == 6 and processor.dropped[("PACKETLOSS", "queue_full")] == 6
+    release.set()
+    processor.shutdown(timeout=5)
+    assert sum(batches) == 6 and max(batches) <= 2
+    assert processor.exported["PACKETLOSS"] == 6
+
+
+def test_batch_processor_counts_failed_exports_and_flushes_on_shutdown() -> None:
+    processor = BatchProcessor(lambda batch, timeout: "HTTP 400", schedule_delay=10)
+    processor.start()
+    for _ in range(3):
+        processor.emit(_event("TCP_SEND_RST"))
+    processor.shutdown(timeout=5)  # sends the partial batch now, not in 10 s
+    assert processor.dropped[("TCP_SEND_RST", "export_failed")] == 3
+    assert processor.last_error == "HTTP 400"
+    assert not processor.emit(_event())  # closed: refused and counted
+    assert processor.dropped[("PACKETLOSS", "queue_full")] == 1
+
+
+def test_log_records_decode_with_the_generated_classes() -> None:
+    reset = to_event(decode_record(_record("TCP_SEND_RST", reason=2, state=255,
+                                           saddr=_sockaddr("10.0.0.1", 80),
+                                           daddr=_sockaddr("10.0.0.2", 40000))), NAMES, 0)
+    body = encode_logs([reset, _event()], {"service.name": "otel-netreceiver"})
+    request = ExportLogsServiceRequest.FromString(body)
+    rl = request.resource_logs[0]
+    assert {kv.key: kv.value.string_value for kv in rl.resource.attributes} == {
+        "service.name": "otel-netreceiver"}
+    first, second = rl.scope_logs[0].log_records
+    a = {kv.key: kv.value for kv in first.attributes}
+    assert a["event.name"].string_value == "TCP_SEND_RST" == first.event_name
+    assert a["k8s.pod.name"].string_value == "web-1"
+    assert (a["source.address"].string_value, a["destination.port"].int_value) == (
+        "10.0.0.1", 40000)
+    assert a["reason"].string_value == "NO_SOCKET" and first.severity_number == 9
+    assert first.body.string_value.startswith("TCP_SEND_RST 10.0.0.1:80")
+    assert second.severity_text == "WARN" and second.event_name == "PACKETLOSS"
+
+
+def test_watch_filter_and_lines() -> None:
+    event = _event("TCP_SEND_RST")
+    assert Filter(("TCP_SEND_RST",), "shop", "web-1").matches(event)
+    assert Filter(pod="u-1").matches(event)  # the UID works off Kubernetes
+    assert not Filter(("PACKETLOSS",)).matches(event)
+    assert not Filter(namespace="other").matches(event)
+    assert not Filter(pod="web-2").matches(event)
+    line = format_event(event, "text")
+    assert " pod=shop/web-1 TCP_SEND_RST" in line and line.startswith("1970-01-01T00:00:00")
+    assert '"event.name": "TCP_SEND_RST"' in format_event(event, "json")
+
+
+
+
+def test_a_bad_event_setting_is_refused_naming_file_line_and_key() -> None:
+    from otel_netreceiver.config.loader import ConfigError, load_text
+
+    with pytest.raises(ConfigError, match=r"e\.yaml:4: collectors\.events\.types.*TCP_RST"):
+        load_text("collectors:\n  events:\n    types:\n      - TCP_RST\n", "e.yaml")
+    with pytest.raises(ConfigError, match=r"collectors\.events\.softirq_threshold"):
+        load_text("collectors:\n  events:\n    softirq_threshold: soon\n", "e.yaml")
+    loaded = load_text("collectors:\n  events:\n    txlat_threshold: 2ms\n"
+                       "    types: [TCP_RETRANS]\n", "e.yaml")
+    assert loaded.config.collectors.events.txlat_threshold == 0.002
+    assert loaded.config.collectors.events.types == ["TCP_RETRANS"]
+
+
+class FakeResolver:
+    """A NetnsResolver's interface over a fixed table (the real one walks /proc)."""
+
+    def __init__(self, directory: dict[str, tuple[str, str]]) -> None:
+        self.walks, self.directory = 0, directory
+        self.live: dict[int, object] = {}
+
+    def resolve(self):  # type: ignore[no-untyped-def]
+        self.walks += 1
+        return {inode: (None, identity) for inode, identity in self.live.items()}
+
+    def attributes(self, inode, identity):  # type: ignore[no-untyped-def]
+        name = self.directory.get(identity)
+        return attrs({"netns.inode": inode, "k8s.pod.uid": identity,
+                      **({"k8s.pod.name": name[0]} if name else {})})
+
+
+def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names() -> None:
+    from otel_netreceiver.events.source import PodLabels
+
+    clock, resolver = Clock(), FakeResolver({})
+    labels = PodLabels(resolver, clock)  # type: ignore[arg-type]
+    assert dict(labels(0)) == {"netns.kind": "unknown"} and resolver.walks == 0
+    assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1
+    resolver.live[7] = "uid-7"
+    assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1  # not yet
+    clock.now += 1.0
+    assert dict(labels(7))["k8s.pod.uid"] == "uid-7" and resolver.walks == 2
+    resolver.directory["uid-7"] = ("web-7", "shop")  # the Kubernetes watch names it later
+    assert dict(labels(7))["k8s.pod.name"] == "web-7" and resolver.walks == 2  # cached identity
+
+
+def test_the_poll_threads_accounting_without_a_kernel() -> None:
+    from otel_netreceiver.collectors.podnet.identity import NoPods
+    from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+
+    got: list = []
+    from otel_netreceiver.events.source import EventSource
+
+    source = EventSource(EventsConfig(rate_limit=0.001, burst=2), EbpfConfig(use_bcc=False),
+                         "/proc", NoPods(), got.append)
+    assert source.loaded == () and all("bcc disabled" in r for r in source.statuses.values())
+    source._pending = [("tcpreset", _record("TCP_SEND_RST", netns=0)) for _ in range(5)]
+    source._pending.append(("tcpreset", b"short"))
+    source._drain()
+    assert [e.name for e in got] == ["TCP_SEND_RST"] * 2
+    assert source.delivered == {"TCP_SEND_RST": 2}
+    assert source.drop_counts() == {("TCP_SEND_RST", "rate_limit_user"): 3,
+                                    ("unknown", "decode_failed"): 1}
+    source.close()

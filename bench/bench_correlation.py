@@ -10,7 +10,7 @@ With N network namespaces (one `unshare --net sleep` each, as root), measures CP
 - answer: one /v1/correlate question over the real Unix socket, history filled with 5
   minutes of cycles, and its change-point count (memory follows movement, not series).
 
-    sudo .venv/bin/python bench/bench_correlation.py [--size 200] [--active 10] [--cycles 10]
+    sudo PYTHONPATH=. .venv/bin/python bench/bench_correlation.py [--size 200] [--active 10]
 """
 
 from __future__ import annotations

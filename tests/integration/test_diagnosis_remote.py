@@ -253,3 +253,23 @@ def test_signed_queries_reach_a_real_query_api(prometheus: Prometheus):
                          credentials=Credentials("AKIDEXAMPLE", "secret", "token"))
     rows = client.query("max(apiserver_storage_size_bytes)", START["H"] + HOUR)
     assert float(rows[0]["value"][1]) == 1.5 * 1024**3
+
+
+def test_promtool_parses_the_promql_of_every_rule(tmp_path):
+    """Every condition of both tables, in the pod, node and cluster views, is valid PromQL."""
+    from otel_netreceiver.diagnosis.promql import expression, pods_expression
+    from tests.support.tools import require_tool
+
+    question = Question("", 0, int(WINDOW * 1e9), pod_uid="uid-a", every_pod=True,
+                        namespace="shop")
+    exprs = {pods_expression(question, Target()), pods_expression(question, Target("n"))}
+    for rule in ALL_RULES:
+        for c in (*rule.deciding(), *rule.required(), *rule.excluding(), *rule.supporting()):
+            exprs |= {expression(c, question, Target()), expression(c, question, Target("n"))}
+    rules = [{"record": f"diagnosis:check_{i}", "expr": e} for i, e in enumerate(sorted(exprs))]
+    path = tmp_path / "diagnosis.rules.yaml"
+    path.write_text(json.dumps({"groups": [{"name": "diagnosis", "rules": rules}]}))
+    done = subprocess.run([require_tool("promtool"), "check", "rules", str(path)],
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"SUCCESS: {len(rules)} rules found" in done.stdout

@@ -25,11 +25,19 @@ NODE_ATTRIBUTE = "k8s.node.name"
 _REGEX_META = re.compile(r"([.^$*+?()\[\]{}|\\])")
 
 
+POD_LABEL = "k8s_pod_uid"
+
+
 @dataclass(frozen=True, slots=True)
 class Target:
     """What remote mode looks at: one node (``--node``) or the whole cluster."""
 
     node: str = ""
+
+
+def batched(signal: Signal, question: Question) -> bool:
+    """diagnose asks every pod the same pod-scope condition: one query answers them all."""
+    return question.every_pod and signal.scope is Scope.POD and not signal.raw
 
 
 def label(key: str, signal: Signal) -> str:
@@ -48,14 +56,19 @@ def _string(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _matchers(signal: Signal, question: Question, node_label: str, node: str) -> str:
+def _matchers(signal: Signal, question: Question, node_label: str, node: str,
+              batch: bool) -> str:
     out = [f"{label(k, signal)}={_string(v)}" for k, v in signal.match]
     excluded: dict[str, list[str]] = {}
     for k, v in signal.exclude:
         excluded.setdefault(label(k, signal), []).append(_REGEX_META.sub(r"\\\1", v))
     out += [f"{k}!~{_string('|'.join(vs))}" for k, vs in excluded.items()]
     if not signal.raw:
-        if signal.scope is Scope.POD:
+        if signal.scope is Scope.POD and batch:
+            out.append('k8s_pod_uid!=""')
+            if question.namespace:
+                out.append(f"k8s_namespace_name={_string(question.namespace)}")
+        elif signal.scope is Scope.POD:
             out.append(f"k8s_pod_uid={_string(question.pod_uid)}")
         elif signal.scope is Scope.HOST:
             out.append('netns_kind="host"')
@@ -66,11 +79,14 @@ def _matchers(signal: Signal, question: Question, node_label: str, node: str) ->
     return "{" + ", ".join(out) + "}"
 
 
-def groups(signal: Signal, target: Target) -> tuple[str, ...]:
-    """The labels an expression keeps; the cluster view adds the node to non-pod evidence."""
+def groups(signal: Signal, target: Target, batch: bool = False) -> tuple[str, ...]:
+    """The labels an expression keeps; the cluster view adds the node to non-pod evidence,
+    a batch (every pod at once) the pod UID."""
     keys = [label(k, signal) for k in (*signal.group_by, *(k for k, _ in signal.match))]
     if not signal.raw and not target.node and signal.scope is not Scope.POD:
         keys.append(NODE_LABELS[0])
+    if batch:
+        keys.append(POD_LABEL)
     return tuple(dict.fromkeys(keys))
 
 
@@ -79,17 +95,17 @@ def _duration(seconds: float) -> str:
 
 
 def _one(condition: Condition, question: Question, target: Target, node_label: str,
-         by: str) -> str:
+         by: str, batch: bool) -> str:
     signal, w = condition.signal, _duration(question.seconds)
     name, kind = series(signal)
-    sel = _matchers(signal, question, node_label, target.node)
+    sel = _matchers(signal, question, node_label, target.node, batch)
     op = condition.op
     if op in (Op.INCREASE, Op.RATE):
         return f"sum by ({by}) ({op.value}({name}{sel}[{w}]))"
     if op is Op.RATIO:
         assert condition.of is not None, "a RATIO names its denominator in `of`"
         of_name, _ = series(condition.of)
-        of_sel = _matchers(condition.of, question, node_label, target.node)
+        of_sel = _matchers(condition.of, question, node_label, target.node, batch)
         return (f"sum by ({by}) (increase({name}{sel}[{w}])) / "
                 f"sum by ({by}) (increase({of_name}{of_sel}[{w}]))")
     if op is Op.LEVEL:
@@ -106,13 +122,16 @@ def _one(condition: Condition, question: Question, target: Target, node_label: s
             f"(rate({name}_bucket{sel}[{w}])))")
 
 
-def expression(condition: Condition, question: Question, target: Target) -> str:
-    """The PromQL that yields the condition's value per evidence group at the window's end."""
-    by = ", ".join(groups(condition.signal, target))
+def expression(condition: Condition, question: Question, target: Target,
+               batch: bool = False) -> str:
+    """The PromQL that yields the condition's value per evidence group at the window's end
+    (with ``batch``, for every pod at once: the groups carry k8s_pod_uid)."""
+    by = ", ".join(groups(condition.signal, target, batch))
     if not target.node or condition.signal.raw:
-        return _one(condition, question, target, NODE_LABELS[0], by)
+        return _one(condition, question, target, NODE_LABELS[0], by, batch)
     # either label may carry the node: the left side wins where both match the same group
-    return " or ".join(f"({_one(condition, question, target, n, by)})" for n in NODE_LABELS)
+    return " or ".join(f"({_one(condition, question, target, n, by, batch)})"
+                       for n in NODE_LABELS)
 
 
 def pods_expression(question: Question, target: Target) -> str:

@@ -79,27 +79,58 @@ def _error_text(raw: bytes) -> str:
 
 
 class PrometheusSource:
-    """Source + PodListing over a query API, for one node (``target.node``) or the cluster."""
+    """Source + PodListing over a query API, for one node (``target.node``) or the cluster.
+
+    ``diagnose`` asks each pod the same pod-scope conditions; they are answered by one
+    query per condition for all pods (cached for that question's window), so a cluster
+    of N pods costs as many queries as one pod, not N times as many. Answers are kept
+    per expression and time too: rules that share a condition share its query. A source
+    is meant for one diagnose run (nothing is ever evicted).
+    """
 
     def __init__(self, client: QueryClient, target: promql.Target | None = None) -> None:
         self._client, self._target = client, target or promql.Target()
+        self._batches: dict[tuple, dict[str, list[Evidence]]] = {}
+        self._answers: dict[tuple[str, int], list[dict[str, Any]]] = {}
+        self.queries = 0  # sent so far (the benchmark and the tests read it)
 
-    def evaluate(self, condition: Condition, question: Question) -> list[Evidence]:
-        expr = promql.expression(condition, question, self._target)
+    def _query(self, expr: str, question: Question) -> list[dict[str, Any]]:
+        key = (expr, question.end_unix_nano)
+        if key not in self._answers:
+            self.queries += 1
+            self._answers[key] = self._client.query(expr, question.end_unix_nano / 1e9)
+        return self._answers[key]
+
+    def _evidence(self, condition: Condition, question: Question,
+                  rows: list[dict[str, Any]]) -> list[tuple[str, Evidence]]:
         signal, out = condition.signal, []
-        for row in self._client.query(expr, question.end_unix_nano / 1e9):
+        for row in rows:
             value = float(row["value"][1])
             if not math.isfinite(value):  # 0/0 of a ratio, a histogram with no observations
                 continue
             labels = {k: v for k, v in row["metric"].items() if k != "__name__"}
-            out.append(Evidence(signal.metric, signal.scope.value,
-                                promql.attributes_back(signal, labels), value, question.seconds,
-                                condition.op.value))
+            out.append((labels.get(promql.POD_LABEL, ""),
+                        Evidence(signal.metric, signal.scope.value,
+                                 promql.attributes_back(signal, labels), value,
+                                 question.seconds, condition.op.value)))
         return out
 
+    def evaluate(self, condition: Condition, question: Question) -> list[Evidence]:
+        if not promql.batched(condition.signal, question):
+            expr = promql.expression(condition, question, self._target)
+            return [e for _, e in self._evidence(condition, question,
+                                                 self._query(expr, question))]
+        key = (condition, question.start_unix_nano, question.end_unix_nano, question.namespace)
+        if key not in self._batches:
+            expr = promql.expression(condition, question, self._target, batch=True)
+            per_pod: dict[str, list[Evidence]] = {}
+            for uid, evidence in self._evidence(condition, question, self._query(expr, question)):
+                per_pod.setdefault(uid, []).append(evidence)
+            self._batches[key] = per_pod
+        return list(self._batches[key].get(question.pod_uid, []))
+
     def pods(self, question: Question) -> list[Attributes]:
-        rows = self._client.query(promql.pods_expression(question, self._target),
-                                  question.end_unix_nano / 1e9)
+        rows = self._query(promql.pods_expression(question, self._target), question)
         found = {}
         for row in rows:
             labels = row["metric"]

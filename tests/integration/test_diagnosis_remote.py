@@ -273,3 +273,18 @@ def test_promtool_parses_the_promql_of_every_rule(tmp_path):
                           capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"SUCCESS: {len(rules)} rules found" in done.stdout
+
+
+def test_pod_conditions_are_one_query_for_every_pod(prometheus: Prometheus):
+    sent: list[str] = []
+
+    class Recording(QueryClient):
+        def query(self, expr: str, at: float) -> list[dict]:
+            sent.append(expr)
+            return super().query(expr, at)
+
+    source = PrometheusSource(Recording(prometheus.url))
+    found = diagnose(ALL_RULES, source, source, _question("A"))
+    assert {dict(f.subject).get("k8s.pod.name") for f in found} == {None, "web-a", "web-b"}
+    assert len(sent) == len(set(sent)) == source.queries  # nothing asked twice
+    assert not [e for e in sent if 'k8s_pod_uid="' in e]  # and nothing asked per pod

@@ -101,14 +101,23 @@ def parse_at(text: str, now: float) -> float:
     return at.timestamp()
 
 
+def parse_since(text: str) -> float:
+    """``--since`` for remote mode: the config's durations plus days (seed 004's growth shows
+    over days, and the store keeps them)."""
+    try:
+        seconds = float(text[:-1]) * 86400 if text.endswith("d") else parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"--since {text!r}: {exc}") from None
+    if seconds < 1:
+        raise ValueError(f"--since {text!r}: must be at least 1s")
+    return seconds
+
+
 def remote(args: argparse.Namespace, env: Mapping[str, str], now: float) -> dict[str, Any]:
     """Every rule (node and cluster tables) over the query API; the node API's document."""
     from otel_netreceiver.nodeapi.correlate import diagnosis  # the one shape of the answer
 
-    try:
-        since = parse_duration(args.since or "1h")
-    except ValueError as exc:
-        raise ValueError(f"--since: {exc}") from None
+    since = parse_since(args.since or "1h")
     end = parse_at(args.at, now)
     question = Question("", int((end - since) * 1e9), int(end * 1e9), every_pod=True,
                         namespace=args.namespace)

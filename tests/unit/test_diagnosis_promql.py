@@ -114,3 +114,17 @@ def test_local_mode_skips_raw_signals_and_none_of_does_not_veto_unread():
     assert evaluate(CLUSTER_RULES, source, question) == []
     growth = Condition(Signal("netreceiver.k8s.pods", Scope.NODE), Op.GROWTH, 1.0)
     assert [e.delta for e in source.evaluate(growth, question)] == [2.0]
+
+
+def test_remote_command_windows_take_days_and_iso_times():
+    from otel_netreceiver.diagnosis.command import parse_at, parse_since
+
+    assert parse_since("3d") == 3 * 86400 and parse_since("30m") == 1800
+    with pytest.raises(ValueError, match="--since '0s': must be at least 1s"):
+        parse_since("0s")
+    with pytest.raises(ValueError, match="--since 'soon'"):
+        parse_since("soon")
+    assert parse_at("", 42.0) == 42.0 and parse_at("1700000000.5", 0) == 1700000000.5
+    assert parse_at("2026-12-01T20:00:00Z", 0) == 1796155200.0
+    with pytest.raises(ValueError, match="give a time zone"):
+        parse_at("2026-12-01T20:00:00", 0)

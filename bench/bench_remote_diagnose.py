@@ -56,7 +56,7 @@ def series(pods: int) -> list[AgentSeries]:
 def run(source: PrometheusSource, question: Question, repeat: int) -> tuple[float, int, list]:
     best, found, queries = float("inf"), [], 0
     for _ in range(repeat):
-        fresh = type(source)(source._client)  # a new cache each run, as each CLI run has
+        fresh = type(source)(source.client)  # a new cache each run, as each CLI run has
         t0 = time.perf_counter()
         found = diagnose(RULES + CLUSTER_RULES, fresh, fresh, question)
         best, queries = min(best, time.perf_counter() - t0), fresh.queries

@@ -31,7 +31,7 @@ def _threshold(c: Condition) -> str:
         parts.append(f"> {c.above:.0%}" if c.op is Op.GROWTH else f"> {_number(c.above)}")
     if c.below is not None:
         parts.append(f"< {c.below:.0%}" if c.op is Op.GROWTH else f"< {_number(c.below)}")
-    return f"{what} {' and '.join(parts)}" if parts else f"{what} (shown)"
+    return f"{what} {' and '.join(parts)}" if parts else f"{what} (any value)"
 
 
 def _signal(s: Signal) -> str:

@@ -94,6 +94,10 @@ class PrometheusSource:
         self._answers: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self.queries = 0  # sent so far (the benchmark and the tests read it)
 
+    @property
+    def client(self) -> QueryClient:
+        return self._client
+
     def _query(self, expr: str, question: Question) -> list[dict[str, Any]]:
         key = (expr, question.end_unix_nano)
         if key not in self._answers:

@@ -48,6 +48,8 @@ API_SLOW = (
 )
 ETCD_SLOW = Condition(_raw(ETCD_LATENCY, ("operation", "type", "instance")), Op.QUANTILE,
                       ETCD_SLOW_S, q=0.99)
+# etcd's p99 whatever it is: "etcd is normal" needs etcd's latency to be there at all
+ETCD_SEEN = Condition(ETCD_SLOW.signal, Op.QUANTILE, None, q=0.99)
 DB_SIZE = (_raw("apiserver_storage_size_bytes", ("instance",)),
            _raw("etcd_mvcc_db_total_size_in_bytes", ("instance",)))
 WORKLOAD_GREW = (Condition(Signal("netreceiver.k8s.pods", Scope.NODE), Op.GROWTH, WORKLOAD_GROWTH),
@@ -102,7 +104,7 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "Find the slowest calls and their clients (audit log: requestURI and userAgent by "
          "latency), check APF queueing, and paginate large LISTs.",
          "seed 001: API vs etcd latency; control plane vs client problems",
-         none_of=(ETCD_SLOW,)),
+         all_of=(ETCD_SEEN,), none_of=(ETCD_SLOW,)),
     Rule("cp.scheduler_backlog", "scheduler_backlog", "warning", CLUSTER,
          (_level(_raw("scheduler_pending_pods", match=(("queue", "unschedulable"),)), 0.0),
           _level(_raw("scheduler_pending_pods", match=(("queue", "active"),)), 100.0)),

@@ -172,6 +172,10 @@ def test_latency_names_the_slow_api_server_and_is_not_averaged_away(prometheus: 
     assert [dict(e.attributes) for e in slow] == [
         {"instance": API2, "resource": "pods", "verb": "GET"}]
     assert 2.0 < slow[0].delta <= 5.0 and slow[0].op == "quantile"
+    # ... and shows etcd's own p99 on both servers, which was normal
+    etcd = [e for e in found["cp.api_latency"].evidence if e.signal.startswith("etcd_")]
+    assert sorted(dict(e.attributes)["instance"] for e in etcd) == [API1, API2]
+    assert all(e.delta <= 0.05 for e in etcd)
     # evidence of the APF rejection names its priority level and flow schema
     apf = found["cp.apf_rejected"].evidence[0]
     assert dict(apf.attributes)["priority_level"] == "workload-low" and apf.delta > 800

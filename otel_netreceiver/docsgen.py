@@ -1,4 +1,4 @@
-"""Generate docs/metrics.md and docs/configuration.md from the catalogue and the schema.
+"""Generate docs/metrics.md, docs/configuration.md and docs/playbooks.md from the code.
 
 ``python -m otel_netreceiver.docsgen docs/`` rewrites them; the tests fail
 when a checked-in copy differs, so the docs cannot drift from the code.
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from otel_netreceiver.catalogue import CATALOGUE
 from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.diagnosis.playbooks_doc import playbooks_markdown
 from otel_netreceiver.naming import prometheus_series_names
 
 
@@ -81,7 +82,8 @@ def configuration_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATED = {"metrics.md": metrics_markdown, "configuration.md": configuration_markdown}
+GENERATED = {"metrics.md": metrics_markdown, "configuration.md": configuration_markdown,
+             "playbooks.md": playbooks_markdown}
 
 
 def main(argv: list[str]) -> int:

@@ -77,6 +77,10 @@ def _fire(rule: Rule, source: Source, question: Question,
     required = _holding(source, rule.required(), question, ALL_SCOPES, strict=True)
     if any(not found for found in required):
         return None
+    # a none_of that cannot be read (local mode, raw metrics) does not veto: nothing says
+    # the excluded cause holds
+    if any(_holding(source, rule.excluding(), question, ALL_SCOPES)):
+        return None
     supporting = _holding(source, rule.supporting(), question, ALL_SCOPES)
     evidence = deciding + [e for found in (*required, *supporting) for e in found]
     return Finding(rule.id, rule.verdict, rule.severity, rule.summary, rule.advice,

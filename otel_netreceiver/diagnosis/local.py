@@ -110,6 +110,8 @@ class HistorySource:
 
     def evaluate(self, condition: Condition, question: Question) -> list[Evidence]:
         signal = condition.signal
+        if signal.raw or (condition.of is not None and condition.of.raw):
+            return []  # a control-plane metric: only remote mode can read it
         denominators: dict[Attributes, float] = {}
         if condition.of is not None:
             for key, rows in _grouped(condition.of, self._windows(condition.of, question)).items():

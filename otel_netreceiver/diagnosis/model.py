@@ -32,10 +32,15 @@ class Signal:
     scope: Scope
     match: Attributes = ()  # attribute values a series must have
     group_by: tuple[str, ...] = ()  # attributes kept in evidence; the rest are summed away
+    # A raw Prometheus metric (the control plane's own, not in our catalogue): ``metric``,
+    # ``match`` and ``group_by`` are then Prometheus names, read by remote mode only.
+    raw: bool = False
+    exclude: Attributes = ()  # attribute values a series must not have (a key may repeat)
 
     def matches(self, attributes: Attributes) -> bool:
         have = dict(attributes)
-        return all(have.get(k) == v for k, v in self.match)
+        return (all(have.get(k) == v for k, v in self.match)
+                and all(have.get(k) != v for k, v in self.exclude))
 
 
 class Op(Enum):
@@ -44,8 +49,10 @@ class Op(Enum):
     INCREASE = "increase"  # counter: how much it grew
     RATE = "rate"  # counter: growth per second
     RATIO = "ratio"  # counter: growth of the signal / growth of ``of`` (same groups)
-    LEVEL = "level"  # gauge: its latest value
-    GROWTH = "growth"  # gauge: (latest - earliest) / earliest, e.g. series count creeping up
+    LEVEL = "level"  # gauge: its latest value (remote mode: the max over the groups' series)
+    # gauge: (latest - earliest) / earliest, e.g. series count creeping up; remote mode reads a
+    # counter's growth as that of its rate (second half of the window against the first)
+    GROWTH = "growth"
     QUANTILE = "quantile"  # histogram: the q-quantile of what it observed in the window
 
 
@@ -89,6 +96,7 @@ class Rule:
     also: tuple[Signal | Condition, ...] = ()  # shown as evidence when they hold, never decide
     all_of: tuple[Signal | Condition, ...] = ()  # must hold too (a pattern of several signals)
     pattern: str = ""  # a named customer case of seed 002, when the rule is one
+    none_of: tuple[Signal | Condition, ...] = ()  # must hold for no group ("etcd is normal")
 
     def deciding(self) -> tuple[Condition, ...]:
         return _conditions(self.any_of)
@@ -99,9 +107,12 @@ class Rule:
     def supporting(self) -> tuple[Condition, ...]:
         return _conditions(self.also)
 
+    def excluding(self) -> tuple[Condition, ...]:
+        return _conditions(self.none_of)
+
     def signals(self) -> tuple[Signal, ...]:
         out = []
-        for c in (*self.deciding(), *self.required(), *self.supporting()):
+        for c in (*self.deciding(), *self.required(), *self.supporting(), *self.excluding()):
             out += [c.signal] + ([c.of] if c.of is not None else [])
         return tuple(out)
 

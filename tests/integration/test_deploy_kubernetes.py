@@ -114,7 +114,8 @@ def test_kustomize_build_renders(rendered: dict[str, list[Manifest]], build: str
 def test_amp_build_renders_with_the_workspace_id() -> None:
     docs = _kustomize(AMP_BUILD)
     assert {d["kind"] for d in docs} == {"RuleGroupsNamespace", "AlertManagerDefinition"}
-    assert len(docs) == 5
+    # ENA, pod network, agent health, control plane, eBPF, SDK rules + the Alertmanager
+    assert len(docs) == 7
     for doc in docs:
         assert doc["spec"]["workspaceID"].startswith("ws-"), doc["metadata"]["name"]
 

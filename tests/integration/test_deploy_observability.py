@@ -26,12 +26,13 @@ from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = ROOT / "deploy/rules"
-AGENT_RULE_FILES = (RULES / "pod-network.rules.yaml", RULES / "agent-health.rules.yaml")
+AGENT_RULE_FILES = (RULES / "pod-network.rules.yaml", RULES / "agent-health.rules.yaml",
+                    RULES / "ebpf.rules.yaml", RULES / "sdk.rules.yaml")
 CONTROL_PLANE_RULE_FILES = (RULES / "control-plane/control-plane.rules.yaml",)
 NEW_RULE_FILES = AGENT_RULE_FILES + CONTROL_PLANE_RULE_FILES
 ALL_RULE_FILES = (*sorted(RULES.glob("*.rules.yaml")), *CONTROL_PLANE_RULE_FILES)
 TEST_FILES = tuple(RULES / "tests" / f"{name}.test.yaml"
-                   for name in ("pod-network", "agent-health", "control-plane"))
+                   for name in ("pod-network", "agent-health", "control-plane", "ebpf", "sdk"))
 DASHBOARDS = tuple(sorted((ROOT / "deploy/grafana").glob("*.json")))
 AMP = ROOT / "deploy/amp"
 DEPLOY_DOC = ROOT / "docs/deploy.md"
@@ -261,6 +262,8 @@ def _indented(text: str, indent: str) -> str:
     ("rule-groups-namespace-pod-network.yaml", "pod-network.rules.yaml"),
     ("rule-groups-namespace-agent-health.yaml", "agent-health.rules.yaml"),
     ("rule-groups-namespace-control-plane.yaml", "control-plane/control-plane.rules.yaml"),
+    ("rule-groups-namespace-ebpf.yaml", "ebpf.rules.yaml"),
+    ("rule-groups-namespace-sdk.yaml", "sdk.rules.yaml"),
 ])
 def test_rule_groups_namespace_embeds_its_rule_file_verbatim(resource: str, source: str) -> None:
     text = (AMP / resource).read_text()

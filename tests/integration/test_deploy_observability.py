@@ -21,6 +21,7 @@ import yaml
 from otel_netreceiver.catalogue import CATALOGUE
 from otel_netreceiver.naming import prometheus_series_names
 from tests.integration.test_deploy_adot import scraped_metric_names
+from tests.support.controlplane import CONTROL_PLANE_METRICS
 from tests.support.promql import metric_names
 from tests.support.tools import require_tool
 
@@ -39,23 +40,6 @@ DEPLOY_DOC = ROOT / "docs/deploy.md"
 SEVERITIES = {"critical", "warning", "info"}
 BUILTIN = {"ALERTS", "ALERTS_FOR_STATE"}
 
-# Kubernetes control-plane metrics (kube-apiserver and kube-scheduler /metrics, documented in
-# the Kubernetes metrics reference), plus "up" from the scrape itself.
-CONTROL_PLANE_METRICS = frozenset({
-    "apiserver_request_duration_seconds_bucket",
-    "apiserver_request_total",
-    "apiserver_flowcontrol_rejected_requests_total",
-    "apiserver_flowcontrol_current_inqueue_requests",
-    "apiserver_flowcontrol_current_executing_seats",
-    "apiserver_flowcontrol_nominal_limit_seats",
-    "apiserver_flowcontrol_request_concurrency_limit",
-    "apiserver_flowcontrol_request_wait_duration_seconds_bucket",
-    "etcd_request_duration_seconds_bucket",
-    "apiserver_storage_size_bytes",
-    "apiserver_storage_objects",
-    "scheduler_pending_pods",
-    "up",
-})
 # Grafana's variables, replaced by something PromQL parses before promtool checks a panel.
 # Heatmaps of the agent's and the SDK's histograms: bucket counts of all selected series per le
 # (counts add up; a quantile or an average would not).

@@ -34,6 +34,11 @@ CUSTOM_KINDS = {"OpenTelemetryCollector", "RuleGroupsNamespace", "AlertManagerDe
 AGENT_CAPABILITIES = {"SYS_PTRACE"}
 COMPONENT_CAPABILITIES = {"components/ebpf": {"BPF", "PERFMON", "SYS_RESOURCE"},
                           "components/fd-io-probes": {"DAC_READ_SEARCH"}}
+# The one host path the agent writes: the node API's Unix socket (docs/node-api.md), which
+# application pods mount read-only. Nothing else on the host is writable to the agent.
+WRITABLE_HOST_PATHS = {"/run/otel-netreceiver"}
+NODE_API_SOCKET = "/run/otel-netreceiver/api.sock"
+NODE_API_PORT = 19102
 ROLE_ARN = re.compile(r"^arn:aws:iam::\d{12}:role/[\w+=,.@-]+$")
 
 Manifest = dict[str, Any]
@@ -114,7 +119,8 @@ def test_kustomize_build_renders(rendered: dict[str, list[Manifest]], build: str
 def test_amp_build_renders_with_the_workspace_id() -> None:
     docs = _kustomize(AMP_BUILD)
     assert {d["kind"] for d in docs} == {"RuleGroupsNamespace", "AlertManagerDefinition"}
-    assert len(docs) == 5
+    # ENA, pod network, agent health, control plane, eBPF, SDK rules + the Alertmanager
+    assert len(docs) == 7
     for doc in docs:
         assert doc["spec"]["workspaceID"].startswith("ws-"), doc["metadata"]["name"]
 
@@ -219,7 +225,7 @@ def test_components_add_only_their_capabilities(component: str, tmp_path: Path) 
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
-def test_every_host_path_is_mounted_read_only(
+def test_every_host_path_but_the_node_api_socket_is_mounted_read_only(
         with_components: dict[str, list[Manifest]], overlay: str) -> None:
     pod = _agent(with_components[overlay])["spec"]["template"]["spec"]
     host_volumes = {v["name"]: v["hostPath"]["path"] for v in pod["volumes"] if "hostPath" in v}
@@ -228,6 +234,9 @@ def test_every_host_path_is_mounted_read_only(
     for container in pod["containers"] + pod.get("initContainers", []):
         for mount in container.get("volumeMounts", []):
             if mount["name"] in host_volumes:
+                if host_volumes[mount["name"]] in WRITABLE_HOST_PATHS:
+                    assert container["name"] == "agent", f"{container['name']}: {mount}"
+                    continue
                 assert mount.get("readOnly") is True, f"{container['name']}: {mount}"
 
 
@@ -309,9 +318,10 @@ def test_every_host_path_has_a_justification_comment() -> None:
             assert lines[item].strip().startswith("- name:"), f"{path}:{i}"
             host = lines[i + 1].split("path:", 1)[1].strip()
             comment = _comment_block_above(lines, item)
-            assert comment.startswith(f"hostPath: {host} ") and "read-only" in comment, (
+            mode = "writable" if host in WRITABLE_HOST_PATHS else "read-only"
+            assert comment.startswith(f"hostPath: {host} ") and mode in comment, (
                 f"{path.relative_to(ROOT)}:{item + 1}: hostPath {host} needs a comment "
-                f"'# hostPath: {host} (read-only ...): why' above its volume")
+                f"'# hostPath: {host} ({mode} ...): why' above its volume")
             count += 1
     assert count >= 7
 
@@ -363,6 +373,30 @@ def test_agent_probes_env_and_scheduling(rendered: dict[str, list[Manifest]]) ->
     resources = agent["resources"]
     assert resources["requests"]["cpu"] and resources["requests"]["memory"]
     assert resources["limits"]["memory"]
+
+
+def test_node_api_listens_on_the_host_ip_and_a_socket_in_the_writable_host_path(
+        rendered: dict[str, list[Manifest]]) -> None:
+    docs = rendered["base"]
+    pod = _agent(docs)["spec"]["template"]["spec"]
+    agent = _container({"spec": pod}, "agent")
+    config = yaml.safe_load(_find(docs, "ConfigMap", "otel-netreceiver-config")
+                            ["data"]["config.yaml"])["correlation"]
+    assert config["enabled"] is True and "host" not in config, "host comes from status.hostIP"
+    env = {e["name"]: e for e in agent["env"]}
+    assert env["OTEL_NETRECEIVER_API_HOST"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.hostIP"
+    ports = {p["name"]: p for p in agent["ports"]}
+    assert ports["node-api"] == {"name": "node-api", "containerPort": NODE_API_PORT,
+                                 "hostPort": NODE_API_PORT, "protocol": "TCP"}
+    assert config["port"] == NODE_API_PORT and config["socket"] == NODE_API_SOCKET
+    host = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
+    mount = next(m for m in agent["volumeMounts"]
+                 if m["mountPath"] == str(Path(NODE_API_SOCKET).parent))
+    assert host[mount["name"]] == {"path": "/run/otel-netreceiver", "type": "DirectoryOrCreate"}
+    assert not mount.get("readOnly"), "the agent creates the socket there"
+    writable = {host[m["name"]]["path"] for m in agent["volumeMounts"]
+                if m["name"] in host and not m.get("readOnly")}
+    assert writable == WRITABLE_HOST_PATHS
 
 
 def test_agent_args_match_the_image() -> None:

@@ -21,41 +21,29 @@ import yaml
 from otel_netreceiver.catalogue import CATALOGUE
 from otel_netreceiver.naming import prometheus_series_names
 from tests.integration.test_deploy_adot import scraped_metric_names
+from tests.support.controlplane import CONTROL_PLANE_METRICS
 from tests.support.promql import metric_names
 from tests.support.tools import require_tool
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = ROOT / "deploy/rules"
-AGENT_RULE_FILES = (RULES / "pod-network.rules.yaml", RULES / "agent-health.rules.yaml")
+AGENT_RULE_FILES = (RULES / "pod-network.rules.yaml", RULES / "agent-health.rules.yaml",
+                    RULES / "ebpf.rules.yaml", RULES / "sdk.rules.yaml")
 CONTROL_PLANE_RULE_FILES = (RULES / "control-plane/control-plane.rules.yaml",)
 NEW_RULE_FILES = AGENT_RULE_FILES + CONTROL_PLANE_RULE_FILES
 ALL_RULE_FILES = (*sorted(RULES.glob("*.rules.yaml")), *CONTROL_PLANE_RULE_FILES)
 TEST_FILES = tuple(RULES / "tests" / f"{name}.test.yaml"
-                   for name in ("pod-network", "agent-health", "control-plane"))
+                   for name in ("pod-network", "agent-health", "control-plane", "ebpf", "sdk"))
 DASHBOARDS = tuple(sorted((ROOT / "deploy/grafana").glob("*.json")))
 AMP = ROOT / "deploy/amp"
 DEPLOY_DOC = ROOT / "docs/deploy.md"
 SEVERITIES = {"critical", "warning", "info"}
 BUILTIN = {"ALERTS", "ALERTS_FOR_STATE"}
 
-# Kubernetes control-plane metrics (kube-apiserver and kube-scheduler /metrics, documented in
-# the Kubernetes metrics reference), plus "up" from the scrape itself.
-CONTROL_PLANE_METRICS = frozenset({
-    "apiserver_request_duration_seconds_bucket",
-    "apiserver_request_total",
-    "apiserver_flowcontrol_rejected_requests_total",
-    "apiserver_flowcontrol_current_inqueue_requests",
-    "apiserver_flowcontrol_current_executing_seats",
-    "apiserver_flowcontrol_nominal_limit_seats",
-    "apiserver_flowcontrol_request_concurrency_limit",
-    "apiserver_flowcontrol_request_wait_duration_seconds_bucket",
-    "etcd_request_duration_seconds_bucket",
-    "apiserver_storage_size_bytes",
-    "apiserver_storage_objects",
-    "scheduler_pending_pods",
-    "up",
-})
 # Grafana's variables, replaced by something PromQL parses before promtool checks a panel.
+# Heatmaps of the agent's and the SDK's histograms: bucket counts of all selected series per le
+# (counts add up; a quantile or an average would not).
+HEATMAP = re.compile(r"sum\(increase\(\w+_bucket\{.*\}\[\$__rate_interval\]\)\) by \(le\)")
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$__range": "1h"}
 
 Rule = dict[str, Any]
@@ -196,9 +184,9 @@ def test_the_name_finder_sees_through_grafana_syntax() -> None:
 
 # --- dashboards -------------------------------------------------------------------------------
 
-def test_the_four_dashboards_exist() -> None:
-    assert [p.name for p in DASHBOARDS] == ["agent-health.json", "control-plane.json",
-                                            "node-network.json", "pods.json"]
+def test_the_six_dashboards_exist() -> None:
+    assert [p.name for p in DASHBOARDS] == ["agent-health.json", "control-plane.json", "ebpf.json",
+                                            "node-network.json", "pods.json", "sdk.json"]
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -233,6 +221,47 @@ def test_control_plane_heatmap_takes_the_max_across_servers() -> None:
             assert "avg" not in target["expr"]
 
 
+@pytest.mark.parametrize(("name", "histograms"), [
+    ("ebpf.json", {"netreceiver_softirq_latency_seconds_bucket",
+                   "netreceiver_netif_tx_latency_seconds_bucket"}),
+    ("sdk.json", {"dns_lookup_duration_seconds_bucket"}),
+])
+def test_latency_heatmaps_are_bucket_counts_by_le(name: str, histograms: set[str]) -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana" / name).read_text())
+    heatmaps = [p for p in _panels(dashboard) if p["type"] == "heatmap"]
+    seen = set()
+    for panel in heatmaps:
+        for target in panel["targets"]:
+            assert target["format"] == "heatmap" and target["legendFormat"] == "{{le}}"
+            assert HEATMAP.fullmatch(target["expr"]), target["expr"]
+            seen |= metric_names(target["expr"])
+    assert seen == histograms
+
+
+def _exprs_of(name: str) -> str:
+    return "\n".join(_dashboard_exprs(ROOT / "deploy/grafana" / name))
+
+
+def test_ebpf_dashboard_shows_drop_reasons_resets_by_direction_and_retransmits() -> None:
+    exprs = _exprs_of("ebpf.json")
+    rules = (RULES / "ebpf.rules.yaml").read_text()
+    normal = re.search(r'drop_reason!~"([A-Z0-9_|]+)"', rules)
+    assert normal, "ebpf.rules.yaml leaves out the normal drop reasons"
+    assert f'drop_reason!~"{normal.group(1)}"' in exprs  # the alert's reasons, not others
+    for needle in ("by (service_instance_id, k8s_namespace_name, k8s_pod_name, drop_reason)",
+                   'tcp_reset_direction="sent"', 'tcp_reset_direction="received"',
+                   "netreceiver_pod_tcp_retransmits_total", "drop_location"):
+        assert needle in exprs, needle
+
+
+def test_sdk_dashboard_shows_dns_errors_timeouts_and_socket_errors() -> None:
+    exprs = _exprs_of("sdk.json")
+    for needle in ('error_type=~".+"', 'error_type="timeout"', 'error_type="ECONNREFUSED"',
+                   'error_type=~"ECONNRESET|EPIPE"', 'error_type=~"ETIMEDOUT|timeout"',
+                   "histogram_quantile(0.99"):
+        assert needle in exprs, needle
+
+
 def test_pods_dashboard_covers_the_seed_002_playbooks() -> None:
     dashboard = json.loads((ROOT / "deploy/grafana/pods.json").read_text())
     rows = [p["title"] for p in _panels(dashboard) if p["type"] == "row"]
@@ -261,6 +290,8 @@ def _indented(text: str, indent: str) -> str:
     ("rule-groups-namespace-pod-network.yaml", "pod-network.rules.yaml"),
     ("rule-groups-namespace-agent-health.yaml", "agent-health.rules.yaml"),
     ("rule-groups-namespace-control-plane.yaml", "control-plane/control-plane.rules.yaml"),
+    ("rule-groups-namespace-ebpf.yaml", "ebpf.rules.yaml"),
+    ("rule-groups-namespace-sdk.yaml", "sdk.rules.yaml"),
 ])
 def test_rule_groups_namespace_embeds_its_rule_file_verbatim(resource: str, source: str) -> None:
     text = (AMP / resource).read_text()

@@ -60,6 +60,11 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Cycles of each collector that failed or reported an error (one vanished object is not one)."),
     ("netreceiver.collector.cpu.time", _C, "s", ("collector",), "self",
      "CPU time (thread time) spent by each collector."),
+    ("netreceiver.collector.restarts", _C, "{restart}", ("collector",), "self",
+     "Cycles of each collector that died with an exception it could not catch; the collector "
+     "is restarted after its backoff."),
+    ("netreceiver.export.crashes", _C, "{cycle}", (), "self",
+     "Export cycles that raised (an exporter broke its contract); the next interval retries."),
     ("netreceiver.series.exported", _G, "{series}", ("instrument",), "self",
      "Series of each instrument in the last export (seed 004: watch the agent's own volume)."),
     ("netreceiver.series.dropped", _C, "{series}", ("instrument",), "self",

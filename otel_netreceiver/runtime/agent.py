@@ -196,8 +196,12 @@ class Agent:
         start = time.monotonic() + cfg.jitter * cfg.interval + min(1.0, 0.1 * cfg.interval)
         self._stop.wait(max(start - time.monotonic(), 0.0))
         while not self._stop.is_set():
-            with self._lock:
-                self.export_once()
+            try:
+                with self._lock:
+                    self.export_once()
+            except Exception:  # the export loop must outlive any one exporter's bug
+                self.counters.export_crashes += 1
+                log.exception("export cycle failed; the next interval tries again")
             interval = self.export_interval()
             slot = int((time.monotonic() - start) // interval) + 1
             self._stop.wait(max(start + slot * interval - time.monotonic(), 0.0))

@@ -37,6 +37,7 @@ class RuntimeCounters:
     suppressed: Callable[[], Mapping[str, int]] = dict
     reloads: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
     k8s: Callable[[], tuple[int, int, int] | None] = lambda: None  # pods, lists, errors
+    export_crashes: int = 0  # export cycles that raised (an exporter broke its contract)
 
 
 def rss_bytes(proc_root: str) -> int:
@@ -63,11 +64,13 @@ class SelfCollector:
             add(Point(metric("netreceiver.collector.errors"), a, st.errors))
             add(Point(metric("netreceiver.collector.duration"), a, st.last_duration))
             add(Point(metric("netreceiver.collector.cpu.time"), a, st.cpu_seconds))
+            add(Point(metric("netreceiver.collector.restarts"), a, st.restarts))
         for name, ex in self._c.exporters.items():
             a = attrs(exporter=name)
             add(Point(metric("netreceiver.export.failures"), a, ex.failures))
             add(Point(metric("netreceiver.export.points"), a, ex.points))
             add(Point(metric("netreceiver.export.bytes"), a, ex.encoded_bytes))
+        add(Point(metric("netreceiver.export.crashes"), (), self._c.export_crashes))
         for inst, n in self._c.series_exported.items():
             add(Point(metric("netreceiver.series.exported"), attrs(instrument=inst), n))
         for inst, n in self._c.dropped().items():

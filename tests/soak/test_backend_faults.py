@@ -93,6 +93,10 @@ class HangingListener:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
+    @property
+    def port(self) -> int:
+        return self._sock.getsockname()[1]
+
     def _run(self) -> None:
         while not self._stop.is_set():
             try:

@@ -56,7 +56,8 @@ class EbpfCollector:
         self._readers = {"packetloss": self._read_packetloss, "tcpreset": self._read_tcpreset,
                          "tcpretrans": self._read_tcpretrans, "net_softirq": self._read_softirq,
                          "netiftxlat": self._read_netiftxlat}
-        env = inspect(config.btf_path, proc_root, config.use_bcc)
+        env = inspect(config.btf_path, proc_root, config.use_bcc, config.tracefs_path)
+        self._tracefs = env.tracefs
         btf: Btf | None = None
         for name in config.probes:
             if name == "virtcmdlatency":
@@ -78,8 +79,8 @@ class EbpfCollector:
         from bcc import BPF
 
         for attach in spec.attach:
-            self._formats[(attach.category, attach.event)] = read_format(attach.category,
-                                                                         attach.event)
+            self._formats[(attach.category, attach.event)] = read_format(
+                attach.category, attach.event, self._tracefs)
         offsets = kernel_offsets(btf) if btf is not None else {}
         bpf = BPF(text=render(spec, self._formats, offsets).encode())
         for attach in spec.attach:

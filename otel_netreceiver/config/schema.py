@@ -135,6 +135,8 @@ class EbpfConfig:
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
+    tracefs_path: str = key("", "Where tracefs is mounted; empty: /sys/kernel/tracing, else "
+                            "/sys/kernel/debug/tracing, mounting it if neither is.")
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ class Agent:
                                                          list(self.runners.items())},
                                         dropped=self.store.dropped,
                                         suppressed=self.store.suppressed)
+        self._available: dict[str, bool] = {}
+        self.counters.available = lambda: self._available
         self.pods: PodWatcher | None = None
         factory, self.k8s_status = api_factory(cfg.kubernetes, self._env)
         if factory is not None:
@@ -152,6 +154,8 @@ class Agent:
             self.runners[collector.name] = runner
             if run:
                 runner.start()
+        if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
+            self._available = {s.name: s.active for s in self.probes()}
 
     def _stop_collectors(self, names: list[str]) -> None:
         for name in names:

@@ -37,6 +37,7 @@ class RuntimeCounters:
     suppressed: Callable[[], Mapping[str, int]] = dict
     reloads: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
     k8s: Callable[[], tuple[int, int, int] | None] = lambda: None  # pods, lists, errors
+    available: Callable[[], Mapping[str, bool]] = dict  # probes() when collectors started
     export_crashes: int = 0  # export cycles that raised (an exporter broke its contract)
 
 
@@ -71,6 +72,8 @@ class SelfCollector:
             add(Point(metric("netreceiver.export.points"), a, ex.points))
             add(Point(metric("netreceiver.export.bytes"), a, ex.encoded_bytes))
         add(Point(metric("netreceiver.export.crashes"), (), self._c.export_crashes))
+        for name, ok in self._c.available().items():
+            add(Point(metric("netreceiver.collector.available"), attrs(collector=name), int(ok)))
         for inst, n in self._c.series_exported.items():
             add(Point(metric("netreceiver.series.exported"), attrs(instrument=inst), n))
         for inst, n in self._c.dropped().items():

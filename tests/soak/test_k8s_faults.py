@@ -5,8 +5,9 @@ Real namespace pods (tests/support/pods.py) are named through the API double
 that appears is still exported, attributed by its cgroup UID and namespace
 inode (no name); pods already known keep their names; the watch thread backs
 off instead of re-listing in a storm; when the API returns, the watch resumes
-from its resourceVersion (no LIST needed) and names the new pod. A hanging API (accepts, never answers) is cut by the client's request
-deadline, so names recover once it answers again.
+from its resourceVersion (no LIST needed) and names the new pod. A hanging API
+(accepts, never answers) is cut by the client's request deadline, so names
+recover once it answers again.
 """
 
 from __future__ import annotations

@@ -92,6 +92,18 @@ def _read_after(sink: OtlpHttpSink, after_ns: int) -> set[str] | None:
     return None
 
 
+def _in_use(inodes: set[str]) -> set[str]:
+    """Those of ``inodes`` that some process's network namespace has now."""
+    if not inodes:
+        return set()
+    found = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        inode = _inode(int(pid))
+        if inode in inodes:
+            found.add(inode)
+    return found
+
+
 def _median3(rows: list[tuple[int, int, int, float]]) -> tuple[int, ...]:
     return tuple(int(statistics.median(r[i] for r in rows)) for i in range(3))
 
@@ -118,7 +130,7 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
     live: list = []
     pod = None
     figures: list[tuple[int, int, int, float]] = []  # fds, traced, rss, cpu per round
-    missing = stale = 0
+    missing = stale = reuses = 0
     tracemalloc.start()
     agent.start()
     try:
@@ -137,7 +149,10 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
             changed = time.time_ns()
             exported = wait_until(lambda c=changed: _read_after(sink, c), 5)
             missing += len(mine - exported)
-            stale += len((dead - mine) & exported)  # the kernel reuses namespace inodes
+            # the kernel reuses namespace inodes: a dead one may already be someone else's
+            reused = _in_use((dead - mine) & exported)
+            stale += len((dead - mine) & exported - reused)
+            reuses += len(reused)
             del sink.requests[:-1]  # the sink keeps only the latest: its memory is not ours
             figures.append((fd_count(), tracemalloc.get_traced_memory()[0], rss_bytes(),
                             (cpu_seconds() - cpu) / (time.monotonic() - wall)))
@@ -154,7 +169,7 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
     steady, last = _median3(figures[WARMUP:WARMUP + 3]), _median3(figures[-3:])
     record(f"churn {rounds} rounds", namespaces=rounds * PER_ROUND, pods=rounds,
            connections=rounds * 50, podnet_cycles=cycles, podnet_errors=errors,
-           missing=missing, stale=stale, fds_warm=steady[0], fds_last=last[0],
+           missing=missing, stale=stale, inodes_reused=reuses, fds_warm=steady[0], fds_last=last[0],
            traced_warm_kb=steady[1] // KB, traced_last_kb=last[1] // KB,
            rss_warm_mb=steady[2] / 1048576, rss_last_mb=last[2] / 1048576,
            cpu_fraction=statistics.median(f[3] for f in figures))

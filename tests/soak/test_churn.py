@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import socket
 import statistics
+import subprocess
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -27,16 +31,17 @@ from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
 from tests.support.otlp_sink import OtlpHttpSink
 from tests.support.pods import (
+    _die_with_parent,
     create_pod,
     destroy_pod,
     kernel_supports_test_pods,
     reap,
-    spawn_bare_namespaces,
 )
 from tests.support.soak import cpu_seconds, fd_count, record, rss_bytes, scaled, wait_until
 
 pytestmark = [pytest.mark.soak, pytest.mark.root]
 PER_ROUND, WARMUP = 8, 4
+TAG = f"onrchurn{os.getpid() % 10**6}"  # comm of this test's namespaces (at most 15 chars)
 KB = 1024
 
 
@@ -68,40 +73,40 @@ def _inode(pid: int) -> str | None:
         return None
 
 
-def _namespaces(request) -> tuple[set[str], int]:  # type: ignore[no-untyped-def]
-    """netns.inode values of a request's series, and the oldest read time among them."""
-    inodes, oldest = set(), 2**63
+def _namespaces(request) -> tuple[dict[str, str], int]:  # type: ignore[no-untyped-def]
+    """netns.inode → who (process.command or k8s.pod.uid) of a request's series, and when
+    they were read (the latest point time: a first-move baseline point carries an older one)."""
+    found, read_at = {}, 0
     for rm in request.resource_metrics:
         for sm in rm.scope_metrics:
             for m in sm.metrics:
                 points = m.sum.data_points if m.HasField("sum") else m.gauge.data_points
                 for dp in points:
-                    for kv in dp.attributes:
-                        if kv.key == "netns.inode":
-                            inodes.add(kv.value.string_value)
-                            oldest = min(oldest, dp.time_unix_nano)
-    return inodes, oldest
+                    labels = {kv.key: kv.value.string_value for kv in dp.attributes}
+                    if "netns.inode" in labels:
+                        found[labels["netns.inode"]] = labels.get(
+                            "process.command") or labels.get("k8s.pod.uid", "")
+                        read_at = max(read_at, dp.time_unix_nano)
+    return found, read_at
 
 
-def _read_after(sink: OtlpHttpSink, after_ns: int) -> set[str] | None:
-    """Namespaces of the latest request whose per-pod series were all read after ``after_ns``."""
+def _read_after(sink: OtlpHttpSink, after_ns: int) -> dict[str, str] | None:
+    """Namespaces of the latest request whose per-pod series were read after ``after_ns``."""
     for request in reversed(sink.requests[-3:]):
-        inodes, oldest = _namespaces(request)
-        if inodes and oldest > after_ns:
-            return inodes
+        found, read_at = _namespaces(request)
+        if found and read_at > after_ns:
+            return found
     return None
 
 
-def _in_use(inodes: set[str]) -> set[str]:
-    """Those of ``inodes`` that some process's network namespace has now."""
-    if not inodes:
-        return set()
-    found = set()
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        inode = _inode(int(pid))
-        if inode in inodes:
-            found.add(inode)
-    return found
+def _spawn(command: Path, count: int) -> list[subprocess.Popen]:
+    """Processes alone in fresh namespaces, under a command name only this test uses.
+
+    Other tests on the machine churn namespaces too, and the kernel reuses namespace
+    inodes: the command name tells this test's namespaces from theirs.
+    """
+    return [subprocess.Popen(["unshare", "--net", str(command), "600"],
+                             preexec_fn=_die_with_parent) for _ in range(count)]
 
 
 def _median3(rows: list[tuple[int, int, int, float]]) -> tuple[int, ...]:
@@ -131,15 +136,19 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
     pod = None
     figures: list[tuple[int, int, int, float]] = []  # fds, traced, rss, cpu per round
     missing = stale = reuses = 0
+    command = Path(tempfile.mkdtemp()) / TAG
+    command.symlink_to(shutil.which("sleep") or "/bin/sleep")  # comm is the link's name
     tracemalloc.start()
     agent.start()
     try:
         wait_until(lambda: sink.requests, 10)
         for n in range(rounds):
             wall, cpu = time.monotonic(), cpu_seconds()
-            old, live = live, spawn_bare_namespaces(PER_ROUND)
+            old, live = live, _spawn(command, PER_ROUND)
             old_pod, pod = pod, create_pod(60 + n % 40)
-            dead = {_inode(p.pid) for p in [*old, *([old_pod.holder] if old_pod else [])]}
+            dead = {_inode(p.pid) for p in old} | ({_inode(old_pod.holder.pid)} if old_pod
+                                                   else set())
+            dead_who = {TAG} | ({old_pod.uid} if old_pod else set())
             reap(old)
             if old_pod is not None:
                 destroy_pod(old_pod)
@@ -148,11 +157,12 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
             mine = {_inode(p.pid) for p in [*live, pod.holder]} - {None}
             changed = time.time_ns()
             exported = wait_until(lambda c=changed: _read_after(sink, c), 5)
-            missing += len(mine - exported)
-            # the kernel reuses namespace inodes: a dead one may already be someone else's
-            reused = _in_use((dead - mine) & exported)
-            stale += len((dead - mine) & exported - reused)
-            reuses += len(reused)
+            missing += len(mine - set(exported))
+            for inode in (dead - mine) & set(exported):
+                if exported[inode] in dead_who:
+                    stale += 1  # a dead namespace of this test still exported
+                else:
+                    reuses += 1  # the kernel gave its inode to another test's namespace
             del sink.requests[:-1]  # the sink keeps only the latest: its memory is not ours
             figures.append((fd_count(), tracemalloc.get_traced_memory()[0], rss_bytes(),
                             (cpu_seconds() - cpu) / (time.monotonic() - wall)))
@@ -163,6 +173,7 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
         reap(live)
         if pod is not None:
             destroy_pod(pod)
+        shutil.rmtree(command.parent)
         tracemalloc.stop()
         sink.close()
     # medians of three rounds: one round's figure can catch a sink or GC in mid-flight

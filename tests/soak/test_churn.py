@@ -179,7 +179,7 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
     # medians of three rounds: one round's figure can catch a sink or GC in mid-flight
     steady, last = _median3(figures[WARMUP:WARMUP + 3]), _median3(figures[-3:])
     record(f"churn {rounds} rounds", namespaces=rounds * PER_ROUND, pods=rounds,
-           connections=rounds * 50, podnet_cycles=cycles, podnet_errors=errors,
+           connections=rounds * 70, podnet_cycles=cycles, podnet_errors=errors,
            missing=missing, stale=stale, inodes_reused=reuses, fds_warm=steady[0], fds_last=last[0],
            traced_warm_kb=steady[1] // KB, traced_last_kb=last[1] // KB,
            rss_warm_mb=steady[2] / 1048576, rss_last_mb=last[2] / 1048576,

@@ -178,11 +178,13 @@ def test_churn_keeps_fds_memory_flat_and_exports_exactly_what_exists() -> None:
         sink.close()
     # medians of three rounds: one round's figure can catch a sink or GC in mid-flight
     steady, last = _median3(figures[WARMUP:WARMUP + 3]), _median3(figures[-3:])
+    middle = _median3(figures[len(figures) // 2 - 1:len(figures) // 2 + 2])  # the trend
     record(f"churn {rounds} rounds", namespaces=rounds * PER_ROUND, pods=rounds,
            connections=rounds * 70, podnet_cycles=cycles, podnet_errors=errors,
            missing=missing, stale=stale, inodes_reused=reuses, fds_warm=steady[0], fds_last=last[0],
-           traced_warm_kb=steady[1] // KB, traced_last_kb=last[1] // KB,
-           rss_warm_mb=steady[2] / 1048576, rss_last_mb=last[2] / 1048576,
+           traced_warm_kb=steady[1] // KB, traced_mid_kb=middle[1] // KB,
+           traced_last_kb=last[1] // KB, rss_warm_mb=steady[2] / 1048576,
+           rss_mid_mb=middle[2] / 1048576, rss_last_mb=last[2] / 1048576,
            cpu_fraction=statistics.median(f[3] for f in figures))
     assert missing == 0 and stale == 0  # exported namespaces are exactly the live ones
     assert max(f[0] for f in figures[WARMUP:]) <= steady[0] + 2  # flat fd count, every round

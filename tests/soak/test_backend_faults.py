@@ -25,7 +25,14 @@ from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
 from tests.support.otlp_sink import OtlpHttpSink, starts_of, values_of
-from tests.support.soak import ResourceSampler, fd_count, record, scaled, wait_until
+from tests.support.soak import (
+    ResourceSampler,
+    cpu_seconds,
+    fd_count,
+    record,
+    scaled,
+    wait_until,
+)
 
 pytestmark = pytest.mark.soak
 
@@ -165,13 +172,16 @@ def test_backend_down_then_back_loses_nothing(kind: str, sampler: ResourceSample
     with Traffic() as traffic, _agent(sink.endpoint) as agent, _logs() as logs:
         wait_until(lambda: LO_RX in sink.latest_values(), 10)
         sampler.mark("steady")
-        time.sleep(scaled(3.0, 60.0))
+        cpu0, steady_len = cpu_seconds(), scaled(3.0, 60.0)
+        time.sleep(steady_len)
+        cpu_steady = (cpu_seconds() - cpu0) / steady_len
         before_value, before_start = _last(sink)
         sent_before, cycles_before = traffic.sent, agent.runners["netdev"].stats.cycles
         sampler.mark("outage")
         listener = _down(kind, sink, port)
-        first_log = len(logs.records)
+        first_log, cpu0 = len(logs.records), cpu_seconds()
         time.sleep(outage)
+        cpu_outage = (cpu_seconds() - cpu0) / outage
         sent_during, outage_end_ns = traffic.sent - sent_before, time.time_ns()
         cycles = agent.runners["netdev"].stats.cycles - cycles_before
         failure_logs = [r for r in logs.records[first_log:] if "export to otlp failed" in
@@ -200,7 +210,8 @@ def test_backend_down_then_back_loses_nothing(kind: str, sampler: ResourceSample
         rss_peak_mb=rss_peak / MB, traced_steady_mb=traced_steady / MB,
         traced_peak_mb=traced_peak / MB, fds_steady=fds_steady,
         fds_peak_agent=fds_peak - held, fds_after=fds_after,
-        outage_bytes=sent_during, counter_delta=after_value - before_value)
+        outage_bytes=sent_during, counter_delta=after_value - before_value,
+        cpu_steady=cpu_steady, cpu_outage=cpu_outage)
     assert cycles >= 0.8 * outage / INTERVAL  # collection went on while the backend was down
     # one warning per failed export interval, never one per point (hundreds per snapshot)
     assert 1 <= len(failure_logs) <= outage / INTERVAL + 1

@@ -70,6 +70,14 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Cycles of each collector that failed or reported an error (one vanished object is not one)."),
     ("netreceiver.collector.cpu.time", _C, "s", ("collector",), "self",
      "CPU time (thread time) spent by each collector."),
+    ("netreceiver.collector.restarts", _C, "{restart}", ("collector",), "self",
+     "Cycles of each collector that died with an exception it could not catch; the collector "
+     "is restarted after its backoff."),
+    ("netreceiver.collector.available", _G, "1", ("collector",), "self",
+     "1 when the collector (or imds, kubernetes) works on this host, 0 when not; why is in "
+     "`otel-netreceiver probes`. Checked when collectors start and on each reload."),
+    ("netreceiver.export.crashes", _C, "{cycle}", (), "self",
+     "Export cycles that raised (an exporter broke its contract); the next interval retries."),
     ("netreceiver.series.exported", _G, "{series}", ("instrument",), "self",
      "Series of each instrument in the last export (seed 004: watch the agent's own volume)."),
     ("netreceiver.series.dropped", _C, "{series}", ("instrument",), "self",

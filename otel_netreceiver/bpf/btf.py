@@ -49,7 +49,15 @@ def _string(strings: bytes, offset: int) -> str:
 
 
 def parse_btf(data: bytes) -> list[BtfType]:
-    """Every type, indexed by id (id 0 is void)."""
+    """Every type, indexed by id (id 0 is void); BtfError for a truncated or lying blob."""
+    try:
+        return _parse_btf(data)
+    except struct.error as exc:  # a section length that runs past the end of the data
+        raise BtfError(f"BTF of {len(data)} bytes is truncated or its header lies: {exc}") \
+            from None
+
+
+def _parse_btf(data: bytes) -> list[BtfType]:
     if len(data) < 24:
         raise BtfError(f"BTF of {len(data)} bytes is shorter than its header")
     magic, _ver, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from(

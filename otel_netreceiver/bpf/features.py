@@ -41,8 +41,14 @@ def _permission(proc_root: str) -> str:
     return "" if has else "needs CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN) to load BPF programs"
 
 
-def _mount_tracefs() -> str | None:
-    """Mount tracefs if it is not (the agent's image mounts the host's read-only)."""
+def _mount_tracefs(configured: str = "") -> str | None:
+    """Mount tracefs if it is not (the agent's image mounts the host's read-only).
+
+    A configured path is used as it is, never mounted over: if it holds no tracefs, the
+    probes are unavailable and say so.
+    """
+    if configured:
+        return configured if Path(configured, "events").is_dir() else None
     root = tracefs_root()
     if root is not None:
         return root
@@ -59,7 +65,8 @@ def _headers(release: str) -> str:
             "probes: scripts/install-deps.sh links Debian's headers there)")
 
 
-def inspect(btf_path: str, proc_root: str = "/proc", import_bcc: bool = True) -> Environment:
+def inspect(btf_path: str, proc_root: str = "/proc", import_bcc: bool = True,
+            tracefs: str = "") -> Environment:
     bcc_error = ""
     if import_bcc:
         try:
@@ -70,7 +77,8 @@ def inspect(btf_path: str, proc_root: str = "/proc", import_bcc: bool = True) ->
     else:
         bcc_error = "bcc disabled in configuration (collectors.ebpf.use_bcc: false)"
     return Environment(bcc_error, btf_path if Path(btf_path).is_file() else None,
-                       _mount_tracefs(), _permission(proc_root), _headers(os.uname().release))
+                       _mount_tracefs(tracefs), _permission(proc_root),
+                       _headers(os.uname().release))
 
 
 def why_unavailable(spec: ProbeSpec, env: Environment) -> str:
@@ -79,7 +87,8 @@ def why_unavailable(spec: ProbeSpec, env: Environment) -> str:
         if reason:
             return reason
     if env.tracefs is None:
-        return "tracefs is not mounted and could not be mounted at /sys/kernel/tracing"
+        return "tracefs is not mounted and could not be mounted at /sys/kernel/tracing " \
+               "(or collectors.ebpf.tracefs_path holds no tracefs)"
     if spec.needs_btf and env.btf_path is None:
         return "no BTF: struct offsets for namespace attribution cannot be known safely"
     for attach in spec.attach:

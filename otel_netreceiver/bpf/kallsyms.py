@@ -16,19 +16,11 @@ class Kallsyms:
 
     @classmethod
     def load(cls, proc_root: str = "/proc") -> Kallsyms:
-        pairs = []
         try:
             text = Path(proc_root, "kallsyms").read_text()
         except OSError:
             text = ""
-        for line in text.splitlines():
-            fields = line.split()
-            if len(fields) >= 3 and fields[1] in "tTwW":
-                address = int(fields[0], 16)
-                if address:
-                    pairs.append((address, fields[2]))
-        pairs.sort()
-        return cls([a for a, _ in pairs], [n for _, n in pairs])
+        return parse_kallsyms(text)
 
     @property
     def usable(self) -> bool:
@@ -37,3 +29,24 @@ class Kallsyms:
     def name(self, address: int) -> str:
         index = bisect.bisect_right(self._addresses, address) - 1
         return self._names[index] if index >= 0 and address else "unknown"
+
+
+def parse_kallsyms(text: str) -> Kallsyms:
+    """Text symbols (``address type name [module]``), sorted by address.
+
+    A line that is not in that form is skipped rather than failing the whole table:
+    only a few drop locations would lose their names (kernel/kallsyms.c s_show).
+    """
+    pairs = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 3 or fields[1] not in ("t", "T", "w", "W"):
+            continue
+        try:
+            address = int(fields[0], 16)
+        except ValueError:
+            continue
+        if address:
+            pairs.append((address, fields[2]))
+    pairs.sort()
+    return Kallsyms([a for a, _ in pairs], [n for _, n in pairs])

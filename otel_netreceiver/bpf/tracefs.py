@@ -52,7 +52,10 @@ def parse_format(text: str, name: str) -> TracepointFormat:
     fields = []
     for match in _FIELD.finditer(text):
         decl = match.group("decl").strip()
-        fields.append(Field(_field_name(decl), decl, int(match.group("offset")),
+        field_name = _field_name(decl) if decl else ""
+        if not field_name:
+            raise FormatError(f"{name}: a field without a name: {match.group(0)!r}")
+        fields.append(Field(field_name, decl, int(match.group("offset")),
                             int(match.group("size")), match.group("signed") == "1"))
     if not fields:
         raise FormatError(f"{name}: no 'field:' lines in the format file")

@@ -70,7 +70,8 @@ class EbpfCollector:
                          "socketlatency": self._pod_latency("netreceiver.pod.socket.latency"),
                          "kernellatency": self._pod_latency("netreceiver.pod.kernel.latency"),
                          "tcptwrcv": self._read_tcptwrcv, "virtcmdlatency": self._read_virtcmd}
-        env = inspect(config.btf_path, proc_root, config.use_bcc)
+        env = inspect(config.btf_path, proc_root, config.use_bcc, config.tracefs_path)
+        self._tracefs = env.tracefs
         btf: Btf | None = None
         for name in config.probes:
             spec = PROBES[name]
@@ -93,8 +94,8 @@ class EbpfCollector:
         from bcc import BPF
 
         for attach in spec.attach:
-            self._formats[(attach.category, attach.event)] = read_format(attach.category,
-                                                                         attach.event)
+            self._formats[(attach.category, attach.event)] = read_format(
+                attach.category, attach.event, self._tracefs)
         offsets = kernel_offsets(btf) if btf is not None else {}
         if spec.name == "tcpretrans":
             fmt = self._formats.get(("tcp", "tcp_retransmit_skb"))

@@ -60,11 +60,15 @@ def load_file(path: str | Path, env: Mapping[str, str] | None = None) -> LoadedC
     """Read, validate and complete (from the environment) a configuration file."""
     source = str(path)
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(source, None, "", f"cannot read the file: {exc.strerror or exc}") from exc
+    try:
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(source, None, "", f"not UTF-8 text: {exc.reason}") from exc
+        line = data[:exc.start].count(b"\n") + 1
+        raise ConfigError(source, line, "", f"not UTF-8 text: {exc.reason} "
+                          f"(byte {data[exc.start]:#04x})") from exc
     return load_text(text, source, env)
 
 
@@ -76,7 +80,11 @@ def load_text(text: str, source: str = "<config>",
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
-        raise ConfigError(source, line, "", f"YAML syntax error: {exc.problem}") from exc
+        problem = f"YAML syntax error: {exc.problem}"
+        if exc.context and exc.context_mark and exc.context_mark.line + 1 != line:
+            # an unclosed bracket is only found at the end: say where it was opened
+            problem += f" ({exc.context} started at line {exc.context_mark.line + 1})"
+        raise ConfigError(source, line, "", problem) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(source, None, "", f"YAML error: {exc}") from exc
     if node is None:

@@ -144,6 +144,8 @@ class EbpfConfig:
                              "that size; endpoints past it count in netreceiver.bpf.lost, and "
                              "max_series_per_instrument still applies). 0: off.", minimum=0)
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
+    tracefs_path: str = key("", "Where tracefs is mounted; empty: /sys/kernel/tracing, else "
+                            "/sys/kernel/debug/tracing, mounting it if neither is.")
 
 
 EVENT_TYPES = ("TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",

@@ -24,6 +24,11 @@ from otel_netreceiver.collectors.podnet.identity import PodMeta
 log = logging.getLogger(__name__)
 
 WATCH_TIMEOUT_S = 300  # the server ends each watch after this; we resume from the last version
+# Client-side deadlines (connect, read). Without them a request to an API server that accepts
+# and never answers (a black-holed connection, a wedged apiserver) blocks the watch thread
+# forever and pod names never recover. A watch is silent for at most WATCH_TIMEOUT_S between
+# events (the server ends it then), so its read deadline is that plus REQUEST_TIMEOUT_S.
+REQUEST_TIMEOUT_S = 30.0
 
 
 FINISHED = ("Succeeded", "Failed")
@@ -60,8 +65,11 @@ class PodWatcher:
     """A PodDirectory fed by list+watch on a background thread."""
 
     def __init__(self, node_name: str, api_factory: Callable[[], Any],
-                 rng: random.Random | None = None, backoff_base: float = 1.0) -> None:
+                 rng: random.Random | None = None, backoff_base: float = 1.0,
+                 request_timeout: float = REQUEST_TIMEOUT_S,
+                 watch_timeout: int = WATCH_TIMEOUT_S) -> None:
         self._selector = f"spec.nodeName={node_name}"
+        self._request_timeout, self._watch_timeout = request_timeout, watch_timeout
         self._backoff_base = backoff_base
         self._api_factory = api_factory
         self._pods: dict[str, PodMeta] = {}
@@ -135,8 +143,9 @@ class PodWatcher:
 
     # --- list and watch ----------------------------------------------------------
     def _list(self, api: Any) -> str:
-        response = api.list_pod_for_all_namespaces(field_selector=self._selector,
-                                                   _preload_content=False)
+        response = api.list_pod_for_all_namespaces(
+            field_selector=self._selector, _preload_content=False,
+            _request_timeout=(self._request_timeout, self._request_timeout))
         body = json.loads(response.data)
         pods = {m.uid: m for m in (pod_meta(item) for item in body.get("items") or []) if m}
         with self._lock:
@@ -155,8 +164,9 @@ class PodWatcher:
         # and a 410 turns into a KeyError. Pod events are rare; we read raw_object.
         stream = self._watch.stream(
             api.list_pod_for_all_namespaces, field_selector=self._selector,
-            resource_version=version, timeout_seconds=WATCH_TIMEOUT_S,
-            allow_watch_bookmarks=True)
+            resource_version=version, timeout_seconds=self._watch_timeout,
+            allow_watch_bookmarks=True,
+            _request_timeout=(self._request_timeout, self._watch_timeout + self._request_timeout))
         try:
             for event in stream:
                 version = self._apply(event, version)

@@ -71,6 +71,8 @@ class Agent:
                                         suppressed=self.store.suppressed,
                                         nodeapi=self._nodeapi_stats,
                                         history=self._history_stats)
+        self._available: dict[str, bool] = {}
+        self.counters.available = lambda: self._available
         self.pods: PodWatcher | None = None
         factory, self.k8s_status = api_factory(cfg.kubernetes, self._env)
         if factory is not None:
@@ -204,6 +206,8 @@ class Agent:
                 runner.start()
         if self.correlation is not None:
             self.correlation.watch_runners(self.runners)
+        if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
+            self._available = {s.name: s.active for s in self.probes()}
 
     def _stop_collectors(self, names: list[str]) -> None:
         for name in names:
@@ -248,8 +252,12 @@ class Agent:
         start = time.monotonic() + cfg.jitter * cfg.interval + min(1.0, 0.1 * cfg.interval)
         self._stop.wait(max(start - time.monotonic(), 0.0))
         while not self._stop.is_set():
-            with self._lock:
-                self.export_once()
+            try:
+                with self._lock:
+                    self.export_once()
+            except Exception:  # the export loop must outlive any one exporter's bug
+                self.counters.export_crashes += 1
+                log.exception("export cycle failed; the next interval tries again")
             interval = self.export_interval()
             slot = int((time.monotonic() - start) // interval) + 1
             self._stop.wait(max(start + slot * interval - time.monotonic(), 0.0))

@@ -54,6 +54,7 @@ class RunnerStats:
     last_duration: float = 0.0
     last_error: str = ""
     consecutive_failures: int = 0
+    restarts: int = 0  # cycles that died with an exception run_once could not catch
     first_done: threading.Event = field(default_factory=threading.Event)
 
 
@@ -146,6 +147,26 @@ class CollectorRunner:
         self._last_cycle, self._last_cycle_wall = time.monotonic(), time.time_ns()
         return ok
 
+    def _supervised_once(self) -> bool:
+        """run_once, surviving what it does not catch, so the thread itself never dies.
+
+        run_once catches Exception; a BaseException (SystemExit raised by a library, a
+        GeneratorExit, a bug in the bookkeeping) would otherwise end the thread silently and
+        the collector would stay stopped until a restart. Here it is logged, counted as a
+        failed cycle, and the collector is restarted after the usual backoff.
+        """
+        try:
+            return self.run_once()
+        except BaseException as exc:  # the supervision boundary of the thread
+            self.stats.errors += 1
+            self.stats.restarts += 1
+            self.stats.consecutive_failures += 1
+            self.stats.first_done.set()
+            log.error("collector %s: its cycle died (%s: %s); restarting it in %.0fs",
+                      self.name, type(exc).__name__, exc, self.backoff(), exc_info=exc)
+            self.stats.last_error = f"{type(exc).__name__}: {exc}"
+            return False
+
     def _report(self, message: str, exc: BaseException | None = None) -> None:
         # Log a failure when it starts or changes, not every cycle it persists.
         if message != self.stats.last_error:
@@ -161,7 +182,7 @@ class CollectorRunner:
         start = time.monotonic()
         phase = self._rng.random() * self._jitter * self._interval
         while not self._stop.is_set():
-            ok = self.run_once()
+            ok = self._supervised_once()
             if not ok:
                 self._stop.wait(self.backoff())
                 continue

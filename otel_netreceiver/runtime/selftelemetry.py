@@ -39,6 +39,8 @@ class RuntimeCounters:
     k8s: Callable[[], tuple[int, int, int] | None] = lambda: None  # pods, lists, errors
     nodeapi: Callable[[], Mapping[str, int]] = dict  # requests by outcome
     history: Callable[[], tuple[int, int] | None] = lambda: None  # series, samples
+    available: Callable[[], Mapping[str, bool]] = dict  # probes() when collectors started
+    export_crashes: int = 0  # export cycles that raised (an exporter broke its contract)
 
 
 def rss_bytes(proc_root: str) -> int:
@@ -65,11 +67,15 @@ class SelfCollector:
             add(Point(metric("netreceiver.collector.errors"), a, st.errors))
             add(Point(metric("netreceiver.collector.duration"), a, st.last_duration))
             add(Point(metric("netreceiver.collector.cpu.time"), a, st.cpu_seconds))
+            add(Point(metric("netreceiver.collector.restarts"), a, st.restarts))
         for name, ex in self._c.exporters.items():
             a = attrs(exporter=name)
             add(Point(metric("netreceiver.export.failures"), a, ex.failures))
             add(Point(metric("netreceiver.export.points"), a, ex.points))
             add(Point(metric("netreceiver.export.bytes"), a, ex.encoded_bytes))
+        add(Point(metric("netreceiver.export.crashes"), (), self._c.export_crashes))
+        for name, ok in self._c.available().items():
+            add(Point(metric("netreceiver.collector.available"), attrs(collector=name), int(ok)))
         for inst, n in self._c.series_exported.items():
             add(Point(metric("netreceiver.series.exported"), attrs(instrument=inst), n))
         for inst, n in self._c.dropped().items():

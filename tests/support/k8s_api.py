@@ -34,7 +34,8 @@ def make_pod(name: str, namespace: str, node: str, uid: str | None = None, ip: s
 
 
 class KubeApiDouble:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
+        self.delay = 0.0  # seconds before answering any request (slow or hanging API)
         self._cond = threading.Condition()
         self._version = 100
         self._pods: dict[str, dict[str, Any]] = {}
@@ -44,9 +45,13 @@ class KubeApiDouble:
         self.fail_next = 0
         self.open_watches = 0
         self.requests: list[dict[str, Any]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    @property
+    def port(self) -> int:
+        return self._server.server_address[1]
 
     @property
     def url(self) -> str:
@@ -112,6 +117,8 @@ class KubeApiDouble:
                 request = {"path": parts.path, "query": query,
                            "watch": query.get("watch") in ("true", "1")}
                 api.requests.append(request)
+                if api.delay:
+                    time.sleep(api.delay)
                 if parts.path != "/api/v1/pods":
                     return self._json(404, _status(404, "NotFound", f"{parts.path} not served"))
                 if api.fail_next > 0:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+import time
 from concurrent import futures
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -36,6 +37,20 @@ def values_of(request: ExportMetricsServiceRequest) -> dict[tuple[str, tuple], f
     return out
 
 
+def starts_of(request: ExportMetricsServiceRequest) -> dict[tuple[str, tuple], tuple[int, int]]:
+    """(metric name, sorted attributes) → (start, time) in unix ns, for cumulative sums."""
+    out: dict[tuple[str, tuple], tuple[int, int]] = {}
+    for rm in request.resource_metrics:
+        for sm in rm.scope_metrics:
+            for m in sm.metrics:
+                if m.HasField("sum"):
+                    for dp in m.sum.data_points:
+                        key = tuple(sorted((kv.key, kv.value.string_value)
+                                           for kv in dp.attributes))
+                        out[(m.name, key)] = (dp.start_time_unix_nano, dp.time_unix_nano)
+    return out
+
+
 def resource_of(request: ExportMetricsServiceRequest) -> dict[str, str]:
     rm = request.resource_metrics[0]
     return {kv.key: kv.value.string_value for kv in rm.resource.attributes}
@@ -49,10 +64,11 @@ def log_records(request: ExportLogsServiceRequest) -> list:
 class OtlpHttpSink:
     """Collects ExportMetricsServiceRequests posted to /v1/metrics, logs posted to /v1/logs."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.requests: list[ExportMetricsServiceRequest] = []
         self.log_requests: list[ExportLogsServiceRequest] = []
         self.status = 200
+        self.delay = 0.0  # seconds to wait before answering (a slow backend)
         self.received = threading.Event()
         self.attempts = 0
         sink = self
@@ -61,6 +77,8 @@ class OtlpHttpSink:
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.attempts += 1
+                if sink.delay:
+                    time.sleep(sink.delay)
                 if sink.status != 200:
                     self.send_response(sink.status)
                     self.end_headers()
@@ -74,29 +92,35 @@ class OtlpHttpSink:
                     sink.requests.append(ExportMetricsServiceRequest.FromString(body))
                     sink.received.set()
                     data = ExportMetricsServiceResponse().SerializeToString()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                try:
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/x-protobuf")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a slow-backend test): nothing to answer
 
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
     @property
+    def port(self) -> int:
+        return self._server.server_address[1]
+
+    @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     def latest_values(self) -> dict[tuple[str, tuple], float]:
         return values_of(self.requests[-1]) if self.requests else {}
 
     def wait_for(self, predicate, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-        import time
-
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.requests and predicate(self.latest_values()):

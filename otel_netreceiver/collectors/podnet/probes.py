@@ -8,6 +8,7 @@ Gone, which drops that namespace for this cycle without an error.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,12 @@ def _read_net(target: Target, name: str) -> str | None:
         return None
     except ProcessLookupError:
         raise Gone(path) from None
+    except OSError as exc:
+        # fs/proc/proc_net.c seq_open_net()/single_open_net(): ENXIO when maybe_get_net()
+        # fails, i.e. the namespace is being torn down while its last process exits
+        if exc.errno == errno.ENXIO:
+            raise Gone(path) from None
+        raise
 
 
 def _with(base: Attributes, **extra: str) -> Attributes:

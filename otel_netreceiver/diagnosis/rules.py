@@ -8,6 +8,7 @@ catalogue's metric names (tests check every name against otel_netreceiver/catalo
 from __future__ import annotations
 
 from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
+from otel_netreceiver.diagnosis.playbooks import NODE_PLAYBOOKS
 
 ENA = "aws.ena.allowance.exceeded"
 IFACE = ("network.interface.name",)
@@ -45,13 +46,6 @@ RULES: tuple[Rule, ...] = (
          "DNAT for DNS (NodeLocal DNSCache with NOTRACK).",
          "seed 000: conntrack_allowance_exceeded; seed 002 DNS playbook: conntrack insert "
          "failures"),
-    Rule("eni.allowance", "eni_allowance_exceeded", "warning", BOTH,
-         (_ena("pps"), _ena("bw_in"), _ena("bw_out")),
-         "The instance exceeded its packets-per-second or bandwidth allowance in this window: "
-         "the ENA shaped or dropped packets.",
-         "Move to a larger or network-optimised instance type, spread the traffic over more "
-         "nodes, or reduce the packet rate (batching, fewer small packets).",
-         "seed 000: pps_allowance_exceeded, bw_in/bw_out_allowance_exceeded"),
     Rule("udp.receive_buffer", "udp_receive_buffer_overflow", "warning", BOTH,
          (Signal("netreceiver.udp.rcvbuf_errors", Scope.POD),
           Signal("netreceiver.udp6.rcvbuf_errors", Scope.POD)),
@@ -102,6 +96,7 @@ RULES: tuple[Rule, ...] = (
          "Read the drop reason: socket buffer, netfilter, routing or checksum reasons each "
          "point to a different fix (docs/playbooks.md).",
          "seed 002 packetloss probe"),
+    *NODE_PLAYBOOKS,  # DNS, Nginx, resets, jitter, ENA allowances, the customer cases
 )
 
 

@@ -26,7 +26,7 @@ COREDNS = (("k8s.pod.label.k8s-app", "kube-dns"),)
 UDP4_RCV = (("drop.location", "__udp4_lib_rcv"),)
 STALL_ERRORS = frozenset({"ETIMEDOUT", "timeout", "ECONNREFUSED", "EAGAIN"})
 RESET_ERRORS = frozenset({"ECONNRESET", "EPIPE", "ECONNABORTED", "ECONNREFUSED"})
-QUEUE_BYTES = 256 * 1024  # bytes queued on established sockets that mean "not being read"
+QUEUE_BYTES = 64 * 1024  # bytes queued on established sockets that mean "not being read"
 RETRANS_RATIO = 0.02  # retransmitted / sent segments: 2 % is loss, not noise
 THROTTLED_RATIO = 0.1  # throttled / enforced CFS periods
 SOFTIRQ_SECONDS = 0.01  # p99 NET_RX/NET_TX softirq delay or run time
@@ -130,6 +130,14 @@ NGINX_RULES: tuple[Rule, ...] = (
          "(an expired entry, a race between two flows of the same tuple).",
          "seed 002 Nginx playbook: inspector_pod_conntrackinvalid",
          also=(_pod("netreceiver.conntrack.drop"),)),
+    Rule("tcp.receive_queue", "application_not_reading", "warning", SOCKET | NODE,
+         (Condition(_queued("receive"), Op.LEVEL, above=QUEUE_BYTES),),
+         "More than 64 KiB sat unread in your pod's TCP receive queues: data arrived and the "
+         "process did not read it (a stalled or throttled process, a blocked event loop).",
+         "Find what stops the reader: CPU throttling, GC pauses, a blocking call on the "
+         "event loop. Needs the podnet probe tcpqueues.",
+         "seed 002 Nginx slow-response and jitter playbooks: tcpsummarytcprxqueue",
+         also=(THROTTLED,)),
     Rule("case4.slow_process", "process_not_keeping_up", "warning", SOCKET | NODE,
          (Condition(_queued("receive"), Op.LEVEL, above=QUEUE_BYTES),),
          "Case 4 of seed 002: the kernel worked normally (connections established, data "

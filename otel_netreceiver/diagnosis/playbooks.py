@@ -63,15 +63,16 @@ DNS_RULES: tuple[Rule, ...] = (
          "Look at socket memory (net.ipv4.udp_mem, the node's UDP memory) and the pod's "
          "send rate; raise SO_SNDBUF or send fewer queries (ndots, caching).",
          "seed 002 DNS playbook: inspector_pod_udpsndbuferrors"),
-    Rule("dns.udp_receive_errors", "udp_receive_errors", "warning", DNS,
-         (_pod("netreceiver.udp.in_errors"), _pod("netreceiver.udp.in_csum_errors"),
-          _pod("netreceiver.udp6.in_errors")),
-         "UDP datagrams for your pod were discarded on receive (InErrors, InCsumErrors): "
-         "answers arrived and were lost before the application read them.",
-         "InErrors with RcvbufErrors: the socket is read too slowly; InCsumErrors: corrupt "
-         "packets on the path (check the NIC's checksum offload and the tunnel).",
-         "seed 002 DNS playbook: inspector_pod_udpinerrors, inspector_pod_udpincsumerrors",
-         also=(_pod("netreceiver.udp.rcvbuf_errors"),)),
+    Rule("dns.udp_checksum_errors", "udp_checksum_errors", "warning", DNS,
+         (_pod("netreceiver.udp.in_csum_errors"),),
+         "UDP datagrams for your pod failed their checksum (InCsumErrors) and were "
+         "discarded: answers arrived corrupt and were lost.",
+         "Corrupt packets on the path: check the NIC's checksum offload, the tunnel or "
+         "overlay, and any middlebox rewriting packets.",
+         "seed 002 DNS playbook: inspector_pod_udpincsumerrors, inspector_pod_udpinerrors",
+         # InErrors also counts every RcvbufErrors (udp_queue_rcv_one_skb): it is evidence
+         # here, never a finding of its own, or a full buffer would be reported twice.
+         also=(_pod("netreceiver.udp.in_errors"),)),
     Rule("dns.coredns_udp_errors", "coredns_dropping_queries", "critical", BOTH,
          (Signal("netreceiver.udp.rcvbuf_errors", Scope.ALL, COREDNS),
           Signal("netreceiver.udp.in_errors", Scope.ALL, COREDNS),

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from otel_netreceiver.catalogue import CATALOGUE
 from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.diagnosis.playbook_doc import playbooks_markdown as render_playbooks
+from otel_netreceiver.diagnosis.rules import RULES
 from otel_netreceiver.naming import prometheus_series_names
 
 
@@ -81,7 +83,12 @@ def configuration_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-GENERATED = {"metrics.md": metrics_markdown, "configuration.md": configuration_markdown}
+def playbooks_markdown() -> str:
+    return render_playbooks(RULES)
+
+
+GENERATED = {"metrics.md": metrics_markdown, "configuration.md": configuration_markdown,
+             "playbooks.md": playbooks_markdown}
 
 
 def main(argv: list[str]) -> int:

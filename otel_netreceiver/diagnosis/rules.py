@@ -8,6 +8,7 @@ catalogue's metric names (tests check every name against otel_netreceiver/catalo
 from __future__ import annotations
 
 from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
+from otel_netreceiver.diagnosis.playbooks import NODE_PLAYBOOKS
 
 ENA = "aws.ena.allowance.exceeded"
 IFACE = ("network.interface.name",)
@@ -16,6 +17,14 @@ DNS, SOCKET = frozenset({"dns"}), frozenset({"socket"})
 BOTH = DNS | SOCKET
 RESET_ERRORS = frozenset({"ECONNRESET", "EPIPE", "ECONNABORTED"})
 STALL_ERRORS = frozenset({"ETIMEDOUT", "timeout", "ECONNREFUSED", "EAGAIN"})
+
+
+# Reasons every healthy node frees packets for (an orderly TCP close frees segments as
+# NOT_SPECIFIED; duplicates and foreign-host frames are routine): the same list as
+# deploy/rules/ebpf.rules.yaml's PodPacketDrops. enum skb_drop_reason, include/net/dropreason-core.h
+NORMAL_DROPS = tuple(("drop.reason", r) for r in (
+    "NOT_SPECIFIED", "SOCKET_FILTER", "OTHERHOST", "TCP_OLD_DATA", "TCP_OLD_ACK",
+    "IPV6DISABLED", "UNHANDLED_PROTO"))
 
 
 def _ena(allowance: str) -> Signal:
@@ -45,13 +54,6 @@ RULES: tuple[Rule, ...] = (
          "DNAT for DNS (NodeLocal DNSCache with NOTRACK).",
          "seed 000: conntrack_allowance_exceeded; seed 002 DNS playbook: conntrack insert "
          "failures"),
-    Rule("eni.allowance", "eni_allowance_exceeded", "warning", BOTH,
-         (_ena("pps"), _ena("bw_in"), _ena("bw_out")),
-         "The instance exceeded its packets-per-second or bandwidth allowance in this window: "
-         "the ENA shaped or dropped packets.",
-         "Move to a larger or network-optimised instance type, spread the traffic over more "
-         "nodes, or reduce the packet rate (batching, fewer small packets).",
-         "seed 000: pps_allowance_exceeded, bw_in/bw_out_allowance_exceeded"),
     Rule("udp.receive_buffer", "udp_receive_buffer_overflow", "warning", BOTH,
          (Signal("netreceiver.udp.rcvbuf_errors", Scope.POD),
           Signal("netreceiver.udp6.rcvbuf_errors", Scope.POD)),
@@ -96,12 +98,14 @@ RULES: tuple[Rule, ...] = (
          "seed 002 Nginx 499/502 playbook and case 2: listen drops during Java GC",
          error_types=STALL_ERRORS),
     Rule("drops", "packets_dropped", "info", BOTH,
-         (Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",)),),
+         (Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",),
+                 exclude=NORMAL_DROPS),),
          "The kernel dropped packets of your pod in this window; the drop reasons are in the "
          "evidence.",
          "Read the drop reason: socket buffer, netfilter, routing or checksum reasons each "
          "point to a different fix (docs/playbooks.md).",
          "seed 002 packetloss probe"),
+    *NODE_PLAYBOOKS,  # DNS, Nginx, resets, jitter, ENA allowances, the customer cases
 )
 
 

@@ -182,7 +182,10 @@ def test_the_nodes_diagnosis_is_for_root_on_the_node_only(node):
     mine = [f for f in doc["findings"] if f.get("pod", {}).get("k8s.pod.uid") == b.uid]
     assert [f["verdict"] for f in mine] == ["udp_receive_buffer_overflow"]
     assert mine[0]["pod"]["k8s.pod.name"] == "web-b"
-    assert not [f for f in doc["findings"] if f.get("pod", {}).get("k8s.pod.uid") == a.uid]
+    # A's own TCP requests to the agent (the rate-limit test closes early) may give A TCP
+    # findings of its own; B's UDP overflow must never be attributed to A
+    assert not [f for f in doc["findings"] if f.get("pod", {}).get("k8s.pod.uid") == a.uid
+                and f["verdict"].startswith("udp")]
     text = subprocess.run([sys.executable, "-m", "otel_netreceiver", "diagnose", "--socket",
                            node["socket"], "--pod", "web-b"], capture_output=True, text=True,
                           timeout=60, check=True).stdout

@@ -108,3 +108,13 @@ def test_findings_are_ordered_by_severity():
     findings = evaluate(RULES, source, _ask("dns"))
     assert [f.verdict for f in findings] == ["conntrack_exhausted",
                                              "udp_receive_buffer_overflow"]
+
+
+def test_routine_drop_reasons_are_not_a_finding():
+    def drops(reason: str, value: int) -> Point:
+        return _point("netreceiver.pod.packet.drops", value, POD, **{"drop.reason": reason})
+
+    quiet = _source([drops("NOT_SPECIFIED", 0)], [drops("NOT_SPECIFIED", 6)])
+    assert evaluate(RULES, quiet, _ask("socket", error_type="ECONNRESET")) == []
+    loud = _source([drops("NETFILTER_DROP", 0)], [drops("NETFILTER_DROP", 6)])
+    assert verdict(evaluate(RULES, loud, _ask("socket"))) == "packets_dropped"

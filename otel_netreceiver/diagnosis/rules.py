@@ -20,11 +20,12 @@ STALL_ERRORS = frozenset({"ETIMEDOUT", "timeout", "ECONNREFUSED", "EAGAIN"})
 
 
 # Reasons every healthy node frees packets for (an orderly TCP close frees segments as
-# NOT_SPECIFIED; duplicates and foreign-host frames are routine): the same list as
+# NOT_SPECIFIED, a closed socket's unread queue as QUEUE_PURGE; duplicates and foreign-host
+# frames are routine): the same list as
 # deploy/rules/ebpf.rules.yaml's PodPacketDrops. enum skb_drop_reason, include/net/dropreason-core.h
 NORMAL_DROPS = tuple(("drop.reason", r) for r in (
     "NOT_SPECIFIED", "SOCKET_FILTER", "OTHERHOST", "TCP_OLD_DATA", "TCP_OLD_ACK",
-    "IPV6DISABLED", "UNHANDLED_PROTO"))
+    "IPV6DISABLED", "UNHANDLED_PROTO", "QUEUE_PURGE"))
 
 
 def _ena(allowance: str) -> Signal:

@@ -154,15 +154,43 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = _not_allowed
 
 
+PER_ADDRESS = 4  # connections one TCP source address may hold at once (slow-loris)
+
+
+def _source(client_address: Any) -> str:
+    """A TCP caller's address; Unix-socket peers are told apart only after accept (pid)."""
+    return client_address[0] if isinstance(client_address, tuple) and client_address else ""
+
+
 class _Bounded:
-    """Mixin: serve at most ``ctx.slots`` requests at once; answer the rest 503 at once."""
+    """Mixin: at most ``ctx.slots`` requests at once, and ``PER_ADDRESS`` per TCP source,
+    so one pod that opens connections and stalls cannot take every slot; the rest get 503
+    at once, without a thread."""
 
     ctx: ApiContext
     daemon_threads = True
     request_queue_size = 64
+    _held: Counter
+    _held_lock: threading.Lock
+
+    def _take(self, source: str) -> bool:
+        with self._held_lock:
+            if source and self._held[source] >= PER_ADDRESS:
+                return False
+            if not self.ctx.slots.acquire(blocking=False):
+                return False
+            self._held[source] += 1
+            return True
+
+    def _give(self, source: str) -> None:
+        with self._held_lock:
+            self._held[source] -= 1
+            if self._held[source] <= 0:
+                del self._held[source]
+        self.ctx.slots.release()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self.ctx.slots.acquire(blocking=False):
+        if not self._take(_source(client_address)):
             self.ctx.count("busy")
             with contextlib.suppress(OSError):
                 request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
@@ -175,7 +203,7 @@ class _Bounded:
         try:
             super().process_request_thread(request, client_address)  # type: ignore[misc]
         finally:
-            self.ctx.slots.release()
+            self._give(_source(client_address))
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("node api: connection error from %s", client_address, exc_info=True)
@@ -203,12 +231,15 @@ class NodeApi:
         handler = _handler(ctx)
         if host:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
-            server_cls = type("TcpServer", (_TcpServer,), {"address_family": family, "ctx": ctx})
+            server_cls = type("TcpServer", (_TcpServer,), {"address_family": family, "ctx": ctx,
+                                                           "_held": Counter(),
+                                                           "_held_lock": threading.Lock()})
             self._servers.append(server_cls((host, port), handler))
         if socket_path:
             Path(socket_path).parent.mkdir(parents=True, exist_ok=True)
             Path(socket_path).unlink(missing_ok=True)
-            self._servers.append(type("UnixServer", (_UnixServer,), {"ctx": ctx})(
+            self._servers.append(type("UnixServer", (_UnixServer,), {
+                "ctx": ctx, "_held": Counter(), "_held_lock": threading.Lock()})(
                 socket_path, handler))
             # anyone may connect: who they are is decided by SO_PEERCRED, not file modes
             os.chmod(socket_path, 0o666)

@@ -26,7 +26,7 @@ from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
 from tests.support.ena_replay import aws_sample, write_growing_recording
-from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
 from tests.support.pods import (
     Pod,
     create_pod,
@@ -44,7 +44,6 @@ from tests.support.sdk_node import (
     scrape_when,
     start_peer,
     wait_for,
-    write_kubeconfig,
 )
 
 pytestmark = [pytest.mark.root, pytest.mark.e2e]

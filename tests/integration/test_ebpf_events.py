@@ -446,20 +446,13 @@ def test_a_reload_swaps_the_event_programs_and_records_keep_arriving(pods) -> No
 
 def test_watch_names_pods_from_kubernetes_and_filters_by_namespace_and_name(pods, tmp_path,
                                                                              watch) -> None:
-    from tests.support.k8s_api import KubeApiDouble, make_pod
+    from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
 
     a, b = pods
     api = KubeApiDouble()
     api.add(make_pod("web-a", "shop", "watch-node", uid=a.uid, ip=a.pod_ip))
     api.add(make_pod("web-b", "shop", "watch-node", uid=b.uid, ip=b.pod_ip))
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: t, cluster: {{server: "{api.url}"}}}}]
-users: [{{name: t, user: {{}}}}]
-contexts: [{{name: t, context: {{cluster: t, user: t}}}}]
-current-context: t
-""")
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
     config = tmp_path / "watch.yaml"
     config.write_text(f"node_name: watch-node\nkubernetes:\n  kubeconfig: {kubeconfig}\n")
     try:

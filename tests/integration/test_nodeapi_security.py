@@ -13,7 +13,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -21,7 +20,7 @@ from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
 from tests.support.backends import free_port
-from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
 from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, nstat
 
 pytestmark = pytest.mark.root
@@ -51,16 +50,6 @@ for _ in range(300): tx.sendto(b"x" * 1000, rx.getsockname())
 """
 
 
-def _kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: t, cluster: {{server: "{url}"}}}}]
-users: [{{name: t, user: {{}}}}]
-contexts: [{{name: t, context: {{cluster: t, user: t}}}}]
-current-context: t
-""")
-    return path
-
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
@@ -76,7 +65,7 @@ def node(tmp_path_factory):
     config = f"""
 interval: 1s
 node_name: {NODE}
-kubernetes: {{kubeconfig: "{_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
+kubernetes: {{kubeconfig: "{write_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
 collectors: {{ebpf: {{enabled: false}}, ena: {{enabled: false}}}}
 correlation: {{host: "0.0.0.0", port: {port}, socket: "{sock}", rate: 1, burst: 4}}
 """

@@ -17,7 +17,6 @@ import struct
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -25,7 +24,7 @@ from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.diagnosis.command import local
 from otel_netreceiver.runtime.agent import Agent
-from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
 from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods
 
 pytestmark = pytest.mark.root
@@ -153,16 +152,6 @@ print("ready", flush=True); time.sleep(3600)
 """
 
 
-def _kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: t, cluster: {{server: "{url}"}}}}]
-users: [{{name: t, user: {{}}}}]
-contexts: [{{name: t, context: {{cluster: t, user: t}}}}]
-current-context: t
-""")
-    return path
-
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory):
@@ -181,7 +170,7 @@ def node(tmp_path_factory):
     config = f"""
 interval: 1s
 node_name: {NODE}
-kubernetes: {{kubeconfig: "{_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
+kubernetes: {{kubeconfig: "{write_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
 collectors:
   ena: {{enabled: false}}
   ebpf: {{probes: [packetloss, tcpreset]}}

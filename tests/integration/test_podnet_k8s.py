@@ -10,7 +10,7 @@ import pytest
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
-from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
 from tests.support.pods import create_pod, destroy_pod, kernel_supports_test_pods
 
 pytestmark = pytest.mark.root
@@ -27,14 +27,7 @@ def cluster(tmp_path):
     for pod in pods:
         api.add(make_pod(f"web-{pod.index}", "shop", NODE, uid=pod.uid, ip=pod.pod_ip,
                          labels={"app": "web"}))
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: test, cluster: {{server: "{api.url}"}}}}]
-users: [{{name: test, user: {{}}}}]
-contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
-current-context: test
-""")
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
     yield api, pods, kubeconfig
     for pod in pods:
         destroy_pod(pod)

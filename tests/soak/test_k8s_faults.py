@@ -25,7 +25,7 @@ from otel_netreceiver.config.schema import KubernetesConfig
 from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.runtime.agent import Agent
-from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
 from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods
 from tests.support.soak import record, scaled, wait_until
 
@@ -43,16 +43,6 @@ def made():  # type: ignore[no-untyped-def]
     for pod in pods:
         destroy_pod(pod)
 
-
-def _kubeconfig(path: Path, url: str) -> Path:
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: t, cluster: {{server: "{url}"}}}}]
-users: [{{name: t, user: {{}}}}]
-contexts: [{{name: t, context: {{cluster: t, user: t}}}}]
-current-context: t
-""")
-    return path
 
 
 def _agent(kubeconfig: Path, **watcher: float) -> Agent:
@@ -97,7 +87,7 @@ def test_api_gone_then_back_degrades_to_identity_and_recovers_without_a_storm(
     api = KubeApiDouble()
     made.append(create_pod(51))
     _add(api, made[0])
-    agent = _agent(_kubeconfig(tmp_path / "kubeconfig", api.url))
+    agent = _agent(write_kubeconfig(tmp_path / "kubeconfig", api.url))
     agent.start()
     refused, failing = scaled(4.0, 300.0), scaled(4.0, 300.0)
     try:
@@ -144,7 +134,7 @@ def test_slow_and_hanging_api_never_blocks_collection_and_names_recover(made, tm
     api = KubeApiDouble()
     made.append(create_pod(53))
     _add(api, made[0])
-    agent = _agent(_kubeconfig(tmp_path / "kubeconfig", api.url), request_timeout=1.0,
+    agent = _agent(write_kubeconfig(tmp_path / "kubeconfig", api.url), request_timeout=1.0,
                    watch_timeout=2)
     agent.start()
     try:

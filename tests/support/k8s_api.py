@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +32,18 @@ def make_pod(name: str, namespace: str, node: str, uid: str | None = None, ip: s
                          "labels": labels or {}, "resourceVersion": "0"},
             "spec": {"nodeName": node, "containers": [{"name": "app", "image": "app:1"}]},
             "status": {"phase": "Running", "podIP": ip}}
+
+
+def write_kubeconfig(path: Path, server: str) -> Path:
+    """A kubeconfig naming ``server`` with no credentials (the double asks for none)."""
+    path.write_text(f"""apiVersion: v1
+kind: Config
+clusters: [{{name: test, cluster: {{server: "{server}"}}}}]
+users: [{{name: test, user: {{}}}}]
+contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
+current-context: test
+""")
+    return path
 
 
 class KubeApiDouble:

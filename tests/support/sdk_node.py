@@ -53,16 +53,6 @@ def resolv_conf(pod: Pod, text: str) -> Iterator[Path]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
-def write_kubeconfig(path: Path, server: str) -> Path:
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: test, cluster: {{server: "{server}"}}}}]
-users: [{{name: test, user: {{}}}}]
-contexts: [{{name: test, context: {{cluster: test, user: test}}}}]
-current-context: test
-""")
-    return path
-
 
 def _read_line(proc: subprocess.Popen, timeout: float, what: str) -> str:
     assert proc.stdout is not None

@@ -133,11 +133,30 @@ class OtlpHttpSink:
         self._server.server_close()
 
 
-class OtlpGrpcSink:
+
+class _GrpcSink:
+    """A real gRPC server on 127.0.0.1 for one OTLP service (metrics or logs)."""
+
+    def _serve(self, add_servicer, servicer) -> None:  # type: ignore[no-untyped-def]
+        import grpc
+
+        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+        add_servicer(servicer, self._server)
+        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        self._server.start()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def close(self) -> None:
+        self._server.stop(grace=None)
+
+
+class OtlpGrpcSink(_GrpcSink):
     """The same, as a gRPC MetricsService server."""
 
     def __init__(self) -> None:
-        import grpc
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as svc
 
         self.requests: list[ExportMetricsServiceRequest] = []
@@ -150,24 +169,13 @@ class OtlpGrpcSink:
                 sink.metadata.append(dict(context.invocation_metadata()))
                 return ExportMetricsServiceResponse()
 
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        svc.add_MetricsServiceServicer_to_server(Servicer(), self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self._server.stop(grace=None)
+        self._serve(svc.add_MetricsServiceServicer_to_server, Servicer())
 
 
-class OtlpGrpcLogsSink:
+class OtlpGrpcLogsSink(_GrpcSink):
     """A gRPC LogsService server collecting ExportLogsServiceRequests."""
 
     def __init__(self) -> None:
-        import grpc
         from opentelemetry.proto.collector.logs.v1 import logs_service_pb2_grpc as svc
 
         self.log_requests: list[ExportLogsServiceRequest] = []
@@ -178,14 +186,4 @@ class OtlpGrpcLogsSink:
                 sink.log_requests.append(request)
                 return ExportLogsServiceResponse()
 
-        self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        svc.add_LogsServiceServicer_to_server(Servicer(), self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
-        self._server.start()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def close(self) -> None:
-        self._server.stop(grace=None)
+        self._serve(svc.add_LogsServiceServicer_to_server, Servicer())

@@ -29,6 +29,7 @@ class EthtoolReader:
     def __init__(self, transport: EthtoolTransport) -> None:
         self._transport = transport
         self._names: dict[str, tuple[str, ...]] = {}
+        self._unique: dict[str, bool] = {}  # names of the interface all distinct
 
     def driver(self, ifname: str) -> structs.DriverInfo:
         buf = self._transport.call(ifname, structs.ETHTOOL_GDRVINFO, structs.pack_drvinfo_request())
@@ -51,6 +52,7 @@ class EthtoolReader:
     def forget(self, ifname: str) -> None:
         """Drop what is cached for an interface that vanished or was recreated."""
         self._names.pop(ifname, None)
+        self._unique.pop(ifname, None)
 
     def _read_once(self, ifname: str) -> dict[str, int]:
         count = structs.parse_sset_info(self._transport.call(
@@ -61,6 +63,8 @@ class EthtoolReader:
         names = self._names_for(ifname, count)
         values = structs.parse_gstats(self._transport.call(
             ifname, structs.ETHTOOL_GSTATS, structs.pack_gstats_request(count)), count)
+        if self._unique[ifname]:
+            return dict(zip(names, values, strict=True))
         stats: dict[str, int] = {}
         for name, value in zip(names, values, strict=True):
             stats.setdefault(name, value)
@@ -73,4 +77,5 @@ class EthtoolReader:
         names = structs.parse_gstrings(self._transport.call(
             ifname, structs.ETHTOOL_GSTRINGS, structs.pack_gstrings_request(count)), count)
         self._names[ifname] = names
+        self._unique[ifname] = len(set(names)) == len(names)
         return names

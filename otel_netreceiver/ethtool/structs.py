@@ -20,6 +20,7 @@ nothing else escapes (tests/unit/test_ethtool_structs.py fuzzes this).
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -237,7 +238,13 @@ def parse_gstats(buf: bytes | bytearray, count: int) -> tuple[int, ...]:
     if n_stats != count:
         raise CountMismatch(cmd, count, n_stats)
     _check_size(cmd, buf, _GSTATS_HEAD.size + count * 8)
-    return struct.unpack_from(f"={count}Q", buf, _GSTATS_HEAD.size)
+    return _values_struct(count).unpack_from(buf, _GSTATS_HEAD.size)
+
+
+@functools.lru_cache(maxsize=64)
+def _values_struct(count: int) -> struct.Struct:
+    """One compiled format per stat count (a read would otherwise re-parse the format)."""
+    return struct.Struct(f"={count}Q")
 
 
 def encode_gstats_response(values: Sequence[int]) -> bytes:

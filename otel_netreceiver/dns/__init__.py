@@ -1,0 +1,1 @@
+"""DNS on the wire: the pure parser the DNS probe's records go through (RFC 1035)."""

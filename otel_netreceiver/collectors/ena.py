@@ -1,11 +1,11 @@
-"""AWS ENA allowance counters, read through the SIOCETHTOOL ioctl (seed 000).
+"""AWS ENA allowance counters, read through the SIOCETHTOOL ioctl (docs/background.md, "ENA allowance counters").
 
 read:  ethtool/reader.py (ioctl, or a recording replayed through the same parser)
 parse: ``parse_ena_stats`` maps the driver's stat names (amzn-drivers
        ena_ethtool.c, ``ena_stats_eni_strings``) to frozen data
 emit:  ``ena_points`` turns that into catalogue points
 
-Each read makes the device run an admin command under RTNL (REFERENCE.md), so
+Each read makes the device run an admin command under RTNL (docs/background.md), so
 this collector reads once per cycle and the interval floor is 1 s.
 """
 

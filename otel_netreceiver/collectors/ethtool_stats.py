@@ -1,8 +1,8 @@
 """Generic driver statistics (``ethtool -S``) of any interface, opt-in.
 
 Off by default: drivers expose hundreds of per-queue stats (node_exporter's
-ethtool collector once produced 10k of a host's 17k series that way,
-REFERENCE.md), so names are filtered by include/exclude patterns and
+ethtool collector once produced 10k of a host's 17k series that way:
+prometheus/node_exporter issue tracker), so names are filtered by include/exclude patterns and
 per-queue/per-CPU stats are excluded unless asked for.
 """
 

@@ -4,7 +4,7 @@ A read is GSSET_INFO (the count, asked every time: it is the only cheap way
 to notice that the set changed), GSTRINGS only when that count differs from
 the cached names', then GSTATS with exactly that count. So a steady-state read
 costs two ioctls. Each GSTATS makes an ENA device run an admin command under
-RTNL (REFERENCE.md), another reason not to ask for more than needed.
+RTNL (docs/background.md), another reason not to ask for more than needed.
 
 Why the count is always passed back: kernels disagree on a mismatch (older
 ones write the driver's current count whatever we asked, 6.18 answers 0 and

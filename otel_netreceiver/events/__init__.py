@@ -1,1 +1,1 @@
-"""Event records (issue 4, "Events"): kernel events as OTLP log records and on the terminal."""
+"""Event records: kernel events as OTLP log records and on the terminal."""

@@ -4,8 +4,8 @@ TCP callers are named by source address: a node address means host network (host
 pods share it, so they get node aggregates only); a pod IP from this node's pod watch
 means that pod; anything else is refused. Unix-socket callers are named by the kernel:
 SO_PEERCRED gives the pid, whose cgroup path carries the pod UID (k8s/cgroup.py), which
-source addresses cannot forge and which survives pod IP reuse (REFERENCE.md, "Node-local
-API security").
+source addresses cannot forge and which survives pod IP reuse (docs/background.md, "Node-local
+API callers").
 """
 
 from __future__ import annotations

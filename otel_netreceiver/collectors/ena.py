@@ -1,4 +1,6 @@
-"""AWS ENA allowance counters, read through the SIOCETHTOOL ioctl (docs/background.md, "ENA allowance counters").
+"""AWS ENA allowance counters, read through the SIOCETHTOOL ioctl.
+
+What they mean: docs/background.md, "ENA allowance counters".
 
 read:  ethtool/reader.py (ioctl, or a recording replayed through the same parser)
 parse: ``parse_ena_stats`` maps the driver's stat names (amzn-drivers

@@ -1,4 +1,6 @@
-"""The agent's own health as ordinary series (watch the watcher's volume: docs/background.md, "Series that stop").
+"""The agent's own health as ordinary series.
+
+Watch the watcher's volume: docs/background.md, "Series that stop".
 
 Built as a collector over the runtime's counters so it flows through the same
 store and exporters as everything else.

@@ -3,9 +3,10 @@
 Only pods of this node are asked for (field selector ``spec.nodeName``): a
 DaemonSet that lists every pod of the cluster from every node is a classic API
 server load problem (EKS control-plane guide, docs/background.md "Sources").
-The watch resumes from the last resourceVersion it saw when a stream ends or drops; only 410 Gone (the version expired) costs a
-new LIST. Failures back off exponentially (1 s to 60 s, with jitter) so that a
-restarting API server is not stormed by every node at once. Objects stay raw
+The watch resumes from the last resourceVersion it saw when a stream ends or
+drops; only 410 Gone (the version expired) costs a new LIST. Failures back off
+exponentially (1 s to 60 s, with jitter) so that a restarting API server is not
+stormed by every node at once. Objects stay raw
 dicts: the client's model classes cost more than the few fields used here.
 """
 

@@ -33,8 +33,8 @@ from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.history.store import History
 from otel_netreceiver.nodeapi.callers import CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
-from otel_netreceiver.nodeapi.ratelimit import RateLimiter
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
+from otel_netreceiver.ratelimit import KeyedLimiter
 from otel_netreceiver.runtime.correlation import SAMPLED_PROBES
 from otel_netreceiver.runtime.store import SeriesStore
 from tests.support.pods import reap, spawn_bare_namespaces
@@ -96,7 +96,7 @@ def answer_cost(collector: PodNetCollector, history: History) -> tuple[float, in
         history.record(collection.points, now - (20 - i) * 15 * 10**9)
     correlator = Correlator(RULES, HistorySource(history), "bench")
     ctx = ApiContext(CallerIdentifier("/proc", lambda uid: None, lambda ip: None),
-                     RateLimiter(1e6, 1e6), correlator, correlator.diagnose, "bench",
+                     KeyedLimiter(1e6, 1e6), correlator, correlator.diagnose, "bench",
                      threading.BoundedSemaphore(8), Counter(), threading.Lock())
     path = str(Path(tempfile.mkdtemp()) / "api.sock")
     api = NodeApi(ctx, "", 0, path)

@@ -46,8 +46,8 @@ from otel_netreceiver.events.programs import (
     probes_for,
     render_events,
 )
-from otel_netreceiver.events.ratelimit import TypeLimiter
 from otel_netreceiver.model import Attributes, attrs
+from otel_netreceiver.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)
 POLL_TIMEOUT_MS = 200
@@ -98,7 +98,7 @@ class EventSource:
         self._sink = sink
         self._proc_root = proc_root
         self._labels = PodLabels(NetnsResolver(proc_root, directory))
-        self._limiter = TypeLimiter(config.rate_limit, config.burst)
+        self._limiter = KeyedLimiter(config.rate_limit, config.burst)
         self._formats: dict[tuple[str, str], TracepointFormat] = {}
         self._loaded: dict[str, Any] = {}
         self._pending: list[tuple[str, bytes]] = []

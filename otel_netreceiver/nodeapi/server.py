@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier, Refused, peer_credentials
 from otel_netreceiver.nodeapi.correlate import BadRequest
-from otel_netreceiver.nodeapi.ratelimit import RateLimiter
+from otel_netreceiver.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
@@ -38,7 +38,7 @@ class ApiContext:
     """What the handlers share: identification, limits, the correlator, counters."""
 
     identify: CallerIdentifier
-    limiter: RateLimiter
+    limiter: KeyedLimiter
     correlate: Callable[[Any, Caller], dict[str, Any]]
     diagnose: Callable[[dict[str, str]], dict[str, Any]]
     node: str
@@ -83,7 +83,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Refused as exc:
             self._send(403, {"error": f"unknown caller: {exc}"}, "refused")
             return None
-        wait = self.ctx.limiter.allow(caller.key)
+        wait = self.ctx.limiter.wait(caller.key)
         if wait:
             self._send(429, {"error": "rate limited"}, "rate_limited",
                        {"Retry-After": str(max(1, round(wait)))})

@@ -30,8 +30,8 @@ from otel_netreceiver.history.store import History
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
-from otel_netreceiver.nodeapi.ratelimit import RateLimiter
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
+from otel_netreceiver.ratelimit import KeyedLimiter
 from otel_netreceiver.runtime.scheduler import CollectorRunner
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,7 @@ class CorrelationService:
         self.correlator = Correlator(RULES, self.source, node, self.refresh, pods=self.source,
                                      history_seconds=c.history)
         ctx = ApiContext(CallerIdentifier(cfg.proc_root, pods.get, by_ip),
-                         RateLimiter(c.rate, c.burst), self._correlate,
+                         KeyedLimiter(c.rate, c.burst), self._correlate,
                          self.correlator.diagnose, node,
                          threading.BoundedSemaphore(c.max_connections), self.outcomes,
                          threading.Lock())

@@ -26,8 +26,8 @@ from otel_netreceiver.history.store import History
 from otel_netreceiver.model import Point, attrs
 from otel_netreceiver.nodeapi.callers import CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
-from otel_netreceiver.nodeapi.ratelimit import RateLimiter
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
+from otel_netreceiver.ratelimit import KeyedLimiter
 from tests.support.soak import record, scaled
 
 pytestmark = pytest.mark.soak
@@ -55,7 +55,7 @@ def api():
     correlator = Correlator(RULES, source, "node-1", pods=source)
     outcomes: Counter[str] = Counter()
     ctx = ApiContext(CallerIdentifier("/proc", lambda uid: None, _pods, addresses=set),
-                     RateLimiter(5, 10), correlator, correlator.diagnose, "node-1",
+                     KeyedLimiter(5, 10), correlator, correlator.diagnose, "node-1",
                      threading.BoundedSemaphore(32), outcomes, threading.Lock())
     server = NodeApi(ctx, "127.0.0.1", 0, "")
     # 127.0.0.1 is the listener; callers bind their own 127.x source addresses

@@ -31,7 +31,6 @@ from otel_netreceiver.events.programs import (
     probes_for,
     render_events,
 )
-from otel_netreceiver.events.ratelimit import TokenBucket, TypeLimiter
 from otel_netreceiver.events.watch import Filter, format_event
 from otel_netreceiver.model import attrs
 
@@ -159,24 +158,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-def test_token_bucket_passes_the_burst_then_the_rate() -> None:
-    clock = Clock()
-    bucket = TokenBucket(rate=10, burst=5, clock=clock)
-    assert [bucket.take() for _ in range(7)] == [True] * 5 + [False] * 2
-    clock.now += 0.25  # 2.5 tokens
-    assert [bucket.take() for _ in range(3)] == [True, True, False]
-    clock.now += 100  # never more than the burst saved up
-    assert sum(bucket.take() for _ in range(20)) == 5
-
-
-def test_type_limiter_limits_each_type_alone_and_counts_refusals() -> None:
-    limiter = TypeLimiter(rate=1, burst=3, clock=Clock())
-    passed = [limiter.allow("PACKETLOSS") for _ in range(10)]
-    assert sum(passed) == 3 and limiter.refused["PACKETLOSS"] == 7
-    assert limiter.allow("TCP_SEND_RST")  # its own bucket
-    assert limiter.refused["TCP_SEND_RST"] == 0
 
 
 def _event(name: str = "PACKETLOSS"):  # type: ignore[no-untyped-def]

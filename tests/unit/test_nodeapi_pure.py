@@ -15,7 +15,6 @@ from otel_netreceiver.nodeapi.callers import (
     parse_fib_trie_locals,
 )
 from otel_netreceiver.nodeapi.correlate import BadRequest, answer, parse_ask
-from otel_netreceiver.nodeapi.ratelimit import RateLimiter
 
 PROC = Path(__file__).parent.parent / "data" / "proc"
 NOW = 1_800_000_000 * 10**9
@@ -84,13 +83,3 @@ def test_the_answer_shows_the_callers_own_identity_and_the_window():
                              "k8s.namespace.name": "shop"}
     assert doc["window"]["seconds"] == 21.0  # 20 s before the error, up to now
     assert answer(ask, Caller("host"), RULES, _Nothing(), "n", NOW)["caller"] == {"kind": "host"}
-
-
-def test_token_bucket_per_caller():
-    now = [0.0]
-    limiter = RateLimiter(rate=2.0, burst=3, clock=lambda: now[0])
-    assert [limiter.allow("a") for _ in range(3)] == [0.0, 0.0, 0.0]
-    assert limiter.allow("a") == pytest.approx(0.5)  # empty: one token in half a second
-    assert limiter.allow("b") == 0.0  # another caller has its own bucket
-    now[0] = 0.5
-    assert limiter.allow("a") == 0.0

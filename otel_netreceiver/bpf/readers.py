@@ -13,13 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from otel_netreceiver.catalogue import metric
+from otel_netreceiver.kernel_abi import AF_INET, SOFTIRQ_VECTOR_NAMES, tcp_state_name
 from otel_netreceiver.model import Attributes, HistogramValue, Point, attrs
 
-# include/net/tcp_states.h (stable ABI); 255 is the probe's "no socket"
-TCP_STATES = {1: "established", 2: "syn_sent", 3: "syn_recv", 4: "fin_wait1", 5: "fin_wait2",
-              6: "time_wait", 7: "close", 8: "close_wait", 9: "last_ack", 10: "listen",
-              11: "closing", 12: "new_syn_recv", 13: "bound_inactive", 255: "no_socket"}
-SOFTIRQ_VECTORS = {2: "NET_TX", 3: "NET_RX"}
 FIRST_SLOT, LAST_SLOT = 10, 34  # 1.024 µs .. 17.2 s; faster events fold into the first bucket
 BOUNDS = tuple(2**s / 1e9 for s in range(FIRST_SLOT, LAST_SLOT + 1))
 
@@ -70,7 +66,7 @@ def reset_points(items: Iterable[tuple[int, int, int, int, int]], reasons: Mappi
                        else reasons.get(reason, str(reason)))
         a = _with(labels(netns), **{"tcp.reset.direction": "sent" if direction == 0
                                     else "received",
-                                    "tcp.state": TCP_STATES.get(state, str(state)),
+                                    "tcp.state": tcp_state_name(state),
                                     "tcp.reset.reason": reason_name.lower()})
         totals[a] += count
     return [Point(definition, a, count) for a, count in totals.items()]
@@ -80,14 +76,14 @@ def retrans_points(items: Iterable[tuple[int, int, int]], labels: NetnsLabels) -
     definition = metric("netreceiver.pod.tcp.retransmits")
     totals: defaultdict[Attributes, int] = defaultdict(int)
     for netns, state, count in items:
-        totals[_with(labels(netns), **{"tcp.state": TCP_STATES.get(state, str(state))})] += count
+        totals[_with(labels(netns), **{"tcp.state": tcp_state_name(state)})] += count
     return [Point(definition, a, count) for a, count in totals.items()]
 
 
 def peer_address(family: int, raw: bytes | Sequence[int]) -> str:
     """The remote address of a retransmission key (AF_INET: the first 4 bytes)."""
     data = bytes(raw)
-    if family == 2:
+    if family == AF_INET:
         return str(ipaddress.IPv4Address(data[:4]))
     address = ipaddress.IPv6Address(data[:16])
     return str(address.ipv4_mapped or address)
@@ -111,7 +107,7 @@ def softirq_points(phases: Mapping[str, tuple[Mapping[int, Mapping[int, int]],
     definition = metric("netreceiver.softirq.latency")
     points = []
     for phase, (by_vector, sums) in phases.items():
-        for vector, name in SOFTIRQ_VECTORS.items():
+        for vector, name in SOFTIRQ_VECTOR_NAMES.items():
             points.append(Point(definition, attrs({"softirq.vector": name,
                                                    "softirq.phase": phase}),
                                 histogram(by_vector.get(vector, {}), sums.get(vector, 0))))

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from otel_netreceiver.bpf.readers import SOFTIRQ_VECTORS, TCP_STATES
+from otel_netreceiver.kernel_abi import AF_INET, AF_INET6, SOFTIRQ_VECTOR_NAMES, tcp_state_name
 from otel_netreceiver.model import Attributes
 
 # The order is the kernel's type number (EV_<name> in the rendered C).
@@ -90,9 +90,9 @@ def parse_sockaddr(raw: bytes) -> Endpoint | None:
     """struct sockaddr_in / sockaddr_in6 bytes (family in host order) → address and port."""
     family = int.from_bytes(raw[0:2], "little")
     port = int.from_bytes(raw[2:4], "big")
-    if family == 2:
+    if family == AF_INET:
         return Endpoint(socket.inet_ntop(socket.AF_INET, raw[4:8]), port)
-    if family == 10:
+    if family == AF_INET6:
         return Endpoint(socket.inet_ntop(socket.AF_INET6, raw[8:24]), port)
     return None
 
@@ -122,9 +122,9 @@ def _reason(record: Record, name: str, names: Names) -> str:
 def _own_attributes(record: Record, name: str) -> dict[str, str]:
     out: dict[str, str] = {"cpu": str(record.cpu)}
     if name.startswith("TCP_"):
-        out["tcp.state"] = TCP_STATES.get(record.state, str(record.state))
+        out["tcp.state"] = tcp_state_name(record.state)
     elif name == "NET_SOFTIRQ_SLOW":
-        out["softirq.vector"] = SOFTIRQ_VECTORS.get(record.reason, str(record.reason))
+        out["softirq.vector"] = SOFTIRQ_VECTOR_NAMES.get(record.reason, str(record.reason))
         out["softirq.phase"] = "schedule" if record.state == 0 else "execute"
     elif name == "NETIF_TXLAT_SLOW":
         out["network.interface.name"] = record.ifname

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from otel_netreceiver.kernel_abi import TcpState
 from otel_netreceiver.procfs.errors import ParseError
 
-TCP_ESTABLISHED, TCP_TIME_WAIT, TCP_LISTEN = 0x01, 0x06, 0x0A
+TCP_ESTABLISHED, TCP_TIME_WAIT, TCP_LISTEN = (TcpState.ESTABLISHED, TcpState.TIME_WAIT,
+                                              TcpState.LISTEN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ ENI = "aws.eni.id"
 
 # name, kind, unit, attributes, source, description
 _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
-    # --- ENA (seed 000; driver amzn-drivers ena_ethtool.c) -------------------
+    # --- ENA (EKS network guide; driver amzn-drivers ena_ethtool.c) -------------------
     ("aws.ena.allowance.exceeded", _C, "{packet}", ("aws.ena.allowance", IFACE, ENI), "ena",
      "Packets shaped or dropped because an EC2 allowance was exceeded, cumulative since the "
      "driver's last reset. aws.ena.allowance: bw_in, bw_out, pps, conntrack (per instance) or "
@@ -37,7 +37,8 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("aws.ena.srd.resource.utilization", _G, "%", (IFACE, ENI), "ena",
      "Percentage of the ENA Express resources in use."),
     ("node_net_ethtool", _G, "", ("device", "type"), "ena",
-     "Compatibility gauge in prometheus-ethtool-exporter naming (seed 000's rules query it); "
+     "Compatibility gauge in prometheus-ethtool-exporter naming (the EKS network guide's "
+     "rules query it); "
      "disable with collectors.ena.compat_node_net_ethtool: false."),
     # --- generic ethtool driver statistics (opt-in) ------------------------------
     ("netreceiver.ethtool.stat", _G, "", (IFACE, "ethtool.driver", "ethtool.stat"), "ethtool",
@@ -79,7 +80,8 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.export.crashes", _C, "{cycle}", (), "self",
      "Export cycles that raised (an exporter broke its contract); the next interval retries."),
     ("netreceiver.series.exported", _G, "{series}", ("instrument",), "self",
-     "Series of each instrument in the last export (seed 004: watch the agent's own volume)."),
+     "Series of each instrument in the last export (watch the agent's own volume: a series "
+     "that never stops loads the node)."),
     ("netreceiver.series.dropped", _C, "{series}", ("instrument",), "self",
      "Series refused because the instrument reached its cardinality cap."),
     ("netreceiver.export.failures", _C, "{export}", ("exporter",), "self",
@@ -117,7 +119,7 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.series.suppressed", _G, "{series}", ("instrument",), "self",
      "Per-pod counter series held back because they never moved from zero (sent, with a zero "
      "baseline, the cycle they first move)."),
-    # --- node-wide kernel state (seed 002's node-level metrics) -------------------
+    # --- node-wide kernel state (the ACK Net Exporter guide's node-level metrics) ---
     ("netreceiver.softnet.processed", _C, "{packet}", (), "nodenet",
      "Packets processed by the NET_RX softirq, all CPUs (/proc/net/softnet_stat)."),
     ("netreceiver.softnet.dropped", _C, "{packet}", (), "nodenet",

@@ -1,4 +1,5 @@
-"""The kernel counters of each network namespace that the pod collector exports (seed 002).
+"""The kernel counters of each network namespace that the pod collector exports (the ACK
+Net Exporter set; docs/background.md, "Per-pod kernel counters").
 
 Rows of the one catalogue (catalogue.py merges them), kept apart because they are
 a table over procfs fields: (file section, kernel field) → metric. Names mirror the

@@ -5,7 +5,7 @@ A collector never talks to an exporter. Each cycle it returns a
 value). The runtime's series store turns those into cumulative series with
 start times, and every exporter renders the same store. Keeping points this
 small is deliberate: the OpenTelemetry SDK's instrument path costs ~20 µs per
-point (REFERENCE.md, "Figures measured here"), which per-pod counters cannot
+point (BENCHMARKS.md, "Export path"), which per-pod counters cannot
 afford.
 """
 

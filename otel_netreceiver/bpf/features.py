@@ -3,7 +3,7 @@
 Each probe is reported loaded or unavailable with the precise reason (bcc not
 importable, no BTF, tracefs not mounted and not mountable, a tracepoint missing,
 no permission, no kernel build tree for bcc), and the rest of the agent runs
-regardless (issue 4, "Kernel compatibility").
+regardless (docs/background.md, "This kind of kernel").
 """
 
 from __future__ import annotations

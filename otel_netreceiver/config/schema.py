@@ -189,11 +189,13 @@ class CollectorsConfig:
     netdev: NetdevConfig = field(default_factory=NetdevConfig,
                                  metadata={"doc": "Host interface counters."})
     podnet: PodNetConfig = field(default_factory=PodNetConfig,
-                                 metadata={"doc": "Per-pod kernel network counters (seed 002)."})
+                                 metadata={"doc": "Per-pod kernel network counters "
+                                                  "(the ACK Net Exporter set)."})
     nodenet: NodeNetConfig = field(default_factory=NodeNetConfig,
                                    metadata={"doc": "Node-wide kernel network state."})
     ebpf: EbpfConfig = field(default_factory=EbpfConfig,
-                             metadata={"doc": "bcc eBPF probes (seed 002's probes)."})
+                             metadata={"doc": "bcc eBPF probes (drops, resets, "
+                                              "retransmits, latency)."})
     events: EventsConfig = field(default_factory=EventsConfig,
                                  metadata={"doc": "Kernel event records (OTLP logs)."})
 

@@ -2,7 +2,8 @@
 
 This is the main job on a developer's machine: no backend, just the node's
 numbers with what changed since the last print. Zero series are folded into
-a count, because most kernel counters sit at zero (REFERENCE.md).
+a count, because most kernel counters sit at zero (docs/background.md,
+"Per-pod kernel counters").
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One export never takes longer than ``timeout`` (retries included): the export
 thread must get back to the next interval, and collection never waits for it
 (collectors run in their own threads). A failed export is not queued: the
 series are cumulative, so the next successful export carries the totals and
-nothing is lost but resolution (REFERENCE.md: remote write keeps cumulative).
+nothing is lost but resolution (docs/background.md, "OTLP into Prometheus and AMP").
 Retryable answers follow the OTLP specification: HTTP 429/502/503/504 and gRPC
 UNAVAILABLE, RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ABORTED.
 """

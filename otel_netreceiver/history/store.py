@@ -1,11 +1,12 @@
 """Recent values of selected series, so a question about a past window can be answered.
 
-The correlation API (issue 5) and local diagnosis (issue 7) ask "how much did this
+The node API's correlation and local diagnosis ask "how much did this
 counter move between t0 and t1?". The series store keeps only the current value, so
 this keeps, per series, its *change points*: an observation is stored only when the
 value differs from the last one. Most kernel counters of most pods never move, so a
 quiet series costs one sample however often it is observed, and history memory follows
-how much the node's counters move, not how many there are (seed 004).
+how much the node's counters move, not how many there are (docs/background.md,
+"Series that stop").
 
 Semantics: ``value_at(t)`` is the value of the latest observation at or before ``t``;
 ``increase(t0, t1)`` is ``value_at(t1) - value_at(t0)`` with the observation times it

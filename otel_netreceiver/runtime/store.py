@@ -1,7 +1,7 @@
 """The series store: collections in, cumulative series with start times out.
 
 Why not the OpenTelemetry SDK's observable instruments: they cost ~20 µs per
-point (REFERENCE.md), keep every attribute set they ever saw in memory, have
+point (BENCHMARKS.md, "Export path"), keep every attribute set they ever saw in memory, have
 no cardinality limit, and cannot start a new series start time when a kernel
 counter resets (an interface recreated, a driver reset). This store does
 those four things and nothing else; exporters render its snapshots.
@@ -14,11 +14,12 @@ Semantics:
   a reset instead of a negative rate.
 - Each metric holds at most ``max_series_per_instrument`` series; series
   already held keep their place, new ones over the cap are refused and counted.
-- Quiet pods stay cheap (seed 004): with ``suppress_quiet``, a per-pod counter
-  that has never left zero is not in snapshots. The cycle it first moves, its
-  point carries a zero baseline at the previous observation's time, so the
-  backend gets 0 then the new value and rate()/increase() see the first
-  increment. The baseline is repeated until ``ack_baselines`` confirms an export.
+- Quiet pods stay cheap (docs/background.md, "Per-pod kernel counters"): with
+  ``suppress_quiet``, a per-pod counter that has never left zero is not in snapshots.
+  The cycle it first moves, its point carries a zero baseline at the previous
+  observation's time, so the backend gets 0 then the new value and rate()/increase() see
+  the first increment. The baseline is repeated until ``ack_baselines`` confirms an
+  export.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-// Event records (issue 4, "Events"): one fixed record per event, sent through a perf buffer,
+// Event records: one fixed record per event, sent through a perf buffer,
 // rate-limited here before anything is copied. Rendered by events/programs.py with:
 //   EV_BUDGET       events per type per CPU per second that may leave the kernel
 //   EV_TYPES        number of event types (array sizes)

@@ -1,1 +1,1 @@
-"""Per-pod kernel network counters (seed 002's ACK Net Exporter / KubeSkoop metric set)."""
+"""Per-pod kernel network counters (the ACK Net Exporter / KubeSkoop metric set)."""

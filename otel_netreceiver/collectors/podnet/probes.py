@@ -194,7 +194,8 @@ def fd(target: Target) -> list[Point]:
 
 
 def cpu(target: Target) -> list[Point]:
-    """CFS throttling of the pod's cgroup (seed 002 case 4: Ingress health checks vs CPU limits)."""
+    """CFS throttling of the pod's cgroup (the ACK Net Exporter guide's case 4: ingress
+    health checks failing under a CPU limit)."""
     if target.cpu_stat is None:
         return []
     try:

@@ -2,8 +2,9 @@
 
 A rule says: when any of these signals increased over the window (in the caller's pod,
 the node's own namespace, or the node as a whole), the verdict is X, and here is the
-seed's advice. A source (the agent's history, later a Prometheus query API) turns a
-``Signal`` into per-series increases; the engine decides and orders findings.
+advice of the guide it comes from (docs/background.md, "Sources"). A source (the agent's
+history, later a Prometheus query API) turns a ``Signal`` into per-series increases; the
+engine decides and orders findings.
 """
 
 from __future__ import annotations
@@ -90,12 +91,12 @@ class Rule:
     any_of: tuple[Signal | Condition, ...]
     summary: str
     advice: str
-    seed: str  # the playbook passage it comes from
+    source: str  # the guide and passage it encodes, by title (docs/background.md, "Sources")
     error_types: frozenset[str] = frozenset()  # empty: any error
     transports: frozenset[str] = frozenset()  # empty: any transport
     also: tuple[Signal | Condition, ...] = ()  # shown as evidence when they hold, never decide
     all_of: tuple[Signal | Condition, ...] = ()  # must hold too (a pattern of several signals)
-    pattern: str = ""  # a named customer case of seed 002, when the rule is one
+    pattern: str = ""  # a named customer case of the ACK Net Exporter guide, when the rule is one
     none_of: tuple[Signal | Condition, ...] = ()  # must hold for no group ("etcd is normal")
 
     def deciding(self) -> tuple[Condition, ...]:

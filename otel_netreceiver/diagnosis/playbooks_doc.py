@@ -58,7 +58,7 @@ def _rule(rule: Rule) -> list[str]:
             by = ", ".join(f"`{g}`" for g in c.signal.group_by) or "—"
             lines.append(f"| {role} | {_signal(c.signal)} | {c.signal.scope.value} | {by} | "
                          f"{_threshold(c)}{of} |")
-    return [*lines, "", f"**Advice.** {rule.advice}", "", f"*Source: {rule.seed}.*", ""]
+    return [*lines, "", f"**Advice.** {rule.advice}", "", f"*Source: {rule.source}.*", ""]
 
 
 def playbooks_markdown() -> str:
@@ -81,12 +81,13 @@ def playbooks_markdown() -> str:
         "Scope pod adds `k8s_pod_uid`, host `netns_kind=\"host\"`; `--node` filters on "
         "`k8s_node_name` or `host_name`.",
         "",
-        "## Node and correlation playbooks (seeds 000, 002)",
+        "## Node and correlation playbooks (EKS network guide, ACK Net Exporter guide)",
         "",
     ]
     for rule in RULES:
         lines += _rule(rule)
-    lines += ["## Cluster playbooks (seeds 001, 004; remote mode)", ""]
+    lines += ["## Cluster playbooks (EKS control-plane guide, node-load post-mortem; "
+              "remote mode)", ""]
     for rule in CLUSTER_RULES:
         lines += _rule(rule)
     return "\n".join(lines).rstrip("\n") + "\n"

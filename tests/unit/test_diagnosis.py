@@ -43,7 +43,7 @@ def _ena(allowance: str, value: int) -> Point:
 def test_every_rule_reads_catalogue_metrics_and_has_a_seed_and_advice():
     assert metric_names() <= set(CATALOGUE)
     for rule in RULES:
-        assert rule.seed and rule.advice and rule.summary, rule.id
+        assert rule.source and rule.advice and rule.summary, rule.id
         assert rule.severity in ("critical", "warning", "info")
 
 

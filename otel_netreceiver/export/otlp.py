@@ -24,7 +24,7 @@ from otel_netreceiver import __version__
 from otel_netreceiver.config.schema import OtlpConfig
 from otel_netreceiver.export.base import ExportResult
 from otel_netreceiver.export.otlp_wire import WireEncoder
-from otel_netreceiver.runtime.store import Snapshot
+from otel_netreceiver.model import Snapshot
 
 log = logging.getLogger(__name__)
 

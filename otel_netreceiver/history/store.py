@@ -106,6 +106,11 @@ class History:
         self._lock = threading.Lock()
         self._last_prune = 0
 
+    def born_at_zero(self, collectors: Collection[str]) -> None:
+        """Name the collectors whose series appear with their first event (their traits)."""
+        with self._lock:
+            self._born_at_zero = frozenset(collectors)
+
     @property
     def window_seconds(self) -> float:
         return self._window / 1e9

@@ -199,13 +199,12 @@ class Agent:
         sink: Sink = self.store
         if self.correlation is not None:
             sink = Fanout(self.store, self.correlation.history)
-        for collector in collectors:
-            runner = CollectorRunner(collector, sink, cfg.interval, cfg.jitter)
-            self.runners[collector.name] = runner
-            if run:
-                runner.start()
-        if self.correlation is not None:
+        started = [CollectorRunner(c, sink, cfg.interval, cfg.jitter) for c in collectors]
+        self.runners.update((runner.name, runner) for runner in started)
+        if self.correlation is not None:  # before the first read: traits decide the history
             self.correlation.watch_runners(self.runners)
+        for runner in started if run else ():
+            runner.start()
         if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
             self._available = {s.name: s.active for s in self.probes()}
 

@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
-    agent = Agent(loaded, env)
+    agent = Agent(loaded, env, listen=False)
     agent.start_collectors_only()
     try:
         agent.wait_first_collection(timeout=30)
@@ -111,7 +111,7 @@ def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
 
 
 def _probes(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
-    agent = Agent(loaded, env)
+    agent = Agent(loaded, env, listen=False)
     agent.build_collectors_only()
     try:
         statuses = agent.probes()

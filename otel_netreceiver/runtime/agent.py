@@ -50,8 +50,12 @@ def _exporters_part(c: AgentConfig) -> tuple:
 
 class Agent:
     def __init__(self, loaded: LoadedConfig, env: Mapping[str, str],
-                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None) -> None:
+                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None,
+                 listen: bool = True) -> None:
+        """``listen=False`` for one-off reports (``probes``, ``once``): they share the running
+        agent's configuration file, and must not bind or unlink its node-API socket."""
         self.loaded = loaded
+        self._listen = listen
         self._env = dict(env)
         self._stream = stream or sys.stdout
         cfg = loaded.config
@@ -91,7 +95,8 @@ class Agent:
         return self.pods if self.pods is not None else NoPods()
 
     def _build_correlation(self, cfg: AgentConfig) -> None:
-        self.correlation = (CorrelationService(cfg, self._directory(), self.node)
+        self.correlation = (CorrelationService(cfg, self._directory(), self.node,
+                                               listen=self._listen)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:

@@ -39,7 +39,8 @@ SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
 
 
 class CorrelationService:
-    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str) -> None:
+    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
+                 listen: bool = True) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
         self.history = History(c.history, metric_names())
@@ -51,6 +52,9 @@ class CorrelationService:
         self.outcomes: Counter[str] = Counter()
         self.source = HistorySource(self.history)
         if not (c.host or c.socket):
+            return
+        if not listen:  # a report (probes, once) never takes a running agent's listeners
+            self.status = "not listening (a one-off report)"
             return
         sampler = PodNetCollector(PodNetConfig(probes=SAMPLED_PROBES, include_host=True,
                                                export_quiet=True), cfg.proc_root, pods,

@@ -24,8 +24,9 @@ def _number(value: float) -> str:
 
 
 def _threshold(c: Condition) -> str:
-    what = {Op.INCREASE: "increase", Op.RATE: "rate /s", Op.RATIO: "ratio", Op.LEVEL: "level",
-            Op.GROWTH: "growth", Op.QUANTILE: f"p{c.q * 100:g}"}[c.op]
+    what = {Op.INCREASE: "increase", Op.RATE: "rate /s", Op.RATIO: "ratio (over its burst)",
+            Op.LEVEL: "level", Op.PEAK: "peak in window", Op.GROWTH: "growth",
+            Op.QUANTILE: f"p{c.q * 100:g}"}[c.op]
     parts = []
     if c.above is not None:
         parts.append(f"> {c.above:.0%}" if c.op is Op.GROWTH else f"> {_number(c.above)}")

@@ -110,6 +110,8 @@ def _one(condition: Condition, question: Question, target: Target, node_label: s
                 f"sum by ({by}) (increase({of_name}{of_sel}[{w}]))")
     if op is Op.LEVEL:
         return f"max by ({by}) (last_over_time({name}{sel}[{w}]))"
+    if op is Op.PEAK:
+        return f"max by ({by}) (max_over_time({name}{sel}[{w}]))"
     if op is Op.GROWTH:
         if kind is Kind.COUNTER or (kind is None and name.endswith("_total")):
             half = _duration(question.seconds / 2)

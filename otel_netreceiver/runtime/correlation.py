@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from otel_netreceiver.collectors.base import Collector
@@ -41,7 +42,8 @@ BORN_AT_ZERO = ("ebpf",)  # their series appear with their first event (history/
 
 
 class CorrelationService:
-    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str) -> None:
+    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
+                 top: Callable[[], dict[str, Any]] | None = None) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
         self.history = History(c.history, metric_names(), born_at_zero=BORN_AT_ZERO)
@@ -66,7 +68,7 @@ class CorrelationService:
                          KeyedLimiter(c.rate, c.burst), self._correlate,
                          self.correlator.diagnose, node,
                          threading.BoundedSemaphore(c.max_connections), self.outcomes,
-                         threading.Lock())
+                         threading.Lock(), top)
         try:
             self.api = NodeApi(ctx, c.host, c.port, c.socket)
         except OSError as exc:  # an address not on this host, a socket dir we cannot create

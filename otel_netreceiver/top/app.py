@@ -83,7 +83,7 @@ class Session:
         try:
             self.doc, self.error = self._ask(self.socket_path), ""
         except AgentUnavailable as exc:
-            self.error = str(exc)
+            self.error = exc.reason
 
     def wait(self) -> float:
         """How long to wait for a key before drawing again."""

@@ -20,7 +20,12 @@ START_HINT = ("start one with `sudo otel-netreceiver run -c CONFIG` where CONFIG
 
 
 class AgentUnavailable(Exception):
-    """No agent answered at the socket, or it refused: the message says which and why."""
+    """No agent answered at the socket, or it refused: ``reason`` says which and why in
+    one line (the live view's banner); the message adds how to start one."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(f"{reason}; {hint}" if hint else reason)
+        self.reason = reason
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -42,11 +47,11 @@ def fetch(socket_path: str, timeout: float = 5.0) -> dict[str, Any]:
         response = conn.getresponse()
         raw = response.read()
     except FileNotFoundError:
-        raise AgentUnavailable(f"no agent is running here: {socket_path} does not exist; "
-                               f"{START_HINT}") from None
+        raise AgentUnavailable(f"no agent is running here: {socket_path} does not exist",
+                               START_HINT) from None
     except ConnectionRefusedError:
-        raise AgentUnavailable(f"no agent listens on {socket_path} (the socket is left over "
-                               f"from a stopped agent); {START_HINT}") from None
+        raise AgentUnavailable(f"no agent listens on {socket_path} (left over from a "
+                               "stopped agent)", START_HINT) from None
     except (OSError, http.client.HTTPException) as exc:
         raise AgentUnavailable(f"the agent at {socket_path} did not answer: {exc}") from None
     finally:

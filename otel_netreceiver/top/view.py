@@ -45,11 +45,13 @@ def _label(row: dict[str, Any]) -> str:
 
 
 def visible_rows(doc: dict[str, Any], state: ViewState) -> list[dict[str, Any]]:
-    """Every row but the node's, filtered (substring of namespace/name, any case) and sorted
-    by the chosen column (rows without a value last), name breaking ties."""
+    """Every row but the node's, filtered (substring of namespace/name, any case, or the
+    start of a pod UID from 8 characters on: shorter hex would match names by chance) and
+    sorted by the chosen column (rows without a value last), name breaking ties."""
     wanted = state.filter.lower()
     rows = [r for r in doc.get("rows", []) if r["kind"] != "node"
-            and (not wanted or wanted in _label(r).lower() or wanted in r["key"].lower())]
+            and (not wanted or wanted in _label(r).lower()
+                 or (len(wanted) >= 8 and r["key"].lower().startswith(wanted)))]
     sign = -1 if state.descending else 1
     def order(row: dict[str, Any]) -> tuple:
         value = row["values"].get(state.sort)
@@ -74,8 +76,9 @@ def pick_columns(columns: list[dict[str, Any]], width: int, sort: str,
 def _table(doc: dict[str, Any], state: ViewState, width: int, height: int
            ) -> tuple[Table, int, int]:
     name_width = 28 if width >= 120 else 20
-    columns = pick_columns(doc.get("columns", []), width, state.sort, name_width)
-    reasons = width - name_width - (NUMBER_WIDTH + 1) * len(columns) > REASON_WIDTH + 1
+    reasons = width >= 100  # the top drop reason is worth more than a rarely moving column
+    columns = pick_columns(doc.get("columns", []), width - (REASON_WIDTH + 1) * reasons,
+                           state.sort, name_width)
     table = Table(box=None, padding=(0, 1, 0, 0), pad_edge=False, show_edge=False,
                   header_style="bold", expand=False)
     table.add_column("pod", width=name_width, no_wrap=True, overflow="ellipsis")
@@ -112,16 +115,16 @@ def _header(doc: dict[str, Any], state: ViewState, hidden: int, shown: int,
             error: str) -> Text:
     stamp = time.strftime("%H:%M:%S", time.localtime(doc.get("time_unix_nano", 0) / 1e9))
     parts = [f"otel-netreceiver top  {doc.get('node', '')}",
-             f"rates over {doc.get('interval_s', 0):g}s at {stamp}", f"{shown} rows"]
+             f"{doc.get('interval_s', 0):.3g}s rates at {stamp}", f"{shown} rows"]
     if state.filter or state.editing:
         parts.append(f"filter: {state.filter}{'_' if state.editing else ''}")
     if hidden:
-        parts.append(f"+{hidden} cols: widen")
+        parts.append(f"+{hidden} cols (widen)")
     if state.paused:
         parts.append("PAUSED")
     text = Text("  ".join(parts), style="bold")
     if error:
-        text.append(f"\nAGENT UNAVAILABLE (showing the last answer): {error}", style="bold red")
+        text.append(f"\nAGENT UNAVAILABLE, showing its last answer: {error}", style="bold red")
     if doc.get("warming_up"):
         text.append(f"\n{doc.get('message', 'waiting for the first rates')}")
     return text
@@ -139,7 +142,8 @@ def render(doc: dict[str, Any], state: ViewState, width: int, height: int,
         return Group(_header(doc, state, 0, len(rows), error),
                      details(row, height - 3, doc.get("interval_s", 0)),
                      Text("enter/esc back  p pause  q quit", style="dim"))
-    table, hidden, shown = _table(doc, state, width, height - (1 if error else 0))
+    banner = (2 if error else 0) + (1 if doc.get("warming_up") else 0)  # may wrap once
+    table, hidden, shown = _table(doc, state, width, height - banner)
     return Group(_header(doc, state, hidden, shown, error), table, Text(FOOTER, style="dim"))
 
 

@@ -221,3 +221,13 @@ def test_narrow_terminals_keep_the_sorted_column_and_the_most_important_ones():
                                              (12345, "12.3k"), (4.5e6, "4.5M"), (150, "150")])
 def test_fmt_fits_a_cell(value, text):
     assert fmt(value) == text and len(fmt(value)) <= 9
+
+
+def test_no_agent_says_so_and_how_to_start_one(tmp_path, capsys):
+    import io
+
+    from otel_netreceiver.top.app import once
+
+    assert once(str(tmp_path / "api.sock"), "text", "drops", io.StringIO()) == 1
+    err = capsys.readouterr().err
+    assert "no agent is running here" in err and "otel-netreceiver run -c CONFIG" in err

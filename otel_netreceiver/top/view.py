@@ -140,15 +140,17 @@ def render(doc: dict[str, Any], state: ViewState, width: int, height: int,
         rows = visible_rows(doc, state)
         row = rows[min(state.selected, len(rows) - 1)] if rows else None
         return Group(_header(doc, state, 0, len(rows), error),
-                     details(row, height - 3, doc.get("interval_s", 0)),
+                     details(row, width, height - 3, doc.get("interval_s", 0)),
                      Text("enter/esc back  p pause  q quit", style="dim"))
     banner = (2 if error else 0) + (1 if doc.get("warming_up") else 0)  # may wrap once
     table, hidden, shown = _table(doc, state, width, height - banner)
     return Group(_header(doc, state, hidden, shown, error), table, Text(FOOTER, style="dim"))
 
 
-def details(row: dict[str, Any] | None, height: int, interval: float) -> RenderableType:
-    """One row's active findings and every series that moved, busiest first."""
+def details(row: dict[str, Any] | None, width: int, height: int,
+            interval: float) -> RenderableType:
+    """One row's active findings and every series that moved, busiest first, one line each
+    (a long series name is cut at the screen's edge rather than wrapped)."""
     if row is None:
         return Text("no row selected (the filter matches nothing)")
     lines = Text()
@@ -158,11 +160,14 @@ def details(row: dict[str, Any] | None, height: int, interval: float) -> Rendera
     lines.append("findings: " + (", ".join(f"{f['verdict']} ({f['rule']})" for f in findings)
                                  if findings else "none active") + "\n")
     moving = row.get("details", [])
-    lines.append(f"moving over the last {interval:g}s "
+    lines.append(f"moving over the last {interval:.3g}s "
                  f"({len(moving)} series, per second):\n" if moving else
                  "nothing moved over the last interval\n")
+    room = max(8, width - 13)
     for item in moving[:max(0, height - 4)]:
-        lines.append(f"  {fmt(item['per_second']):>9}  {item['series']}\n")
+        series = item["series"]
+        series = series if len(series) <= room else series[:room - 1] + "…"
+        lines.append(f"  {fmt(item['per_second']):>9}  {series}\n")
     return lines
 
 

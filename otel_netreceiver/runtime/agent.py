@@ -32,6 +32,7 @@ from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
 from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
 from otel_netreceiver.runtime.store import SeriesStore
+from otel_netreceiver.top.tracker import TopTracker
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class Agent:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
         self.correlation: CorrelationService | None = None
+        self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
+                              available=lambda: self._available)
         self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
@@ -96,7 +99,7 @@ class Agent:
 
     def _build_correlation(self, cfg: AgentConfig) -> None:
         self.correlation = (CorrelationService(cfg, self._directory(), self.node,
-                                               listen=self._listen)
+                                               self.top.document, listen=self._listen)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -171,6 +174,7 @@ class Agent:
             if _exporters_part(old) != _exporters_part(new):
                 self._stop_exporters()
                 self._start_exporters(new)
+            self.top.set_interval(self.export_interval())
             logging.getLogger().setLevel(new.log_level.upper())
 
     def _restart_correlation(self, cfg: AgentConfig) -> None:
@@ -270,6 +274,7 @@ class Agent:
         """Refresh self-telemetry, snapshot the store, push to every exporter."""
         self.store.update(self._self.collect())
         snapshot = self.store.snapshot()
+        self.top.observe(snapshot)  # rates for GET /v1/top, from what is exported anyway
         self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
         all_ok = True
         for exporter in self.exporters:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from otel_netreceiver.collectors.base import Collector, traits_of
@@ -40,6 +41,7 @@ SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
 
 class CorrelationService:
     def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
+                 top: Callable[[], dict[str, Any]] | None = None,
                  listen: bool = True) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
@@ -68,7 +70,7 @@ class CorrelationService:
                          KeyedLimiter(c.rate, c.burst), self._correlate,
                          self.correlator.diagnose, node,
                          threading.BoundedSemaphore(c.max_connections), self.outcomes,
-                         threading.Lock())
+                         threading.Lock(), top)
         try:
             self.api = NodeApi(ctx, c.host, c.port, c.socket)
         except OSError as exc:  # an address not on this host, a socket dir we cannot create

@@ -95,17 +95,21 @@ class HttpTransport:
             self._headers["Content-Encoding"] = "gzip"
         self._session = requests.Session()
         tls = settings.tls
-        self._session.verify = tls.certificate or True
-        if tls.client_certificate:
-            self._session.cert = (tls.client_certificate, tls.client_key)
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE replace a
+        # session's verify, and the configured CA must win over the process environment.
+        self._verify: str | bool = tls.certificate or True
+        self._cert = (tls.client_certificate, tls.client_key) if tls.client_certificate else None
 
     def send(self, body: bytes, timeout: float) -> None:
         data = gzip.compress(body, compresslevel=5) if self._gzip else body
         try:
             response = self._session.post(self.url, data=data, headers=self._headers,
-                                          timeout=timeout)
+                                          timeout=timeout, verify=self._verify, cert=self._cert)
         except requests.exceptions.SSLError as exc:
-            raise PermanentError(f"{self.url}: TLS: {_tls_reason(exc)}") from exc
+            reason = _tls_reason(exc)
+            if self._cert is None and "verify failed" not in reason:
+                reason += " (no client certificate configured: does the server require mTLS?)"
+            raise PermanentError(f"{self.url}: TLS: {reason}") from exc
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise RetryableError(f"{self.url}: {type(exc).__name__}") from exc
         if response.status_code < 300:

@@ -8,6 +8,7 @@ told to answer with an HTTP status (to test retries and outages).
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from concurrent import futures
@@ -64,7 +65,8 @@ def log_records(request: ExportLogsServiceRequest) -> list:
 class OtlpHttpSink:
     """Collects ExportMetricsServiceRequests posted to /v1/metrics, logs posted to /v1/logs."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context (tests/support/tls.py)."""
         self.requests: list[ExportMetricsServiceRequest] = []
         self.log_requests: list[ExportLogsServiceRequest] = []
         self.status = 200
@@ -116,6 +118,9 @@ class OtlpHttpSink:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self._scheme = "https" if tls is not None else "http"
+        if tls is not None:  # the handshake runs on accept; a failed one drops that client
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -125,7 +130,7 @@ class OtlpHttpSink:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self._scheme}://127.0.0.1:{self.port}"
 
     def latest_values(self) -> dict[tuple[str, tuple], float]:
         return values_of(self.requests[-1]) if self.requests else {}

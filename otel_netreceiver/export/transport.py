@@ -135,7 +135,11 @@ class GrpcTransport:
     """OTLP/gRPC: the encoded request sent as it is to the service's Export method."""
 
     def __init__(self, settings: ExporterSettings, method: str = METRICS_METHOD) -> None:
-        import grpc
+        try:
+            import grpc
+        except ImportError as exc:
+            raise ImportError("exporters.otlp.protocol grpc needs the grpc extra: "
+                              "pip install 'otel-netreceiver[grpc]'") from exc
 
         self.url = settings.url
         self._grpc = grpc

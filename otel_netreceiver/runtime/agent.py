@@ -24,6 +24,7 @@ from otel_netreceiver.export.base import Exporter
 from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
+from otel_netreceiver.export.settings import ExporterSettings, resolve_loaded
 from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
@@ -149,7 +150,11 @@ class Agent:
 
     @property
     def resource(self) -> dict[str, str]:
-        return build_resource(self.loaded.config, self._env, self.metadata)
+        return build_resource(self.loaded.config, self._env, self.metadata, self.loaded.explicit)
+
+    def export_settings(self, signal: str) -> ExporterSettings:
+        """The resolved OTLP settings of ``metrics`` or ``logs`` (export/settings.py)."""
+        return resolve_loaded(self.loaded.config, self.loaded.explicit, self._env, signal)
 
     @property
     def node(self) -> str:
@@ -199,11 +204,12 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
+        logs = self.export_settings("logs")
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource)
+                           self.resource, logs)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
-            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)
+            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)
             collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
@@ -223,9 +229,10 @@ class Agent:
 
     def _start_exporters(self, cfg: AgentConfig) -> None:
         ex = cfg.exporters
-        if ex.otlp.endpoint:
-            self.exporters.append(OtlpExporter(ex.otlp, self.resource))
-        console = ex.console.enabled if ex.console.enabled is not None else not ex.otlp.endpoint
+        metrics = self.export_settings("metrics")
+        if metrics.enabled:
+            self.exporters.append(OtlpExporter(metrics, self.resource))
+        console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
                                                  self.probes))

@@ -27,6 +27,7 @@ from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
 from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
+from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.history.store import History
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
@@ -101,13 +102,14 @@ class CorrelationService:
             timed = traits_of(runner.collector).event_timed
             runner.collect_now(1.0, at_unix_nano if timed else 0)
 
-    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str]) -> Collector | None:
+    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str],
+                            logs: ExporterSettings | None = None) -> Collector | None:
         """The playbooks over the last ``diagnose_window``, as a collector (emitter.py)."""
         window = min(cfg.correlation.diagnose_window, cfg.correlation.history)
         if window <= 0:
             return None
-        return DiagnosisCollector(RULES, self.source, self.source, window, cfg.exporters.otlp,
-                                  resource)
+        return DiagnosisCollector(RULES, self.source, self.source, window,
+                                  logs or cfg.exporters.otlp, resource)
 
     def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
         self._refreshed = [r for r in runners.values() if traits_of(r.collector).refreshed]

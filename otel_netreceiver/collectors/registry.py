@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.base import Collector
 from otel_netreceiver.collectors.ebpf import EbpfCollector
@@ -36,6 +37,8 @@ class BuildContext:
     metadata: InstanceMetadata
     pods: PodDirectory = field(default_factory=NoPods)
     resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
+    # one kallsyms table for the counting and the event probes (bpf/kallsyms.py)
+    symbols: KernelSymbols | None = None
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -62,7 +65,7 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
-    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
+    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.symbols)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -70,7 +73,7 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
 
     c = config.collectors
     return EventsCollector(c.events, c.ebpf, config.exporters.otlp, ctx.resource,
-                           ctx.proc_root, ctx.pods)
+                           ctx.proc_root, ctx.pods, ctx.symbols)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
@@ -87,6 +90,8 @@ BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
 def build_collectors(config: AgentConfig,
                      ctx: BuildContext) -> tuple[list[Collector], list[ProbeStatus]]:
     """Enabled collectors, plus a status line for each one not built (and why)."""
+    if ctx.symbols is None:
+        ctx = replace(ctx, symbols=KernelSymbols(ctx.proc_root))
     built: list[Collector] = []
     skipped: list[ProbeStatus] = []
     for name, builder in BUILDERS.items():

@@ -9,6 +9,11 @@ the checkpoints and the end, /proc/PID/smaps is grouped by what is mapped:
 anonymous memory and the heap (Python objects, malloc), the LLVM/clang
 libraries bcc compiles with, libbcc, the Python interpreter, everything else.
 
+Page-out (bpf/trim.py) cannot reclaim a page another process maps too: on a
+machine where other processes run bcc, the LLVM pages they share stay resident
+here. The "llvm shared" column counts them and "sharers" the other processes
+mapping libLLVM at that moment; the summary also gives RSS less those pages.
+
 The baseline, measured in the same process afterwards, is the same agent with
 collectors.ebpf and collectors.events disabled (``--baseline-seconds``, 0: skip):
 what the BPF side costs is the difference.
@@ -34,6 +39,7 @@ from tests.support.otlp_sink import OtlpHttpSink  # noqa: E402
 from tests.support.pods import reap, spawn_bare_namespaces  # noqa: E402
 
 GROUPS = ("anon+heap", "llvm/clang", "libbcc", "python", "other")
+COLUMNS = (*GROUPS, "llvm shared")
 CHECKPOINTS = (30, 60, 90, 120, 180, 240, 300, 600, 900)
 
 
@@ -52,7 +58,8 @@ def group_of(path: str) -> str:
 
 
 def parse_smaps(text: str) -> dict[str, int]:
-    """Group → RSS kB over every mapping of a /proc/PID/smaps text."""
+    """Group → RSS kB over every mapping of a /proc/PID/smaps text, plus "llvm shared":
+    the compiler pages other processes map too, which page-out cannot reclaim."""
     totals: defaultdict[str, int] = defaultdict(int)
     current = "other"
     for line in text.splitlines():
@@ -62,7 +69,21 @@ def parse_smaps(text: str) -> dict[str, int]:
             current = group_of(fields[5].strip() if len(fields) > 5 else "")
         elif first == "Rss:":
             totals[current] += int(line.split()[1])
-    return {g: totals.get(g, 0) for g in GROUPS}
+        elif first in ("Shared_Clean:", "Shared_Dirty:") and current == "llvm/clang":
+            totals["llvm shared"] += int(line.split()[1])
+    return {g: totals.get(g, 0) for g in COLUMNS}
+
+
+def compiler_sharers(pid: int) -> int:
+    """Other processes that map libLLVM now (their pages stay resident in ours too)."""
+    count = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and entry.name != str(pid):
+            try:
+                count += "libLLVM" in (entry / "maps").read_text()
+            except OSError:
+                continue
+    return count
 
 
 def parse_rollup(text: str) -> dict[str, int]:
@@ -93,8 +114,9 @@ def _sample(pid: int, now: float, full: bool) -> dict[str, int]:
     if full:
         groups = parse_smaps(Path(f"/proc/{pid}/smaps").read_text())
         print(f"{now:5.0f} {_mb(rollup['rss'])} {_mb(rollup['pss'])} {_mb(rollup['anon'])} "
-              f"{_mb(rollup['file'])}   " + " ".join(f"{_mb(groups[g]):>10}" for g in GROUPS),
-              flush=True)
+              f"{_mb(rollup['file'])}   " + " ".join(f"{_mb(groups[g]):>10}" for g in COLUMNS)
+              + f" {compiler_sharers(pid):>8}", flush=True)
+        rollup["llvm_shared"] = groups["llvm shared"]
     return rollup
 
 
@@ -120,7 +142,7 @@ def run_agent(config: str, seconds: float, every: float, label: str) -> dict[str
            "AWS_EC2_METADATA_DISABLED": "true"}
     print(f"\n{label}")
     print(f"{'t/s':>5} {'RSS MB':>7} {'PSS':>7} {'anon':>7} {'file':>7}   "
-          + " ".join(f"{g:>10}" for g in GROUPS))
+          + " ".join(f"{g:>10}" for g in COLUMNS) + " sharers")
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen([sys.executable, "-m", "otel_netreceiver", "run", "-c", config],
                                 env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
@@ -134,8 +156,9 @@ def run_agent(config: str, seconds: float, every: float, label: str) -> dict[str
         if proc.returncode not in (0, -15):
             print(text[-3000:])
     for line in text.splitlines():
-        if "started on" in line:
-            print("  " + line[:600])
+        if "started on" in line:  # what loaded: the eBPF and events parts of the status line
+            parts = [p for p in line.split("); ") if p.startswith(("ebpf:", "events:"))]
+            print("\n".join("  " + p[:400] for p in parts))
     return last
 
 
@@ -162,6 +185,10 @@ def main() -> None:
     print(f"\nsteady RSS {full['rss'] / 1024:.1f} MB (PSS {full['pss'] / 1024:.1f}, anon "
           f"{full['anon'] / 1024:.1f}, file {full['file'] / 1024:.1f}); metrics requests "
           f"received {len(sink.requests)}, log requests {len(sink.log_requests)}")
+    shared = full.get("llvm_shared", 0)
+    print(f"compiler pages other processes also map: {shared / 1024:.1f} MB; RSS less those "
+          f"(what page-out leaves when no other bcc process runs): "
+          f"{(full['rss'] - shared) / 1024:.1f} MB")
     if base:
         print(f"baseline without BPF {base['rss'] / 1024:.1f} MB; with BPF x"
               f"{full['rss'] / max(base['rss'], 1):.2f}, +{(full['rss'] - base['rss']) / 1024:.1f}"

@@ -25,6 +25,9 @@ from otel_netreceiver.bpf.trim import Released, release_compiler_memory
 from otel_netreceiver.config.schema import EbpfConfig
 
 log = logging.getLogger(__name__)
+# collection cycles between page-outs after loading (bpf/trim.py): pages another bcc process
+# shared at load time cannot be paged out then, and stay resident after it exits
+RELEASE_EVERY = 20
 
 Formats = dict[tuple[str, str], TracepointFormat]
 # (spec, tracepoint formats read so far, BTF or None) → the program's C text
@@ -50,6 +53,7 @@ class BpfLoader:
         self.formats: dict[tuple[str, str], TracepointFormat] = {}
         self.statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
         self.released: Released | None = None
+        self._ticks = 0
 
     @property
     def tracefs(self) -> str | None:
@@ -106,3 +110,11 @@ class BpfLoader:
         """Give back what compiling left (bpf/trim.py); again later if pages came back."""
         self.released = release_compiler_memory(self._proc_root)
         return self.released
+
+    def tick(self) -> Released | None:
+        """Called once per collection cycle: page out again on the first and every
+        RELEASE_EVERY-th cycle (a few ms of page-table walk; nothing when nothing loaded)."""
+        self._ticks += 1
+        if self.released is None or (self._ticks - 1) % RELEASE_EVERY:
+            return None
+        return self.release()

@@ -72,7 +72,6 @@ class EbpfCollector:
         self._loaded = self._loader.load_all([PROBES[name] for name in config.probes],
                                              self._render)
         self._statuses = self._loader.statuses
-        self._cycles = 0
 
     def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
         """The C text of a counting probe; fentry targets are checked before compiling."""
@@ -188,6 +187,7 @@ class EbpfCollector:
         return virtcmd_points(slots, sums)
 
     def collect(self) -> Collection:
+        self._loader.tick()
         live, labels = self._labels()
         points: list[Point] = []
         errors: list[str] = []

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.loader import BpfLoader, Formats
+from otel_netreceiver.bpf.loader import RELEASE_EVERY, BpfLoader, Formats
 from otel_netreceiver.bpf.programs import PROBES, ProbeSpec, render
 from otel_netreceiver.bpf.tracefs import tracefs_root
 from otel_netreceiver.collectors.ebpf import EbpfCollector
@@ -69,6 +69,12 @@ def test_a_configured_path_without_tracefs_stops_both_kinds_of_probe(tmp_path) -
         assert all(r.startswith("tracefs is not mounted") for r in statuses.values()), statuses
 
 
+def test_nothing_loaded_means_nothing_to_page_out(tmp_path) -> None:
+    loader = BpfLoader(EbpfConfig(tracefs_path=str(tmp_path)), "/proc")
+    assert loader.load_all([PROBES["net_softirq"]], _render) == {}
+    assert loader.released is None and loader.tick() is None
+
+
 @pytest.fixture
 def second_tracefs(tmp_path) -> Iterator[str]:
     """This kernel's tracefs mounted a second time, at a path of the test's own."""
@@ -106,6 +112,8 @@ def test_after_compiling_the_compiler_libraries_are_paged_out(second_tracefs) ->
         released = loader.released
         assert released is not None and released.mappings > 0, released
         assert released.paged_out > 0 and released.errors == ()
+        again = [loader.tick() for _ in range(RELEASE_EVERY + 1)]
+        assert [i for i, r in enumerate(again) if r is not None] == [0, RELEASE_EVERY]
     finally:
         for bpf in loaded.values():
             bpf.cleanup()

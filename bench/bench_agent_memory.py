@@ -162,6 +162,34 @@ def run_agent(config: str, seconds: float, every: float, label: str) -> dict[str
     return last
 
 
+def _as_lists(proc_root: str) -> tuple[list[int], list[str]]:
+    """The former representation, for comparison: one int and one str per text symbol."""
+    pairs = []
+    for line in Path(proc_root, "kallsyms").read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 3 and fields[1] in ("t", "T", "w", "W") and int(fields[0], 16):
+            pairs.append((int(fields[0], 16), fields[2]))
+    pairs.sort()
+    return [a for a, _ in pairs], [n for _, n in pairs]
+
+
+def kallsyms_figures(proc_root: str = "/proc") -> None:
+    """Live and peak bytes (tracemalloc) of the compact table against lists of int and str."""
+    import tracemalloc
+
+    from otel_netreceiver.bpf.kallsyms import Kallsyms
+
+    for label, parse in (("lists of int and str", _as_lists), ("compact table", Kallsyms.load)):
+        tracemalloc.start()
+        table = parse(proc_root)
+        live, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        count = len(table[0]) if isinstance(table, tuple) else len(table)
+        print(f"kallsyms as {label:21}: {count} symbols, live {live / 2**20:5.1f} MB, "
+              f"peak while parsing {peak / 2**20:5.1f} MB")
+        del table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
@@ -169,6 +197,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=5.0, help="sampling period (s)")
     parser.add_argument("--baseline-seconds", type=float, default=60.0)
     args = parser.parse_args()
+    kallsyms_figures()
     sink = OtlpHttpSink()
     pods = spawn_bare_namespaces(args.pods)
     try:

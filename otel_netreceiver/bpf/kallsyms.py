@@ -26,7 +26,7 @@ class Kallsyms:
     """Text symbols sorted by address; one name per address (the last in name order)."""
 
     def __init__(self, addresses: array, names: bytes, ends: array) -> None:
-        if not len(addresses) == len(ends) or (len(ends) and ends[-1] != len(names)):
+        if len(addresses) != len(ends) or (len(ends) and ends[-1] != len(names)):
             raise ValueError(f"kallsyms table of {len(addresses)} addresses, {len(ends)} name "
                              f"ends and {len(names)} name bytes does not line up")
         self._addresses, self._names, self._ends = addresses, names, ends

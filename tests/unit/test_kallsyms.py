@@ -75,3 +75,27 @@ def test_kernel_symbols_reads_the_file_under_proc_root_once(tmp_path: Path) -> N
 
 def test_kernel_symbols_without_a_kallsyms_file_names_nothing(tmp_path: Path) -> None:
     assert KernelSymbols(str(tmp_path)).name(0xFFFFFFFF81000001) == "unknown"
+
+
+def test_the_agents_counting_and_event_collectors_share_one_table() -> None:
+    from dataclasses import replace
+
+    from otel_netreceiver.cloud.imds import InstanceMetadata
+    from otel_netreceiver.collectors.registry import BuildContext, build_collectors
+    from otel_netreceiver.config.schema import AgentConfig, EbpfConfig
+
+    base = AgentConfig()
+    off = {name: replace(getattr(base.collectors, name), enabled=False)
+           for name in ("ena", "ethtool", "netdev", "podnet", "nodenet")}
+    config = replace(base, collectors=replace(base.collectors, **off,
+                                              ebpf=EbpfConfig(use_bcc=False)),
+                     exporters=replace(base.exporters, otlp=replace(
+                         base.exporters.otlp, endpoint="http://127.0.0.1:9")))
+    built, _ = build_collectors(config, BuildContext("/proc", "/sys", InstanceMetadata()))
+    try:
+        by_name = {c.name: c for c in built}
+        assert set(by_name) == {"ebpf", "events"}
+        assert by_name["ebpf"]._symbols is by_name["events"]._source._symbols  # type: ignore
+    finally:
+        for collector in built:
+            collector.close()

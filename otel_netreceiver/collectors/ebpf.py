@@ -16,9 +16,9 @@ from collections import defaultdict
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.features import inspect, why_unavailable
 from otel_netreceiver.bpf.fentry import function_hook_reason
-from otel_netreceiver.bpf.kallsyms import Kallsyms
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
+from otel_netreceiver.bpf.loader import BpfLoader, Formats, ProbeUnavailable
 from otel_netreceiver.bpf.programs import (
     PROBES,
     ProbeSpec,
@@ -38,7 +38,6 @@ from otel_netreceiver.bpf.readers import (
     txlat_points,
     virtcmd_points,
 )
-from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.base import Traits
 from otel_netreceiver.collectors.podnet.identity import NetnsResolver, PodDirectory
@@ -60,56 +59,37 @@ class EbpfCollector:
     # zero with their first event (the kernel counted nothing before)
     traits = Traits(refreshed=True, event_timed=True, born_at_zero=True)
 
-    def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory) -> None:
+    def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory,
+                 symbols: KernelSymbols | None = None) -> None:
         self._proc_root, self._config = proc_root, config
         self._peers = 0  # RETRANS_PEERS the tcpretrans program was built with
         self._resolver = NetnsResolver(proc_root, directory)
-        self._statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
-        self._loaded: dict[str, Any] = {}
-        self._formats: dict[tuple[str, str], TracepointFormat] = {}
-        self._symbols: Kallsyms | None = None
+        self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
         self._readers = {"packetloss": self._read_packetloss, "tcpreset": self._read_tcpreset,
                          "tcpretrans": self._read_tcpretrans, "net_softirq": self._read_softirq,
                          "netiftxlat": self._read_netiftxlat,
                          "socketlatency": self._pod_latency("netreceiver.pod.socket.latency"),
                          "kernellatency": self._pod_latency("netreceiver.pod.kernel.latency"),
                          "tcptwrcv": self._read_tcptwrcv, "virtcmdlatency": self._read_virtcmd}
-        env = inspect(config.btf_path, proc_root, config.use_bcc, config.tracefs_path)
-        self._tracefs = env.tracefs
-        btf: Btf | None = None
-        for name in config.probes:
-            spec = PROBES[name]
-            reason = why_unavailable(spec, env)
-            if not reason:
-                try:
-                    btf = btf or (Btf.load(config.btf_path) if spec.needs_btf else None)
-                    function = ""
-                    if spec.functions and btf is not None:  # fentry: try before compiling
-                        function, reason = function_hook_reason(btf, spec.functions)
-                    if not reason:
-                        self._loaded[name] = self._load(spec, btf, function)
-                except Exception as exc:  # the verifier, the compiler, a missing field
-                    reason = f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
-            self._statuses[name] = reason
+        self._loader = BpfLoader(config, proc_root, "eBPF probe")
+        self._formats = self._loader.formats
+        self._loaded = self._loader.load_all([PROBES[name] for name in config.probes],
+                                             self._render)
+        self._statuses = self._loader.statuses
+
+    def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
+        """The C text of a counting probe; fentry targets are checked before compiling."""
+        function = ""
+        if spec.functions and btf is not None:
+            function, reason = function_hook_reason(btf, spec.functions)
             if reason:
-                log.warning("eBPF probe %s unavailable: %s", name, reason)
-
-    def _load(self, spec: ProbeSpec, btf: Btf | None, function: str = "") -> Any:
-        from bcc import BPF
-
-        for attach in spec.attach:
-            self._formats[(attach.category, attach.event)] = read_format(
-                attach.category, attach.event, self._tracefs)
+                raise ProbeUnavailable(reason)
         offsets = kernel_offsets(btf) if btf is not None else {}
         if spec.name == "tcpretrans":
-            fmt = self._formats.get(("tcp", "tcp_retransmit_skb"))
+            fmt = formats.get(("tcp", "tcp_retransmit_skb"))
             self._peers = retrans_peer_limit(fmt, self._config.retrans_peers)
             offsets["RETRANS_PEERS"] = self._peers
-        bpf = BPF(text=render(spec, self._formats, offsets, function).encode())
-        for attach in spec.attach:
-            bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
-                                  fn_name=attach.function.encode())
-        return bpf
+        return render(spec, formats, offsets, function)
 
     # --- reading ------------------------------------------------------------------
     @staticmethod
@@ -145,8 +125,6 @@ class EbpfCollector:
     def _read_packetloss(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
         reasons = self._reasons("skb", "kfree_skb", "reason")
         rows = self._netns_items(bpf[b"drops"], live, ("location", "netns", "reason"))
-        if self._symbols is None:
-            self._symbols = Kallsyms.load(self._proc_root)
         drops = [(netns, reason, count) for _, netns, reason, count in rows]
         sites = [(location, reason, count) for location, _, reason, count in rows]
         return drop_points(drops, reasons, labels) + site_points(sites, reasons,
@@ -213,6 +191,7 @@ class EbpfCollector:
         return virtcmd_points(slots, sums)
 
     def collect(self) -> Collection:
+        self._loader.tick()
         live, labels = self._labels()
         points: list[Point] = []
         errors: list[str] = []

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.base import Collector
 from otel_netreceiver.collectors.ebpf import EbpfCollector
@@ -38,6 +39,8 @@ class BuildContext:
     pods: PodDirectory = field(default_factory=NoPods)
     resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
     logs: ExporterSettings | None = None  # resolved OTLP logs settings (export/settings.py)
+    # one kallsyms table for the counting and the event probes (bpf/kallsyms.py)
+    symbols: KernelSymbols | None = None
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -64,7 +67,7 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
-    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
+    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.symbols)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -72,7 +75,7 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
 
     c = config.collectors
     return EventsCollector(c.events, c.ebpf, ctx.logs or config.exporters.otlp, ctx.resource,
-                           ctx.proc_root, ctx.pods)
+                           ctx.proc_root, ctx.pods, ctx.symbols)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
@@ -89,6 +92,8 @@ BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
 def build_collectors(config: AgentConfig,
                      ctx: BuildContext) -> tuple[list[Collector], list[ProbeStatus]]:
     """Enabled collectors, plus a status line for each one not built (and why)."""
+    if ctx.symbols is None:
+        ctx = replace(ctx, symbols=KernelSymbols(ctx.proc_root))
     built: list[Collector] = []
     skipped: list[ProbeStatus] = []
     for name, builder in BUILDERS.items():

@@ -171,7 +171,7 @@ EVENT_TYPES = ("TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLO
 class EventsConfig:
     enabled: bool = key(True, "Send kernel event records as OTLP logs (exporters.otlp's endpoint "
                         "with logs_path); nothing is loaded without an endpoint. Uses "
-                        "collectors.ebpf's btf_path and use_bcc.")
+                        "collectors.ebpf's btf_path, use_bcc and tracefs_path.")
     types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
                             "NETIF_TXLAT_SLOW"], "Event types to record.", choices=EVENT_TYPES)
     kernel_budget: int = key(100, "Records per type, per CPU and second that may leave the "

@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 from collections.abc import Mapping
 
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.podnet.identity import PodDirectory
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
@@ -37,7 +38,8 @@ class EventsCollector:
     name = "events"
 
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig | ExporterSettings,
-                 resource: Mapping[str, str], proc_root: str, directory: PodDirectory) -> None:
+                 resource: Mapping[str, str], proc_root: str, directory: PodDirectory,
+                 symbols: KernelSymbols | None = None) -> None:
         self._reason = _why_not(otlp)
         self._source: EventSource | None = None
         self._processor: BatchProcessor | None = None
@@ -48,7 +50,8 @@ class EventsCollector:
         self._processor = BatchProcessor(self._exporter.export, config.max_queue_size,
                                          config.max_export_batch_size, config.schedule_delay,
                                          config.export_timeout)
-        self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit)
+        self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit,
+                                   symbols)
         self._processor.start()
         self._source.start()
 

@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.features import inspect, why_unavailable
-from otel_netreceiver.bpf.kallsyms import Kallsyms
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
+from otel_netreceiver.bpf.loader import BpfLoader, Formats
 from otel_netreceiver.bpf.programs import ProbeSpec
-from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
+from otel_netreceiver.bpf.tracefs import TracepointFormat
 from otel_netreceiver.collectors.podnet.identity import (
     NetnsIdentity,
     NetnsResolver,
@@ -93,7 +93,8 @@ class PodLabels:
 
 class EventSource:
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, proc_root: str,
-                 directory: PodDirectory, sink: Callable[[Event], object]) -> None:
+                 directory: PodDirectory, sink: Callable[[Event], object],
+                 symbols: KernelSymbols | None = None) -> None:
         self._settings = settings_of(config)
         self._sink = sink
         self._proc_root = proc_root
@@ -102,7 +103,7 @@ class EventSource:
         self._formats: dict[tuple[str, str], TracepointFormat] = {}
         self._loaded: dict[str, Any] = {}
         self._pending: list[tuple[str, bytes]] = []
-        self._symbols: Kallsyms | None = None
+        self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
         self.statuses: dict[str, str] = {}
         self.delivered: defaultdict[str, int] = defaultdict(int)
         self.dropped: defaultdict[tuple[str, str], int] = defaultdict(int)
@@ -113,35 +114,20 @@ class EventSource:
 
     # --- loading ------------------------------------------------------------------
     def _load_all(self, ebpf: EbpfConfig, proc_root: str) -> None:
-        env = inspect(ebpf.btf_path, proc_root, ebpf.use_bcc)
-        btf: Btf | None = None
-        for probe in probes_for(self._settings.types):
-            spec = EVENT_PROBES[probe]
-            reason = why_unavailable(spec, env)
-            if not reason:
-                try:
-                    btf = btf or (Btf.load(ebpf.btf_path) if spec.needs_btf else None)
-                    self._loaded[probe] = self._load(spec, btf)
-                except Exception as exc:  # the verifier, the compiler, a missing field
-                    reason = f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
-            self.statuses[probe] = reason
-            if reason:
-                log.warning("event probe %s unavailable: %s", probe, reason)
+        self._loader = BpfLoader(ebpf, proc_root, "event probe")
+        self._formats = self._loader.formats
+        self._loaded = self._loader.load_all(
+            [EVENT_PROBES[probe] for probe in probes_for(self._settings.types)],
+            self._render, self._open_buffer)
+        self.statuses = self._loader.statuses
 
-    def _load(self, spec: ProbeSpec, btf: Btf | None) -> Any:
-        from bcc import BPF
-
-        for attach in spec.attach:
-            self._formats[(attach.category, attach.event)] = read_format(attach.category,
-                                                                         attach.event)
+    def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
         offsets = event_offsets(btf) if btf is not None else {}
-        bpf = BPF(text=render_events(spec, self._formats, offsets, self._settings).encode())
-        for attach in spec.attach:
-            bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
-                                  fn_name=attach.function.encode())
+        return render_events(spec, formats, offsets, self._settings)
+
+    def _open_buffer(self, spec: ProbeSpec, bpf: Any) -> None:
         bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,
                                        lost_cb=self._on_lost)
-        return bpf
 
     def _receiver(self, probe: str) -> Callable[[int, Any, int], None]:
         def receive(cpu: int, data: Any, size: int) -> None:
@@ -188,8 +174,6 @@ class EventSource:
             self._sink(self._event(probe, record, name, offset))
 
     def _names(self, probe: str) -> Names:
-        if self._symbols is None:
-            self._symbols = Kallsyms.load(self._proc_root)
         drops = self._formats.get(("skb", "kfree_skb"))
         resets = self._formats.get(("tcp", "tcp_send_reset"))
         return Names(drops.symbols.get("reason", {}) if drops else {},

@@ -40,9 +40,10 @@ from otel_netreceiver.bpf.readers import (
 )
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
 from otel_netreceiver.catalogue import metric
-from otel_netreceiver.collectors.podnet.identity import NetnsResolver, PodDirectory
 from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes, Collection, Point, ProbeStatus, attrs
+from otel_netreceiver.netns.identity import NetnsResolver
 
 log = logging.getLogger(__name__)
 UNKNOWN_NETNS: Attributes = attrs({"netns.kind": "unknown"})

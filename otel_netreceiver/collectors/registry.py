@@ -20,8 +20,8 @@ from otel_netreceiver.collectors.ethtool_stats import EthtoolStatsCollector
 from otel_netreceiver.collectors.netdev import NetdevCollector
 from otel_netreceiver.collectors.nodenet import NodeNetCollector
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 from otel_netreceiver.model import ProbeStatus
 
 log = logging.getLogger(__name__)

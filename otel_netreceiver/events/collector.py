@@ -14,11 +14,11 @@ from collections import defaultdict
 from collections.abc import Mapping
 
 from otel_netreceiver.catalogue import metric
-from otel_netreceiver.collectors.podnet.identity import PodDirectory
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.processor import BatchProcessor
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 
 

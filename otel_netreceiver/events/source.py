@@ -24,11 +24,6 @@ from otel_netreceiver.bpf.features import inspect, why_unavailable
 from otel_netreceiver.bpf.kallsyms import Kallsyms
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
-from otel_netreceiver.collectors.podnet.identity import (
-    NetnsIdentity,
-    NetnsResolver,
-    PodDirectory,
-)
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import (
     EVENT_NAMES,
@@ -46,7 +41,9 @@ from otel_netreceiver.events.programs import (
     probes_for,
     render_events,
 )
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes, attrs
+from otel_netreceiver.netns.identity import NetnsIdentity, NetnsResolver
 from otel_netreceiver.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)

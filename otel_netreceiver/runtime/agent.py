@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from otel_netreceiver.cloud.imds import InstanceMetadata, load_metadata
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.collectors.registry import BuildContext, build_collectors
 from otel_netreceiver.config.loader import LoadedConfig
 from otel_netreceiver.config.schema import AgentConfig
@@ -25,6 +24,7 @@ from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
 from otel_netreceiver.k8s.connect import api_factory
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
 from otel_netreceiver.resource import build_resource, node_name

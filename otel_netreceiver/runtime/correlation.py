@@ -21,13 +21,14 @@ from typing import Any
 
 from otel_netreceiver.collectors.base import Collector
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NetnsIdentity, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
 from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.history.store import History
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.netns.identity import NetnsIdentity
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi

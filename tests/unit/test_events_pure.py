@@ -280,8 +280,8 @@ def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names() -> 
 
 
 def test_the_poll_threads_accounting_without_a_kernel() -> None:
-    from otel_netreceiver.collectors.podnet.identity import NoPods
     from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+    from otel_netreceiver.k8s.directory import NoPods
 
     got: list = []
     from otel_netreceiver.events.source import EventSource

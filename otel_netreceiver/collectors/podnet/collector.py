@@ -16,17 +16,14 @@ from collections import Counter
 from collections.abc import Callable
 
 from otel_netreceiver.catalogue import metric
-from otel_netreceiver.collectors.podnet.identity import (
-    NetnsIdentity,
-    NetnsResolver,
-    PodDirectory,
-)
 from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
 from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 from otel_netreceiver.netns.discovery import Namespace, discover
+from otel_netreceiver.netns.identity import NetnsIdentity, NetnsResolver
 from otel_netreceiver.procfs.errors import ParseError
 
 

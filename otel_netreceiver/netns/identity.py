@@ -11,39 +11,30 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
-from otel_netreceiver.k8s.cgroup import CgroupLine, parse_proc_cgroup, pod_from_path
+from otel_netreceiver.k8s.cgroup import CgroupLine, parse_proc_cgroup, pod_of_process
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes, attrs
 from otel_netreceiver.netns.discovery import Namespace, discover, netns_inode
 
 MAX_PIDS_PROBED = 4  # the pause/infra process is normally first; a few more cover odd runtimes
 
 
-@dataclass(frozen=True, slots=True)
-class PodMeta:
-    uid: str
-    name: str
-    namespace: str
-    ip: str = ""
-    labels: tuple[tuple[str, str], ...] = ()
-    host_network: bool = False  # shares the node's addresses: never identified by IP
-    ips: tuple[str, ...] = ()  # status.podIPs (dual stack); ip is the first
-    phase: str = ""  # a finished pod's IP may already belong to a new pod
+def host_netns_inode(proc_root: str) -> int | None:
+    """The node's network namespace: PID 1's, or else the agent's own.
 
-
-class PodDirectory(Protocol):
-    def get(self, uid: str) -> PodMeta | None: ...
-
-
-class NoPods:
-    """Off Kubernetes: no metadata beyond what cgroups say."""
-
-    def get(self, uid: str) -> PodMeta | None:
-        return None
-
-    def by_ip(self, ip: str) -> PodMeta | None:
-        return None
+    The one rule for "is this the host namespace", used by the per-pod collector and the
+    node API alike. PID 1 (with hostPID) is init, whose namespace is the node's by
+    definition, whatever namespace the agent itself was started in. The DaemonSet also
+    runs with hostNetwork (the ENA ioctl needs the host namespace), so the agent's own
+    namespace is the node's when PID 1's link cannot be read (some sandboxes deny it).
+    """
+    for pid in ("1", "self"):
+        try:
+            return netns_inode(os.readlink(f"{proc_root}/{pid}/ns/net"))
+        except OSError:
+            continue
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +73,11 @@ def identify(proc_root: str, ns: Namespace, host_inode: int | None) -> NetnsIden
     command = _read(f"{proc_root}/{ns.pid}/comm").strip()
     first: tuple[CgroupLine, ...] = ()
     for pid in ns.pids[:MAX_PIDS_PROBED]:
-        lines = parse_proc_cgroup(_read(f"{proc_root}/{pid}/cgroup"))
-        first = first or lines
-        for line in sorted(lines, key=lambda line: line.hierarchy != "0"):
-            pod = pod_from_path(line.path)
-            if pod is not None:
-                return NetnsIdentity("pod", pod.pod_uid, command, lines)
+        text = _read(f"{proc_root}/{pid}/cgroup")
+        pod = pod_of_process(text)
+        if pod is not None:
+            return NetnsIdentity("pod", pod.pod_uid, command, parse_proc_cgroup(text))
+        first = first or parse_proc_cgroup(text)
     kind = "host" if ns.inode == host_inode else "other"
     return NetnsIdentity(kind, "", command, first)
 
@@ -106,18 +96,7 @@ class NetnsResolver:
         self._cache: dict[int, tuple[int, NetnsIdentity]] = {}
 
     def host_inode(self) -> int | None:
-        """The node's namespace: PID 1's, or else the agent's own.
-
-        The DaemonSet runs with hostNetwork (the ENA ioctl needs the host namespace), so
-        the agent's namespace is the node's when PID 1's link cannot be read (some
-        sandboxes deny it, as this project's test machine does).
-        """
-        for pid in ("1", "self"):
-            try:
-                return netns_inode(os.readlink(f"{self._proc_root}/{pid}/ns/net"))
-            except OSError:
-                continue
-        return None
+        return host_netns_inode(self._proc_root)
 
     def resolve(self) -> dict[int, tuple[Namespace, NetnsIdentity]]:
         """inode → (namespace, identity) for every namespace alive now; the dead are forgotten."""

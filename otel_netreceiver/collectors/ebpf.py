@@ -43,7 +43,7 @@ from otel_netreceiver.catalogue import metric
 from otel_netreceiver.config.schema import EbpfConfig
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes, Collection, Point, ProbeStatus, attrs
-from otel_netreceiver.netns.identity import NetnsResolver
+from otel_netreceiver.netns.resolver import NetnsResolver
 
 log = logging.getLogger(__name__)
 UNKNOWN_NETNS: Attributes = attrs({"netns.kind": "unknown"})
@@ -57,10 +57,12 @@ def _total(value: Any) -> int:
 class EbpfCollector:
     name = "ebpf"
 
-    def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory) -> None:
+    def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory,
+                 resolver: NetnsResolver | None = None) -> None:
         self._proc_root, self._config = proc_root, config
         self._peers = 0  # RETRANS_PEERS the tcpretrans program was built with
-        self._resolver = NetnsResolver(proc_root, directory)
+        # the agent's shared resolver (one walk per cycle), or a private one walking each call
+        self._resolver = resolver or NetnsResolver(proc_root, directory)
         self._statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
         self._loaded: dict[str, Any] = {}
         self._formats: dict[tuple[str, str], TracepointFormat] = {}

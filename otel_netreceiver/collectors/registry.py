@@ -23,6 +23,7 @@ from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.config.schema import AgentConfig
 from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.netns.resolver import NetnsResolver
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ class BuildContext:
     metadata: InstanceMetadata
     pods: PodDirectory = field(default_factory=NoPods)
     resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
+    netns: NetnsResolver | None = None  # the agent's, shared: one namespace walk per cycle
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -54,7 +56,8 @@ def _netdev(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 
 def _podnet(config: AgentConfig, ctx: BuildContext) -> Collector:
-    return PodNetCollector(config.collectors.podnet, ctx.proc_root, ctx.pods)
+    return PodNetCollector(config.collectors.podnet, ctx.proc_root, ctx.pods,
+                           resolver=ctx.netns)
 
 
 def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -62,7 +65,7 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
-    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
+    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.netns)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -70,7 +73,7 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
 
     c = config.collectors
     return EventsCollector(c.events, c.ebpf, config.exporters.otlp, ctx.resource,
-                           ctx.proc_root, ctx.pods)
+                           ctx.proc_root, ctx.pods, ctx.netns)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {

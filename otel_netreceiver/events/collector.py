@@ -20,6 +20,7 @@ from otel_netreceiver.events.processor import BatchProcessor
 from otel_netreceiver.events.source import EventSource
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
+from otel_netreceiver.netns.resolver import NetnsResolver
 
 
 def _why_not(otlp: OtlpConfig) -> str:
@@ -33,7 +34,8 @@ class EventsCollector:
     name = "events"
 
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig,
-                 resource: Mapping[str, str], proc_root: str, directory: PodDirectory) -> None:
+                 resource: Mapping[str, str], proc_root: str, directory: PodDirectory,
+                 resolver: NetnsResolver | None = None) -> None:
         self._reason = _why_not(otlp)
         self._source: EventSource | None = None
         self._processor: BatchProcessor | None = None
@@ -44,7 +46,8 @@ class EventsCollector:
         self._processor = BatchProcessor(self._exporter.export, config.max_queue_size,
                                          config.max_export_batch_size, config.schedule_delay,
                                          config.export_timeout)
-        self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit)
+        self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit,
+                                   resolver)
         self._processor.start()
         self._source.start()
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from otel_netreceiver.k8s.cgroup import CgroupLine, parse_proc_cgroup, pod_of_process
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes, attrs
-from otel_netreceiver.netns.discovery import Namespace, discover, netns_inode
+from otel_netreceiver.netns.discovery import Namespace, netns_inode
 
 MAX_PIDS_PROBED = 4  # the pause/infra process is normally first; a few more cover odd runtimes
 
@@ -80,36 +80,3 @@ def identify(proc_root: str, ns: Namespace, host_inode: int | None) -> NetnsIden
         first = first or parse_proc_cgroup(text)
     kind = "host" if ns.inode == host_inode else "other"
     return NetnsIdentity(kind, "", command, first)
-
-
-class NetnsResolver:
-    """The node's namespaces and who owns each, cached per (inode, pid) across cycles.
-
-    Shared by the per-pod collector and the eBPF collector (whose kernel maps are keyed
-    by namespace inode), so both attribute a namespace the same way.
-    """
-
-    def __init__(self, proc_root: str, directory: PodDirectory, verbose: bool = False,
-                 label_keys: tuple[str, ...] = ()) -> None:
-        self._proc_root, self._directory = proc_root, directory
-        self._verbose, self._label_keys = verbose, label_keys
-        self._cache: dict[int, tuple[int, NetnsIdentity]] = {}
-
-    def host_inode(self) -> int | None:
-        return host_netns_inode(self._proc_root)
-
-    def resolve(self) -> dict[int, tuple[Namespace, NetnsIdentity]]:
-        """inode → (namespace, identity) for every namespace alive now; the dead are forgotten."""
-        host, fresh = self.host_inode(), {}
-        result = {}
-        for inode, ns in discover(self._proc_root).items():
-            cached = self._cache.get(inode)
-            identity = cached[1] if cached and cached[0] == ns.pid else identify(
-                self._proc_root, ns, host)
-            fresh[inode] = (ns.pid, identity)
-            result[inode] = (ns, identity)
-        self._cache = fresh
-        return result
-
-    def attributes(self, inode: int, identity: NetnsIdentity) -> Attributes:
-        return identity.attributes(inode, self._directory, self._verbose, self._label_keys)

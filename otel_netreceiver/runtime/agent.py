@@ -27,6 +27,7 @@ from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
@@ -34,6 +35,9 @@ from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounter
 from otel_netreceiver.runtime.store import SeriesStore
 
 log = logging.getLogger(__name__)
+# A namespace walk serves every user (podnet, eBPF, events, the 1 s history sampler) for
+# this share of the collection interval: about one walk per cycle, whatever the phases.
+WALK_SHARE = 0.9
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
@@ -78,6 +82,7 @@ class Agent:
         if factory is not None:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
+        self.netns = NetnsResolver(cfg.proc_root, self._directory(), WALK_SHARE * cfg.interval)
         self.correlation: CorrelationService | None = None
         self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
@@ -90,8 +95,15 @@ class Agent:
     def _directory(self) -> PodWatcher | NoPods:
         return self.pods if self.pods is not None else NoPods()
 
+    def _adopt_resolver(self, cfg: AgentConfig) -> None:
+        """A reload keeps the one namespace resolver (and its identity cache) unless
+        proc_root changed, and only adjusts how long a walk serves."""
+        if self.netns.proc_root != cfg.proc_root:
+            self.netns = NetnsResolver(cfg.proc_root, self._directory())
+        self.netns.max_age = WALK_SHARE * cfg.interval
+
     def _build_correlation(self, cfg: AgentConfig) -> None:
-        self.correlation = (CorrelationService(cfg, self._directory(), self.node)
+        self.correlation = (CorrelationService(cfg, self._directory(), self.node, self.netns)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -190,8 +202,9 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
+        self._adopt_resolver(cfg)
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource)
+                           self.resource, self.netns)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
             diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)

@@ -29,6 +29,7 @@ from otel_netreceiver.history.store import History
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.netns.identity import NetnsIdentity
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
@@ -42,7 +43,8 @@ BORN_AT_ZERO = ("ebpf",)  # their series appear with their first event (history/
 
 
 class CorrelationService:
-    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str) -> None:
+    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
+                 resolver: NetnsResolver | None = None) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
         self.history = History(c.history, metric_names(), born_at_zero=BORN_AT_ZERO)
@@ -57,7 +59,7 @@ class CorrelationService:
             return
         sampler = PodNetCollector(PodNetConfig(probes=SAMPLED_PROBES, include_host=True,
                                                export_quiet=True), cfg.proc_root, pods,
-                                  select=self._sampled)
+                                  select=self._sampled, resolver=resolver)
         self.sampler = CollectorRunner(sampler, self.history, c.resolution, 0.0,
                                        name="history")
         by_ip = getattr(pods, "by_ip", lambda ip: None)

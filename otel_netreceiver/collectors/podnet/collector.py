@@ -23,7 +23,8 @@ from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 from otel_netreceiver.netns.discovery import Namespace, discover
-from otel_netreceiver.netns.identity import NetnsIdentity, NetnsResolver
+from otel_netreceiver.netns.identity import NetnsIdentity
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.procfs.errors import ParseError
 
 
@@ -31,11 +32,13 @@ class PodNetCollector:
     name = "podnet"
 
     def __init__(self, config: PodNetConfig, proc_root: str, directory: PodDirectory,
-                 select: Callable[[NetnsIdentity], bool] | None = None) -> None:
+                 select: Callable[[NetnsIdentity], bool] | None = None,
+                 resolver: NetnsResolver | None = None) -> None:
         self._config, self._proc_root = config, proc_root
         self._select = select  # only these namespaces (the history's fast sampler)
-        self._resolver = NetnsResolver(proc_root, directory, config.verbose,
-                                       tuple(config.labels))
+        # the agent's shared resolver (one walk per cycle), or a private one walking each call
+        self._resolver = resolver or NetnsResolver(proc_root, directory)
+        self._labels = tuple(config.labels)
         self._cpu_stat: dict[tuple[int, int], str | None] = {}  # (inode, pid) → cpu.stat path
         # (inode, probe) → (input texts, attributes, points) of the last cycle
         self._memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
@@ -94,14 +97,19 @@ class PodNetCollector:
         kinds: Counter[str] = Counter()
         self._next_memo = {}
         self._io.begin_cycle()
+        walks = self._resolver.walks
         live = self._resolver.resolve()
+        reused = walks == self._resolver.walks  # walked earlier: the pid may have moved on
         for inode, (ns, identity) in live.items():
             if identity.kind == "host" and not self._config.include_host:
                 continue
             if self._select is not None and not self._select(identity):
                 continue
+            if reused and not self._resolver.still_in(ns):
+                continue  # its process left; the next walk finds the namespace again
             target = Target(self._proc_root, ns.pid, ns.pids,
-                            self._resolver.attributes(inode, identity),
+                            self._resolver.attributes(inode, identity, self._config.verbose,
+                                                      self._labels),
                             self._cpu_stat_path(ns, identity))
             try:
                 points.extend(self._read(inode, target, errors))

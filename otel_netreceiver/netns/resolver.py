@@ -27,7 +27,7 @@ from types import MappingProxyType
 
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes
-from otel_netreceiver.netns.discovery import Namespace, discover, netns_inode
+from otel_netreceiver.netns.discovery import Namespace, discover, netns_cookie, netns_inode
 from otel_netreceiver.netns.identity import NetnsIdentity, host_netns_inode, identify
 
 
@@ -39,6 +39,8 @@ class Walk:
     at: float
     entries: Mapping[int, tuple[Namespace, NetnsIdentity]] = field(
         default_factory=lambda: MappingProxyType({}))
+    cookies: Mapping[int, int] = field(default_factory=lambda: MappingProxyType({}))  # → inode
+    cookies_complete: bool = False  # every live namespace's cookie was read
 
 
 class NetnsResolver:
@@ -57,7 +59,9 @@ class NetnsResolver:
         self.max_age, self._clock = max_age, clock
         self._lock = threading.Lock()
         self._walk = Walk(0, -math.inf)
-        self._cache: dict[int, tuple[int, NetnsIdentity]] = {}
+        # inode → (pid, identity, cookie): a namespace is looked at once, unless its pid changes
+        self._cache: dict[int, tuple[int, NetnsIdentity, int | None]] = {}
+        self._cookies = True  # False once the kernel showed it has no NS_GET_ID
         self.walks = 0  # how many times /proc was walked (self-check for benches and tests)
 
     def current(self, max_age: float | None = None) -> Walk:
@@ -72,17 +76,35 @@ class NetnsResolver:
 
     def _walk_now(self, generation: int) -> Walk:
         host, fresh = host_netns_inode(self.proc_root), {}
-        entries = {}
+        entries, cookies = {}, {}
         at = self._clock()
         for inode, ns in discover(self.proc_root).items():
             cached = self._cache.get(inode)
-            identity = cached[1] if cached and cached[0] == ns.pid else identify(
-                self.proc_root, ns, host)
-            fresh[inode] = (ns.pid, identity)
-            entries[inode] = (ns, identity)
+            if cached is None or cached[0] != ns.pid:
+                cached = (ns.pid, identify(self.proc_root, ns, host), self._cookie(ns))
+            fresh[inode] = cached
+            entries[inode] = (ns, cached[1])
+            if cached[2] is not None:
+                cookies[cached[2]] = inode
         self._cache = fresh  # the dead are forgotten
         self.walks += 1
-        return Walk(generation, at, MappingProxyType(entries))
+        return Walk(generation, at, MappingProxyType(entries), MappingProxyType(cookies),
+                    self._cookies and len(cookies) == len(entries))
+
+    def _cookie(self, ns: Namespace) -> int | None:
+        if not self._cookies:
+            return None
+        cookie = netns_cookie(f"{self.proc_root}/{ns.pid}/ns/net")
+        if cookie is None and netns_cookie(f"{self.proc_root}/self/ns/net") is None:
+            self._cookies = False  # no NS_GET_ID here: BPF maps stay keyed by inode
+        return cookie
+
+    @property
+    def has_cookies(self) -> bool:
+        """Whether namespace cookies can be read here (NS_GET_ID on the nsfs files)."""
+        if self._cookies and self._walk.generation == 0:
+            self._cookies = netns_cookie(f"{self.proc_root}/self/ns/net") is not None
+        return self._cookies
 
     def resolve(self) -> Mapping[int, tuple[Namespace, NetnsIdentity]]:
         """inode → (namespace, identity) of the current walk."""

@@ -1,8 +1,9 @@
 """The per-pod collector: every network namespace of the node, its counters, its pod.
 
-Per cycle: find namespaces by the inode of <proc_root>/<pid>/ns/net (one
-representative pid each), identify each (cached per inode and pid, freed when
-the namespace goes), run the configured probes through that pid's /proc, and
+Per cycle: take the namespaces of the agent's shared walk (netns/resolver.py: the
+inode of <proc_root>/<pid>/ns/net, one representative pid each, identified once per
+inode and pid), confirm a reused walk's pid is still inside its namespace, run the
+configured probes through that pid's /proc, and
 return one collection. A namespace whose process exits mid-read is left out of
 this cycle quietly; a malformed file is reported as an error naming it and costs
 only that probe's points.
@@ -22,7 +23,7 @@ from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
-from otel_netreceiver.netns.discovery import Namespace, discover
+from otel_netreceiver.netns.discovery import Namespace
 from otel_netreceiver.netns.identity import NetnsIdentity
 from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.procfs.errors import ParseError
@@ -126,7 +127,7 @@ class PodNetCollector:
         return Collection.of(self.name, points, time.time_ns(), errors)
 
     def probe(self) -> ProbeStatus:
-        found = discover(self._proc_root)
+        found = self._resolver.resolve()
         if not found:
             return ProbeStatus(self.name, False, f"no network namespace visible under "
                                f"{self._proc_root} (needs hostPID and the host's /proc)")

@@ -15,13 +15,14 @@ from collections.abc import Mapping
 
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.catalogue import metric
-from otel_netreceiver.collectors.podnet.identity import PodDirectory
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.processor import BatchProcessor
 from otel_netreceiver.events.source import EventSource
 from otel_netreceiver.export.settings import ExporterSettings
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
+from otel_netreceiver.netns.resolver import NetnsResolver
 
 
 def _why_not(otlp: OtlpConfig | ExporterSettings) -> str:
@@ -39,6 +40,7 @@ class EventsCollector:
 
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig | ExporterSettings,
                  resource: Mapping[str, str], proc_root: str, directory: PodDirectory,
+                 resolver: NetnsResolver | None = None,
                  symbols: KernelSymbols | None = None) -> None:
         self._reason = _why_not(otlp)
         self._source: EventSource | None = None
@@ -51,7 +53,7 @@ class EventsCollector:
                                          config.max_export_batch_size, config.schedule_delay,
                                          config.export_timeout)
         self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit,
-                                   symbols)
+                                   resolver, symbols)
         self._processor.start()
         self._source.start()
 

@@ -18,9 +18,9 @@ from otel_netreceiver.bpf.loader import RELEASE_EVERY, BpfLoader, Formats
 from otel_netreceiver.bpf.programs import PROBES, ProbeSpec, render
 from otel_netreceiver.bpf.tracefs import tracefs_root
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 
 pytestmark = pytest.mark.root
 TRACEFS = tracefs_root()

@@ -97,6 +97,7 @@ class EbpfCollector:
             self._formats[(attach.category, attach.event)] = read_format(
                 attach.category, attach.event, self._tracefs)
         offsets = kernel_offsets(btf) if btf is not None else {}
+        offsets["TIMING_SAMPLE"] = self._config.timing_sample
         if spec.name == "tcpretrans":
             fmt = self._formats.get(("tcp", "tcp_retransmit_skb"))
             self._peers = retrans_peer_limit(fmt, self._config.retrans_peers)
@@ -161,8 +162,7 @@ class EbpfCollector:
             points += retrans_peer_points(rows, labels)
         return points
 
-    @staticmethod
-    def _read_softirq(bpf: Any, live: set[int], labels: Any) -> list[Point]:
+    def _read_softirq(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
         phases = {}
         for phase, hist, sums in (("schedule", "sched_delay", "sched_sum"),
                                   ("execute", "exec_time", "exec_sum")):
@@ -170,17 +170,16 @@ class EbpfCollector:
             for key, value in bpf[hist].items():
                 slots[key.vec][key.slot] = int(value.value)
             phases[phase] = (slots, {k.value: _total(v) for k, v in bpf[sums].items()})
-        return softirq_points(phases)
+        return softirq_points(phases, self._config.timing_sample)
 
-    @staticmethod
-    def _read_netiftxlat(bpf: Any, live: set[int], labels: Any) -> list[Point]:
+    def _read_netiftxlat(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
         slots: defaultdict[str, dict[int, int]] = defaultdict(dict)
         sums: defaultdict[str, int] = defaultdict(int)
         for key, per_cpu in bpf["tx_latency"].items():  # per-CPU {count, sum}
             ifname = key.ifname.decode(errors="replace")
             slots[ifname][key.slot] = sum(v.count for v in per_cpu)
             sums[ifname] += sum(v.sum for v in per_cpu)
-        return txlat_points(slots, sums)
+        return txlat_points(slots, sums, self._config.timing_sample)
 
     def _pod_latency(self, name: str) -> Any:
         def read(bpf: Any, live: set[int], labels: Any) -> list[Point]:

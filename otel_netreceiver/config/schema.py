@@ -143,6 +143,12 @@ class EbpfConfig:
                              "pod, for at most this many endpoints node-wide (a kernel map of "
                              "that size; endpoints past it count in netreceiver.bpf.lost, and "
                              "max_series_per_instrument still applies). 0: off.", minimum=0)
+    timing_sample: int = key(64, "Time one in this many NET_RX/NET_TX softirq runs and queued "
+                             "packets, chosen at random in the kernel (net_softirq, netiftxlat "
+                             "and the NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW event records): the "
+                             "histograms' counts and sums are the timed ones multiplied by it. "
+                             "Keeps these per-packet probes within the per-packet budget "
+                             "(docs/architecture.md); 1 times every one.", minimum=1)
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
     tracefs_path: str = key("", "Where tracefs is mounted; empty: /sys/kernel/tracing, else "
                             "/sys/kernel/debug/tracing, mounting it if neither is.")
@@ -167,8 +173,12 @@ class EventsConfig:
                             minimum=0.001)
     burst: int = key(100, "Records per type the token bucket lets through at once.", minimum=1)
     softirq_threshold: float = key(0.005, "NET_SOFTIRQ_SLOW: softirq schedule delay or run "
-                                   "time above this.", duration=True, minimum=0.000001)
-    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this.",
+                                   "time above this, among the runs watched (one in "
+                                   "collectors.ebpf.timing_sample).", duration=True,
+                                   minimum=0.000001)
+    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this, "
+                                 "among the packets watched (one in "
+                                 "collectors.ebpf.timing_sample).",
                                  duration=True, minimum=0.000001)
     stack_traces: bool = key(False, "Attach the kernel stack (BPF_STACK_TRACE, symbolised "
                              "from kallsyms) to every record.")

@@ -95,6 +95,7 @@ class EventSource:
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, proc_root: str,
                  directory: PodDirectory, sink: Callable[[Event], object]) -> None:
         self._settings = settings_of(config)
+        self._timing_sample = ebpf.timing_sample  # TIMING_SAMPLE of the per-packet programs
         self._sink = sink
         self._proc_root = proc_root
         self._labels = PodLabels(NetnsResolver(proc_root, directory))
@@ -135,6 +136,7 @@ class EventSource:
             self._formats[(attach.category, attach.event)] = read_format(attach.category,
                                                                          attach.event)
         offsets = event_offsets(btf) if btf is not None else {}
+        offsets["TIMING_SAMPLE"] = self._timing_sample
         bpf = BPF(text=render_events(spec, self._formats, offsets, self._settings).encode())
         for attach in spec.attach:
             bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),

@@ -132,11 +132,14 @@ BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat
 class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
-    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "net_softirq",
-                             "netiftxlat", "tcptwrcv", "virtcmdlatency"],
-                            "Which probes to load. socketlatency and kernellatency are opt-in: "
-                            "they run on every sendto/sendmsg and every queued skb of the node "
-                            "(BENCHMARKS.md).", choices=BPF_PROBES)
+    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "tcptwrcv",
+                             "virtcmdlatency"],
+                            "Which probes to load. The per-packet probes are opt-in: "
+                            "net_softirq and netiftxlat run on every network softirq and "
+                            "every transmitted packet, socketlatency and kernellatency also on "
+                            "every sendto/sendmsg; each costs the workload more than the 3 % "
+                            "per-packet budget on a busy flow (docs/architecture.md, Per-packet "
+                            "budget; BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
     retrans_peers: int = key(0, "Also count retransmissions per remote address and port, per "
@@ -163,8 +166,11 @@ class EventsConfig:
     enabled: bool = key(True, "Send kernel event records as OTLP logs (exporters.otlp's endpoint "
                         "with logs_path); nothing is loaded without an endpoint. Uses "
                         "collectors.ebpf's btf_path and use_bcc.")
-    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
-                            "NETIF_TXLAT_SLOW"], "Event types to record.", choices=EVENT_TYPES)
+    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS"],
+                           "Event types to record. NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW are "
+                           "opt-in: their programs run on every network softirq and every "
+                           "transmitted packet (docs/architecture.md, Per-packet budget).",
+                           choices=EVENT_TYPES)
     kernel_budget: int = key(100, "Records per type, per CPU and second that may leave the "
                              "kernel; the rest are counted in netreceiver.events.dropped "
                              "(reason rate_limit_kernel).", minimum=1)

@@ -160,6 +160,10 @@ def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
     ``function`` is the fentry target the kernel has (``spec.functions``), for VIRT_FUNCTION.
     """
     text = template(spec.source).replace("VIRT_FUNCTION", function)
+    if "TIMING_SAMPLE" in text and int(offsets.get("TIMING_SAMPLE", 0)) < 1:
+        raise ValueError(f"probe {spec.name} times one event in TIMING_SAMPLE: pass "
+                         f"TIMING_SAMPLE >= 1 (collectors.ebpf.timing_sample), got "
+                         f"{offsets.get('TIMING_SAMPLE')!r}")
     for struct in spec.structs:
         fmt = formats[(struct.category, struct.event)]
         fields = struct.fields + tuple(f for f in struct.optional if fmt.field(f))

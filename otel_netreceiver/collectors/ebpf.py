@@ -93,6 +93,7 @@ class EbpfCollector:
         self._by_cookie = self._by_cookie and "OFF_NET_COOKIE" in offsets
         if self._by_cookie:
             offsets["NETNS_BY_COOKIE"] = 1
+        offsets["TIMING_SAMPLE"] = self._config.timing_sample
         if spec.name == "tcpretrans":
             fmt = formats.get(("tcp", "tcp_retransmit_skb"))
             self._peers = retrans_peer_limit(fmt, self._config.retrans_peers)
@@ -149,8 +150,7 @@ class EbpfCollector:
             points += retrans_peer_points(rows, labels)
         return points
 
-    @staticmethod
-    def _read_softirq(bpf: Any, live: KeyJoin, labels: Any) -> list[Point]:
+    def _read_softirq(self, bpf: Any, live: KeyJoin, labels: Any) -> list[Point]:
         phases = {}
         for phase, hist, sums in (("schedule", b"sched_delay", b"sched_sum"),
                                   ("execute", b"exec_time", b"exec_sum")):
@@ -158,17 +158,16 @@ class EbpfCollector:
             for key, value in bpf[hist].items():
                 slots[key.vec][key.slot] = int(value.value)
             phases[phase] = (slots, {k.value: _total(v) for k, v in bpf[sums].items()})
-        return softirq_points(phases)
+        return softirq_points(phases, self._config.timing_sample)
 
-    @staticmethod
-    def _read_netiftxlat(bpf: Any, live: KeyJoin, labels: Any) -> list[Point]:
+    def _read_netiftxlat(self, bpf: Any, live: KeyJoin, labels: Any) -> list[Point]:
         slots: defaultdict[str, dict[int, int]] = defaultdict(dict)
         sums: defaultdict[str, int] = defaultdict(int)
         for key, per_cpu in bpf[b"tx_latency"].items():  # per-CPU {count, sum}
             ifname = key.ifname.decode(errors="replace")
             slots[ifname][key.slot] = sum(v.count for v in per_cpu)
             sums[ifname] += sum(v.sum for v in per_cpu)
-        return txlat_points(slots, sums)
+        return txlat_points(slots, sums, self._config.timing_sample)
 
     def _pod_latency(self, name: str) -> Any:
         def read(bpf: Any, live: KeyJoin, labels: Any) -> list[Point]:

@@ -97,6 +97,7 @@ class EventSource:
                  resolver: NetnsResolver | None = None,
                  symbols: KernelSymbols | None = None) -> None:
         self._settings = settings_of(config)
+        self._timing_sample = ebpf.timing_sample  # TIMING_SAMPLE of the per-packet programs
         self._sink = sink
         self._proc_root = proc_root
         # the agent's shared resolver (walked each cycle), or a private one walked only for an
@@ -126,6 +127,7 @@ class EventSource:
 
     def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
         offsets = event_offsets(btf) if btf is not None else {}
+        offsets["TIMING_SAMPLE"] = self._timing_sample
         return render_events(spec, formats, offsets, self._settings)
 
     def _open_buffer(self, spec: ProbeSpec, bpf: Any) -> None:

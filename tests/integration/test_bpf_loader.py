@@ -99,7 +99,7 @@ def test_event_probes_load_from_tracefs_mounted_elsewhere(second_tracefs) -> Non
 
 
 def _render(spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
-    return render(spec, formats, {})
+    return render(spec, formats, {"TIMING_SAMPLE": 1})  # every event timed
 
 
 def test_after_compiling_the_compiler_libraries_are_paged_out(second_tracefs) -> None:

@@ -56,10 +56,11 @@ def _inode(pod: Pod) -> int:
     return int(os.readlink(f"/proc/{pod.holder.pid}/ns/net")[5:-1])
 
 
-def _source(events: list[Event], **settings: object) -> EventSource:
+def _source(events: list[Event], timing_sample: int = 1, **settings: object) -> EventSource:
     config = EventsConfig(**{"types": ["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS"],
                              **settings})  # type: ignore[arg-type]
-    source = EventSource(config, EbpfConfig(), "/proc", NoPods(), events.append)
+    source = EventSource(config, EbpfConfig(timing_sample=timing_sample), "/proc", NoPods(),
+                         events.append)
     assert all(not r for r in source.statuses.values()), source.statuses
     source.start()
     return source

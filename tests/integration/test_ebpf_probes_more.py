@@ -223,7 +223,7 @@ def test_virtcmdlatency_loads_where_fentry_works_else_says_why() -> None:
 def test_netiftxlat_measures_every_transmit_with_hashed_slots() -> None:
     """The array-slot variant must not lose samples on sequential traffic (no slot collisions):
     each of the pod's datagrams on lo is one queue -> xmit pair."""
-    c = EbpfCollector(EbpfConfig(probes=["netiftxlat"]), "/proc", NoPods())
+    c = EbpfCollector(EbpfConfig(probes=["netiftxlat"], timing_sample=1), "/proc", NoPods())
     try:
         assert c.statuses() == {"netiftxlat": ""}
 

@@ -69,6 +69,25 @@ def test_log2_slots_become_second_buckets_and_fold_the_edges() -> None:
     assert (h.count, h.sum) == (10, 0.005)
 
 
+def test_sampled_histograms_scale_counts_and_sum_by_the_sample() -> None:
+    """One event in 64 timed: each timed one stands for 64, the mean stays the timed mean."""
+    h = histogram({FIRST_SLOT: 3, FIRST_SLOT + 2: 1}, sum_ns=8_000, sample=64)
+    assert h.bucket_counts[0] == 192 and h.bucket_counts[2] == 64
+    assert (h.count, h.sum) == (256, pytest.approx(64 * 8e-6))
+    with pytest.raises(ValueError, match="sample must be >= 1"):
+        histogram({FIRST_SLOT: 1}, 1, sample=0)
+
+
+@pytest.mark.parametrize("probe", ["net_softirq", "netiftxlat"])
+def test_per_packet_probes_need_their_timing_sample(probe: str) -> None:
+    formats = {("net", "net_dev_queue"): _fmt("net_net_dev_queue"),
+               ("net", "net_dev_xmit"): _fmt("net_net_dev_xmit")}
+    with pytest.raises(ValueError, match="TIMING_SAMPLE >= 1"):
+        render(PROBES[probe], formats, {})
+    text = render(PROBES[probe], formats, {"TIMING_SAMPLE": 16})
+    assert "#define TIMING_SAMPLE 16" in text and "bpf_get_prandom_u32()" in text
+
+
 def test_reset_rows_are_named_with_states_and_reasons() -> None:
     points = reset_points([(7, 0, 255, 1, 4), (7, 1, 2, 0xFFFFFFFF, 1)], {1: "NO_SOCKET"},
                           lambda inode: attrs({"netns.inode": inode}))

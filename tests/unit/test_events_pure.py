@@ -39,7 +39,7 @@ OFFSETS = {name: 8 * i for i, name in enumerate(
     ("OFF_NET_INUM", "OFF_SOCK_NET", "OFF_SOCK_STATE", "OFF_SKB_DEV", "OFF_SKB_SK",
      "OFF_DEV_NET", "OFF_SKC_FAMILY", "OFF_SKC_NUM", "OFF_SKC_DPORT", "OFF_SKC_DADDR",
      "OFF_SKC_RCV_SADDR", "OFF_SKC_V6_DADDR", "OFF_SKC_V6_RCV_SADDR", "OFF_SKB_HEAD",
-     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)}
+     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)} | {"TIMING_SAMPLE": 64}
 SETTINGS = EventSettings(("TCP_SEND_RST", "PACKETLOSS"), 100, 5_000_000, 7_000_000, False)
 
 
@@ -148,6 +148,8 @@ def test_every_event_program_renders_from_recorded_formats() -> None:
     for probe in ("packetloss", "tcpretrans", "netiftxlat", "net_softirq"):
         text = render_events(EVENT_PROBES[probe], formats, OFFSETS, stacks)
         assert "#define EV_STACKS 1" in text and "#define EV_BUDGET 7" in text
+        assert "#define TIMING_SAMPLE 64" in text
+        assert ("% TIMING_SAMPLE" in text) == (probe in ("netiftxlat", "net_softirq"))
     assert probes_for(("PACKETLOSS", "TCP_RECEIVE_RST", "TCP_SEND_RST")) == ("tcpreset",
                                                                              "packetloss")
 

@@ -16,26 +16,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from otel_netreceiver.top.rows import fmt
 from otel_netreceiver.top.state import ViewState
 
 NUMBER_WIDTH = 9
 REASON_WIDTH = 18  # the top drop reason beside the drops number, when the screen is wide
 CHROME_LINES = 5  # header, column titles (two lines), rule, footer
-
-
-def fmt(value: float | None) -> str:
-    """A rate for a 9-character cell: 0, 0.25, 12.5, 1234, 12.3k, 4.5M, or - (no source)."""
-    if value is None:
-        return "-"
-    magnitude = abs(value)
-    if magnitude == 0:
-        return "0"
-    for limit, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if magnitude >= limit:
-            return f"{value / divisor:.1f}{suffix}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    return f"{value:.2f}" if magnitude >= 0.01 else f"{value:.4f}"
 
 
 def _label(row: dict[str, Any]) -> str:

@@ -8,10 +8,10 @@ from otel_netreceiver.catalogue import metric
 from otel_netreceiver.model import Collection, HistogramValue, Point, Scope, attrs
 from otel_netreceiver.runtime.store import SeriesStore
 from otel_netreceiver.top.columns import COLUMNS, Column, Source
-from otel_netreceiver.top.rows import NODE_ROW, quantile, top_view
+from otel_netreceiver.top.rows import NODE_ROW, fmt, quantile, top_view
 from otel_netreceiver.top.state import DOWN, ENTER, ESC, ViewState, decode_keys, press
 from otel_netreceiver.top.tracker import TopTracker
-from otel_netreceiver.top.view import fmt, pick_columns, visible_rows
+from otel_netreceiver.top.view import pick_columns, visible_rows
 
 S = 1_000_000_000
 

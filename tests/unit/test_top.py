@@ -231,3 +231,10 @@ def test_no_agent_says_so_and_how_to_start_one(tmp_path, capsys):
     assert once(str(tmp_path / "api.sock"), "text", "drops", io.StringIO()) == 1
     err = capsys.readouterr().err
     assert "no agent is running here" in err and "otel-netreceiver run -c CONFIG" in err
+
+
+def test_bad_refresh_is_named(capsys):
+    from otel_netreceiver.cli import main
+
+    assert main(["top", "--refresh", "0.05", "--socket", "/nonexistent"]) == 2
+    assert "--refresh must be at least 0.2 seconds" in capsys.readouterr().err

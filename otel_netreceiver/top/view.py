@@ -37,7 +37,8 @@ def visible_rows(doc: dict[str, Any], state: ViewState) -> list[dict[str, Any]]:
     wanted = state.filter.lower()
     rows = [r for r in doc.get("rows", []) if r["kind"] != "node"
             and (not wanted or wanted in _label(r).lower()
-                 or (len(wanted) >= 8 and r["key"].lower().startswith(wanted)))]
+                 or (len(wanted) >= 8 and r["key"].lower().startswith(wanted)))
+            and not (state.hide_idle and not r.get("details") and not r.get("findings"))]
     sign = -1 if state.descending else 1
     def order(row: dict[str, Any]) -> tuple:
         value = row["values"].get(state.sort)
@@ -106,6 +107,8 @@ def _header(doc: dict[str, Any], state: ViewState, hidden: int, shown: int,
         parts.append(f"filter: {state.filter}{'_' if state.editing else ''}")
     if hidden:
         parts.append(f"+{hidden} cols (widen)")
+    if state.hide_idle:
+        parts.append("idle hidden")
     if state.paused:
         parts.append("PAUSED")
     text = Text("  ".join(parts), style="bold")
@@ -116,7 +119,7 @@ def _header(doc: dict[str, Any], state: ViewState, hidden: int, shown: int,
     return text
 
 
-FOOTER = "q quit  </> sort  r reverse  / filter  up/down select  enter details  p pause"
+FOOTER = "q quit  </> sort  r reverse  / filter  i idle  enter details  p pause"
 
 
 def render(doc: dict[str, Any], state: ViewState, width: int, height: int,

@@ -208,6 +208,9 @@ def test_visible_rows_filter_by_namespace_or_name_and_sort():
     assert [r["key"] for r in visible_rows(doc, ViewState())] == ["u2", "u1", "host"]
     assert [r["key"] for r in visible_rows(doc, ViewState(filter="SHOP/"))] == ["u1"]
     assert next(r["key"] for r in visible_rows(doc, ViewState(descending=False))) == "u1"
+    doc["rows"][1]["details"] = [{"series": "netreceiver.tcp.in_segs", "per_second": 1.0}]
+    hidden = press(ViewState(), "i", [], 3)
+    assert [r["key"] for r in visible_rows(doc, hidden)] == ["u1"]  # only what moved
 
 
 def test_narrow_terminals_keep_the_sorted_column_and_the_most_important_ones():

@@ -125,7 +125,7 @@ def _top(args: argparse.Namespace, socket_from_config: str) -> int:
 
 
 def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
-    agent = Agent(loaded, env)
+    agent = Agent(loaded, env, listen=False)
     agent.start_collectors_only()
     try:
         agent.wait_first_collection(timeout=30)
@@ -145,7 +145,7 @@ def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
 
 
 def _probes(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
-    agent = Agent(loaded, env)
+    agent = Agent(loaded, env, listen=False)
     agent.build_collectors_only()
     try:
         statuses = agent.probes()

@@ -295,7 +295,7 @@ install_kubectl() {
 # tree for bcc's compiler. When the running kernel has no headers package (this project's
 # Firecracker 6.18 machines), Debian's newest 6.1 cloud headers stand in: the probes render
 # their tracepoint layouts from tracefs and struct offsets from BTF, so the headers only have
-# to compile bcc's helper definitions (REFERENCE.md "This kind of machine").
+# to compile bcc's helper definitions (docs/background.md, "This kind of kernel").
 install_bpf_deps() {
     local release build headers
     release="$(uname -r)"

@@ -40,6 +40,7 @@ from otel_netreceiver.bpf.readers import (
 )
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
 from otel_netreceiver.catalogue import metric
+from otel_netreceiver.collectors.base import Traits
 from otel_netreceiver.collectors.podnet.identity import NetnsResolver, PodDirectory
 from otel_netreceiver.config.schema import EbpfConfig
 from otel_netreceiver.model import Attributes, Collection, Point, ProbeStatus, attrs
@@ -55,6 +56,9 @@ def _total(value: Any) -> int:
 
 class EbpfCollector:
     name = "ebpf"
+    # a question re-reads the maps unless they were read after the error; series are born at
+    # zero with their first event (the kernel counted nothing before)
+    traits = Traits(refreshed=True, event_timed=True, born_at_zero=True)
 
     def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory) -> None:
         self._proc_root, self._config = proc_root, config

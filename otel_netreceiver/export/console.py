@@ -19,9 +19,8 @@ from dataclasses import asdict
 from typing import TextIO
 
 from otel_netreceiver.export.base import ExportResult
-from otel_netreceiver.model import Attributes, HistogramValue, Kind, ProbeStatus
+from otel_netreceiver.model import Attributes, HistogramValue, Kind, ProbeStatus, Snapshot
 from otel_netreceiver.naming import prometheus_name
-from otel_netreceiver.runtime.store import Snapshot
 from otel_netreceiver.top.rows import NODE_ROW, TopRow, TopView, fmt, top_view
 
 WIDTH = 120  # a summary line is cut here: one pod, one or two lines

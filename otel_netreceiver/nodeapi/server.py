@@ -10,6 +10,7 @@ bucket. The caller is identified before anything else is read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -232,6 +233,26 @@ def _handler(ctx: ApiContext) -> type[_Handler]:
     return type("NodeApiHandler", (_Handler,), {"ctx": ctx})
 
 
+def _claim_socket(path: str) -> None:
+    """Remove a stale socket file left by an agent that died; never a live agent's.
+
+    A second agent with the same configuration (or one started by mistake) must not take
+    the running one's socket away from the applications and ``diagnose`` that use it.
+    """
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:  # refused or not a socket: nobody is serving it
+        Path(path).unlink(missing_ok=True)
+        return
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, f"{path}: another agent is listening on this socket")
+
+
 class NodeApi:
     """Both listeners, started and stopped together."""
 
@@ -248,7 +269,7 @@ class NodeApi:
             self._servers.append(server_cls((host, port), handler))
         if socket_path:
             Path(socket_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(socket_path).unlink(missing_ok=True)
+            _claim_socket(socket_path)
             self._servers.append(type("UnixServer", (_UnixServer,), {
                 "ctx": ctx, "_held": Counter(), "_held_lock": threading.Lock()})(
                 socket_path, handler))

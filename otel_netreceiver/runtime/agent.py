@@ -24,6 +24,7 @@ from otel_netreceiver.export.base import Exporter
 from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
+from otel_netreceiver.export.settings import ExporterSettings, resolve_loaded
 from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
@@ -51,8 +52,12 @@ def _exporters_part(c: AgentConfig) -> tuple:
 
 class Agent:
     def __init__(self, loaded: LoadedConfig, env: Mapping[str, str],
-                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None) -> None:
+                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None,
+                 listen: bool = True) -> None:
+        """``listen=False`` for one-off reports (``probes``, ``once``): they share the running
+        agent's configuration file, and must not bind or unlink its node-API socket."""
         self.loaded = loaded
+        self._listen = listen
         self._env = dict(env)
         self._stream = stream or sys.stdout
         cfg = loaded.config
@@ -95,7 +100,7 @@ class Agent:
 
     def _build_correlation(self, cfg: AgentConfig) -> None:
         self.correlation = (CorrelationService(cfg, self._directory(), self.node,
-                                               self.top.document)
+                                               self.top.document, listen=self._listen)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -145,7 +150,11 @@ class Agent:
 
     @property
     def resource(self) -> dict[str, str]:
-        return build_resource(self.loaded.config, self._env, self.metadata)
+        return build_resource(self.loaded.config, self._env, self.metadata, self.loaded.explicit)
+
+    def export_settings(self, signal: str) -> ExporterSettings:
+        """The resolved OTLP settings of ``metrics`` or ``logs`` (export/settings.py)."""
+        return resolve_loaded(self.loaded.config, self.loaded.explicit, self._env, signal)
 
     @property
     def node(self) -> str:
@@ -195,22 +204,22 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
+        logs = self.export_settings("logs")
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource)
+                           self.resource, logs)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
-            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)
+            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)
             collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
             sink = Fanout(self.store, self.correlation.history)
-        for collector in collectors:
-            runner = CollectorRunner(collector, sink, cfg.interval, cfg.jitter)
-            self.runners[collector.name] = runner
-            if run:
-                runner.start()
-        if self.correlation is not None:
+        started = [CollectorRunner(c, sink, cfg.interval, cfg.jitter) for c in collectors]
+        self.runners.update((runner.name, runner) for runner in started)
+        if self.correlation is not None:  # before the first read: traits decide the history
             self.correlation.watch_runners(self.runners)
+        for runner in started if run else ():
+            runner.start()
         if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
             self._available = {s.name: s.active for s in self.probes()}
 
@@ -220,9 +229,10 @@ class Agent:
 
     def _start_exporters(self, cfg: AgentConfig) -> None:
         ex = cfg.exporters
-        if ex.otlp.endpoint:
-            self.exporters.append(OtlpExporter(ex.otlp, self.resource))
-        console = ex.console.enabled if ex.console.enabled is not None else not ex.otlp.endpoint
+        metrics = self.export_settings("metrics")
+        if metrics.enabled:
+            self.exporters.append(OtlpExporter(metrics, self.resource))
+        console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
                                                  self.probes, ex.console.totals))

@@ -16,8 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from otel_netreceiver.model import Attributes, HistogramValue, Kind, Scope
-from otel_netreceiver.runtime.store import SeriesPoint, Snapshot
+from otel_netreceiver.model import Attributes, HistogramValue, Kind, Scope, SeriesPoint, Snapshot
 from otel_netreceiver.top.columns import COLUMNS, P99, Column, Source
 
 FINDINGS = "netreceiver.diagnosis.findings"

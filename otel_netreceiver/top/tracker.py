@@ -12,8 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from otel_netreceiver.catalogue import CATALOGUE
-from otel_netreceiver.model import Scope
-from otel_netreceiver.runtime.store import Snapshot
+from otel_netreceiver.model import Scope, Snapshot
 from otel_netreceiver.top.columns import COLUMNS, Column
 from otel_netreceiver.top.rows import top_view
 

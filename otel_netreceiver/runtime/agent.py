@@ -249,7 +249,7 @@ class Agent:
         console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
-                                                 self.probes))
+                                                 self.probes, ex.console.totals))
         for exporter in self.exporters:
             self.counters.exporters.setdefault(exporter.name, ExporterStats())
         if ex.prometheus.enabled:

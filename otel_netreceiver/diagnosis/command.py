@@ -103,8 +103,8 @@ def parse_at(text: str, now: float) -> float:
 
 
 def parse_since(text: str) -> float:
-    """``--since`` for remote mode: the config's durations plus days (seed 004's growth shows
-    over days, and the store keeps them)."""
+    """``--since`` for remote mode: the config's durations plus days (the node-load
+    post-mortem's growth shows over days, and the store keeps them)."""
     try:
         seconds = float(text[:-1]) * 86400 if text.endswith("d") else parse_duration(text)
     except ValueError as exc:

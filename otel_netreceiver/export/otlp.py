@@ -22,7 +22,7 @@ from otel_netreceiver.export.otlp_wire import WireEncoder
 from otel_netreceiver.export.retry import Retrier
 from otel_netreceiver.export.settings import ExporterSettings, resolve
 from otel_netreceiver.export.transport import METRICS_METHOD, build_transport
-from otel_netreceiver.runtime.store import Snapshot
+from otel_netreceiver.model import Snapshot
 
 
 def as_settings(config: OtlpConfig | ExporterSettings, signal: str) -> ExporterSettings:

@@ -34,6 +34,7 @@ from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
 from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
 from otel_netreceiver.runtime.store import SeriesStore
+from otel_netreceiver.top.tracker import TopTracker
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +53,12 @@ def _exporters_part(c: AgentConfig) -> tuple:
 
 class Agent:
     def __init__(self, loaded: LoadedConfig, env: Mapping[str, str],
-                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None) -> None:
+                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None,
+                 listen: bool = True) -> None:
+        """``listen=False`` for one-off reports (``probes``, ``once``): they share the running
+        agent's configuration file, and must not bind or unlink its node-API socket."""
         self.loaded = loaded
+        self._listen = listen
         self._env = dict(env)
         self._stream = stream or sys.stdout
         cfg = loaded.config
@@ -81,6 +86,8 @@ class Agent:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
         self.correlation: CorrelationService | None = None
+        self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
+                              available=lambda: self._available)
         self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
@@ -93,7 +100,8 @@ class Agent:
         return self.pods if self.pods is not None else NoPods()
 
     def _build_correlation(self, cfg: AgentConfig) -> None:
-        self.correlation = (CorrelationService(cfg, self._directory(), self.node)
+        self.correlation = (CorrelationService(cfg, self._directory(), self.node,
+                                               self.top.document, listen=self._listen)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -172,6 +180,7 @@ class Agent:
             if _exporters_part(old) != _exporters_part(new):
                 self._stop_exporters()
                 self._start_exporters(new)
+            self.top.set_interval(self.export_interval())
             logging.getLogger().setLevel(new.log_level.upper())
 
     def _restart_correlation(self, cfg: AgentConfig) -> None:
@@ -211,13 +220,12 @@ class Agent:
         sink: Sink = self.store
         if self.correlation is not None:
             sink = Fanout(self.store, self.correlation.history)
-        for collector in collectors:
-            runner = CollectorRunner(collector, sink, cfg.interval, cfg.jitter)
-            self.runners[collector.name] = runner
-            if run:
-                runner.start()
-        if self.correlation is not None:
+        started = [CollectorRunner(c, sink, cfg.interval, cfg.jitter) for c in collectors]
+        self.runners.update((runner.name, runner) for runner in started)
+        if self.correlation is not None:  # before the first read: traits decide the history
             self.correlation.watch_runners(self.runners)
+        for runner in started if run else ():
+            runner.start()
         if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
             self._available = {s.name: s.active for s in self.probes()}
 
@@ -282,6 +290,7 @@ class Agent:
         """Refresh self-telemetry, snapshot the store, push to every exporter."""
         self.store.update(self._self.collect())
         snapshot = self.store.snapshot()
+        self.top.observe(snapshot)  # rates for GET /v1/top, from what is exported anyway
         self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
         all_ok = True
         for exporter in self.exporters:

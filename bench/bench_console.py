@@ -19,6 +19,8 @@ import subprocess
 import sys
 import time
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent

@@ -17,6 +17,8 @@ import argparse
 import time
 from collections import deque
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from otel_netreceiver.events.model import decode_record, to_event
 from otel_netreceiver.events.otlp_logs import encode_logs
 from otel_netreceiver.events.sdk_logs import SdkLogsProcessor

@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from otel_netreceiver.config.schema import OtlpConfig
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.model import Collection, Kind, MetricDef, Point, attrs

@@ -8,7 +8,7 @@ store update, snapshot) and measures CPU (thread time) of:
 - top: ``top_view`` over the last two snapshots plus the JSON encoding of the answer, which
   the agent does once per interval when someone runs ``top`` (cached for every other ask).
 
-    sudo PYTHONPATH=. .venv/bin/python bench/bench_top.py [--sizes 50 200] [--rounds 5]
+    sudo .venv/bin/python bench/bench_top.py [--sizes 50 200] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import time
+
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.config.schema import PodNetConfig

@@ -10,7 +10,7 @@ With N network namespaces (one `unshare --net sleep` each, as root), measures CP
 - answer: one /v1/correlate question over the real Unix socket, history filled with 5
   minutes of cycles, and its change-point count (memory follows movement, not series).
 
-    sudo PYTHONPATH=. .venv/bin/python bench/bench_correlation.py [--size 200] [--active 10]
+    sudo .venv/bin/python bench/bench_correlation.py [--size 200] [--active 10]
 """
 
 from __future__ import annotations
@@ -25,12 +25,14 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.history.store import History
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.nodeapi.callers import CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi

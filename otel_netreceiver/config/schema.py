@@ -36,6 +36,17 @@ class OtlpConfig:
                          minimum=0.1, env="OTEL_EXPORTER_OTLP_TIMEOUT")
     compression: str = key("gzip", "Request compression.", choices=("gzip", "none"),
                            env="OTEL_EXPORTER_OTLP_COMPRESSION")
+    certificate: str = key("", "PEM file of the CA(s) that verify the receiver's certificate "
+                           "(TLS); empty: the system's trust store.",
+                           env="OTEL_EXPORTER_OTLP_CERTIFICATE")
+    client_key: str = key("", "PEM file of the private key the agent presents (mTLS); needs "
+                          "client_certificate.", env="OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    client_certificate: str = key("", "PEM file of the certificate chain the agent presents "
+                                  "(mTLS); needs client_key.",
+                                  env="OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+    insecure: bool | None = key(None, "gRPC endpoint without a scheme: true means plaintext; "
+                                "null or false means TLS (http:// and https:// decide by "
+                                "themselves).", env="OTEL_EXPORTER_OTLP_INSECURE")
 
 
 @dataclass(frozen=True)
@@ -49,13 +60,20 @@ class PrometheusConfig:
 class ConsoleConfig:
     enabled: bool | None = key(None, "Print a periodic summary on the terminal; null means "
                                "on when no OTLP endpoint is configured.")
-    show_zero: bool = key(False, "Also list series whose value is zero.")
+    show_zero: bool = key(False, "With totals: also list series whose value is zero.")
+    totals: bool = key(False, "Also print every series' cumulative value; without it each "
+                       "summary shows rates since the previous one, grouped by pod, only the "
+                       "series that moved.")
 
 
 @dataclass(frozen=True)
 class ExportersConfig:
     interval: float | None = key(None, "Export interval; null means the collection interval.",
                                  duration=True, minimum=1.0, env="OTEL_METRIC_EXPORT_INTERVAL")
+    export_timeout: float | None = key(None, "Deadline of one metrics export, retries included "
+                                       "(each request is still bounded by otlp.timeout); null "
+                                       "means otlp.timeout.", duration=True, minimum=0.1,
+                                       env="OTEL_METRIC_EXPORT_TIMEOUT")
     otlp: OtlpConfig = field(default_factory=OtlpConfig, metadata={"doc": "OTLP metrics exporter."})
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig,
                                          metadata={"doc": "Prometheus pull endpoint."})
@@ -132,17 +150,26 @@ BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat
 class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
-    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "net_softirq",
-                             "netiftxlat", "tcptwrcv", "virtcmdlatency"],
-                            "Which probes to load. socketlatency and kernellatency are opt-in: "
-                            "they run on every sendto/sendmsg and every queued skb of the node "
-                            "(BENCHMARKS.md).", choices=BPF_PROBES)
+    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "tcptwrcv",
+                             "virtcmdlatency"],
+                            "Which probes to load. The per-packet probes are opt-in: "
+                            "net_softirq and netiftxlat run on every network softirq and "
+                            "every transmitted packet, socketlatency and kernellatency also on "
+                            "every sendto/sendmsg; each costs the workload more than the 3 % "
+                            "per-packet budget on a busy flow (docs/architecture.md, Per-packet "
+                            "budget; BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
     retrans_peers: int = key(0, "Also count retransmissions per remote address and port, per "
                              "pod, for at most this many endpoints node-wide (a kernel map of "
                              "that size; endpoints past it count in netreceiver.bpf.lost, and "
                              "max_series_per_instrument still applies). 0: off.", minimum=0)
+    timing_sample: int = key(64, "Time one in this many NET_RX/NET_TX softirq runs and queued "
+                             "packets, chosen at random in the kernel (net_softirq, netiftxlat "
+                             "and the NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW event records): the "
+                             "histograms' counts and sums are the timed ones multiplied by it. "
+                             "Keeps these per-packet probes within the per-packet budget "
+                             "(docs/architecture.md); 1 times every one.", minimum=1)
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
     tracefs_path: str = key("", "Where tracefs is mounted; empty: /sys/kernel/tracing, else "
                             "/sys/kernel/debug/tracing, mounting it if neither is.")
@@ -157,8 +184,11 @@ class EventsConfig:
     enabled: bool = key(True, "Send kernel event records as OTLP logs (exporters.otlp's endpoint "
                         "with logs_path); nothing is loaded without an endpoint. Uses "
                         "collectors.ebpf's btf_path, use_bcc and tracefs_path.")
-    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
-                            "NETIF_TXLAT_SLOW"], "Event types to record.", choices=EVENT_TYPES)
+    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS"],
+                           "Event types to record. NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW are "
+                           "opt-in: their programs run on every network softirq and every "
+                           "transmitted packet (docs/architecture.md, Per-packet budget).",
+                           choices=EVENT_TYPES)
     kernel_budget: int = key(100, "Records per type, per CPU and second that may leave the "
                              "kernel; the rest are counted in netreceiver.events.dropped "
                              "(reason rate_limit_kernel).", minimum=1)
@@ -167,18 +197,23 @@ class EventsConfig:
                             minimum=0.001)
     burst: int = key(100, "Records per type the token bucket lets through at once.", minimum=1)
     softirq_threshold: float = key(0.005, "NET_SOFTIRQ_SLOW: softirq schedule delay or run "
-                                   "time above this.", duration=True, minimum=0.000001)
-    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this.",
+                                   "time above this, among the runs watched (one in "
+                                   "collectors.ebpf.timing_sample).", duration=True,
+                                   minimum=0.000001)
+    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this, "
+                                 "among the packets watched (one in "
+                                 "collectors.ebpf.timing_sample).",
                                  duration=True, minimum=0.000001)
     stack_traces: bool = key(False, "Attach the kernel stack (BPF_STACK_TRACE, symbolised "
                              "from kallsyms) to every record.")
     max_queue_size: int = key(2048, "Records waiting for export; beyond, counted as "
-                              "queue_full.", minimum=1)
-    max_export_batch_size: int = key(512, "Records per OTLP request.", minimum=1)
+                              "queue_full.", minimum=1, env="OTEL_BLRP_MAX_QUEUE_SIZE")
+    max_export_batch_size: int = key(512, "Records per OTLP request.", minimum=1,
+                                     env="OTEL_BLRP_MAX_EXPORT_BATCH_SIZE")
     schedule_delay: float = key(1.0, "Longest wait before a partial batch is sent.",
-                                duration=True, minimum=0.01)
+                                duration=True, minimum=0.01, env="OTEL_BLRP_SCHEDULE_DELAY")
     export_timeout: float = key(10.0, "Deadline of one batch's export, retries included.",
-                                duration=True, minimum=0.1)
+                                duration=True, minimum=0.1, env="OTEL_BLRP_EXPORT_TIMEOUT")
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from otel_netreceiver.bpf.loader import RELEASE_EVERY, BpfLoader, Formats
 from otel_netreceiver.bpf.programs import PROBES, ProbeSpec, render
 from otel_netreceiver.bpf.tracefs import tracefs_root
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 
 pytestmark = pytest.mark.root
 TRACEFS = tracefs_root()
@@ -99,7 +99,7 @@ def test_event_probes_load_from_tracefs_mounted_elsewhere(second_tracefs) -> Non
 
 
 def _render(spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
-    return render(spec, formats, {})
+    return render(spec, formats, {"TIMING_SAMPLE": 1})  # every event timed
 
 
 def test_after_compiling_the_compiler_libraries_are_paged_out(second_tracefs) -> None:

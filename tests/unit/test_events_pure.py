@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from otel_netreceiver.events.model import (
     to_event,
 )
 from otel_netreceiver.events.otlp_logs import encode_logs
-from otel_netreceiver.events.processor import BatchProcessor
 from otel_netreceiver.events.programs import (
     EVENT_PROBES,
     EventSettings,
@@ -39,7 +37,7 @@ OFFSETS = {name: 8 * i for i, name in enumerate(
     ("OFF_NET_INUM", "OFF_SOCK_NET", "OFF_SOCK_STATE", "OFF_SKB_DEV", "OFF_SKB_SK",
      "OFF_DEV_NET", "OFF_SKC_FAMILY", "OFF_SKC_NUM", "OFF_SKC_DPORT", "OFF_SKC_DADDR",
      "OFF_SKC_RCV_SADDR", "OFF_SKC_V6_DADDR", "OFF_SKC_V6_RCV_SADDR", "OFF_SKB_HEAD",
-     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)}
+     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)} | {"TIMING_SAMPLE": 64}
 SETTINGS = EventSettings(("TCP_SEND_RST", "PACKETLOSS"), 100, 5_000_000, 7_000_000, False)
 
 
@@ -148,6 +146,8 @@ def test_every_event_program_renders_from_recorded_formats() -> None:
     for probe in ("packetloss", "tcpretrans", "netiftxlat", "net_softirq"):
         text = render_events(EVENT_PROBES[probe], formats, OFFSETS, stacks)
         assert "#define EV_STACKS 1" in text and "#define EV_BUDGET 7" in text
+        assert "#define TIMING_SAMPLE 64" in text
+        assert ("% TIMING_SAMPLE" in text) == (probe in ("netiftxlat", "net_softirq"))
     assert probes_for(("PACKETLOSS", "TCP_RECEIVE_RST", "TCP_SEND_RST")) == ("tcpreset",
                                                                              "packetloss")
 
@@ -162,42 +162,6 @@ class Clock:
 
 def _event(name: str = "PACKETLOSS"):  # type: ignore[no-untyped-def]
     return to_event(decode_record(_record(name)), NAMES, 0)
-
-
-def test_batch_processor_drops_and_counts_when_the_queue_is_full() -> None:
-    release, batches = threading.Event(), []
-
-    def export(batch, timeout):  # type: ignore[no-untyped-def]
-        release.wait(5)
-        batches.append(len(batch))
-        return ""
-
-    processor = BatchProcessor(export, max_queue_size=4, max_export_batch_size=2,
-                               schedule_delay=0.05)
-    processor.start()
-    accepted = [processor.emit(_event()) for _ in range(2)]  # the worker takes these two ...
-    for _ in range(200):
-        if not processor._queue:
-            break
-        threading.Event().wait(0.01)
-    accepted += [processor.emit(_event()) for _ in range(10)]  # ... and blocks in export
-    assert accepted.count(True) == 6 and processor.dropped[("PACKETLOSS", "queue_full")] == 6
-    release.set()
-    processor.shutdown(timeout=5)
-    assert sum(batches) == 6 and max(batches) <= 2
-    assert processor.exported["PACKETLOSS"] == 6
-
-
-def test_batch_processor_counts_failed_exports_and_flushes_on_shutdown() -> None:
-    processor = BatchProcessor(lambda batch, timeout: "HTTP 400", schedule_delay=10)
-    processor.start()
-    for _ in range(3):
-        processor.emit(_event("TCP_SEND_RST"))
-    processor.shutdown(timeout=5)  # sends the partial batch now, not in 10 s
-    assert processor.dropped[("TCP_SEND_RST", "export_failed")] == 3
-    assert processor.last_error == "HTTP 400"
-    assert not processor.emit(_event())  # closed: refused and counted
-    assert processor.dropped[("PACKETLOSS", "queue_full")] == 1
 
 
 def test_log_records_decode_with_the_generated_classes() -> None:
@@ -247,41 +211,32 @@ def test_a_bad_event_setting_is_refused_naming_file_line_and_key() -> None:
     assert loaded.config.collectors.events.types == ["TCP_RETRANS"]
 
 
-class FakeResolver:
-    """A NetnsResolver's interface over a fixed table (the real one walks /proc)."""
-
-    def __init__(self, directory: dict[str, tuple[str, str]]) -> None:
-        self.walks, self.directory = 0, directory
-        self.live: dict[int, object] = {}
-
-    def resolve(self):  # type: ignore[no-untyped-def]
-        self.walks += 1
-        return {inode: (None, identity) for inode, identity in self.live.items()}
-
-    def attributes(self, inode, identity):  # type: ignore[no-untyped-def]
-        name = self.directory.get(identity)
-        return attrs({"netns.inode": inode, "k8s.pod.uid": identity,
-                      **({"k8s.pod.name": name[0]} if name else {})})
-
-
-def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names() -> None:
+def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names(tmp_path) -> None:
+    """A real resolver over a proc tree written here (namespace links and cgroups)."""
     from otel_netreceiver.events.source import PodLabels
+    from otel_netreceiver.k8s.directory import PodMeta
+    from otel_netreceiver.netns.resolver import NetnsResolver
 
-    clock, resolver = Clock(), FakeResolver({})
-    labels = PodLabels(resolver, clock)  # type: ignore[arg-type]
+    uid = "0e2c3d4e-0000-1111-2222-333344445555"
+    clock, names = Clock(), {}
+    directory = type("Directory", (), {"get": lambda self, u: names.get(u)})()
+    resolver = NetnsResolver(str(tmp_path), directory, max_age=60.0, clock=clock)
+    labels = PodLabels(resolver, clock)
     assert dict(labels(0)) == {"netns.kind": "unknown"} and resolver.walks == 0
     assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1
-    resolver.live[7] = "uid-7"
+    (tmp_path / "70" / "ns").mkdir(parents=True)
+    (tmp_path / "70" / "ns" / "net").symlink_to("net:[7]")
+    (tmp_path / "70" / "cgroup").write_text(f"0::/kubepods/pod{uid}/" + "c" * 64 + "\n")
     assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1  # not yet
     clock.now += 1.0
-    assert dict(labels(7))["k8s.pod.uid"] == "uid-7" and resolver.walks == 2
-    resolver.directory["uid-7"] = ("web-7", "shop")  # the Kubernetes watch names it later
-    assert dict(labels(7))["k8s.pod.name"] == "web-7" and resolver.walks == 2  # cached identity
+    assert dict(labels(7))["k8s.pod.uid"] == uid and resolver.walks == 2
+    names[uid] = PodMeta(uid, "web-7", "shop")  # the Kubernetes watch names it later
+    assert dict(labels(7))["k8s.pod.name"] == "web-7" and resolver.walks == 2  # same walk
 
 
 def test_the_poll_threads_accounting_without_a_kernel() -> None:
-    from otel_netreceiver.collectors.podnet.identity import NoPods
     from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+    from otel_netreceiver.k8s.directory import NoPods
 
     got: list = []
     from otel_netreceiver.events.source import EventSource

@@ -213,8 +213,8 @@ def bcc_costs(objects: int = 4, releases: int = 20) -> None:
     imported = _anon_mb()
     loader, loaded, marks = BpfLoader(EbpfConfig(), "/proc"), [], []
     for _ in range(objects):
-        loaded += loader.load_all([PROBES["net_softirq"]],
-                                  lambda spec, formats, btf: render(spec, formats, {})).values()
+        loaded += loader.load_all([PROBES["net_softirq"]], lambda spec, formats, btf: render(
+            spec, formats, {"TIMING_SAMPLE": EbpfConfig().timing_sample})).values()
         malloc_trim()
         marks.append(_anon_mb())
     started = time.thread_time()
@@ -223,6 +223,8 @@ def bcc_costs(objects: int = 4, releases: int = 20) -> None:
     cost = (time.thread_time() - started) / releases
     for bpf in loaded:
         bpf.cleanup()
+    if len(loaded) < objects:
+        raise SystemExit(f"net_softirq did not load: {loader.statuses}")
     print(f"import bcc: +{imported - start:.1f} MB anon; first BPF object (net_softirq): "
           f"+{marks[0] - imported:.1f} MB; each further one: "
           f"+{(marks[-1] - marks[0]) / (objects - 1):.1f} MB; "

@@ -4,7 +4,8 @@ Loads every probe (as root), enables kernel.bpf_stats_enabled, sends a UDP flood
 closed port on loopback (every datagram is one skb:kfree_skb NO_SOCKET drop, one
 NET_RX softirq pass and one transmit on lo), then reads run_time_ns / run_cnt of each
 program with bpftool. Baseline in the same run: bpftrace's ``@[args->reason] =
-count()`` on the same tracepoint and the same flood (REFERENCE.md measured ~220 ns).
+count()`` on the same tracepoint and the same flood (an earlier measurement on this kind of
+machine: ~220 ns).
 Also prints the agent's CPU per collection with all probes and its peak RSS.
 
     sudo .venv/bin/python bench/bench_bpf.py [--packets 200000]
@@ -21,8 +22,8 @@ import time
 from pathlib import Path
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import BPF_PROBES, EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
 
 PROBES = list(BPF_PROBES)  # every probe; one the kernel refuses (virtcmdlatency here) is listed
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")

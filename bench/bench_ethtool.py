@@ -1,7 +1,7 @@
 """One read of every driver statistic of an interface: in-process ioctl versus `ethtool -S`.
 
 Why: peers run `ethtool` as a subprocess per interface per scrape
-(prometheus-ethtool-exporter, REFERENCE.md); the agent reads in-process and
+(prometheus-ethtool-exporter, the EKS network guide); the agent reads in-process and
 the issue's goal is at least 50x cheaper. Creates a veth pair (root; removed
 afterwards), checks that both ways see the same stats, then times in the same
 process:

@@ -32,10 +32,10 @@ from typing import Any
 
 from otel_netreceiver.bpf.programs import PROBES
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import BPF_PROBES, EVENT_TYPES, EbpfConfig, EventsConfig
 from otel_netreceiver.events.programs import EVENT_PROBES
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 LOOP = "127.0.0.1"

@@ -51,6 +51,9 @@ NETNS_FIELDS: tuple[tuple[str, str, Kind, str, str], ...] = (
     ("Ip", "OutRequests", _C, "{packet}", "IPv4 packets sent"),
     ("Ip", "OutDiscards", _C, "{packet}", "IPv4 packets discarded on output"),
     ("Ip", "OutNoRoutes", _C, "{packet}", "IPv4 packets without a route"),
+    ("Ip", "FragFails", _C, "{packet}",
+     "IPv4 packets too big for the next hop and not fragmented (DF set): each sends an ICMP "
+     "frag-needed back"),
     ("Icmp", "InMsgs", _C, "{message}", "ICMP messages received"),
     ("Icmp", "InErrors", _C, "{message}", "ICMP messages received in error"),
     ("Icmp", "InDestUnreachs", _C, "{message}", "ICMP destination-unreachable received"),
@@ -81,6 +84,22 @@ NETNS_FIELDS: tuple[tuple[str, str, Kind, str, str], ...] = (
     ("TcpExt", "TCPFastRetrans", _C, "{segment}", "fast retransmissions"),
     ("TcpExt", "TCPTimeouts", _C, "{event}", "retransmission timeouts"),
     ("TcpExt", "TCPLossProbes", _C, "{segment}", "tail loss probes sent"),
+    # spurious retransmission and reordering: what separates a slow or reordering path
+    # from a lossy one (net/ipv4/tcp_input.c, tcp_check_sack_reordering, tcp_try_undo_*)
+    ("TcpExt", "TCPDSACKRecv", _C, "{segment}",
+     "duplicate SACKs received: the peer already had a segment sent again (spurious)"),
+    ("TcpExt", "TCPDSACKOfoRecv", _C, "{segment}", "duplicate SACKs received out of order"),
+    ("TcpExt", "TCPDSACKOldSent", _C, "{segment}",
+     "duplicate SACKs sent: the peer sent again what this side already had"),
+    ("TcpExt", "TCPDSACKUndo", _C, "{event}", "recoveries undone by DSACKs: nothing was lost"),
+    ("TcpExt", "TCPFullUndo", _C, "{event}", "recoveries fully undone: the loss was spurious"),
+    ("TcpExt", "TCPPartialUndo", _C, "{event}", "recoveries partly undone"),
+    ("TcpExt", "TCPLossUndo", _C, "{event}", "timeout recoveries undone"),
+    ("TcpExt", "TCPSpuriousRTOs", _C, "{event}", "retransmission timeouts found spurious"),
+    ("TcpExt", "TCPSACKReorder", _C, "{event}", "reordering detected by SACK"),
+    ("TcpExt", "TCPTSReorder", _C, "{event}", "reordering detected by timestamps"),
+    ("TcpExt", "TCPRenoReorder", _C, "{event}", "reordering detected without SACK"),
+    ("TcpExt", "TCPLostRetransmit", _C, "{segment}", "retransmissions lost again"),
     ("TcpExt", "TCPReqQFullDrop", _C, "{connection}", "SYNs dropped: SYN queue full, no cookies"),
     ("TcpExt", "TCPReqQFullDoCookies", _C, "{connection}", "SYN cookies sent: SYN queue full"),
     ("TcpExt", "SyncookiesSent", _C, "{connection}", "SYN cookies sent"),
@@ -105,6 +124,10 @@ NETNS_FIELDS: tuple[tuple[str, str, Kind, str, str], ...] = (
     ("Ip6", "Udp6SndbufErrors", _C, "{datagram}", "UDP over IPv6 sends failed: no buffer"),
     ("Ip6", "Udp6OutDatagrams", _C, "{datagram}", "UDP over IPv6 datagrams sent"),
     ("Ip6", "Icmp6InErrors", _C, "{message}", "ICMPv6 messages received in error"),
+    ("Ip6", "Ip6FragFails", _C, "{packet}", "IPv6 packets that needed fragmenting and failed"),
+    ("Ip6", "Icmp6InPktTooBigs", _C, "{message}", "ICMPv6 packet-too-big received"),
+    ("Ip6", "Icmp6OutPktTooBigs", _C, "{message}",
+     "ICMPv6 packet-too-big sent: a packet was too big for the next hop"),
 )
 
 _PREFIX = {"Tcp": "tcp", "TcpExt": "tcp", "Udp": "udp", "Ip": "ip", "IpExt": "ip", "Icmp": "icmp"}
@@ -114,6 +137,7 @@ _IPV6 = re.compile(r"^(Ip6|Udp6|Icmp6)")
 def snake(field: str) -> str:
     """``TCPAbortOnTimeout`` → ``abort_on_timeout``; ``PAWSEstab`` → ``paws_estab``."""
     name = field.removeprefix("TCP") if field.startswith("TCP") and field != "TCP" else field
+    name = name.replace("RTOs", "Rtos")  # TCPSpuriousRTOs → spurious_rtos, not spurious_rt_os
     name = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", name)
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name)
     return name.lower()

@@ -31,7 +31,7 @@ ensure_venv() {
         exit 1
     fi
     # bcc is Debian's (python3-bpfcc): pure Python over libbcc.so; link just that package
-    # into the venv rather than all of Debian's dist-packages (REFERENCE.md)
+    # into the venv rather than all of Debian's dist-packages (docs/background.md, "This kind of kernel")
     if [ -d /usr/lib/python3/dist-packages/bcc ]; then
         local site
         site="$("$venv/bin/python" -c 'import site; print(site.getsitepackages()[0])')"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.btf import Btf, BtfError
 from otel_netreceiver.bpf.tracefs import TracepointFormat, render_struct
 
 
@@ -125,10 +125,20 @@ PROBES: dict[str, ProbeSpec] = {
 }
 
 
+def netns_cookie_offset(btf: Btf) -> dict[str, int]:
+    """OFF_NET_COOKIE: struct net's ns.ns_id (the namespace cookie ioctl(NS_GET_ID) returns,
+    include/linux/ns_common.h), or nothing on kernels without it."""
+    try:
+        return {"OFF_NET_COOKIE": btf.offset("net", "ns") + btf.offset("ns_common", "ns_id")}
+    except BtfError:
+        return {}
+
+
 def kernel_offsets(btf: Btf) -> dict[str, int]:
     """Offsets the probes read, from the running kernel's BTF (net/core, include/net/sock.h)."""
     net_inum = btf.offset("net", "ns") + btf.offset("ns_common", "inum")
     return {
+        **netns_cookie_offset(btf),
         "OFF_NET_INUM": net_inum,
         "OFF_SOCK_NET": btf.offset("sock", "__sk_common") + btf.offset("sock_common", "skc_net"),
         "OFF_SOCK_STATE": btf.offset("sock", "__sk_common")

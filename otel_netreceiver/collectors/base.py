@@ -8,9 +8,32 @@ configuration that built it is replaced.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from otel_netreceiver.model import Collection, ProbeStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Traits:
+    """How the runtime treats a collector, declared by the collector, never read off its name.
+
+    A collector without a ``traits`` attribute has the defaults: read on its own schedule
+    only, its series compared from their first observation.
+    """
+
+    refreshed: bool = False  # a node-API question reads it again before it is answered
+    event_timed: bool = False  # ...unless its last read came after the caller's error
+    born_at_zero: bool = False  # its series appear with their first event (history/store.py)
+
+
+DEFAULT_TRAITS = Traits()
+
+
+def traits_of(collector: object) -> Traits:
+    """The collector's declared traits, or the defaults."""
+    traits = getattr(collector, "traits", DEFAULT_TRAITS)
+    return traits if isinstance(traits, Traits) else DEFAULT_TRAITS
 
 
 @runtime_checkable

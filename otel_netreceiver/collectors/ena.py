@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from otel_netreceiver.catalogue import metric
+from otel_netreceiver.collectors.base import Traits
 from otel_netreceiver.collectors.ethtool_source import EthtoolSource, InterfaceStats
 from otel_netreceiver.collectors.interfaces import matches
 from otel_netreceiver.config.schema import EnaConfig
@@ -86,6 +87,7 @@ class EnaCollector:
     """Every ENA interface of the host, or the interfaces of a replayed recording."""
 
     name = "ena"
+    traits = Traits(refreshed=True)  # at most once a second: each read is a device command
 
     def __init__(self, config: EnaConfig, source: EthtoolSource,
                  eni_by_mac: Mapping[str, str] | None = None) -> None:

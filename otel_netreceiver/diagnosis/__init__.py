@@ -1,4 +1,4 @@
 """Playbooks as rules: conditions over the signals the agent collects, verdicts, evidence.
 
-One implementation serves the correlation API (issue 5) and ``diagnose`` (issue 7).
+One implementation serves the node API's correlation answers and ``diagnose``.
 """

@@ -2,8 +2,9 @@
 
 A rule says: when any of these signals increased over the window (in the caller's pod,
 the node's own namespace, or the node as a whole), the verdict is X, and here is the
-seed's advice. A source (the agent's history, later a Prometheus query API) turns a
-``Signal`` into per-series increases; the engine decides and orders findings.
+advice of the guide it comes from (docs/background.md, "Sources"). A source (the agent's
+history, later a Prometheus query API) turns a ``Signal`` into per-series increases; the
+engine decides and orders findings.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ class Op(Enum):
     RATE = "rate"  # counter: growth per second
     RATIO = "ratio"  # counter: growth of the signal / growth of ``of`` (same groups)
     LEVEL = "level"  # gauge: its latest value (remote mode: the max over the groups' series)
+    PEAK = "peak"  # gauge: its highest value in the window (a queue that filled, then drained)
     # gauge: (latest - earliest) / earliest, e.g. series count creeping up; remote mode reads a
     # counter's growth as that of its rate (second half of the window against the first)
     GROWTH = "growth"
@@ -90,13 +92,16 @@ class Rule:
     any_of: tuple[Signal | Condition, ...]
     summary: str
     advice: str
-    seed: str  # the playbook passage it comes from
+    source: str  # the guide and passage it encodes, by title (docs/background.md, "Sources")
     error_types: frozenset[str] = frozenset()  # empty: any error
     transports: frozenset[str] = frozenset()  # empty: any transport
     also: tuple[Signal | Condition, ...] = ()  # shown as evidence when they hold, never decide
     all_of: tuple[Signal | Condition, ...] = ()  # must hold too (a pattern of several signals)
-    pattern: str = ""  # a named customer case of seed 002, when the rule is one
+    pattern: str = ""  # a named customer case of the ACK Net Exporter guide, when the rule is one
     none_of: tuple[Signal | Condition, ...] = ()  # must hold for no group ("etcd is normal")
+    # verdicts this finding explains away for the same subject: the loss rule's retransmits
+    # are the reordering rule's spurious ones, not a second cause
+    supersedes: frozenset[str] = frozenset()
 
     def deciding(self) -> tuple[Condition, ...]:
         return _conditions(self.any_of)
@@ -164,6 +169,7 @@ class Finding:
     advice: str
     evidence: tuple[Evidence, ...] = field(default=())
     subject: Attributes = ()  # diagnose: the pod the finding is about (k8s.pod.*)
+    related: tuple[Attributes, ...] = ()  # pods on this node whose findings are its cause
 
     def as_dict(self) -> dict:
         out = {"rule": self.rule, "verdict": self.verdict, "severity": self.severity,
@@ -171,4 +177,6 @@ class Finding:
                "evidence": [e.as_dict() for e in self.evidence]}
         if self.subject:
             out["pod"] = dict(self.subject)
+        if self.related:
+            out["related"] = [dict(r) for r in self.related]
         return out

@@ -1,6 +1,6 @@
-"""The correlation playbooks, as one table (seeds 000 and 002).
+"""The correlation playbooks, as one table (EKS network guide, ACK Net Exporter guide).
 
-Each row names the seed passage it encodes. Rules are tried in this order and the
+Each row names the guide passage it encodes (its ``source``). Rules are tried in this order and the
 findings sorted by severity, so the first finding is the verdict. Signals use the
 catalogue's metric names (tests check every name against otel_netreceiver/catalogue.py).
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
 from otel_netreceiver.diagnosis.playbooks import NODE_PLAYBOOKS
+from otel_netreceiver.diagnosis.playbooks_path import PATH_RULES
 
 ENA = "aws.ena.allowance.exceeded"
 IFACE = ("network.interface.name",)
 RESETS = "netreceiver.pod.tcp.resets"
+DROPS = "netreceiver.pod.packet.drops"
 DNS, SOCKET = frozenset({"dns"}), frozenset({"socket"})
 BOTH = DNS | SOCKET
 RESET_ERRORS = frozenset({"ECONNRESET", "EPIPE", "ECONNABORTED"})
@@ -41,7 +43,7 @@ RULES: tuple[Rule, ...] = (
          "Run NodeLocal DNSCache so each node answers its own lookups, add CoreDNS replicas "
          "spread over more nodes (each node's ENI has its own allowance), and cut query "
          "volume: ndots:2 or fully qualified names, client-side caching.",
-         "seed 000: DNS throttling at the ENI, linklocal_allowance_exceeded"),
+         "EKS network guide: DNS throttling at the ENI, linklocal_allowance_exceeded"),
     Rule("conntrack.exhausted", "conntrack_exhausted", "critical", BOTH,
          (_ena("conntrack"),
           Signal("netreceiver.conntrack.insert_failed", Scope.HOST),
@@ -53,7 +55,8 @@ RULES: tuple[Rule, ...] = (
          "Check conntrack_allowance_available and nf_conntrack_max; use a larger instance "
          "type or spread the load, shorten conntrack timeouts for short-lived UDP, and avoid "
          "DNAT for DNS (NodeLocal DNSCache with NOTRACK).",
-         "seed 000: conntrack_allowance_exceeded; seed 002 DNS playbook: conntrack insert "
+         "EKS network guide: conntrack_allowance_exceeded; the ACK Net Exporter guide DNS "
+         "playbook: conntrack insert "
          "failures"),
     Rule("udp.receive_buffer", "udp_receive_buffer_overflow", "warning", BOTH,
          (Signal("netreceiver.udp.rcvbuf_errors", Scope.POD),
@@ -62,7 +65,7 @@ RULES: tuple[Rule, ...] = (
          "the application did not read fast enough.",
          "Read the socket faster (a dedicated reader thread), raise SO_RCVBUF (and "
          "net.core.rmem_max), or shed load.",
-         "seed 002 DNS playbook: UDP RcvbufErrors of the pod",
+         "ACK Net Exporter guide DNS playbook: UDP RcvbufErrors of the pod",
          transports=frozenset({"udp", ""}),
          also=(Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",)),)),
     Rule("udp.no_listener", "udp_no_listener", "warning", DNS,
@@ -73,7 +76,8 @@ RULES: tuple[Rule, ...] = (
          "slower than the client's timeout).",
          "Find why the DNS server is slow (upstream, CoreDNS CPU throttling), and make the "
          "client's timeout longer than the server's answer time.",
-         "seed 002 DNS playbook and case 1: DNS answer slower than the client timeout"),
+         "ACK Net Exporter guide DNS playbook and case 1: DNS answer slower than the client "
+         "timeout"),
     Rule("tcp.reset", "reset_by_peer", "warning", SOCKET,
          (Signal(RESETS, Scope.POD, (("tcp.reset.direction", "received"),), ("tcp.state",)),),
          "Your pod received TCP resets in this window: the peer (or something on the path) "
@@ -82,7 +86,7 @@ RULES: tuple[Rule, ...] = (
          "is on this node): no_socket means the peer had no connection (closed, restarted, "
          "or a NAT/conntrack entry expired while idle); keep idle times below the NAT and "
          "load balancer idle timeouts, or use TCP keepalive.",
-         "seed 002 TCP reset playbook",
+         "ACK Net Exporter guide TCP reset playbook",
          error_types=RESET_ERRORS | frozenset({"ECONNREFUSED"}),
          also=(Signal(RESETS, Scope.ALL, (("tcp.reset.direction", "sent"),),
                       ("tcp.reset.reason", "tcp.state")),
@@ -95,18 +99,41 @@ RULES: tuple[Rule, ...] = (
          "A listening socket on this node overflowed its accept queue: connection attempts "
          "were dropped while the server did not accept fast enough.",
          "Check the server's accept loop (GC pauses, CPU throttling), raise the backlog "
-         "(listen(), net.core.somaxconn) and add replicas.",
-         "seed 002 Nginx 499/502 playbook and case 2: listen drops during Java GC",
-         error_types=STALL_ERRORS),
+         "(listen(), net.core.somaxconn) and add replicas. The handshake ACKs the kernel "
+         "drops at a full queue are counted as NO_SOCKET drops (at cookie_v4_check or "
+         "cookie_v6_check when SYN cookies are on): the queue was full, the listener was "
+         "there.",
+         "ACK Net Exporter guide Nginx 499/502 playbook and case 2: listen drops during Java GC",
+         error_types=STALL_ERRORS,
+         also=(Signal("netreceiver.pod.packet.drops", Scope.POD, (("drop.reason", "NO_SOCKET"),)),
+               Signal("netreceiver.tcp.syncookies_sent", Scope.POD)),
+         supersedes=frozenset({"packets_for_no_socket"})),
+    Rule("drops.firewall", "firewall_drops", "warning", BOTH,
+         (Signal(DROPS, Scope.POD, (("drop.reason", "NETFILTER_DROP"),)),),
+         "Netfilter dropped or rejected packets of your pod (drop reason NETFILTER_DROP): an "
+         "iptables or nftables rule, a NetworkPolicy, or conntrack refusing invalid packets. "
+         "A REJECT rule also answers the sender with a reset or an ICMP error.",
+         "List the rules that match (nft list ruleset, iptables-save with counters) in the "
+         "pod's namespace and on the node, and the NetworkPolicies that select the pod.",
+         "ACK Net Exporter guide packetloss probe: NETFILTER_DROP"),
+    Rule("drops.no_socket", "packets_for_no_socket", "info", SOCKET,
+         (Signal(DROPS, Scope.POD, (("drop.reason", "NO_SOCKET"),)),),
+         "Packets reached your pod for which it had no socket: a port nobody listened on, or "
+         "a connection it had already closed.",
+         "Check the ports your Service and clients use against what the pod listens on; "
+         "stray segments after a close are harmless in small numbers.",
+         "ACK Net Exporter guide packetloss probe: NO_SOCKET"),
     Rule("drops", "packets_dropped", "info", BOTH,
-         (Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",),
-                 exclude=NORMAL_DROPS),),
+         (Signal(DROPS, Scope.POD, group_by=("drop.reason",),
+                 exclude=(*NORMAL_DROPS, ("drop.reason", "NETFILTER_DROP"),
+                          ("drop.reason", "NO_SOCKET"))),),
          "The kernel dropped packets of your pod in this window; the drop reasons are in the "
          "evidence.",
          "Read the drop reason: socket buffer, netfilter, routing or checksum reasons each "
          "point to a different fix (docs/playbooks.md).",
-         "seed 002 packetloss probe"),
+         "ACK Net Exporter guide packetloss probe"),
     *NODE_PLAYBOOKS,  # DNS, Nginx, resets, jitter, ENA allowances, the customer cases
+    *PATH_RULES,  # delay and reordering, SYN retransmits, MTU black holes
 )
 
 

@@ -1,11 +1,12 @@
-"""The cluster playbooks, as one table: the control plane (seed 001) and self-load (seed 004).
+"""The cluster playbooks, as one table: the control plane (EKS control-plane
+guide) and self-load (node-load post-mortem).
 
 Remote mode evaluates these after RULES (``diagnose --prometheus``). The control-plane
 signals are ``raw``: the API server's and scheduler's own Prometheus metrics, scraped by
 deploy/kubernetes/control-plane and named as in deploy/rules/control-plane/; local mode
 cannot read them and skips them. The self-load rules read the agent's catalogue metrics.
-Across API servers nothing is averaged (seed 001): every latency and queue signal keeps
-``instance``, so the worst server decides and is named in the evidence.
+Across API servers nothing is averaged (EKS control-plane guide): every latency and queue
+signal keeps ``instance``, so the worst server decides and is named in the evidence.
 """
 
 from __future__ import annotations
@@ -66,7 +67,8 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "Find the clients crowding the API server (audit log userAgent, CloudWatch Logs "
          "Insights); move seats from an under-used level to the saturated one rather than "
          "adding queues (EKS has 600 seats in all).",
-         "seed 001: APF, apiserver_flowcontrol_rejected_requests_total is non-zero when a "
+         "EKS control-plane guide: APF, apiserver_flowcontrol_rejected_requests_total is non-zero "
+         "when a "
          "bucket exceeds its concurrency",
          also=SEATS),
     Rule("cp.apf_rejected", "apf_rejecting_requests", "warning", CLUSTER,
@@ -76,7 +78,7 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "seats and queues were full.",
          "Find the client of that flow schema (audit log userAgent) and slow it down, or take "
          "seats from an under-used priority level and give them to this one.",
-         "seed 001: APF, apiserver_flowcontrol_rejected_requests_total",
+         "EKS control-plane guide: APF, apiserver_flowcontrol_rejected_requests_total",
          also=SEATS),
     Rule("cp.apf_queueing", "apf_requests_queued", "warning", CLUSTER,
          (_level(_raw(INQUEUE, ("priority_level", "instance")), above=0.0),),
@@ -84,7 +86,7 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "the priority level's seats were saturated and queueing itself adds latency.",
          "Do not deepen the queues (a common mistake that only adds latency); rebalance seats "
          "between priority levels and find the clients filling this level.",
-         "seed 001: APF, increasing queue depth adds latency; "
+         "EKS control-plane guide: APF, increasing queue depth adds latency; "
          "apiserver_flowcontrol_current_inqueue_requests",
          also=(*SEATS, _level(_raw("apiserver_flowcontrol_current_executing_seats",
                                    ("priority_level", "instance"))))),
@@ -94,7 +96,8 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "Look at etcd, not the API server: defragmentation (CloudWatch Logs Insights on the "
          "etcd logs), large objects and the number of objects (apiserver_storage_objects), "
          "expensive LISTs that read the whole keyspace.",
-         "seed 001: API vs etcd latency (if etcd takes 15 s of the API server's 20 s, the "
+         "EKS control-plane guide: API vs etcd latency (if etcd takes 15 s of the API server's 20 "
+         "s, the "
          "latency is etcd's)",
          all_of=(ETCD_SLOW,)),
     Rule("cp.api_latency", "api_latency_in_apiserver", "warning", CLUSTER, API_SLOW,
@@ -103,7 +106,7 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "API server itself (APF queueing, admission webhooks, large responses).",
          "Find the slowest calls and their clients (audit log: requestURI and userAgent by "
          "latency), check APF queueing, and paginate large LISTs.",
-         "seed 001: API vs etcd latency; control plane vs client problems",
+         "EKS control-plane guide: API vs etcd latency; control plane vs client problems",
          all_of=(ETCD_SEEN,), none_of=(ETCD_SLOW,)),
     Rule("cp.scheduler_backlog", "scheduler_backlog", "warning", CLUSTER,
          (_level(_raw("scheduler_pending_pods", match=(("queue", "unschedulable"),)), 0.0),
@@ -112,20 +115,20 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "queue: pods wait before they start.",
          "Read the scheduler's log for 'Unable to schedule pod' (CloudWatch Logs Insights: "
          "count by pod and err): missing capacity, unavailable PVCs, taints or affinity.",
-         "seed 001: scheduler, max without(instance)(scheduler_pending_pods)"),
+         "EKS control-plane guide: scheduler, max without(instance)(scheduler_pending_pods)"),
     Rule("cp.etcd_db_near_quota", "etcd_database_near_quota", "critical", CLUSTER,
          tuple(_level(s, 0.9 * ETCD_QUOTA) for s in DB_SIZE),
          "The etcd database is above 90% of its 8 GiB quota: at the quota the cluster stops "
          "accepting writes.",
          "Delete objects now (finished Jobs and their pods, events, old ReplicaSets, unused "
          "custom resources); contact AWS support if compaction does not reclaim space.",
-         "seed 001: etcd database size (apiserver_storage_size_bytes)"),
+         "EKS control-plane guide: etcd database size (apiserver_storage_size_bytes)"),
     Rule("cp.etcd_db_large", "etcd_database_large", "warning", CLUSTER,
          tuple(_level(s, 0.8 * ETCD_QUOTA, 0.9 * ETCD_QUOTA) for s in DB_SIZE),
          "The etcd database is above 80% of its 8 GiB quota.",
          "Reduce the number of objects: revisionHistoryLimit of Deployments, TTL on finished "
          "Jobs, fewer events and custom resources.",
-         "seed 001: etcd database size (apiserver_storage_size_bytes)"),
+         "EKS control-plane guide: etcd database size (apiserver_storage_size_bytes)"),
     Rule("self.agent_growth", "agent_output_growing", "warning", CLUSTER,
          (Condition(Signal("netreceiver.series.exported", Scope.NODE), Op.GROWTH, SERIES_GROWTH),
           Condition(Signal("netreceiver.export.bytes", Scope.NODE), Op.GROWTH, SERIES_GROWTH)),
@@ -135,7 +138,8 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "Compare netreceiver.series.exported by instrument with the pod count; check the "
          "cardinality caps (netreceiver.series.dropped) and that the agent retires series of "
          "deleted pods within a cycle; restart it as a stop-gap.",
-         "seed 004: node load growing day after day, traced to a monitoring agent whose "
+         "Node-load post-mortem: node load growing day after day, traced to a monitoring agent "
+         "whose "
          "output grew with every finished pod",
          none_of=WORKLOAD_GREW),
     Rule("self.scrape_target_growth", "scrape_target_growing", "warning", CLUSTER,
@@ -146,6 +150,6 @@ CLUSTER_RULES: tuple[Rule, ...] = (
          "Look at that target's metrics for series of finished pods or containers (cAdvisor, "
          "kube-state-metrics, a custom exporter), fix its retention or drop the labels at "
          "scrape time (metric_relabel_configs).",
-         "seed 004: a monitoring agent whose output grew with every finished pod",
+         "Node-load post-mortem: a monitoring agent whose output grew with every finished pod",
          none_of=WORKLOAD_GREW[:1]),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from otel_netreceiver.runtime.store import Snapshot
+from otel_netreceiver.model import Snapshot
 
 
 @dataclass(frozen=True, slots=True)

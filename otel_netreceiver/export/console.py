@@ -16,9 +16,8 @@ from dataclasses import asdict
 from typing import TextIO
 
 from otel_netreceiver.export.base import ExportResult
-from otel_netreceiver.model import Attributes, HistogramValue, Kind, ProbeStatus
+from otel_netreceiver.model import Attributes, HistogramValue, Kind, ProbeStatus, Snapshot
 from otel_netreceiver.naming import prometheus_name
-from otel_netreceiver.runtime.store import Snapshot
 
 
 def _fmt_attrs(attributes: Attributes) -> str:

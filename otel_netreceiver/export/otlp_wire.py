@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from opentelemetry.proto.metrics.v1 import metrics_pb2
 
 from otel_netreceiver import __version__
-from otel_netreceiver.model import Attributes, HistogramValue, Kind
-from otel_netreceiver.runtime.store import MetricSeries, Snapshot
+from otel_netreceiver.model import Attributes, HistogramValue, Kind, MetricSeries, Snapshot
 
 SCOPE_NAME = "otel_netreceiver"
 _INT64_MAX = 2**63 - 1

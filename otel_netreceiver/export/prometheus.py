@@ -14,9 +14,8 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from otel_netreceiver.model import Attributes, HistogramValue, Kind
+from otel_netreceiver.model import Attributes, HistogramValue, Kind, Snapshot
 from otel_netreceiver.naming import prometheus_name, sanitize
-from otel_netreceiver.runtime.store import Snapshot
 
 log = logging.getLogger(__name__)
 

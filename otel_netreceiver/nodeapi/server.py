@@ -10,6 +10,7 @@ bucket. The caller is identified before anything else is read.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -45,6 +46,7 @@ class ApiContext:
     slots: threading.BoundedSemaphore
     outcomes: Counter
     lock: threading.Lock
+    top: Callable[[], dict[str, Any]] | None = None  # GET /v1/top (otel_netreceiver/top)
 
     def count(self, outcome: str) -> None:
         with self.lock:
@@ -92,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
-        if path not in ("/v1/health", "/v1/diagnose"):
+        if path not in ("/v1/health", "/v1/diagnose", "/v1/top"):
             self._send(404, {"error": f"no such path: {self.path[:100]}"}, "not_found")
             return
         caller = self._admit()
@@ -100,18 +102,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/v1/health":
             self._send(200, {"status": "ok", "node": self.ctx.node}, "ok")
-        elif not caller.admin:
-            self._send(403, {"error": "the node's diagnosis is for the agent's own pod and "
+        elif not caller.admin:  # one pod's numbers are never another pod's business
+            what = "diagnosis" if path == "/v1/diagnose" else "top"
+            self._send(403, {"error": f"the node's {what} is for the agent's own pod and "
                              "root on the node, over the Unix socket"}, "refused")
         else:
-            try:
-                params = {k: v[-1] for k, v in parse_qs(query).items()}
-                self._send(200, self.ctx.diagnose(params), "ok")
-            except BadRequest as exc:
-                self._send(400, {"error": str(exc)}, "bad_request")
-            except Exception:
-                log.exception("node api: diagnose failed")
-                self._send(500, {"error": "internal error (logged by the agent)"}, "error")
+            self._answer(path, query)
+
+    def _answer(self, path: str, query: str) -> None:
+        try:
+            if path == "/v1/top":
+                if self.ctx.top is None:
+                    self._send(404, {"error": "top: this agent keeps no rates"}, "not_found")
+                    return
+                self._send(200, self.ctx.top(), "ok")
+                return
+            params = {k: v[-1] for k, v in parse_qs(query).items()}
+            self._send(200, self.ctx.diagnose(params), "ok")
+        except BadRequest as exc:
+            self._send(400, {"error": str(exc)}, "bad_request")
+        except Exception:
+            log.exception("node api: %s failed", path)
+            self._send(500, {"error": "internal error (logged by the agent)"}, "error")
 
     def do_POST(self) -> None:
         if self.path != "/v1/correlate":
@@ -221,6 +233,26 @@ def _handler(ctx: ApiContext) -> type[_Handler]:
     return type("NodeApiHandler", (_Handler,), {"ctx": ctx})
 
 
+def _claim_socket(path: str) -> None:
+    """Remove a stale socket file left by an agent that died; never a live agent's.
+
+    A second agent with the same configuration (or one started by mistake) must not take
+    the running one's socket away from the applications and ``diagnose`` that use it.
+    """
+    if not os.path.exists(path):
+        return
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    probe.settimeout(1.0)
+    try:
+        probe.connect(path)
+    except OSError:  # refused or not a socket: nobody is serving it
+        Path(path).unlink(missing_ok=True)
+        return
+    finally:
+        probe.close()
+    raise OSError(errno.EADDRINUSE, f"{path}: another agent is listening on this socket")
+
+
 class NodeApi:
     """Both listeners, started and stopped together."""
 
@@ -237,7 +269,7 @@ class NodeApi:
             self._servers.append(server_cls((host, port), handler))
         if socket_path:
             Path(socket_path).parent.mkdir(parents=True, exist_ok=True)
-            Path(socket_path).unlink(missing_ok=True)
+            _claim_socket(socket_path)
             self._servers.append(type("UnixServer", (_UnixServer,), {
                 "ctx": ctx, "_held": Counter(), "_held_lock": threading.Lock()})(
                 socket_path, handler))

@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from otel_netreceiver.cloud.imds import InstanceMetadata, load_metadata
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.collectors.registry import BuildContext, build_collectors
 from otel_netreceiver.config.loader import LoadedConfig
 from otel_netreceiver.config.schema import AgentConfig
@@ -24,16 +23,23 @@ from otel_netreceiver.export.base import Exporter
 from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
+from otel_netreceiver.export.settings import ExporterSettings, resolve_loaded
 from otel_netreceiver.k8s.connect import api_factory
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
 from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
 from otel_netreceiver.runtime.store import SeriesStore
+from otel_netreceiver.top.tracker import TopTracker
 
 log = logging.getLogger(__name__)
+# A namespace walk serves every user (podnet, eBPF, events, the 1 s history sampler) for
+# this share of the collection interval: about one walk per cycle, whatever the phases.
+WALK_SHARE = 0.9
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
@@ -50,8 +56,12 @@ def _exporters_part(c: AgentConfig) -> tuple:
 
 class Agent:
     def __init__(self, loaded: LoadedConfig, env: Mapping[str, str],
-                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None) -> None:
+                 stream: TextIO | None = None, metadata: InstanceMetadata | None = None,
+                 listen: bool = True) -> None:
+        """``listen=False`` for one-off reports (``probes``, ``once``): they share the running
+        agent's configuration file, and must not bind or unlink its node-API socket."""
         self.loaded = loaded
+        self._listen = listen
         self._env = dict(env)
         self._stream = stream or sys.stdout
         cfg = loaded.config
@@ -78,7 +88,10 @@ class Agent:
         if factory is not None:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
+        self.netns = NetnsResolver(cfg.proc_root, self._directory(), WALK_SHARE * cfg.interval)
         self.correlation: CorrelationService | None = None
+        self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
+                              available=lambda: self._available)
         self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
@@ -90,8 +103,17 @@ class Agent:
     def _directory(self) -> PodWatcher | NoPods:
         return self.pods if self.pods is not None else NoPods()
 
+    def _adopt_resolver(self, cfg: AgentConfig) -> None:
+        """A reload keeps the one namespace resolver (and its identity cache) unless
+        proc_root changed, and only adjusts how long a walk serves."""
+        if self.netns.proc_root != cfg.proc_root:
+            self.netns = NetnsResolver(cfg.proc_root, self._directory())
+        self.netns.max_age = WALK_SHARE * cfg.interval
+
     def _build_correlation(self, cfg: AgentConfig) -> None:
-        self.correlation = (CorrelationService(cfg, self._directory(), self.node)
+        self.correlation = (CorrelationService(cfg, self._directory(), self.node,
+                                               self.top.document, listen=self._listen,
+                                               resolver=self.netns)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -141,7 +163,11 @@ class Agent:
 
     @property
     def resource(self) -> dict[str, str]:
-        return build_resource(self.loaded.config, self._env, self.metadata)
+        return build_resource(self.loaded.config, self._env, self.metadata, self.loaded.explicit)
+
+    def export_settings(self, signal: str) -> ExporterSettings:
+        """The resolved OTLP settings of ``metrics`` or ``logs`` (export/settings.py)."""
+        return resolve_loaded(self.loaded.config, self.loaded.explicit, self._env, signal)
 
     @property
     def node(self) -> str:
@@ -166,6 +192,7 @@ class Agent:
             if _exporters_part(old) != _exporters_part(new):
                 self._stop_exporters()
                 self._start_exporters(new)
+            self.top.set_interval(self.export_interval())
             logging.getLogger().setLevel(new.log_level.upper())
 
     def _restart_correlation(self, cfg: AgentConfig) -> None:
@@ -190,22 +217,23 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
+        logs = self.export_settings("logs")
+        self._adopt_resolver(cfg)
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource)
+                           self.resource, logs=logs, netns=self.netns)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
-            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)
+            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)
             collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
             sink = Fanout(self.store, self.correlation.history)
-        for collector in collectors:
-            runner = CollectorRunner(collector, sink, cfg.interval, cfg.jitter)
-            self.runners[collector.name] = runner
-            if run:
-                runner.start()
-        if self.correlation is not None:
+        started = [CollectorRunner(c, sink, cfg.interval, cfg.jitter) for c in collectors]
+        self.runners.update((runner.name, runner) for runner in started)
+        if self.correlation is not None:  # before the first read: traits decide the history
             self.correlation.watch_runners(self.runners)
+        for runner in started if run else ():
+            runner.start()
         if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
             self._available = {s.name: s.active for s in self.probes()}
 
@@ -215,9 +243,10 @@ class Agent:
 
     def _start_exporters(self, cfg: AgentConfig) -> None:
         ex = cfg.exporters
-        if ex.otlp.endpoint:
-            self.exporters.append(OtlpExporter(ex.otlp, self.resource))
-        console = ex.console.enabled if ex.console.enabled is not None else not ex.otlp.endpoint
+        metrics = self.export_settings("metrics")
+        if metrics.enabled:
+            self.exporters.append(OtlpExporter(metrics, self.resource))
+        console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
                                                  self.probes))
@@ -266,6 +295,7 @@ class Agent:
         """Refresh self-telemetry, snapshot the store, push to every exporter."""
         self.store.update(self._self.collect())
         snapshot = self.store.snapshot()
+        self.top.observe(snapshot)  # rates for GET /v1/top, from what is exported anyway
         self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
         all_ok = True
         for exporter in self.exporters:

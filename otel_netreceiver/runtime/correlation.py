@@ -17,17 +17,21 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from otel_netreceiver.collectors.base import Collector
+from otel_netreceiver.collectors.base import Collector, traits_of
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NetnsIdentity, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
 from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
+from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.history.store import History
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.netns.identity import NetnsIdentity
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
@@ -36,15 +40,15 @@ from otel_netreceiver.runtime.scheduler import CollectorRunner
 
 log = logging.getLogger(__name__)
 SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
-REFRESHED = ("ebpf", "ena")  # collectors a question reads again before it is answered
-BORN_AT_ZERO = ("ebpf",)  # their series appear with their first event (history/store.py)
 
 
 class CorrelationService:
-    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str) -> None:
+    def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
+                 top: Callable[[], dict[str, Any]] | None = None,
+                 listen: bool = True, resolver: NetnsResolver | None = None) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
-        self.history = History(c.history, metric_names(), born_at_zero=BORN_AT_ZERO)
+        self.history = History(c.history, metric_names())
         self._active: dict[str, float] = {}  # pod uid → when it last asked (monotonic)
         self._refreshed: list[CollectorRunner] = []
         self.api: NodeApi | None = None
@@ -54,9 +58,12 @@ class CorrelationService:
         self.source = HistorySource(self.history)
         if not (c.host or c.socket):
             return
+        if not listen:  # a report (probes, once) never takes a running agent's listeners
+            self.status = "not listening (a one-off report)"
+            return
         sampler = PodNetCollector(PodNetConfig(probes=SAMPLED_PROBES, include_host=True,
                                                export_quiet=True), cfg.proc_root, pods,
-                                  select=self._sampled)
+                                  select=self._sampled, resolver=resolver)
         self.sampler = CollectorRunner(sampler, self.history, c.resolution, 0.0,
                                        name="history")
         by_ip = getattr(pods, "by_ip", lambda ip: None)
@@ -66,7 +73,7 @@ class CorrelationService:
                          KeyedLimiter(c.rate, c.burst), self._correlate,
                          self.correlator.diagnose, node,
                          threading.BoundedSemaphore(c.max_connections), self.outcomes,
-                         threading.Lock())
+                         threading.Lock(), top)
         try:
             self.api = NodeApi(ctx, c.host, c.port, c.socket)
         except OSError as exc:  # an address not on this host, a socket dir we cannot create
@@ -94,18 +101,22 @@ class CorrelationService:
         if self.sampler is not None:
             self.sampler.collect_now(0.25, at_unix_nano)
         for runner in list(self._refreshed):
-            runner.collect_now(1.0, at_unix_nano if runner.name == "ebpf" else 0)
+            timed = traits_of(runner.collector).event_timed
+            runner.collect_now(1.0, at_unix_nano if timed else 0)
 
-    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str]) -> Collector | None:
+    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str],
+                            logs: ExporterSettings | None = None) -> Collector | None:
         """The playbooks over the last ``diagnose_window``, as a collector (emitter.py)."""
         window = min(cfg.correlation.diagnose_window, cfg.correlation.history)
         if window <= 0:
             return None
-        return DiagnosisCollector(RULES, self.source, self.source, window, cfg.exporters.otlp,
-                                  resource)
+        return DiagnosisCollector(RULES, self.source, self.source, window,
+                                  logs or cfg.exporters.otlp, resource)
 
     def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
-        self._refreshed = [r for name, r in runners.items() if name in REFRESHED]
+        self._refreshed = [r for r in runners.values() if traits_of(r.collector).refreshed]
+        self.history.born_at_zero({name for name, r in runners.items()
+                                   if traits_of(r.collector).born_at_zero})
 
     def start(self) -> None:
         if self.api is None:

@@ -28,7 +28,6 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from otel_netreceiver.model import (
     Attributes,
@@ -36,45 +35,15 @@ from otel_netreceiver.model import (
     HistogramValue,
     Kind,
     MetricDef,
+    MetricSeries,
     Point,
     Scope,
+    SeriesPoint,
+    Snapshot,
     Value,
 )
 
 SeriesKey = tuple[MetricDef, Attributes]
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesPoint:
-    """One exported point of a series."""
-
-    attributes: Attributes
-    start_time_unix_nano: int
-    time_unix_nano: int
-    value: Value
-    baseline_time_unix_nano: int = 0  # a zero point to send first (see module docstring)
-
-
-@dataclass(frozen=True, slots=True)
-class MetricSeries:
-    """All current series of one metric."""
-
-    metric: MetricDef
-    points: tuple[SeriesPoint, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """What the store holds at one moment; exporters render this."""
-
-    time_unix_nano: int
-    metrics: tuple[MetricSeries, ...]
-
-    def point_count(self) -> int:
-        return sum(len(m.points) for m in self.metrics)
-
-    def find(self, name: str) -> MetricSeries | None:
-        return next((m for m in self.metrics if m.metric.name == name), None)
 
 
 class _State:

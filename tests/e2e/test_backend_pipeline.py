@@ -46,7 +46,8 @@ from tests.support.backends import Pipeline, WaitTimeout
 
 pytestmark = pytest.mark.e2e
 
-# Remote write drops delta points (REFERENCE.md): the agent exports cumulative, so do the tests.
+# Remote write drops delta points (docs/background.md, "OTLP into Prometheus and AMP"): the
+# agent exports cumulative, so do the tests.
 CUMULATIVE = {kind: AggregationTemporality.CUMULATIVE for kind in (
     Counter, UpDownCounter, Histogram, ObservableCounter, ObservableUpDownCounter,
     ObservableGauge)}

@@ -103,3 +103,41 @@ def test_check_config(tmp_path) -> None:
     good.write_text("interval: 20s\n")
     assert _cli("check-config", str(good)).returncode == 0
     assert _cli("check-config", str(tmp_path / "none.yaml")).returncode == 2
+
+
+def test_reports_on_the_same_file_never_take_the_running_agents_socket(sink, tmp_path) -> None:
+    """`probes -c` and `once -c` on the running agent's file: the agent still answers."""
+    sock = tmp_path / "run" / "api.sock"
+    cfg = tmp_path / "agent.yaml"
+    # the real /proc: the node API identifies its caller (this test, root) by its cgroup
+    cfg.write_text(f"interval: 1s\nsys_root: /nonexistent\ncollectors:\n  ena:\n"
+                   f"    enabled: false\n  ebpf:\n    enabled: false\n"
+                   f"correlation:\n  socket: {sock}\n"
+                   f"exporters:\n  otlp:\n    endpoint: {sink.endpoint}\n    timeout: 2s\n")
+    proc = subprocess.Popen([sys.executable, "-m", "otel_netreceiver", "run", "-c", str(cfg)],
+                            env=ENV, cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        inode = sock.stat().st_ino
+        assert _cli("probes", "-c", str(cfg)).returncode == 0
+        assert _cli("once", "-c", str(cfg), "--format", "json").returncode == 0
+        assert sock.stat().st_ino == inode  # the same socket file, not unlinked or rebound
+        asked = _cli("diagnose", "-c", str(cfg), "--format", "json")
+        assert asked.returncode == 0, asked.stderr
+        assert "findings" in json.loads(asked.stdout)
+        # a second agent started on the same file keeps its hands off the socket, and says so
+        second = subprocess.Popen([sys.executable, "-m", "otel_netreceiver", "run", "-c",
+                                   str(cfg)], env=ENV, cwd=ROOT, stderr=subprocess.PIPE,
+                                  text=True)
+        time.sleep(4)
+        second.send_signal(signal.SIGTERM)
+        _, second_err = second.communicate(timeout=30)
+        assert "another agent is listening" in second_err, second_err
+        assert sock.stat().st_ino == inode
+        assert _cli("diagnose", "-c", str(cfg), "--format", "json").returncode == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err

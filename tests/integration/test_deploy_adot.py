@@ -21,7 +21,8 @@ KUBE = ROOT / "deploy/kubernetes"
 
 # The components of the ADOT Collector distribution (aws-observability/aws-otel-collector,
 # pkg/defaultcomponents/defaults.go; https://aws-otel.github.io/docs/components/ ). ADOT has no
-# transform, deltatocumulative or k8sobjects components (REFERENCE.md).
+# transform, deltatocumulative or k8sobjects components (docs/background.md, "OTLP into
+# Prometheus and AMP").
 ADOT_COMPONENTS: dict[str, frozenset[str]] = {
     "receivers": frozenset({"otlp", "prometheus", "awsxray", "awsecscontainermetrics",
                             "awscontainerinsightreceiver", "statsd", "zipkin", "jaeger",

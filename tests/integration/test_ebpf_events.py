@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
 from otel_netreceiver.events.collector import EventsCollector
 from otel_netreceiver.events.model import Endpoint, Event
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 from tests.support.otlp_sink import OtlpHttpSink, log_records
 from tests.support.pods import Pod, kernel_supports_test_pods, pod_pair
 

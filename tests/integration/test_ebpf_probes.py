@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.support.pods import Pod, destroy_pod, kernel_supports_test_pods, nstat, pod_pair
 from tests.support.tools import require_tool

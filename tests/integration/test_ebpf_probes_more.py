@@ -21,8 +21,8 @@ from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.programs import PROBES, kernel_offsets, render
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.integration.test_ebpf_probes import REASON, _inode, _wait_for_line
 from tests.support.pods import Pod, pod_pair

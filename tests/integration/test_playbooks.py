@@ -249,17 +249,16 @@ UDP_PODS, TCP_PODS = ("coredns", "resolver"), ("web", "refuser", "aborter", "los
 
 
 def _faulted(node, name: str, verdict: str, not_on: tuple[str, ...] = (),
-             evidence: str = "") -> dict:
+             evidence: tuple[str, ...] = ()) -> dict:
     """Poll until the fault's verdict is named on the pod (a few cycles at most), with the
-    ``evidence`` signal among its evidence when given (collectors run on their own clocks);
+    ``evidence`` signals all among its evidence (collectors run on their own clocks);
     the pods ``not_on`` (whose scenarios cannot cause it) must not have it."""
     pod, deadline = node["pods"][name], time.monotonic() + 10
 
     def named(doc: dict) -> bool:
         found = [f for f in doc["findings"] if f["verdict"] == verdict
                  and f.get("pod", {}).get("k8s.pod.uid") == pod.uid]
-        return bool(found) and (not evidence or any(
-            e["signal"] == evidence for e in found[0]["evidence"]))
+        return bool(found) and set(evidence) <= {e["signal"] for e in found[0]["evidence"]}
 
     while not named(doc := _diagnose(node)) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -322,7 +321,7 @@ def test_a_dns_answer_after_the_client_timeout_is_case_1(node):
     if "packetloss: loaded" not in node["ebpf"]:
         pytest.skip(f"case 1 needs the packetloss probe: {node['ebpf']}")
     doc = _faulted(node, "resolver", "dns_answer_after_client_timeout",
-                   not_on=("coredns", *TCP_PODS), evidence="netreceiver.packet.drop_sites")
+                   not_on=("coredns", *TCP_PODS), evidence=("netreceiver.packet.drop_sites",))
     case = _finding(doc, pod, "dns_answer_after_client_timeout")
     sites = [e for e in case["evidence"] if e["signal"] == "netreceiver.packet.drop_sites"]
     assert sites and sites[0]["attributes"]["drop.location"] == "__udp4_lib_rcv"
@@ -351,7 +350,8 @@ def test_connections_to_a_closed_port_are_resets_sent(node):
     assert _run(pod, CONNECTOR, "refused") == "5"
     probe = "tcpreset: loaded" in node["ebpf"]  # the probe names the kind: no socket matched
     doc = _faulted(node, "refuser", "resets_sent", not_on=UDP_PODS,
-                   evidence="netreceiver.pod.tcp.resets" if probe else "")
+                   evidence=("netreceiver.tcp.out_rsts",
+                             *(("netreceiver.pod.tcp.resets",) if probe else ())))
     evidence = _finding(doc, pod, "resets_sent")["evidence"]
     assert next(e["delta"] for e in evidence if e["signal"] == "netreceiver.tcp.out_rsts") >= 5
     if probe:

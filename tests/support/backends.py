@@ -1,6 +1,6 @@
 """Real Prometheus and vmagent processes for end-to-end tests, on 127.0.0.1 only.
 
-They form the pipeline REFERENCE.md verified on this machine, standing in for
+They form a pipeline verified on this kind of machine, standing in for
 ADOT → AMP: agent → OTLP/HTTP → vmagent (``-opentelemetry.usePrometheusNaming``)
 → Prometheus remote write → Prometheus 2.53 (``--web.enable-remote-write-receiver``)
 → PromQL and rule evaluation. Real binaries, not fakes, because the point is to

@@ -1,4 +1,4 @@
-"""An IMDSv2 test double on 127.0.0.1 (this machine is not on EC2; REFERENCE.md allows a replay).
+"""An IMDSv2 test double on 127.0.0.1 (this machine is not on EC2, so IMDS is replayed).
 
 It enforces the IMDSv2 protocol: a PUT /latest/api/token with a TTL header
 returns a token, and every GET without that token is refused with 401,

@@ -108,14 +108,26 @@ class _Value:
         self.value = value
 
 
-def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept() -> None:
+def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept(tmp_path) -> None:
+    """Keyed by inode (a kernel without NS_GET_ID): a proc tree written here has namespace 11."""
     from otel_netreceiver.collectors.ebpf import EbpfCollector
+    from otel_netreceiver.k8s.directory import NoPods
+    from otel_netreceiver.netns.bpfkeys import KeyJoin
+    from otel_netreceiver.netns.resolver import NetnsResolver
 
+    (tmp_path / "5" / "ns").mkdir(parents=True)
+    (tmp_path / "5" / "ns" / "net").symlink_to("net:[11]")
+    resolver = NetnsResolver(str(tmp_path), NoPods(), max_age=60.0)
+    assert not resolver.has_cookies
     live, dead, unknown = _Key(11, 3), _Key(99, 3), _Key(0, 2)
     table = {live: _Value(5), dead: _Value(7), unknown: _Value(1)}
-    rows = EbpfCollector._netns_items(table, {11}, ("netns", "reason"))
+    join = KeyJoin(resolver, by_cookie=False)
+    rows = EbpfCollector._netns_items(table, join, ("netns", "reason"))
     assert sorted(rows) == [(0, 2, 1), (11, 3, 5)]
     assert set(table) == {live, unknown}  # the dead namespace's entry is gone from the map
+    assert resolver.walks == 1  # walked for this cycle: 99 is dead without a second walk
+    assert dict(join.labels(11))["netns.inode"] == "11"
+    assert dict(join.labels(0)) == {"netns.kind": "unknown"}
 
 
 def test_retransmissions_per_peer_need_the_endpoint_fields_and_name_the_peer():

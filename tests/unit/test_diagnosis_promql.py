@@ -95,7 +95,7 @@ def test_cluster_table_names_known_metrics_and_stays_apart_from_rules():
     ids = [r.id for r in (*RULES, *CLUSTER_RULES)]
     assert len(ids) == len(set(ids))
     for rule in CLUSTER_RULES:
-        assert rule.topics == {"cluster"} and rule.seed and rule.advice and rule.summary
+        assert rule.topics == {"cluster"} and rule.source and rule.advice and rule.summary
         for signal in rule.signals():
             assert (signal.metric in KNOWN_RAW) if signal.raw else (signal.metric in CATALOGUE)
     assert metric_names() <= set(CATALOGUE)  # the local history keeps only the node table

@@ -36,22 +36,27 @@ def _renew(points: list[Point], position: int, definition: MetricDef,
 
 
 class MibMemo:
-    """One snmp or netstat file: header/values pairs re-parsed only where the values moved.
+    """One snmp or netstat file: header/values pairs, re-read token by token where they moved.
 
-    ``points`` follows the catalogue's field order (the export order); ``slots`` says
-    which positions each protocol's line feeds. A header that changed (another kernel
-    after a live migration, say) or a duplicated protocol rebuilds everything.
+    ``points`` follows the catalogue's field order (the export order). Per values line
+    it keeps the value tokens last read and, per token position, the point it feeds: a
+    changed line is compared token by token and only the tokens that differ are
+    converted (the others were validated when first read). A header that changed
+    (another kernel after a live migration, say) or a duplicated protocol rebuilds
+    everything; anything malformed is re-parsed in full for its error message.
     """
 
-    __slots__ = ("heads", "points", "slots", "tables", "text", "values")
+    __slots__ = ("heads", "keys", "points", "slots", "tables", "text", "tokens", "values")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.heads: list[str] | None = None
         self.values: list[str] = []
+        self.keys: list[list[str]] = []  # per line: counter names
+        self.tokens: list[list[str]] = []  # per line: value tokens as last read
+        self.slots: list[dict[int, tuple[int, MetricDef]]] = []  # token → (position, metric)
         self.tables: dict[str, dict[str, int]] = {}
         self.points: list[Point] = []
-        self.slots: dict[str, list[tuple[int, str, MetricDef]]] = {}
 
     def update(self, text: str, source: str, fields: Iterable[Field],
                attributes: Attributes) -> list[Point]:
@@ -76,24 +81,42 @@ class MibMemo:
                  fields: Iterable[Field], attributes: Attributes) -> None:
         self.tables = dict(parse_snmp_pair(h, v, source, 2 * i + 2)
                            for i, (h, v) in enumerate(zip(heads, values, strict=True)))
-        self.points, self.slots = [], {}
+        self.keys = [h.partition(":")[2].split() for h in heads]
+        self.tokens = [v.partition(":")[2].split() for v in values]
+        line_of = {h.partition(":")[0]: i for i, h in enumerate(heads)}
+        self.points, self.slots = [], [{} for _ in heads]
         for protocol, name, definition in fields:
             table = self.tables.get(protocol)
             if table is not None and name in table:
-                self.slots.setdefault(protocol, []).append((len(self.points), name, definition))
+                i = line_of[protocol]
+                self.slots[i][self.keys[i].index(name)] = (len(self.points), definition)
                 self.points.append(Point(definition, attributes, table[name]))
         # a protocol printed twice cannot be refreshed by position: rebuild every time
         self.heads = heads if len(self.tables) == len(heads) else None
 
     def _refresh(self, values: list[str], source: str, attributes: Attributes) -> None:
-        heads, points, slots = self.heads or [], self.points, self.slots
+        heads, points = self.heads or [], self.points
         for i, (old, new) in enumerate(zip(self.values, values, strict=True)):
             if old == new:
                 continue
-            protocol, table = parse_snmp_pair(heads[i], new, source, 2 * i + 2)
-            self.tables[protocol] = table
-            for position, name, definition in slots.get(protocol, ()):
-                _renew(points, position, definition, attributes, table[name])
+            protocol, _, rest = new.partition(":")
+            tokens, before = rest.split(), self.tokens[i]
+            if len(tokens) != len(before) or not heads[i].startswith(f"{protocol}:"):
+                parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises, naming the line
+            table, keys, slots = self.tables[protocol], self.keys[i], self.slots[i]
+            for index in [k for k, (a, b) in enumerate(zip(tokens, before, strict=True))
+                          if a != b]:
+                token = tokens[index]
+                try:
+                    value = int(token)
+                except ValueError:
+                    parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises
+                    raise
+                table[keys[index]] = value
+                slot = slots.get(index)
+                if slot is not None:
+                    points[slot[0]] = Point(slot[1], attributes, value)
+            self.tokens[i] = tokens
 
 
 # net/dev: (metric, column) per direction, in export order

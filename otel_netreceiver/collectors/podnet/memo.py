@@ -124,15 +124,20 @@ NETDEV_COLUMNS = (("k8s.pod.network.io", "bytes"), ("netreceiver.pod.network.pac
                   ("k8s.pod.network.errors", "errs"), ("netreceiver.pod.network.dropped", "drop"))
 
 
+# token position on an interface's line → position among its eight points
+_DEV_POSITIONS = {0: 0, 1: 1, 2: 2, 3: 3, 8: 4, 9: 5, 10: 6, 11: 7}
+_DevHeld = tuple[str, list[str], list[Point]]  # (line, value tokens, points)
+
+
 class DevMemo:
-    """net/dev: an interface's line parsed only when it changed; its points reused by value."""
+    """net/dev: an interface's changed line compared token by token; its points reused."""
 
     __slots__ = ("by_interface", "points", "text")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.points: list[Point] = []
-        self.by_interface: dict[str, tuple[str, list[Point]]] = {}  # name → (line, points)
+        self.by_interface: dict[str, _DevHeld] = {}
 
     def update(self, text: str, source: str, attributes: Attributes,
                metric: Callable[[str], MetricDef]) -> list[Point]:
@@ -142,12 +147,15 @@ class DevMemo:
         try:
             for lineno, line in enumerate(text.splitlines()[HEADER_LINES:],
                                           start=HEADER_LINES + 1):
-                dev = parse_net_dev_line(line, source, lineno)
-                held = old.get(dev.interface)
-                if held is None or held[0] != line:
-                    held = (line, _interface_points(dev, held, attributes, metric))
-                fresh[dev.interface] = held
-                points += held[1]
+                name, _, rest = line.partition(":")
+                held = old.get(name.strip())
+                if held is None:
+                    dev = parse_net_dev_line(line, source, lineno)
+                    held = (line, rest.split(), _interface_points(dev, attributes, metric))
+                elif held[0] != line:
+                    held = _moved(held, line, rest.split(), source, lineno)
+                fresh[name.strip()] = held
+                points += held[2]
         except ParseError:
             self.__init__()  # type: ignore[misc]
             raise
@@ -155,17 +163,24 @@ class DevMemo:
         return points
 
 
-def _interface_points(dev: NetDevCounters, held: tuple[str, list[Point]] | None,
-                      attributes: Attributes, metric: Callable[[str], MetricDef]) -> list[Point]:
-    """Eight points (receive and transmit, four columns each); last cycle's kept where unchanged."""
-    if held is not None:
-        points = list(held[1])
-        values = [dev.rx[col] for _, col in NETDEV_COLUMNS] + \
-                 [dev.tx[col] for _, col in NETDEV_COLUMNS]
-        for position, value in enumerate(values):
-            _renew(points, position, points[position].metric, points[position].attributes,
-                   value)
-        return points
+def _moved(held: _DevHeld, line: str, tokens: list[str], source: str, lineno: int) -> _DevHeld:
+    """The interface's points with a new Point where a column it exports moved."""
+    before, points = held[1], list(held[2])
+    if len(tokens) != len(before):
+        parse_net_dev_line(line, source, lineno)  # raises, naming the line
+    for index in [k for k, (a, b) in enumerate(zip(tokens, before, strict=True)) if a != b]:
+        if not tokens[index].isdigit():
+            parse_net_dev_line(line, source, lineno)  # raises
+        position = _DEV_POSITIONS.get(index)
+        if position is not None:
+            old = points[position]
+            points[position] = Point(old.metric, old.attributes, int(tokens[index]))
+    return line, tokens, points
+
+
+def _interface_points(dev: NetDevCounters, attributes: Attributes,
+                      metric: Callable[[str], MetricDef]) -> list[Point]:
+    """Eight points: receive then transmit, four columns each (NETDEV_COLUMNS)."""
     points = []
     for direction, values in (("receive", dev.rx), ("transmit", dev.tx)):
         a = tuple(sorted((*attributes, ("network.interface.name", dev.interface),

@@ -16,6 +16,7 @@ attributes change (pod metadata arrived): points carry the attributes.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -38,24 +39,23 @@ def _renew(points: list[Point], position: int, definition: MetricDef,
 class MibMemo:
     """One snmp or netstat file: header/values pairs, re-read token by token where they moved.
 
-    ``points`` follows the catalogue's field order (the export order). Per values line
-    it keeps the value tokens last read and, per token position, the point it feeds: a
-    changed line is compared token by token and only the tokens that differ are
-    converted (the others were validated when first read). A header that changed
-    (another kernel after a live migration, say) or a duplicated protocol rebuilds
-    everything; anything malformed is re-parsed in full for its error message.
+    ``points`` follows the catalogue's field order (the export order); per values line,
+    ``slots`` maps a token's position to the point it feeds. A changed line is compared
+    token by token with last cycle's line and only the tokens that differ are converted
+    (the others were validated when first read). A header that changed (another kernel
+    after a live migration, say) or a duplicated protocol rebuilds everything; anything
+    malformed is re-parsed in full for its error message. Only lines and interned names
+    are kept, not parsed tables: hundreds of namespaces each hold one.
     """
 
-    __slots__ = ("heads", "keys", "points", "slots", "tables", "text", "tokens", "values")
+    __slots__ = ("heads", "keys", "points", "slots", "text", "values")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.heads: list[str] | None = None
         self.values: list[str] = []
-        self.keys: list[list[str]] = []  # per line: counter names
-        self.tokens: list[list[str]] = []  # per line: value tokens as last read
+        self.keys: dict[str, tuple[int, list[str]]] = {}  # protocol → (line, counter names)
         self.slots: list[dict[int, tuple[int, MetricDef]]] = []  # token → (position, metric)
-        self.tables: dict[str, dict[str, int]] = {}
         self.points: list[Point] = []
 
     def update(self, text: str, source: str, fields: Iterable[Field],
@@ -77,22 +77,30 @@ class MibMemo:
         self.text, self.values = text, values
         return self.points
 
+    def value(self, protocol: str, name: str) -> int | None:
+        """One counter of the last read (validated then), e.g. Tcp CurrEstab for tcpsummary."""
+        line, names = self.keys.get(protocol, (-1, []))
+        if name not in names:
+            return None
+        return int(self.values[line].partition(":")[2].split()[names.index(name)])
+
     def _rebuild(self, heads: list[str], values: list[str], source: str,
                  fields: Iterable[Field], attributes: Attributes) -> None:
-        self.tables = dict(parse_snmp_pair(h, v, source, 2 * i + 2)
-                           for i, (h, v) in enumerate(zip(heads, values, strict=True)))
-        self.keys = [h.partition(":")[2].split() for h in heads]
-        self.tokens = [v.partition(":")[2].split() for v in values]
-        line_of = {h.partition(":")[0]: i for i, h in enumerate(heads)}
+        tables = dict(parse_snmp_pair(h, v, source, 2 * i + 2)
+                      for i, (h, v) in enumerate(zip(heads, values, strict=True)))
+        self.keys = {}
+        for i, head in enumerate(heads):
+            protocol, _, names = head.partition(":")
+            self.keys[protocol] = (i, [sys.intern(n) for n in names.split()])
         self.points, self.slots = [], [{} for _ in heads]
         for protocol, name, definition in fields:
-            table = self.tables.get(protocol)
+            table = tables.get(protocol)
             if table is not None and name in table:
-                i = line_of[protocol]
-                self.slots[i][self.keys[i].index(name)] = (len(self.points), definition)
+                i, names = self.keys[protocol]
+                self.slots[i][names.index(name)] = (len(self.points), definition)
                 self.points.append(Point(definition, attributes, table[name]))
         # a protocol printed twice cannot be refreshed by position: rebuild every time
-        self.heads = heads if len(self.tables) == len(heads) else None
+        self.heads = heads if len(tables) == len(heads) else None
 
     def _refresh(self, values: list[str], source: str, attributes: Attributes) -> None:
         heads, points = self.heads or [], self.points
@@ -100,23 +108,20 @@ class MibMemo:
             if old == new:
                 continue
             protocol, _, rest = new.partition(":")
-            tokens, before = rest.split(), self.tokens[i]
+            tokens, before = rest.split(), old.partition(":")[2].split()
             if len(tokens) != len(before) or not heads[i].startswith(f"{protocol}:"):
                 parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises, naming the line
-            table, keys, slots = self.tables[protocol], self.keys[i], self.slots[i]
+            slots = self.slots[i]
             for index in [k for k, (a, b) in enumerate(zip(tokens, before, strict=True))
                           if a != b]:
-                token = tokens[index]
                 try:
-                    value = int(token)
+                    value = int(tokens[index])
                 except ValueError:
                     parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises
                     raise
-                table[keys[index]] = value
                 slot = slots.get(index)
                 if slot is not None:
                     points[slot[0]] = Point(slot[1], attributes, value)
-            self.tokens[i] = tokens
 
 
 # net/dev: (metric, column) per direction, in export order
@@ -126,7 +131,7 @@ NETDEV_COLUMNS = (("k8s.pod.network.io", "bytes"), ("netreceiver.pod.network.pac
 
 # token position on an interface's line → position among its eight points
 _DEV_POSITIONS = {0: 0, 1: 1, 2: 2, 3: 3, 8: 4, 9: 5, 10: 6, 11: 7}
-_DevHeld = tuple[str, list[str], list[Point]]  # (line, value tokens, points)
+_DevHeld = tuple[str, list[Point]]  # (line, points)
 
 
 class DevMemo:
@@ -151,11 +156,11 @@ class DevMemo:
                 held = old.get(name.strip())
                 if held is None:
                     dev = parse_net_dev_line(line, source, lineno)
-                    held = (line, rest.split(), _interface_points(dev, attributes, metric))
+                    held = (line, _interface_points(dev, attributes, metric))
                 elif held[0] != line:
                     held = _moved(held, line, rest.split(), source, lineno)
                 fresh[name.strip()] = held
-                points += held[2]
+                points += held[1]
         except ParseError:
             self.__init__()  # type: ignore[misc]
             raise
@@ -165,7 +170,7 @@ class DevMemo:
 
 def _moved(held: _DevHeld, line: str, tokens: list[str], source: str, lineno: int) -> _DevHeld:
     """The interface's points with a new Point where a column it exports moved."""
-    before, points = held[1], list(held[2])
+    before, points = held[0].partition(":")[2].split(), list(held[1])
     if len(tokens) != len(before):
         parse_net_dev_line(line, source, lineno)  # raises, naming the line
     for index in [k for k, (a, b) in enumerate(zip(tokens, before, strict=True)) if a != b]:
@@ -175,7 +180,7 @@ def _moved(held: _DevHeld, line: str, tokens: list[str], source: str, lineno: in
         if position is not None:
             old = points[position]
             points[position] = Point(old.metric, old.attributes, int(tokens[index]))
-    return line, tokens, points
+    return line, points
 
 
 def _interface_points(dev: NetDevCounters, attributes: Attributes,

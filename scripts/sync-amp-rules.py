@@ -28,8 +28,8 @@ HEADER = f"""\
 #
 # Apply with the ACK controller for Amazon Managed Service for Prometheus
 # (prometheusservice.services.k8s.aws) after replacing <WORKSPACE-ID> with your workspace's ID.
-# Unlike the guide's rulegroup.yaml (EKS network guide) it deploys the corrected rules; route the alerts
-# with an AlertManagerDefinition.
+# Unlike the guide's rulegroup.yaml (EKS network guide) it deploys the corrected rules; route
+# the alerts with an AlertManagerDefinition.
 apiVersion: prometheusservice.services.k8s.aws/v1alpha1
 kind: RuleGroupsNamespace
 metadata:

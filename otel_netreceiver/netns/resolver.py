@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from otel_netreceiver.k8s.directory import PodDirectory
+from otel_netreceiver.k8s.directory import PodDirectory, PodMeta
 from otel_netreceiver.model import Attributes
 from otel_netreceiver.netns.discovery import Namespace, discover, netns_cookie, netns_inode
 from otel_netreceiver.netns.identity import NetnsIdentity, host_netns_inode, identify
@@ -62,6 +62,10 @@ class NetnsResolver:
         # inode → (pid, identity, cookie): a namespace is looked at once, unless its pid changes
         self._cache: dict[int, tuple[int, NetnsIdentity, int | None]] = {}
         self._cookies = True  # False once the kernel showed it has no NS_GET_ID
+        # (inode, verbose, label keys) → (identity, pod metadata, attributes): rebuilt only
+        # when the identity or the pod's metadata changed
+        self._attributes: dict[tuple[int, bool, tuple[str, ...]],
+                               tuple[NetnsIdentity, PodMeta | None, Attributes]] = {}
         self.walks = 0  # how many times /proc was walked (self-check for benches and tests)
 
     def current(self, max_age: float | None = None) -> Walk:
@@ -87,6 +91,7 @@ class NetnsResolver:
             if cached[2] is not None:
                 cookies[cached[2]] = inode
         self._cache = fresh  # the dead are forgotten
+        self._attributes = {k: v for k, v in self._attributes.items() if k[0] in fresh}
         self.walks += 1
         return Walk(generation, at, MappingProxyType(entries), MappingProxyType(cookies),
                     self._cookies and len(cookies) == len(entries))
@@ -119,5 +124,17 @@ class NetnsResolver:
 
     def attributes(self, inode: int, identity: NetnsIdentity, verbose: bool = False,
                    label_keys: tuple[str, ...] = ()) -> Attributes:
-        """Names from the pod directory at each call: a pod named late is named from then on."""
-        return identity.attributes(inode, self.directory, verbose, label_keys)
+        """Names from the pod directory at each call: a pod named late is named from then on.
+
+        Built again only when the identity or the pod's metadata changed: sorting them for
+        every namespace every cycle showed in the per-pod benchmark (BENCHMARKS.md, "Busy
+        namespaces").
+        """
+        meta = self.directory.get(identity.pod_uid) if identity.kind == "pod" else None
+        key = (inode, verbose, label_keys)
+        held = self._attributes.get(key)
+        if held is not None and held[0] is identity and held[1] == meta:
+            return held[2]
+        attributes = identity.attributes(inode, self.directory, verbose, label_keys)
+        self._attributes[key] = (identity, meta, attributes)
+        return attributes

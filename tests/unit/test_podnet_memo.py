@@ -74,3 +74,14 @@ def test_a_parse_is_shared_while_the_text_is_the_same() -> None:
 
     assert [memo.parse("sockstat", t, parser) for t in ("ab", "ab", "abc")] == [2, 2, 3]
     assert calls == ["ab", "abc"]
+
+
+def test_a_malformed_interface_line_is_reported_and_the_memo_starts_over() -> None:
+    text = (NET / "dev").read_text()
+    memo = DevMemo()
+    memo.update(text, "dev", A, metric)
+    broken = text.replace("  123456     789", "  12x456     789", 1)
+    with pytest.raises(ParseError, match=r"dev:3: expected 'iface: 16 numbers'"):
+        memo.update(broken, "dev", A, metric)
+    assert memo.by_interface == {}
+    assert [p.value for p in memo.update(text, "dev", A, metric)][:2] == [123456, 789]

@@ -16,6 +16,7 @@ attributes change (pod metadata arrived): points carry the attributes.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -36,22 +37,26 @@ def _renew(points: list[Point], position: int, definition: MetricDef,
 
 
 class MibMemo:
-    """One snmp or netstat file: header/values pairs re-parsed only where the values moved.
+    """One snmp or netstat file: header/values pairs, re-read token by token where they moved.
 
-    ``points`` follows the catalogue's field order (the export order); ``slots`` says
-    which positions each protocol's line feeds. A header that changed (another kernel
-    after a live migration, say) or a duplicated protocol rebuilds everything.
+    ``points`` follows the catalogue's field order (the export order); per values line,
+    ``slots`` maps a token's position to the point it feeds. A changed line is compared
+    token by token with last cycle's line and only the tokens that differ are converted
+    (the others were validated when first read). A header that changed (another kernel
+    after a live migration, say) or a duplicated protocol rebuilds everything; anything
+    malformed is re-parsed in full for its error message. Only lines and interned names
+    are kept, not parsed tables: hundreds of namespaces each hold one.
     """
 
-    __slots__ = ("heads", "points", "slots", "tables", "text", "values")
+    __slots__ = ("heads", "keys", "points", "slots", "text", "values")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.heads: list[str] | None = None
         self.values: list[str] = []
-        self.tables: dict[str, dict[str, int]] = {}
+        self.keys: dict[str, tuple[int, list[str]]] = {}  # protocol → (line, counter names)
+        self.slots: list[dict[int, tuple[int, MetricDef]]] = []  # token → (position, metric)
         self.points: list[Point] = []
-        self.slots: dict[str, list[tuple[int, str, MetricDef]]] = {}
 
     def update(self, text: str, source: str, fields: Iterable[Field],
                attributes: Attributes) -> list[Point]:
@@ -72,28 +77,51 @@ class MibMemo:
         self.text, self.values = text, values
         return self.points
 
+    def value(self, protocol: str, name: str) -> int | None:
+        """One counter of the last read (validated then), e.g. Tcp CurrEstab for tcpsummary."""
+        line, names = self.keys.get(protocol, (-1, []))
+        if name not in names:
+            return None
+        return int(self.values[line].partition(":")[2].split()[names.index(name)])
+
     def _rebuild(self, heads: list[str], values: list[str], source: str,
                  fields: Iterable[Field], attributes: Attributes) -> None:
-        self.tables = dict(parse_snmp_pair(h, v, source, 2 * i + 2)
-                           for i, (h, v) in enumerate(zip(heads, values, strict=True)))
-        self.points, self.slots = [], {}
+        tables = dict(parse_snmp_pair(h, v, source, 2 * i + 2)
+                      for i, (h, v) in enumerate(zip(heads, values, strict=True)))
+        self.keys = {}
+        for i, head in enumerate(heads):
+            protocol, _, names = head.partition(":")
+            self.keys[protocol] = (i, [sys.intern(n) for n in names.split()])
+        self.points, self.slots = [], [{} for _ in heads]
         for protocol, name, definition in fields:
-            table = self.tables.get(protocol)
+            table = tables.get(protocol)
             if table is not None and name in table:
-                self.slots.setdefault(protocol, []).append((len(self.points), name, definition))
+                i, names = self.keys[protocol]
+                self.slots[i][names.index(name)] = (len(self.points), definition)
                 self.points.append(Point(definition, attributes, table[name]))
         # a protocol printed twice cannot be refreshed by position: rebuild every time
-        self.heads = heads if len(self.tables) == len(heads) else None
+        self.heads = heads if len(tables) == len(heads) else None
 
     def _refresh(self, values: list[str], source: str, attributes: Attributes) -> None:
-        heads, points, slots = self.heads or [], self.points, self.slots
+        heads, points = self.heads or [], self.points
         for i, (old, new) in enumerate(zip(self.values, values, strict=True)):
             if old == new:
                 continue
-            protocol, table = parse_snmp_pair(heads[i], new, source, 2 * i + 2)
-            self.tables[protocol] = table
-            for position, name, definition in slots.get(protocol, ()):
-                _renew(points, position, definition, attributes, table[name])
+            protocol, _, rest = new.partition(":")
+            tokens, before = rest.split(), old.partition(":")[2].split()
+            if len(tokens) != len(before) or not heads[i].startswith(f"{protocol}:"):
+                parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises, naming the line
+            slots = self.slots[i]
+            for index in [k for k, (a, b) in enumerate(zip(tokens, before, strict=True))
+                          if a != b]:
+                try:
+                    value = int(tokens[index])
+                except ValueError:
+                    parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises
+                    raise
+                slot = slots.get(index)
+                if slot is not None:
+                    points[slot[0]] = Point(slot[1], attributes, value)
 
 
 # net/dev: (metric, column) per direction, in export order
@@ -101,15 +129,20 @@ NETDEV_COLUMNS = (("k8s.pod.network.io", "bytes"), ("netreceiver.pod.network.pac
                   ("k8s.pod.network.errors", "errs"), ("netreceiver.pod.network.dropped", "drop"))
 
 
+# token position on an interface's line → position among its eight points
+_DEV_POSITIONS = {0: 0, 1: 1, 2: 2, 3: 3, 8: 4, 9: 5, 10: 6, 11: 7}
+_DevHeld = tuple[str, list[Point]]  # (line, points)
+
+
 class DevMemo:
-    """net/dev: an interface's line parsed only when it changed; its points reused by value."""
+    """net/dev: an interface's changed line compared token by token; its points reused."""
 
     __slots__ = ("by_interface", "points", "text")
 
     def __init__(self) -> None:
         self.text: str | None = None
         self.points: list[Point] = []
-        self.by_interface: dict[str, tuple[str, list[Point]]] = {}  # name → (line, points)
+        self.by_interface: dict[str, _DevHeld] = {}
 
     def update(self, text: str, source: str, attributes: Attributes,
                metric: Callable[[str], MetricDef]) -> list[Point]:
@@ -119,11 +152,14 @@ class DevMemo:
         try:
             for lineno, line in enumerate(text.splitlines()[HEADER_LINES:],
                                           start=HEADER_LINES + 1):
-                dev = parse_net_dev_line(line, source, lineno)
-                held = old.get(dev.interface)
-                if held is None or held[0] != line:
-                    held = (line, _interface_points(dev, held, attributes, metric))
-                fresh[dev.interface] = held
+                name, _, rest = line.partition(":")
+                held = old.get(name.strip())
+                if held is None:
+                    dev = parse_net_dev_line(line, source, lineno)
+                    held = (line, _interface_points(dev, attributes, metric))
+                elif held[0] != line:
+                    held = _moved(held, line, rest.split(), source, lineno)
+                fresh[name.strip()] = held
                 points += held[1]
         except ParseError:
             self.__init__()  # type: ignore[misc]
@@ -132,17 +168,24 @@ class DevMemo:
         return points
 
 
-def _interface_points(dev: NetDevCounters, held: tuple[str, list[Point]] | None,
-                      attributes: Attributes, metric: Callable[[str], MetricDef]) -> list[Point]:
-    """Eight points (receive and transmit, four columns each); last cycle's kept where unchanged."""
-    if held is not None:
-        points = list(held[1])
-        values = [dev.rx[col] for _, col in NETDEV_COLUMNS] + \
-                 [dev.tx[col] for _, col in NETDEV_COLUMNS]
-        for position, value in enumerate(values):
-            _renew(points, position, points[position].metric, points[position].attributes,
-                   value)
-        return points
+def _moved(held: _DevHeld, line: str, tokens: list[str], source: str, lineno: int) -> _DevHeld:
+    """The interface's points with a new Point where a column it exports moved."""
+    before, points = held[0].partition(":")[2].split(), list(held[1])
+    if len(tokens) != len(before):
+        parse_net_dev_line(line, source, lineno)  # raises, naming the line
+    for index in [k for k, (a, b) in enumerate(zip(tokens, before, strict=True)) if a != b]:
+        if not tokens[index].isdigit():
+            parse_net_dev_line(line, source, lineno)  # raises
+        position = _DEV_POSITIONS.get(index)
+        if position is not None:
+            old = points[position]
+            points[position] = Point(old.metric, old.attributes, int(tokens[index]))
+    return line, points
+
+
+def _interface_points(dev: NetDevCounters, attributes: Attributes,
+                      metric: Callable[[str], MetricDef]) -> list[Point]:
+    """Eight points: receive then transmit, four columns each (NETDEV_COLUMNS)."""
     points = []
     for direction, values in (("receive", dev.rx), ("transmit", dev.tx)):
         a = tuple(sorted((*attributes, ("network.interface.name", dev.interface),

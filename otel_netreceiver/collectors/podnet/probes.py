@@ -164,7 +164,7 @@ def tcpsummary(target: Target) -> list[Point]:
     Linux 6.0, net->ipv4.tcp_death_row) cost nothing extra.
     """
     snmp, sock = _snmp_memo(target, "snmp"), read_net(target, "sockstat")
-    estab = None if snmp is None else snmp.tables.get("Tcp", {}).get("CurrEstab")
+    estab = None if snmp is None else snmp.value("Tcp", "CurrEstab")
     tw = None if sock is None else _sockstat_table(target, sock).get("TCP", {}).get("tw")
     held = target.state().parsed.get("tcpsummary")
     if held is not None and held[0] == (estab, tw):

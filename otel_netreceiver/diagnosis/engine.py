@@ -99,7 +99,11 @@ def evaluate(rules: Sequence[Rule], source: Source, question: Question,
     fired = [(rule, f) for rule in rules if applies(rule, question)
              if (f := _fire(rule, source, question, scopes)) is not None]
     hidden = {verdict for rule, _ in fired for verdict in rule.supersedes}
-    return _ordered([f for _, f in fired if f.verdict not in hidden])
+    kept: dict[str, Finding] = {}  # one finding per verdict: the first rule that gave it
+    for _, finding in fired:
+        if finding.verdict not in hidden:
+            kept.setdefault(finding.verdict, finding)
+    return _ordered(list(kept.values()))
 
 
 def diagnose(rules: Sequence[Rule], source: Source, pods: PodListing,

@@ -30,6 +30,10 @@ LINKS: tuple[Link, ...] = (
          "Your pod's connection attempts were retried because a server pod on this node "
          "(related) overflowed its accept queue: its kernel dropped the handshakes it had no "
          "room for. The path is not losing packets; the server is not accepting fast enough."),
+    Link("reset_by_peer", "listen_overflow", "reset_by_full_listener",
+         "Your pod's connections were reset by a server pod on this node (related) whose "
+         "accept queue overflowed: connections its kernel could not queue were dropped, and "
+         "the segments your pod sent on them were answered with resets."),
     Link("reset_by_peer", "firewall_drops", "reset_by_firewall",
          "Your pod's connections were reset by a firewall: a pod on this node (related) "
          "rejected packets by netfilter in the same window (a REJECT rule answers with a "

@@ -22,6 +22,10 @@ from otel_netreceiver.diagnosis.playbooks import RETRANS_RATIO, SOCKET
 
 NODE = frozenset({"node"})
 SPURIOUS_RATIO = 0.5  # duplicate-SACKed / retransmitted segments: most were not needed
+# a tail loss probe answered by one DSACK on a clean path is a ratio of 1: a few are noise
+MIN_SPURIOUS = 5
+TIMEOUT_EVENTS = 3  # retransmission timeouts in the window that are more than one stray
+MIN_RETRANS = 10
 SYN_SHARE = 0.5  # SYN retransmits / all retransmits: the handshake, not the data path
 LOSS_HIDDEN = frozenset({"tcp_packet_loss", "tcp_timeouts"})
 
@@ -77,8 +81,22 @@ PATH_RULES: tuple[Rule, ...] = (
          "different length. Do not chase packet loss or NAT: nothing was lost.",
          "ACK Net Exporter guide latency jitter playbook; Linux TCP duplicate SACK and undo "
          "(net/ipv4/tcp_input.c), RFC 2883",
+         all_of=(Condition(_pod("netreceiver.tcp.dsack_recv"), above=MIN_SPURIOUS),),
          also=REORDER_EVIDENCE,
          supersedes=LOSS_HIDDEN | {"paws_or_syn_recv_ack_skipped"}),
+    Rule("tcp.retransmission_timeouts", "tcp_packet_loss", "warning", SOCKET,
+         (Condition(_pod("netreceiver.tcp.timeouts"), above=TIMEOUT_EVENTS),),
+         "Your pod's TCP connections hit repeated retransmission timeouts with real "
+         "retransmissions (not duplicates): packets to or from one of its peers were lost. "
+         "Its overall retransmission ratio may look small when other peers are healthy.",
+         "Find the peer whose requests time out (the SDK's errors, or netreceiver.pod.tcp."
+         "retransmits by peer with collectors.ebpf.retrans_peers) and look for drops on that "
+         "path: netfilter rules, the ENA allowances, interface drops.",
+         "ACK Net Exporter guide Nginx and latency jitter playbooks: tcpexttcptimeouts, "
+         "tcpretranssegs",
+         all_of=(Condition(RETRANS, above=MIN_RETRANS),),
+         also=(RETRANS, _pod("netreceiver.tcp.out_segs"), _pod("netreceiver.tcp.dsack_recv")),
+         supersedes=frozenset({"tcp_timeouts"})),
     Rule("tcp.syn_retransmits", "syn_retransmits", "warning", SOCKET,
          (SYN_DOMINATED,),
          "Most of your pod's TCP retransmissions were SYNs: connection attempts the server "
@@ -87,6 +105,8 @@ PATH_RULES: tuple[Rule, ...] = (
          "Look at the server: its listen overflows, its firewall, whether it runs; raise its "
          "backlog (listen(), net.core.somaxconn) and accept faster.",
          "ACK Net Exporter guide Nginx 499/502 playbook and case 2: TcpExt TCPSynRetrans",
+         # a client's: a server's SYN-ACK retransmits count in TCPSynRetrans too
+         all_of=(_pod("netreceiver.tcp.active_opens"),),
          also=(_pod("netreceiver.tcp.syn_retrans"), _pod("netreceiver.tcp.active_opens"),
                _pod("netreceiver.tcp.attempt_fails"), _pod("netreceiver.tcp.timeouts")),
          supersedes=LOSS_HIDDEN),

@@ -107,7 +107,9 @@ RULES: tuple[Rule, ...] = (
          error_types=STALL_ERRORS,
          also=(Signal("netreceiver.pod.packet.drops", Scope.POD, (("drop.reason", "NO_SOCKET"),)),
                Signal("netreceiver.tcp.syncookies_sent", Scope.POD)),
-         supersedes=frozenset({"packets_for_no_socket"})),
+         # what a full queue does to its own pod: NO_SOCKET drops of handshake ACKs, resets
+         # for the connections it dropped, SYN-ACKs sent again
+         supersedes=frozenset({"packets_for_no_socket", "resets_sent", "syn_retransmits"})),
     Rule("drops.firewall", "firewall_drops", "warning", BOTH,
          (Signal(DROPS, Scope.POD, (("drop.reason", "NETFILTER_DROP"),)),),
          "Netfilter dropped or rejected packets of your pod (drop reason NETFILTER_DROP): an "

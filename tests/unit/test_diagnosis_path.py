@@ -68,10 +68,10 @@ def test_a_burst_of_loss_is_not_diluted_by_a_quiet_hour_around_it() -> None:
 
 
 def test_syn_retransmits_to_a_full_listener_are_linked_to_the_server_pod() -> None:
-    before = [*_tcp(CLIENT, 100, 0, syn_retrans=0),
+    before = [*_tcp(CLIENT, 100, 0, syn_retrans=0, active_opens=0),
               _p("tcp.listen_overflows", 0, SERVER), _p("tcp.listen_drops", 0, SERVER),
               _p("pod.packet.drops", 0, SERVER, **{"drop.reason": "NO_SOCKET"})]
-    after = [*_tcp(CLIENT, 700, 600, syn_retrans=593),
+    after = [*_tcp(CLIENT, 700, 600, syn_retrans=593, active_opens=300),
              _p("tcp.listen_overflows", 5642, SERVER), _p("tcp.listen_drops", 5642, SERVER),
              _p("pod.packet.drops", 585, SERVER, **{"drop.reason": "NO_SOCKET"})]
     history = _history(before, after)
@@ -104,3 +104,16 @@ def test_a_queue_that_filled_and_drained_inside_the_window_is_seen() -> None:
                 _p("tcp.queued", 0, CLIENT, **{"network.io.direction": "transmit"})]
     history = _history(queued(0), queued(512 * 1024), queued(0))
     assert "application_not_reading" in _verdicts(history)
+
+
+def test_one_dsacked_tail_probe_on_a_clean_path_is_not_reordering() -> None:
+    before = _tcp(CLIENT, 1000, 0, dsack_recv=0)
+    after = _tcp(CLIENT, 5000, 1, dsack_recv=1)  # ratio 1, but one segment
+    assert "path_delay_or_reordering" not in _verdicts(_history(before, after))
+
+
+def test_timeouts_to_one_lossy_peer_are_loss_though_other_peers_dilute_the_ratio() -> None:
+    before = _tcp(CLIENT, 0, 0, timeouts=0, dsack_recv=0)
+    after = _tcp(CLIENT, 4666, 25, timeouts=5, dsack_recv=1)  # 0.5 %: under the ratio
+    verdicts = _verdicts(_history(before, after))
+    assert verdicts.count("tcp_packet_loss") == 1 and "tcp_timeouts" not in verdicts

@@ -54,6 +54,8 @@ class PrometheusConfig:
     enabled: bool = key(False, "Serve the current series in Prometheus text format on /metrics.")
     host: str = key("127.0.0.1", "Address to listen on (the DaemonSet sets the node address).")
     port: int = key(9102, "Port of /metrics, /healthz and /readyz.", minimum=0)
+    max_connections: int = key(8, "Requests served at once (4 at most per client address); "
+                               "the rest get 503 at once.", minimum=1)
 
 
 @dataclass(frozen=True)

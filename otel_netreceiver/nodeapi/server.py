@@ -9,7 +9,6 @@ bucket. The caller is identified before anything else is read.
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import logging
@@ -25,13 +24,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from otel_netreceiver.httplimits import REQUEST_TIMEOUT_S, BoundedServer, Limits
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier, Refused, peer_credentials
 from otel_netreceiver.nodeapi.correlate import BadRequest
 from otel_netreceiver.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)
 MAX_BODY = 16 * 1024
-REQUEST_TIMEOUT_S = 2.0
 
 
 @dataclass
@@ -166,67 +165,18 @@ class _Handler(BaseHTTPRequestHandler):
     do_PUT = do_DELETE = do_PATCH = _not_allowed
 
 
-PER_ADDRESS = 4  # connections one TCP source address may hold at once (slow-loris)
-
-
-def _source(client_address: Any) -> str:
-    """A TCP caller's address; Unix-socket peers are told apart only after accept (pid)."""
-    return client_address[0] if isinstance(client_address, tuple) and client_address else ""
-
-
-class _Bounded:
-    """Mixin: at most ``ctx.slots`` requests at once, and ``PER_ADDRESS`` per TCP source,
-    so one pod that opens connections and stalls cannot take every slot; the rest get 503
-    at once, without a thread."""
-
-    ctx: ApiContext
-    daemon_threads = True
-    request_queue_size = 64
-    _held: Counter
-    _held_lock: threading.Lock
-
-    def _take(self, source: str) -> bool:
-        with self._held_lock:
-            if source and self._held[source] >= PER_ADDRESS:
-                return False
-            if not self.ctx.slots.acquire(blocking=False):
-                return False
-            self._held[source] += 1
-            return True
-
-    def _give(self, source: str) -> None:
-        with self._held_lock:
-            self._held[source] -= 1
-            if self._held[source] <= 0:
-                del self._held[source]
-        self.ctx.slots.release()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._take(_source(client_address)):
-            self.ctx.count("busy")
-            with contextlib.suppress(OSError):
-                request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
-                                b"Connection: close\r\n\r\n")
-            self.shutdown_request(request)  # type: ignore[attr-defined]
-            return
-        super().process_request(request, client_address)  # type: ignore[misc]
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)  # type: ignore[misc]
-        finally:
-            self._give(_source(client_address))
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        log.debug("node api: connection error from %s", client_address, exc_info=True)
-
-
-class _TcpServer(_Bounded, ThreadingHTTPServer):
+class _TcpServer(BoundedServer, ThreadingHTTPServer):
     pass
 
 
-class _UnixServer(_Bounded, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _UnixServer(BoundedServer, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     pass
+
+
+def _limits(ctx: ApiContext) -> Limits:
+    """At most ``ctx.slots`` requests at once over both listeners, PER_ADDRESS per TCP
+    source, so one pod that opens connections and stalls cannot take every slot."""
+    return Limits(ctx.slots, on_busy=lambda: ctx.count("busy"))
 
 
 def _handler(ctx: ApiContext) -> type[_Handler]:
@@ -264,14 +214,13 @@ class NodeApi:
         if host:
             family = socket.AF_INET6 if ":" in host else socket.AF_INET
             server_cls = type("TcpServer", (_TcpServer,), {"address_family": family, "ctx": ctx,
-                                                           "_held": Counter(),
-                                                           "_held_lock": threading.Lock()})
+                                                           "limits": _limits(ctx)})
             self._servers.append(server_cls((host, port), handler))
         if socket_path:
             Path(socket_path).parent.mkdir(parents=True, exist_ok=True)
             _claim_socket(socket_path)
             self._servers.append(type("UnixServer", (_UnixServer,), {
-                "ctx": ctx, "_held": Counter(), "_held_lock": threading.Lock()})(
+                "ctx": ctx, "limits": _limits(ctx)})(
                 socket_path, handler))
             # anyone may connect: who they are is decided by SO_PEERCRED, not file modes
             os.chmod(socket_path, 0o666)

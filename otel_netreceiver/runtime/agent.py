@@ -266,7 +266,8 @@ class Agent:
             self.counters.exporters.setdefault(exporter.name, ExporterStats())
         if ex.prometheus.enabled:
             self.pull = PullServer(ex.prometheus.host, ex.prometheus.port, self.store.snapshot,
-                                   self.resource, self.health, self.ready)
+                                   self.resource, self.health, self.ready,
+                                   ex.prometheus.max_connections)
             self.pull.start()
 
     def _stop_exporters(self) -> None:

@@ -27,7 +27,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -49,9 +48,20 @@ from tests.integration.test_playbooks import (
     _verdicts,
 )
 from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
-from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, nstat, run
+from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, run
 from tests.support.sdk_node import link_pods
-from tests.support.wire import Fault, RelayStats, Wire, wired
+from tests.support.wire import (
+    REQUEST_SERVER,
+    Fault,
+    RelayStats,
+    Wire,
+    counting,
+    nft,
+    nft_packets,
+    request_client,
+    srtt_ms,
+    wired,
+)
 
 pytestmark = pytest.mark.root
 NODE = "node-diagnosis-faults"
@@ -64,54 +74,6 @@ PRECISION = Path(__file__).resolve().parents[1] / "data" / "diagnosis_precision.
 PATH_COUNTERS = ("TcpOutSegs", "TcpRetransSegs", "TcpExtTCPDSACKRecv", "TcpExtTCPSACKReorder",
                  "TcpExtTCPTimeouts", "TcpExtPAWSEstab", "TcpExtTCPSynRetrans")
 NOBODY_LISTENING = re.compile(r"nobody listen|no listener|not listening|closed port", re.I)
-
-# A request/response server: each request is 8 bytes (request size, answer size) + body.
-SERVER = r"""
-import socket, sys, threading
-srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(128); print("ready", flush=True)
-def serve(s):
-    try:
-        while len(head := s.recv(8, socket.MSG_WAITALL)) == 8:
-            n, m = int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
-            if len(s.recv(n, socket.MSG_WAITALL)) < n: break
-            s.sendall(b"y" * m)
-    except OSError:
-        pass
-    s.close()
-while True:
-    s, _ = srv.accept(); threading.Thread(target=serve, args=(s,), daemon=True).start()
-"""
-
-# `conns` clients exchange requests for `seconds`, `pause` seconds apart (the machine is
-# shared: a loop at full speed would measure nothing more); a failed connection is replaced
-# (3 s timeout). Prints {"done": answered requests, "errors": {exception name: count}}.
-CLIENT = r"""
-import collections, json, socket, sys, threading, time
-host, port, conns, seconds, up, down, pause = sys.argv[1], int(sys.argv[2]), \
-    int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
-deadline, done, errors = time.monotonic() + seconds, [], collections.Counter()
-request = up.to_bytes(4, "big") + down.to_bytes(4, "big") + b"x" * up
-def answer(c):
-    got = 0
-    while got < down:
-        if not (chunk := c.recv(down - got)): raise EOFError
-        got += len(chunk)
-def run():
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=3) as c:
-                while time.monotonic() < deadline:
-                    c.sendall(request)
-                    answer(c)
-                    done.append(1)
-                    time.sleep(pause)
-        except (OSError, EOFError) as exc:
-            errors[type(exc).__name__] += 1
-threads = [threading.Thread(target=run) for _ in range(conns)]
-[t.start() for t in threads]; [t.join() for t in threads]
-print(json.dumps({"done": len(done), "errors": errors}))
-"""
 
 # A listener with backlog 1 that accepts one connection every `pause` seconds.
 SLOW_LISTENER = r"""
@@ -185,49 +147,10 @@ correlation: {{socket: "{sock}"}}
 
 # --- the kernel's side -----------------------------------------------------------------
 
-def _host_nstat() -> dict[str, int]:
-    values = {}
-    for line in run("nstat", "-asz").stdout.splitlines():
-        fields = line.split()
-        if len(fields) >= 2 and fields[1].isdigit():
-            values[fields[0]] = int(fields[1])
-    return values
-
-
-@contextlib.contextmanager
-def _counting(*pods: Pod | None) -> Iterator[list[dict[str, int]]]:
-    """nstat deltas over the block, one dict per pod (None: the node's own namespace)."""
-    read = [(lambda p=p: nstat(p)) if p is not None else _host_nstat for p in pods]
-    before = [r() for r in read]
-    deltas: list[dict[str, int]] = []
-    yield deltas
-    for r, first in zip(read, before, strict=True):
-        last = r()
-        deltas.append({k: last[k] - first.get(k, 0) for k in last if last[k] != first.get(k, 0)})
-
-
-def _srtt_ms(pod: Pod, peer: str) -> list[float]:
-    """Smoothed RTTs of the pod's TCP sockets to ``peer`` as `ss -ti` prints them."""
-    out = pod.exec("ss", "-tin", "dst", peer).stdout
-    return [float(m) for m in re.findall(r"\brtt:([\d.]+)/", out)]
-
-
-def _nft(netns: str | None, rules: str) -> None:
-    argv = ["nft", "-f", "-"] if netns is None else ["ip", "netns", "exec", netns, "nft", "-f", "-"]
-    subprocess.run(argv, input=rules, text=True, check=True, capture_output=True)
-
-
-def _nft_packets(netns: str | None, table: str) -> int:
-    argv = ["nft", "list", "table", "inet", table]
-    out = (run(*argv) if netns is None else run("ip", "netns", "exec", netns, *argv)).stdout
-    return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
-
-
 def _client_argv(node, client: str, server: str, conns: int, seconds: float, up: int,
                  down: int, pause: float = 0.01) -> list[str]:
-    return ["ip", "netns", "exec", node["pods"][client].netns, sys.executable, "-c", CLIENT,
-            node["pods"][server].pod_ip, str(PORT), str(conns), str(seconds), str(up),
-            str(down), str(pause)]
+    return request_client(node["pods"][client], node["pods"][server].pod_ip, PORT, conns,
+                          seconds, up, down, pause)
 
 
 def _client(node, client: str, server: str, conns: int, seconds: float, up: int,
@@ -239,7 +162,7 @@ def _client(node, client: str, server: str, conns: int, seconds: float, up: int,
 
 @contextlib.contextmanager
 def _serving(node, *names: str) -> Iterator[None]:
-    procs = [_background(node["pods"][n], SERVER, str(PORT)) for n in names]
+    procs = [_background(node["pods"][n], REQUEST_SERVER, str(PORT)) for n in names]
     try:
         yield
     finally:
@@ -340,13 +263,13 @@ def test_a_delaying_and_reordering_path_is_delay_not_loss(node):
     with _serving(node, "delayed-server"):
         assert not _client(node, "delay-client", "delayed-server", 4, 1.5, 2000, 20000)["errors"]
         clean = _clean(node, "delay-client", "delayed-server")
-        with _counting(client, server) as deltas, \
+        with counting(client, server) as deltas, \
                 wire.inject(Fault(delay=0.2, jitter=0.15, seed=2)) as relayed:
             traffic = subprocess.Popen(
                 _client_argv(node, "delay-client", "delayed-server", 4, 5, 20000, 20000),
                 stdout=subprocess.PIPE, text=True)
             time.sleep(3)
-            rtts = _srtt_ms(client, server.pod_ip)
+            rtts = srtt_ms(client, server.pod_ip)
             out = json.loads(traffic.communicate(timeout=60)[0])
     stats: RelayStats = relayed[0]
     # the fault as the kernel saw it: every frame delivered, many out of order; TCP took
@@ -380,7 +303,7 @@ def test_a_lossy_path_is_loss_on_both_ends_even_diluted_by_healthy_traffic(node)
         for target in ("lossy-server", "healthy-server"):
             assert not _client(node, "loss-client", target, 2, 1, 2000, 2000)["errors"]
         clean = _clean(node, "loss-client", "lossy-server", "healthy-server")
-        with _counting(client, server) as deltas, \
+        with counting(client, server) as deltas, \
                 node["wires"]["lossy-server"].inject(Fault(loss=0.2, seed=3)) as relayed:
             healthy = subprocess.Popen(
                 _client_argv(node, "loss-client", "healthy-server", 2, 4, 2000, 20000, 0.005),
@@ -420,7 +343,7 @@ def test_a_full_accept_queue_is_the_servers_and_the_clients_retries_point_at_it(
     clean = _clean(node, "crowd-client", "backlog-server")
     listener = _background(server, SLOW_LISTENER, str(BACKLOG_PORT), "1", "0.2")
     try:
-        with _counting(client, server) as deltas:
+        with counting(client, server) as deltas:
             connected = int(_run(client, CONNECTS, ip, str(BACKLOG_PORT), "300"))
     finally:
         _stop(listener)
@@ -462,14 +385,14 @@ def test_an_mtu_black_hole_is_named_not_loss(node):
         assert not _client(node, "upload-client", *upload)["errors"]
         clean = _clean(node, "upload-client", "small-mtu-server")
         run("ip", "link", "set", server.host_veth, "mtu", "1280")
-        _nft(None, f"add table inet {table}\n"
+        nft(None, f"add table inet {table}\n"
                    f"add chain inet {table} out {{ type filter hook output priority 0; }}\n"
                    f"add rule inet {table} out ip daddr {client.pod_ip} icmp type "
                    "destination-unreachable icmp code frag-needed counter drop\n")
         try:
-            with _counting(client, None) as deltas:
+            with counting(client, None) as deltas:
                 out = _client(node, "upload-client", *upload)
-            dropped_icmp = _nft_packets(None, table)
+            dropped_icmp = nft_packets(None, table)
             route = client.exec("ip", "route", "get", server.pod_ip).stdout
         finally:
             run("nft", "delete", "table", "inet", table, check=False)
@@ -499,14 +422,14 @@ def test_a_firewall_rejecting_with_resets_is_named_on_the_client_with_the_server
     with _serving(node, "healthy-server"):
         assert not _client(node, "firewall-client", "healthy-server", 4, 1, 2000, 2000)["errors"]
         clean = _clean(node, "firewall-client", "healthy-server")
-        _nft(server.netns, "add table inet onrfw\n"
+        nft(server.netns, "add table inet onrfw\n"
                            "add chain inet onrfw in { type filter hook input priority 0; }\n"
                            f"add rule inet onrfw in tcp dport {PORT} numgen random mod 10 == 0 "
                            "counter reject with tcp reset\n")
         try:
-            with _counting(client) as deltas:
+            with counting(client) as deltas:
                 out = _client(node, "firewall-client", "healthy-server", 4, 2, 2000, 2000)
-            rejected = _nft_packets(server.netns, "onrfw")
+            rejected = nft_packets(server.netns, "onrfw")
         finally:
             server.exec("nft", "delete", "table", "inet", "onrfw", check=False)
     (mine,) = deltas

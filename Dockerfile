@@ -17,7 +17,7 @@ COPY pyproject.toml README.md ./
 COPY otel_netreceiver ./otel_netreceiver
 RUN python3 -m venv /opt/otel-netreceiver/venv \
     && /opt/otel-netreceiver/venv/bin/python -m pip install -q --no-cache-dir --upgrade pip \
-    && /opt/otel-netreceiver/venv/bin/python -m pip install -q --no-cache-dir /src
+    && /opt/otel-netreceiver/venv/bin/python -m pip install -q --no-cache-dir /src[grpc]
 
 FROM debian:${DEBIAN_RELEASE}-slim
 ARG WITH_BCC=0

@@ -9,14 +9,27 @@ process each, as root), then measures CPU (thread time) per cycle of:
 Also prints points collected, series exported (quiet counters held back), OTLP
 bytes per cycle, peak RSS, and the share of one core at a 15 s interval.
 
-    sudo .venv/bin/python bench/bench_podnet.py [--sizes 50 200 500] [--cycles 10]
+Two modes: idle (nothing happens in the namespaces: every file is byte-identical
+from cycle to cycle) and busy (each namespace's loopback is up and, between
+cycles, a helper thread that setns()es into each namespace in turn sends two UDP
+datagrams there, one to a closed port and one to its own socket, so the counters
+of dev, snmp and netstat move every cycle; the traffic is outside the measured
+region, and thread time does not count the helper).
+
+    sudo .venv/bin/python bench/bench_podnet.py [--mode busy|idle|both] [--sizes 50 200 500]
+        [--cycles 10]
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import fcntl
 import os
 import resource
+import socket
+import struct
+import threading
 import time
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
@@ -43,26 +56,85 @@ def floor_cycle() -> None:
             os.close(fd)
 
 
-def measure(cycles: int) -> dict[str, float]:
+_CLONE_NEWNET = 0x40000000
+_SIOCSIFFLAGS = 0x8914
+_IFF_UP_LOOPBACK_RUNNING = 0x1 | 0x8 | 0x40
+
+
+class Traffic:
+    """Two datagrams in each namespace, sent from a throwaway thread that setns()es around.
+
+    A thread's network namespace is its own (setns(2) changes the calling thread
+    only), so the measuring thread stays in the host's; each call runs in a new
+    thread that is discarded afterwards.
+    """
+
+    def __init__(self, pids: list[int]) -> None:
+        self._libc = ctypes.CDLL(None, use_errno=True)
+        self._fds = [os.open(f"/proc/{pid}/ns/net", os.O_RDONLY) for pid in pids]
+
+    def _enter(self, fd: int) -> None:
+        if self._libc.setns(fd, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+
+    def _each(self, action) -> None:  # type: ignore[no-untyped-def]
+        def run() -> None:
+            for fd in self._fds:
+                self._enter(fd)
+                action()
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join()
+
+    @staticmethod
+    def _lo_up() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            fcntl.ioctl(s, _SIOCSIFFLAGS, struct.pack("16sH22x", b"lo", _IFF_UP_LOOPBACK_RUNNING))
+
+    @staticmethod
+    def _send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.sendto(b"x" * 64, ("127.0.0.1", 9))  # closed port: NoPorts, ICMP unreachable
+            s.sendto(b"y" * 64, s.getsockname())  # to itself: delivered
+
+    def loopback_up(self) -> None:
+        self._each(self._lo_up)
+
+    def send(self) -> None:
+        self._each(self._send)
+
+    def close(self) -> None:
+        for fd in self._fds:
+            os.close(fd)
+
+
+def _timed(work, traffic: Traffic | None) -> float:  # type: ignore[no-untyped-def]
+    """Thread CPU seconds of ``work()``, with the traffic (if any) sent just before."""
+    if traffic is not None:
+        traffic.send()
+    started = time.thread_time()
+    work()
+    return time.thread_time() - started
+
+
+def measure(cycles: int, traffic: Traffic | None) -> dict[str, float]:
     collector = PodNetCollector(PodNetConfig(), "/proc", NoPods())
     store, encoder = SeriesStore(), WireEncoder({"service.name": "bench"})
-    store.update(collector.collect())  # warm: identities cached, as in steady state
-    encoder.encode(store.snapshot())
-    started = time.thread_time()
-    for _ in range(cycles):
-        floor_cycle()
-    floor = (time.thread_time() - started) / cycles
-    started = time.thread_time()
-    points = size = exported = 0
-    for _ in range(cycles):
+    last: dict[str, int] = {}
+
+    def agent_cycle() -> None:
         collection = collector.collect()
         store.update(collection)
         snapshot = store.snapshot()
-        size = len(encoder.encode(snapshot))
-        points, exported = len(collection.points), snapshot.point_count()
-    agent = (time.thread_time() - started) / cycles
-    return {"floor": floor, "agent": agent, "points": points, "exported": exported,
-            "bytes": size}
+        last.update(bytes=len(encoder.encode(snapshot)), points=len(collection.points),
+                    exported=snapshot.point_count())
+
+    for _ in range(2):  # warm: identities cached, counters moved once, as in steady state
+        _timed(agent_cycle, traffic)
+    floor = sum(_timed(floor_cycle, traffic) for _ in range(cycles)) / cycles
+    agent = sum(_timed(agent_cycle, traffic) for _ in range(cycles)) / cycles
+    return {"floor": floor, "agent": agent, **last}
 
 
 TRAFFIC = """
@@ -109,21 +181,29 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 200, 500])
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--interval", type=float, default=15.0)
+    parser.add_argument("--mode", choices=("busy", "idle", "both"), default="both")
     args = parser.parse_args()
-    print(f"{'netns':>6} {'floor ms':>9} {'agent ms':>9} {'ratio':>6} {'points':>7} "
+    print(f"{'mode':>4} {'netns':>6} {'floor ms':>9} {'agent ms':>9} {'ratio':>6} {'points':>7} "
           f"{'exported':>8} {'per ns':>7} {'OTLP KB':>8} {'core %':>7} {'RSS MB':>7}")
+    modes = ("idle", "busy") if args.mode == "both" else (args.mode,)
     for size in args.sizes:
-        procs = spawn_bare_namespaces(size)
-        time.sleep(0.5)
-        try:
-            r = measure(args.cycles)
-        finally:
-            reap(procs)
-        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"{size:>6} {r['floor'] * 1e3:>9.1f} {r['agent'] * 1e3:>9.1f} "
-              f"{r['agent'] / r['floor']:>6.2f} {r['points']:>7} {r['exported']:>8} "
-              f"{r['exported'] / size:>7.1f} {r['bytes'] / 1024:>8.1f} "
-              f"{r['agent'] / args.interval * 100:>7.3f} {rss:>7.1f}")
+        for mode in modes:
+            procs = spawn_bare_namespaces(size)
+            time.sleep(0.5)
+            traffic = Traffic([p.pid for p in procs]) if mode == "busy" else None
+            try:
+                if traffic is not None:
+                    traffic.loopback_up()
+                r = measure(args.cycles, traffic)
+            finally:
+                if traffic is not None:
+                    traffic.close()
+                reap(procs)
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"{mode:>4} {size:>6} {r['floor'] * 1e3:>9.1f} {r['agent'] * 1e3:>9.1f} "
+                  f"{r['agent'] / r['floor']:>6.2f} {r['points']:>7} {r['exported']:>8} "
+                  f"{r['exported'] / size:>7.1f} {r['bytes'] / 1024:>8.1f} "
+                  f"{r['agent'] / args.interval * 100:>7.3f} {rss:>7.1f}", flush=True)
     print(f"series exported per quiet namespace: see 'per ns' above; per busy namespace "
           f"(UDP, TCP, resets): {busy_series():.1f}")
 

@@ -187,8 +187,9 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "TCP connections by state: established (snmp CurrEstab: ESTABLISHED and CLOSE_WAIT) and "
      "time_wait (sockstat tw) from probe tcpsummary; listen from probe tcpqueues."),
     ("netreceiver.tcp.queued", _G, "By", (DIRECTION,), "podnet",
-     "Bytes waiting in the send and receive queues of established TCP sockets (probe "
-     "tcpqueues: walks net/tcp and net/tcp6)."),
+     "Bytes waiting in the send and receive queues of the namespace's TCP sockets in every "
+     "state that holds data (established, close-wait, FIN-WAIT-1 with unsent bytes; not "
+     "listeners) (probe tcpqueues: walks net/tcp and net/tcp6)."),
     ("netreceiver.conntrack.entries", _G, "{entry}", (), "podnet",
      "Conntrack entries of the namespace (net/stat/nf_conntrack 'entries')."),
     ("netreceiver.pod.open_files", _G, "{file}", (), "podnet",

@@ -1,4 +1,4 @@
-"""The ``otel-netreceiver`` command: run, once, probes, check-config, watch.
+"""The ``otel-netreceiver`` command: run, once, probes, check-config, watch, top.
 
 With no configuration the agent runs on the embedded defaults and prints a
 periodic summary of what this machine's kernel shows; with an OTLP endpoint
@@ -42,7 +42,26 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("config")
     diagnose_command.add_parser(sub, os.environ.get("OTEL_NETRECEIVER_CONFIG"))
     _watch_parser(sub)
+    _top_parser(sub)
     return parser
+
+
+def _top_parser(sub: argparse._SubParsersAction) -> None:
+    from otel_netreceiver.top.columns import COLUMNS
+
+    cmd = sub.add_parser("top", help="the node's pods ranked by drops, resets, retransmits... "
+                         "now (reads the running agent)")
+    cmd.add_argument("-c", "--config", default=os.environ.get("OTEL_NETRECEIVER_CONFIG"),
+                     help="the agent's configuration (for correlation.socket)")
+    cmd.add_argument("--socket", help="the agent's node API socket (default: from the config, "
+                     "else /run/otel-netreceiver/api.sock)")
+    cmd.add_argument("--once", action="store_true", help="print one table and exit")
+    cmd.add_argument("--format", choices=("text", "json"), default="text",
+                     help="json: print the agent's answer once (implies --once)")
+    cmd.add_argument("--sort", default="drops", choices=[c.key for c in COLUMNS],
+                     help="column to sort by (default drops)")
+    cmd.add_argument("--refresh", type=float, default=2.0,
+                     help="seconds between questions to the agent (default 2)")
 
 
 def _watch_parser(sub: argparse._SubParsersAction) -> None:
@@ -83,11 +102,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _probes(loaded, env, args.format)
     if command == "diagnose":
         return diagnose_command.run(args, loaded.config.correlation.socket)
+    if command == "top":
+        return _top(args, loaded.config.correlation.socket)
     if command == "watch":
         from otel_netreceiver.events.watch import watch
 
         return watch(loaded, env, args.type, args.namespace, args.pod, args.format)
     return _run(loaded, env, getattr(args, "config", None))
+
+
+def _top(args: argparse.Namespace, socket_from_config: str) -> int:
+    from otel_netreceiver.top import app
+    from otel_netreceiver.top.client import DEFAULT_SOCKET
+
+    path = args.socket or socket_from_config or DEFAULT_SOCKET
+    if args.refresh < 0.2:
+        print("otel-netreceiver top: --refresh must be at least 0.2 seconds", file=sys.stderr)
+        return 2
+    if args.once or args.format == "json":
+        return app.once(path, args.format, args.sort, sys.stdout)
+    return app.live(path, args.refresh, args.sort)
 
 
 def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:

@@ -69,8 +69,18 @@ def configuration_markdown() -> str:
         "file, every key optional; unknown keys, wrong types and bad values are errors naming "
         "the file, the line and the key. Durations are numbers of seconds or strings like "
         "`15s`, `500ms`, `2m`. A key set in the file wins over its environment variable; the "
-        "variable fills the key when the file leaves it out (`OTEL_METRIC_EXPORT_INTERVAL` and "
-        "`OTEL_EXPORTER_OTLP_TIMEOUT` are in milliseconds, as the OpenTelemetry spec says).",
+        "variable fills the key when the file leaves it out (`OTEL_METRIC_EXPORT_INTERVAL`, "
+        "`OTEL_METRIC_EXPORT_TIMEOUT`, `OTEL_BLRP_*` delays and `OTEL_EXPORTER_OTLP_*TIMEOUT` "
+        "are in milliseconds, as the OpenTelemetry spec says).",
+        "",
+        "Every `exporters.otlp` key is resolved per signal: the file key, then "
+        "`OTEL_EXPORTER_OTLP_METRICS_<KEY>` or `OTEL_EXPORTER_OTLP_LOGS_<KEY>`, then "
+        "`OTEL_EXPORTER_OTLP_<KEY>`, then the default. A generic endpoint is a base URL "
+        "(OTLP/HTTP appends `metrics_path` or `logs_path`); a signal-specific one is used as "
+        "it is. A gRPC endpoint without a scheme uses TLS unless `insecure` is true. "
+        "`OTEL_SDK_DISABLED=true` turns OTLP export of both signals off; "
+        "`OTEL_METRICS_EXPORTER` / `OTEL_LOGS_EXPORTER` without `otlp` (e.g. `none`) turn "
+        "that signal's off, and `otlp` alone means the specification's default endpoint.",
         "",
         "The file is re-read when it changes and on SIGHUP; an invalid version is logged and the "
         "last good configuration keeps running.",

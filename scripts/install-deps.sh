@@ -4,8 +4,9 @@
 # Used by scripts/dev.sh test (the README's test command) and so by .ci/run.
 #
 # From bookworm, installed: iproute2 (ip, nstat), ethtool, nftables, procps, curl,
-#   ca-certificates, python3-venv, prometheus-alertmanager (for amtool; its daemon is never
-#   started and is disabled at boot: the tests only run amtool).
+#   ca-certificates, python3-venv, tmux (the tests drive `top` in a real terminal),
+#   prometheus-alertmanager (for amtool; its daemon is never started and is disabled at
+#   boot: the tests only run amtool).
 # From trixie, downloaded and unpacked (dpkg -x) under $ONR_TOOLS_DIR, never installed
 #   system-wide: prometheus 2.53 (remote-write receiver; bookworm has 2.42), promtool, and
 #   victoria-metrics (vmagent: the OTLP receiver with Prometheus naming; bookworm's 1.79 is
@@ -20,7 +21,7 @@ PKG_ROOT="$TOOLS_DIR/pkgs"
 BIN_DIR="$TOOLS_DIR/bin"
 TRIXIE_SOURCE=/etc/apt/sources.list.d/onr-trixie.sources
 TRIXIE_PIN=/etc/apt/preferences.d/onr-trixie
-BOOKWORM_PKGS=(iproute2 ethtool nftables procps curl ca-certificates python3-venv
+BOOKWORM_PKGS=(iproute2 ethtool nftables procps curl ca-certificates python3-venv tmux
                debian-archive-keyring)
 # trixie package -> binaries to link (plain name; a "-prod" suffixed build is accepted too)
 declare -A TRIXIE_BINS=(

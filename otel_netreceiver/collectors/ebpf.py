@@ -144,7 +144,7 @@ class EbpfCollector:
 
     def _read_packetloss(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
         reasons = self._reasons("skb", "kfree_skb", "reason")
-        rows = self._netns_items(bpf["drops"], live, ("location", "netns", "reason"))
+        rows = self._netns_items(bpf[b"drops"], live, ("location", "netns", "reason"))
         if self._symbols is None:
             self._symbols = Kallsyms.load(self._proc_root)
         drops = [(netns, reason, count) for _, netns, reason, count in rows]
@@ -153,14 +153,14 @@ class EbpfCollector:
                                                                  self._symbols.name)
 
     def _read_tcpreset(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
-        rows = self._netns_items(bpf["resets"], live, ("netns", "direction", "state", "reason"))
+        rows = self._netns_items(bpf[b"resets"], live, ("netns", "direction", "state", "reason"))
         return reset_points(rows, self._reasons("tcp", "tcp_send_reset", "reason"), labels)
 
     def _read_tcpretrans(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
-        points = retrans_points(self._netns_items(bpf["retrans"], live, ("netns", "state")),
+        points = retrans_points(self._netns_items(bpf[b"retrans"], live, ("netns", "state")),
                                 labels)
         if self._peers:
-            rows = self._netns_items(bpf["retrans_peers"], live,
+            rows = self._netns_items(bpf[b"retrans_peers"], live,
                                      ("netns", "family", "dport", "daddr"))
             points += retrans_peer_points(rows, labels)
         return points
@@ -168,8 +168,8 @@ class EbpfCollector:
     @staticmethod
     def _read_softirq(bpf: Any, live: set[int], labels: Any) -> list[Point]:
         phases = {}
-        for phase, hist, sums in (("schedule", "sched_delay", "sched_sum"),
-                                  ("execute", "exec_time", "exec_sum")):
+        for phase, hist, sums in (("schedule", b"sched_delay", b"sched_sum"),
+                                  ("execute", b"exec_time", b"exec_sum")):
             slots: defaultdict[int, dict[int, int]] = defaultdict(dict)
             for key, value in bpf[hist].items():
                 slots[key.vec][key.slot] = int(value.value)
@@ -180,7 +180,7 @@ class EbpfCollector:
     def _read_netiftxlat(bpf: Any, live: set[int], labels: Any) -> list[Point]:
         slots: defaultdict[str, dict[int, int]] = defaultdict(dict)
         sums: defaultdict[str, int] = defaultdict(int)
-        for key, per_cpu in bpf["tx_latency"].items():  # per-CPU {count, sum}
+        for key, per_cpu in bpf[b"tx_latency"].items():  # per-CPU {count, sum}
             ifname = key.ifname.decode(errors="replace")
             slots[ifname][key.slot] = sum(v.count for v in per_cpu)
             sums[ifname] += sum(v.sum for v in per_cpu)
@@ -189,7 +189,7 @@ class EbpfCollector:
     def _pod_latency(self, name: str) -> Any:
         def read(bpf: Any, live: set[int], labels: Any) -> list[Point]:
             rows, dead = [], []
-            table = bpf["latency"]
+            table = bpf[b"latency"]
             for key, per_cpu in table.items():  # per-CPU {count, sum}
                 if key.netns and key.netns not in live:
                     dead.append(key)
@@ -202,14 +202,14 @@ class EbpfCollector:
         return read
 
     def _read_tcptwrcv(self, bpf: Any, live: set[int], labels: Any) -> list[Point]:
-        return timewait_points(self._netns_items(bpf["tw_packets"], live, ("netns",)), labels)
+        return timewait_points(self._netns_items(bpf[b"tw_packets"], live, ("netns",)), labels)
 
     @staticmethod
     def _read_virtcmd(bpf: Any, live: set[int], labels: Any) -> list[Point]:
         slots: defaultdict[int, dict[int, int]] = defaultdict(dict)
-        for key, value in bpf["cmd_latency"].items():
+        for key, value in bpf[b"cmd_latency"].items():
             slots[getattr(key, "class")][key.slot] = int(value.value)
-        sums = {getattr(k, "class"): int(v.value) for k, v in bpf["cmd_sum"].items()}
+        sums = {getattr(k, "class"): int(v.value) for k, v in bpf[b"cmd_sum"].items()}
         return virtcmd_points(slots, sums)
 
     def collect(self) -> Collection:
@@ -221,7 +221,7 @@ class EbpfCollector:
             try:
                 points.extend(self._readers[name](bpf, live, labels))
                 points.append(Point(lost, attrs(probe=name),
-                                    sum(_total(v) for _, v in bpf["lost"].items())))
+                                    sum(_total(v) for _, v in bpf[b"lost"].items())))
             except Exception as exc:  # one probe's maps failing must not cost the others
                 errors.append(f"probe {name}: {type(exc).__name__}: {exc}")
         return Collection.of(self.name, points, time.time_ns(), errors)

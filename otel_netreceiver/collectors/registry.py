@@ -22,6 +22,7 @@ from otel_netreceiver.collectors.nodenet import NodeNetCollector
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.model import ProbeStatus
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class BuildContext:
     metadata: InstanceMetadata
     pods: PodDirectory = field(default_factory=NoPods)
     resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
+    logs: ExporterSettings | None = None  # resolved OTLP logs settings (export/settings.py)
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -69,7 +71,7 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
     from otel_netreceiver.events.collector import EventsCollector  # protobuf logs: only if on
 
     c = config.collectors
-    return EventsCollector(c.events, c.ebpf, config.exporters.otlp, ctx.resource,
+    return EventsCollector(c.events, c.ebpf, ctx.logs or config.exporters.otlp, ctx.resource,
                            ctx.proc_root, ctx.pods)
 
 

@@ -15,7 +15,10 @@ from typing import Any
 from urllib.parse import unquote
 
 # Variables whose value is in milliseconds (OpenTelemetry SDK environment spec).
-_MILLISECONDS = {"OTEL_METRIC_EXPORT_INTERVAL", "OTEL_EXPORTER_OTLP_TIMEOUT"}
+_MILLISECONDS = {"OTEL_METRIC_EXPORT_INTERVAL", "OTEL_METRIC_EXPORT_TIMEOUT",
+                 "OTEL_EXPORTER_OTLP_TIMEOUT", "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+                 "OTEL_EXPORTER_OTLP_LOGS_TIMEOUT", "OTEL_BLRP_SCHEDULE_DELAY",
+                 "OTEL_BLRP_EXPORT_TIMEOUT"}
 
 
 def parse_key_values(text: str) -> dict[str, str]:
@@ -31,14 +34,33 @@ def parse_key_values(text: str) -> dict[str, str]:
     return result
 
 
-def _from_env(var: str, hint: Any, raw: str) -> Any:
+def parse_variable(var: str, hint: Any, raw: str) -> Any:
+    """The typed value of one variable (ValueError names what is wrong with it).
+
+    Booleans are ``true``/``false`` in any case, as the SDK environment specification
+    says; durations are milliseconds for the variables that specification defines so.
+    """
+    text = raw.strip()
     if var in _MILLISECONDS:
-        return float(raw) / 1000.0
+        try:
+            return float(text) / 1000.0
+        except ValueError:
+            raise ValueError(f"expected milliseconds as a number, got {raw!r}") from None
     if var == "AWS_EC2_METADATA_DISABLED":
-        return raw.strip().lower() != "true"
+        return text.lower() != "true"
+    args = set(typing.get_args(hint)) - {type(None)}
+    if hint is bool or args == {bool}:
+        if text.lower() not in ("true", "false"):
+            raise ValueError(f"expected true or false, got {raw!r}")
+        return text.lower() == "true"
+    if hint is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {raw!r}") from None
     if typing.get_origin(hint) is dict:
         return parse_key_values(raw)
-    return raw.strip()
+    return text
 
 
 def apply_environment(config: Any, explicit: set[str], env: Mapping[str, str],
@@ -58,7 +80,7 @@ def apply_environment(config: Any, explicit: set[str], env: Mapping[str, str],
         if not var or dotted in explicit or not env.get(var):
             continue
         try:
-            parsed = _from_env(var, hints[fld.name], env[var])
+            parsed = parse_variable(var, hints[fld.name], env[var])
             changes[fld.name] = check_value(hints[fld.name], {**fld.metadata, "duration": False},
                                             parsed)
         except ValueError as exc:

@@ -36,6 +36,17 @@ class OtlpConfig:
                          minimum=0.1, env="OTEL_EXPORTER_OTLP_TIMEOUT")
     compression: str = key("gzip", "Request compression.", choices=("gzip", "none"),
                            env="OTEL_EXPORTER_OTLP_COMPRESSION")
+    certificate: str = key("", "PEM file of the CA(s) that verify the receiver's certificate "
+                           "(TLS); empty: the system's trust store.",
+                           env="OTEL_EXPORTER_OTLP_CERTIFICATE")
+    client_key: str = key("", "PEM file of the private key the agent presents (mTLS); needs "
+                          "client_certificate.", env="OTEL_EXPORTER_OTLP_CLIENT_KEY")
+    client_certificate: str = key("", "PEM file of the certificate chain the agent presents "
+                                  "(mTLS); needs client_key.",
+                                  env="OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE")
+    insecure: bool | None = key(None, "gRPC endpoint without a scheme: true means plaintext; "
+                                "null or false means TLS (http:// and https:// decide by "
+                                "themselves).", env="OTEL_EXPORTER_OTLP_INSECURE")
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,10 @@ class ConsoleConfig:
 class ExportersConfig:
     interval: float | None = key(None, "Export interval; null means the collection interval.",
                                  duration=True, minimum=1.0, env="OTEL_METRIC_EXPORT_INTERVAL")
+    export_timeout: float | None = key(None, "Deadline of one metrics export, retries included "
+                                       "(each request is still bounded by otlp.timeout); null "
+                                       "means otlp.timeout.", duration=True, minimum=0.1,
+                                       env="OTEL_METRIC_EXPORT_TIMEOUT")
     otlp: OtlpConfig = field(default_factory=OtlpConfig, metadata={"doc": "OTLP metrics exporter."})
     prometheus: PrometheusConfig = field(default_factory=PrometheusConfig,
                                          metadata={"doc": "Prometheus pull endpoint."})
@@ -173,12 +188,13 @@ class EventsConfig:
     stack_traces: bool = key(False, "Attach the kernel stack (BPF_STACK_TRACE, symbolised "
                              "from kallsyms) to every record.")
     max_queue_size: int = key(2048, "Records waiting for export; beyond, counted as "
-                              "queue_full.", minimum=1)
-    max_export_batch_size: int = key(512, "Records per OTLP request.", minimum=1)
+                              "queue_full.", minimum=1, env="OTEL_BLRP_MAX_QUEUE_SIZE")
+    max_export_batch_size: int = key(512, "Records per OTLP request.", minimum=1,
+                                     env="OTEL_BLRP_MAX_EXPORT_BATCH_SIZE")
     schedule_delay: float = key(1.0, "Longest wait before a partial batch is sent.",
-                                duration=True, minimum=0.01)
+                                duration=True, minimum=0.01, env="OTEL_BLRP_SCHEDULE_DELAY")
     export_timeout: float = key(10.0, "Deadline of one batch's export, retries included.",
-                                duration=True, minimum=0.1)
+                                duration=True, minimum=0.1, env="OTEL_BLRP_EXPORT_TIMEOUT")
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from otel_netreceiver.config.loader import parse_duration
+from otel_netreceiver.diagnosis.aws_credentials import default_source
 from otel_netreceiver.diagnosis.model import Question
 from otel_netreceiver.diagnosis.promql import Target
 from otel_netreceiver.diagnosis.remote import PrometheusSource, QueryClient, RemoteError
 from otel_netreceiver.diagnosis.report import format_report
 from otel_netreceiver.diagnosis.rules import RULES
 from otel_netreceiver.diagnosis.rules_cluster import CLUSTER_RULES
-from otel_netreceiver.diagnosis.sigv4 import CredentialsError, credentials_from_env
+from otel_netreceiver.diagnosis.sigv4 import CredentialsError
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -121,7 +122,7 @@ def remote(args: argparse.Namespace, env: Mapping[str, str], now: float) -> dict
     end = parse_at(args.at, now)
     question = Question("", int((end - since) * 1e9), int(end * 1e9), every_pod=True,
                         namespace=args.namespace)
-    credentials = credentials_from_env(env) if args.sigv4_region else None
+    credentials = default_source(env) if args.sigv4_region else None
     client = QueryClient(args.prometheus, region=args.sigv4_region, credentials=credentials)
     source = PrometheusSource(client, Target(args.node))
     doc = diagnosis(question, args.pod, RULES + CLUSTER_RULES, source, source,

@@ -22,6 +22,7 @@ from otel_netreceiver.diagnosis.model import Finding, Question, Rule
 from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.processor import BatchProcessor
+from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 
 EVENT_NAME = "DIAGNOSIS_FINDING"
@@ -46,7 +47,8 @@ class DiagnosisCollector:
     name = "diagnosis"
 
     def __init__(self, rules: tuple[Rule, ...], source: Source, pods: PodListing,
-                 window_seconds: float, otlp: OtlpConfig, resource: Mapping[str, str],
+                 window_seconds: float, otlp: OtlpConfig | ExporterSettings,
+                 resource: Mapping[str, str],
                  clock: Callable[[], int] = time.time_ns) -> None:
         self._rules, self._source, self._pods = rules, source, pods
         self._window, self._clock = int(window_seconds * 1e9), clock

@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from otel_netreceiver.diagnosis.links import link
 from otel_netreceiver.diagnosis.model import (
     SEVERITY_ORDER,
     Condition,
@@ -93,10 +94,12 @@ def _ordered(findings: list[Finding]) -> list[Finding]:
 
 def evaluate(rules: Sequence[Rule], source: Source, question: Question,
              scopes: Collection[Scope] = ALL_SCOPES) -> list[Finding]:
-    """Findings for one subject (a pod, or the node), most severe first."""
-    findings = [f for rule in rules if applies(rule, question)
-                if (f := _fire(rule, source, question, scopes)) is not None]
-    return _ordered(findings)
+    """Findings for one subject (a pod, or the node), most severe first; a finding that
+    another one explains away (``Rule.supersedes``) is left out."""
+    fired = [(rule, f) for rule in rules if applies(rule, question)
+             if (f := _fire(rule, source, question, scopes)) is not None]
+    hidden = {verdict for rule, _ in fired for verdict in rule.supersedes}
+    return _ordered([f for _, f in fired if f.verdict not in hidden])
 
 
 def diagnose(rules: Sequence[Rule], source: Source, pods: PodListing,
@@ -110,7 +113,7 @@ def diagnose(rules: Sequence[Rule], source: Source, pods: PodListing,
             continue
         mine = evaluate(rules, source, replace(question, pod_uid=uid), {Scope.POD})
         findings += [replace(f, subject=identity) for f in mine]
-    return _ordered(findings)
+    return _ordered(link(findings))
 
 
 def verdict(findings: Sequence[Finding]) -> str:

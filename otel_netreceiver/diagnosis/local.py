@@ -4,6 +4,10 @@ Conditions are computed per evidence group: the ``group_by`` attributes of the s
 (and its ``match``); for ``diagnose`` the pod is the subject, so groups never mix pods.
 Aggregates (Scope.ALL) carry only the grouping attributes, so an answer cannot name
 another pod (docs/node-api.md).
+
+A ratio is computed over the span in which its numerator moved (``History.span``): a burst
+of retransmissions inside a long, otherwise healthy window keeps its ratio, so a wider
+``--since`` cannot hide it.
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ def _value(condition: Condition, rows: list[Window], seconds: float,
         return sum(r.delta for r in rows) / below if below > 0 else None
     if op is Op.LEVEL:
         return sum(float(r.last) for r in rows if not isinstance(r.last, HistogramValue))
+    if op is Op.PEAK:
+        return sum(r.peak for r in rows if not isinstance(r.last, HistogramValue))
     if op is Op.GROWTH:
         first = sum(float(r.first) for r in rows if not isinstance(r.first, HistogramValue))
         last = sum(float(r.last) for r in rows if not isinstance(r.last, HistogramValue))
@@ -104,20 +110,27 @@ class HistorySource:
     def __init__(self, history: History) -> None:
         self._history = history
 
-    def _windows(self, signal: Signal, question: Question) -> list[Window]:
-        return self._history.windows(signal.metric, _selector(signal, question),
-                                     question.start_unix_nano, question.end_unix_nano)
+    def _windows(self, signal: Signal, question: Question,
+                 span: tuple[int, int] | None = None) -> list[Window]:
+        start, end = span or (question.start_unix_nano, question.end_unix_nano)
+        return self._history.windows(signal.metric, _selector(signal, question), start, end)
 
     def evaluate(self, condition: Condition, question: Question) -> list[Evidence]:
         signal = condition.signal
         if signal.raw or (condition.of is not None and condition.of.raw):
             return []  # a control-plane metric: only remote mode can read it
         denominators: dict[Attributes, float] = {}
+        span = None
         if condition.of is not None:
-            for key, rows in _grouped(condition.of, self._windows(condition.of, question)).items():
+            span = self._history.span(signal.metric, _selector(signal, question),
+                                      question.start_unix_nano, question.end_unix_nano)
+            if span is None:
+                return []  # the numerator did not move: no ratio to speak of
+            rows_of = self._windows(condition.of, question, span)
+            for key, rows in _grouped(condition.of, rows_of).items():
                 denominators[key] = sum(r.delta for r in rows)
         out = []
-        for key, rows in _grouped(signal, self._windows(signal, question)).items():
+        for key, rows in _grouped(signal, self._windows(signal, question, span)).items():
             seconds = max(r.seconds for r in rows)
             value = _value(condition, rows, seconds or question.seconds, denominators, key)
             if value is not None:

@@ -51,6 +51,7 @@ class Op(Enum):
     RATE = "rate"  # counter: growth per second
     RATIO = "ratio"  # counter: growth of the signal / growth of ``of`` (same groups)
     LEVEL = "level"  # gauge: its latest value (remote mode: the max over the groups' series)
+    PEAK = "peak"  # gauge: its highest value in the window (a queue that filled, then drained)
     # gauge: (latest - earliest) / earliest, e.g. series count creeping up; remote mode reads a
     # counter's growth as that of its rate (second half of the window against the first)
     GROWTH = "growth"
@@ -98,6 +99,9 @@ class Rule:
     all_of: tuple[Signal | Condition, ...] = ()  # must hold too (a pattern of several signals)
     pattern: str = ""  # a named customer case of the ACK Net Exporter guide, when the rule is one
     none_of: tuple[Signal | Condition, ...] = ()  # must hold for no group ("etcd is normal")
+    # verdicts this finding explains away for the same subject: the loss rule's retransmits
+    # are the reordering rule's spurious ones, not a second cause
+    supersedes: frozenset[str] = frozenset()
 
     def deciding(self) -> tuple[Condition, ...]:
         return _conditions(self.any_of)
@@ -165,6 +169,7 @@ class Finding:
     advice: str
     evidence: tuple[Evidence, ...] = field(default=())
     subject: Attributes = ()  # diagnose: the pod the finding is about (k8s.pod.*)
+    related: tuple[Attributes, ...] = ()  # pods on this node whose findings are its cause
 
     def as_dict(self) -> dict:
         out = {"rule": self.rule, "verdict": self.verdict, "severity": self.severity,
@@ -172,4 +177,6 @@ class Finding:
                "evidence": [e.as_dict() for e in self.evidence]}
         if self.subject:
             out["pod"] = dict(self.subject)
+        if self.related:
+            out["related"] = [dict(r) for r in self.related]
         return out

@@ -136,7 +136,7 @@ NGINX_RULES: tuple[Rule, ...] = (
          "ACK Net Exporter guide Nginx playbook: inspector_pod_conntrackinvalid",
          also=(_pod("netreceiver.conntrack.drop"),)),
     Rule("tcp.receive_queue", "application_not_reading", "warning", SOCKET | NODE,
-         (Condition(_queued("receive"), Op.LEVEL, above=QUEUE_BYTES),),
+         (Condition(_queued("receive"), Op.PEAK, above=QUEUE_BYTES),),
          "More than 64 KiB sat unread in your pod's TCP receive queues: data arrived and the "
          "process did not read it (a stalled or throttled process, a blocked event loop).",
          "Find what stops the reader: CPU throttling, GC pauses, a blocking call on the "
@@ -144,7 +144,7 @@ NGINX_RULES: tuple[Rule, ...] = (
          "ACK Net Exporter guide Nginx slow-response and jitter playbooks: tcpsummarytcprxqueue",
          also=(THROTTLED,)),
     Rule("case4.slow_process", "process_not_keeping_up", "warning", SOCKET | NODE,
-         (Condition(_queued("receive"), Op.LEVEL, above=QUEUE_BYTES),),
+         (Condition(_queued("receive"), Op.PEAK, above=QUEUE_BYTES),),
          "Case 4 of the ACK Net Exporter guide: the kernel worked normally (connections "
          "established, data "
          "queued) but your pod's process stopped reading and writing: bytes piled up in the "
@@ -153,7 +153,7 @@ NGINX_RULES: tuple[Rule, ...] = (
          "(evidence below when it happened) and give it CPU burst or a higher limit.",
          "ACK Net Exporter guide, case 4: tcprxqueue and tcptxqueue up, timewait down, "
          "established up",
-         all_of=(Condition(_queued("transmit"), Op.LEVEL),
+         all_of=(Condition(_queued("transmit"), Op.PEAK),
                  Condition(_conns("established"), Op.GROWTH),
                  Condition(_conns("time_wait"), Op.GROWTH, above=None, below=0.0)),
          also=(THROTTLED, _pod("netreceiver.tcp.timeouts")),
@@ -208,7 +208,7 @@ JITTER_RULES: tuple[Rule, ...] = (
          "See tcp_packet_loss; timeouts without loss point at a stalled peer.",
          "ACK Net Exporter guide latency jitter playbook: tcpexttcptimeouts"),
     Rule("jitter.send_queue", "peer_not_reading", "info", NODE,
-         (Condition(_queued("transmit"), Op.LEVEL, above=QUEUE_BYTES),),
+         (Condition(_queued("transmit"), Op.PEAK, above=QUEUE_BYTES),),
          "Bytes piled up in your pod's TCP send queues: the peer (or the path) is not taking "
          "them as fast as the pod writes.",
          "Check the peer's receive side and the path for loss; see the retransmission rule.",

@@ -24,8 +24,9 @@ def _number(value: float) -> str:
 
 
 def _threshold(c: Condition) -> str:
-    what = {Op.INCREASE: "increase", Op.RATE: "rate /s", Op.RATIO: "ratio", Op.LEVEL: "level",
-            Op.GROWTH: "growth", Op.QUANTILE: f"p{c.q * 100:g}"}[c.op]
+    what = {Op.INCREASE: "increase", Op.RATE: "rate /s", Op.RATIO: "ratio (over its burst)",
+            Op.LEVEL: "level", Op.PEAK: "peak in window", Op.GROWTH: "growth",
+            Op.QUANTILE: f"p{c.q * 100:g}"}[c.op]
     parts = []
     if c.above is not None:
         parts.append(f"> {c.above:.0%}" if c.op is Op.GROWTH else f"> {_number(c.above)}")
@@ -74,7 +75,9 @@ def playbooks_markdown() -> str:
         "are evidence only. Local mode (the agent's history, `otel-netreceiver diagnose`) "
         "reads the catalogue metrics and skips raw ones; remote mode (`diagnose --prometheus "
         "URL`) translates each condition to PromQL over the Prometheus names shown: increase "
-        "and rate as `sum by (…) (increase(m[w]))`, ratio as the quotient of two increases, "
+        "and rate as `sum by (…) (increase(m[w]))`, ratio as the worst minute's quotient of "
+        "two increases (`max_over_time` of a subquery; local mode takes the span in which the "
+        "numerator moved), peak as `max_over_time`, "
         "level as `max by (…) (last_over_time(m[w]))`, growth of a gauge as `(m - m offset w) "
         "/ m offset w` (of a counter: its rate over the second half of the window against the "
         "first), quantiles as `histogram_quantile(q, sum by (le, …) (rate(m_bucket[w])))`. "

@@ -90,6 +90,9 @@ def groups(signal: Signal, target: Target, batch: bool = False) -> tuple[str, ..
     return tuple(dict.fromkeys(keys))
 
 
+BURST_SECONDS = 60.0  # a ratio's sub-window in remote mode
+
+
 def _duration(seconds: float) -> str:
     return f"{max(1, round(seconds))}s"
 
@@ -106,10 +109,17 @@ def _one(condition: Condition, question: Question, target: Target, node_label: s
         assert condition.of is not None, "a RATIO names its denominator in `of`"
         of_name, _ = series(condition.of)
         of_sel = _matchers(condition.of, question, node_label, target.node, batch)
-        return (f"sum by ({by}) (increase({name}{sel}[{w}])) / "
-                f"sum by ({by}) (increase({of_name}{of_sel}[{w}]))")
+        # over bursts, as local mode: the worst minute's ratio, not the whole window's
+        step = _duration(min(BURST_SECONDS, question.seconds))
+        ratio = (f"sum by ({by}) (increase({name}{sel}[{step}])) / "
+                 f"sum by ({by}) (increase({of_name}{of_sel}[{step}]))")
+        if question.seconds <= BURST_SECONDS:
+            return ratio
+        return f"max by ({by}) (max_over_time(({ratio})[{w}:{step}]))"
     if op is Op.LEVEL:
         return f"max by ({by}) (last_over_time({name}{sel}[{w}]))"
+    if op is Op.PEAK:
+        return f"max by ({by}) (max_over_time({name}{sel}[{w}]))"
     if op is Op.GROWTH:
         if kind is Kind.COUNTER or (kind is None and name.endswith("_total")):
             half = _duration(question.seconds / 2)

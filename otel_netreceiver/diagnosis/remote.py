@@ -36,7 +36,8 @@ def _query_string(params: dict[str, str]) -> str:
 class QueryClient:
     """GET ``<base>/api/v1/query``; signed for AMP when a region and credentials are given."""
 
-    def __init__(self, base_url: str, *, region: str = "", credentials: Credentials | None = None,
+    def __init__(self, base_url: str, *, region: str = "",
+                 credentials: Credentials | Callable[[], Credentials] | None = None,
                  timeout: float = 30.0, clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                  ) -> None:
         parts = urlsplit(base_url)
@@ -54,8 +55,11 @@ class QueryClient:
         url = f"{self._base}/api/v1/query?{_query_string({'query': expr, 'time': f'{at:.3f}'})}"
         headers = {"Accept": "application/json"}
         if self._region and self._credentials is not None:
+            # a source is asked every time: temporary credentials rotate under a long run
+            credentials = (self._credentials if isinstance(self._credentials, Credentials)
+                           else self._credentials())
             headers = sign("GET", url, headers, b"", region=self._region,
-                           credentials=self._credentials, now=self._clock())
+                           credentials=credentials, now=self._clock())
             headers.pop("Host", None)  # urllib sends the same Host itself
         try:
             with self._opener.open(urllib.request.Request(url, headers=headers),

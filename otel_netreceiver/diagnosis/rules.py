@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
 from otel_netreceiver.diagnosis.playbooks import NODE_PLAYBOOKS
+from otel_netreceiver.diagnosis.playbooks_path import PATH_RULES
 
 ENA = "aws.ena.allowance.exceeded"
 IFACE = ("network.interface.name",)
 RESETS = "netreceiver.pod.tcp.resets"
+DROPS = "netreceiver.pod.packet.drops"
 DNS, SOCKET = frozenset({"dns"}), frozenset({"socket"})
 BOTH = DNS | SOCKET
 RESET_ERRORS = frozenset({"ECONNRESET", "EPIPE", "ECONNABORTED"})
@@ -97,18 +99,41 @@ RULES: tuple[Rule, ...] = (
          "A listening socket on this node overflowed its accept queue: connection attempts "
          "were dropped while the server did not accept fast enough.",
          "Check the server's accept loop (GC pauses, CPU throttling), raise the backlog "
-         "(listen(), net.core.somaxconn) and add replicas.",
+         "(listen(), net.core.somaxconn) and add replicas. The handshake ACKs the kernel "
+         "drops at a full queue are counted as NO_SOCKET drops (at cookie_v4_check or "
+         "cookie_v6_check when SYN cookies are on): the queue was full, the listener was "
+         "there.",
          "ACK Net Exporter guide Nginx 499/502 playbook and case 2: listen drops during Java GC",
-         error_types=STALL_ERRORS),
+         error_types=STALL_ERRORS,
+         also=(Signal("netreceiver.pod.packet.drops", Scope.POD, (("drop.reason", "NO_SOCKET"),)),
+               Signal("netreceiver.tcp.syncookies_sent", Scope.POD)),
+         supersedes=frozenset({"packets_for_no_socket"})),
+    Rule("drops.firewall", "firewall_drops", "warning", BOTH,
+         (Signal(DROPS, Scope.POD, (("drop.reason", "NETFILTER_DROP"),)),),
+         "Netfilter dropped or rejected packets of your pod (drop reason NETFILTER_DROP): an "
+         "iptables or nftables rule, a NetworkPolicy, or conntrack refusing invalid packets. "
+         "A REJECT rule also answers the sender with a reset or an ICMP error.",
+         "List the rules that match (nft list ruleset, iptables-save with counters) in the "
+         "pod's namespace and on the node, and the NetworkPolicies that select the pod.",
+         "ACK Net Exporter guide packetloss probe: NETFILTER_DROP"),
+    Rule("drops.no_socket", "packets_for_no_socket", "info", SOCKET,
+         (Signal(DROPS, Scope.POD, (("drop.reason", "NO_SOCKET"),)),),
+         "Packets reached your pod for which it had no socket: a port nobody listened on, or "
+         "a connection it had already closed.",
+         "Check the ports your Service and clients use against what the pod listens on; "
+         "stray segments after a close are harmless in small numbers.",
+         "ACK Net Exporter guide packetloss probe: NO_SOCKET"),
     Rule("drops", "packets_dropped", "info", BOTH,
-         (Signal("netreceiver.pod.packet.drops", Scope.POD, group_by=("drop.reason",),
-                 exclude=NORMAL_DROPS),),
+         (Signal(DROPS, Scope.POD, group_by=("drop.reason",),
+                 exclude=(*NORMAL_DROPS, ("drop.reason", "NETFILTER_DROP"),
+                          ("drop.reason", "NO_SOCKET"))),),
          "The kernel dropped packets of your pod in this window; the drop reasons are in the "
          "evidence.",
          "Read the drop reason: socket buffer, netfilter, routing or checksum reasons each "
          "point to a different fix (docs/playbooks.md).",
          "ACK Net Exporter guide packetloss probe"),
     *NODE_PLAYBOOKS,  # DNS, Nginx, resets, jitter, ENA allowances, the customer cases
+    *PATH_RULES,  # delay and reordering, SYN retransmits, MTU black holes
 )
 
 

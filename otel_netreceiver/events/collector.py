@@ -19,10 +19,14 @@ from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.processor import BatchProcessor
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 
 
-def _why_not(otlp: OtlpConfig) -> str:
+def _why_not(otlp: OtlpConfig | ExporterSettings) -> str:
+    if isinstance(otlp, ExporterSettings) and otlp.disabled_by not in ("", "no endpoint"):
+        return (f"OTLP logs export is off ({otlp.disabled_by}): event records have nowhere "
+                "to go; `otel-netreceiver watch` shows them on the terminal")
     if not otlp.endpoint:
         return ("no OTLP endpoint (exporters.otlp.endpoint): event records have nowhere to go; "
                 "`otel-netreceiver watch` shows them on the terminal")
@@ -32,7 +36,7 @@ def _why_not(otlp: OtlpConfig) -> str:
 class EventsCollector:
     name = "events"
 
-    def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig,
+    def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig | ExporterSettings,
                  resource: Mapping[str, str], proc_root: str, directory: PodDirectory) -> None:
         self._reason = _why_not(otlp)
         self._source: EventSource | None = None

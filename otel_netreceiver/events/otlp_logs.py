@@ -2,20 +2,19 @@
 
 Event volume is small (rate-limited twice), so the generated opentelemetry-proto
 classes are used directly, unlike the metrics path (export/otlp_wire.py). The
-endpoint, headers, compression and deadline are the metrics exporter's
-(exporters.otlp), with ``logs_path`` instead of ``metrics_path`` over HTTP and the
-LogsService over gRPC; the resource is
-the same, so logs and metrics of a node join on it.
+settings come from the same resolver as the metrics exporter's
+(export/settings.py, signal ``logs``: OTEL_EXPORTER_OTLP_LOGS_* before the generic
+variables), sent with the same transports and retry rules; the resource is the
+same, so logs and metrics of a node join on it.
 """
 
 from __future__ import annotations
 
+import random
+import threading
 from collections.abc import Mapping, Sequence
 
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
-    ExportLogsServiceRequest,
-    ExportLogsServiceResponse,
-)
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -23,10 +22,12 @@ from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from otel_netreceiver import __version__
 from otel_netreceiver.config.schema import OtlpConfig
 from otel_netreceiver.events.model import Event, summary
-from otel_netreceiver.export.otlp import GrpcTransport, HttpTransport, _with_retries
+from otel_netreceiver.export.otlp import as_settings
+from otel_netreceiver.export.retry import Retrier
+from otel_netreceiver.export.settings import ExporterSettings
+from otel_netreceiver.export.transport import LOGS_METHOD, build_transport
 
 SCOPE_NAME = "otel_netreceiver.events"
-LOGS_METHOD = "/opentelemetry.proto.collector.logs.v1.LogsService/Export"
 _HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name  # proto >= 1.5
 
 
@@ -74,13 +75,15 @@ def encode_logs(events: Sequence[Event], resource: Mapping[str, str]) -> bytes:
 
 
 class OtlpLogsExporter:
-    """Sends batches with the metrics exporter's transport (HTTP or gRPC) and retry deadline."""
+    """Sends batches with the shared transports (HTTP or gRPC) and retry rules."""
 
-    def __init__(self, config: OtlpConfig, resource: Mapping[str, str]) -> None:
+    def __init__(self, config: OtlpConfig | ExporterSettings, resource: Mapping[str, str],
+                 ) -> None:
+        self.settings = as_settings(config, "logs")
         self._resource = dict(resource)
-        self._transport: HttpTransport | GrpcTransport = (
-            GrpcTransport(config, LOGS_METHOD, ExportLogsServiceResponse)
-            if config.protocol == "grpc" else HttpTransport(config, config.logs_path))
+        self._transport = build_transport(self.settings, LOGS_METHOD)
+        self._stop = threading.Event()
+        self._retrier = Retrier(self._stop, random.Random())
 
     @property
     def url(self) -> str:
@@ -90,10 +93,12 @@ class OtlpLogsExporter:
         """'' when sent, else the error (the processor counts the batch as dropped)."""
         body = encode_logs(events, self._resource)
         try:
-            _with_retries(lambda t: self._transport.send(body, t), timeout)
+            self._retrier.run(lambda t: self._transport.send(body, t), timeout,
+                              self.settings.timeout)
         except Exception as exc:
             return str(exc) or type(exc).__name__
         return ""
 
     def close(self) -> None:
+        self._stop.set()
         self._transport.close()

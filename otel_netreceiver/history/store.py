@@ -48,6 +48,7 @@ class Window:
     start_unix_nano: int  # time of the observation used as the baseline
     end_unix_nano: int  # time of the latest observation used
     reset: bool = False  # the counter went down inside the window (count from zero)
+    peak: float = 0.0  # the highest scalar value observed in the window (a queue's worst)
 
     @property
     def seconds(self) -> float:
@@ -206,9 +207,34 @@ class History:
                 base_time = start_unix_nano if at_start >= 0 else series.times[0]
                 lo, hi = series.values[first], series.values[last]
                 reset = _count(hi) < _count(lo)
+                peak = max(_count(v) for v in series.values[first:last + 1])
                 out.append(Window(metric, attributes, lo, hi, base_time,
-                                  min(series.last_seen, end_unix_nano), reset))
+                                  min(series.last_seen, end_unix_nano), reset, peak))
         return out
+
+    def span(self, metric: str, match: Callable[[Attributes], bool], start_unix_nano: int,
+             end_unix_nano: int) -> tuple[int, int] | None:
+        """When the matching series changed inside the window: (just before the first
+        change, the last change), or None if none did.
+
+        A ratio over this span is the ratio of the burst, not diluted by the quiet parts of
+        a wide window: the start is the change point before the first change (the previous
+        observation of a busy series), so the burst's first increase is inside it.
+        """
+        first = last = None
+        with self._lock:
+            for (name, attributes), series in self._series.items():
+                if name != metric or not match(attributes):
+                    continue
+                # the first change after the baseline (a series first seen inside the window
+                # has its first observation as baseline, as in windows())
+                i = max(series.index_at(start_unix_nano), 0) + 1
+                j = series.index_at(end_unix_nano)
+                if i > j:
+                    continue
+                first = series.times[i] if first is None else min(first, series.times[i])
+                last = series.times[j] if last is None else max(last, series.times[j])
+        return None if first is None or last is None else (first - 1, last)
 
     def increases(self, metric: str, match: Callable[[Attributes], bool], start_unix_nano: int,
                   end_unix_nano: int) -> list[Window]:

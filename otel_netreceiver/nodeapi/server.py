@@ -46,6 +46,7 @@ class ApiContext:
     slots: threading.BoundedSemaphore
     outcomes: Counter
     lock: threading.Lock
+    top: Callable[[], dict[str, Any]] | None = None  # GET /v1/top (otel_netreceiver/top)
 
     def count(self, outcome: str) -> None:
         with self.lock:
@@ -93,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         path, _, query = self.path.partition("?")
-        if path not in ("/v1/health", "/v1/diagnose"):
+        if path not in ("/v1/health", "/v1/diagnose", "/v1/top"):
             self._send(404, {"error": f"no such path: {self.path[:100]}"}, "not_found")
             return
         caller = self._admit()
@@ -101,18 +102,28 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path == "/v1/health":
             self._send(200, {"status": "ok", "node": self.ctx.node}, "ok")
-        elif not caller.admin:
-            self._send(403, {"error": "the node's diagnosis is for the agent's own pod and "
+        elif not caller.admin:  # one pod's numbers are never another pod's business
+            what = "diagnosis" if path == "/v1/diagnose" else "top"
+            self._send(403, {"error": f"the node's {what} is for the agent's own pod and "
                              "root on the node, over the Unix socket"}, "refused")
         else:
-            try:
-                params = {k: v[-1] for k, v in parse_qs(query).items()}
-                self._send(200, self.ctx.diagnose(params), "ok")
-            except BadRequest as exc:
-                self._send(400, {"error": str(exc)}, "bad_request")
-            except Exception:
-                log.exception("node api: diagnose failed")
-                self._send(500, {"error": "internal error (logged by the agent)"}, "error")
+            self._answer(path, query)
+
+    def _answer(self, path: str, query: str) -> None:
+        try:
+            if path == "/v1/top":
+                if self.ctx.top is None:
+                    self._send(404, {"error": "top: this agent keeps no rates"}, "not_found")
+                    return
+                self._send(200, self.ctx.top(), "ok")
+                return
+            params = {k: v[-1] for k, v in parse_qs(query).items()}
+            self._send(200, self.ctx.diagnose(params), "ok")
+        except BadRequest as exc:
+            self._send(400, {"error": str(exc)}, "bad_request")
+        except Exception:
+            log.exception("node api: %s failed", path)
+            self._send(500, {"error": "internal error (logged by the agent)"}, "error")
 
     def do_POST(self) -> None:
         if self.path != "/v1/correlate":

@@ -18,15 +18,21 @@ class NetDevCounters:
     tx: dict[str, int]
 
 
+HEADER_LINES = 2  # two lines of column titles before the first interface
+
+
+def parse_net_dev_line(line: str, source: str = "net/dev", lineno: int = 3) -> NetDevCounters:
+    """One interface's line; separate so a caller can parse only the lines that changed."""
+    name, sep, rest = line.partition(":")
+    fields = rest.split()
+    if not sep or len(fields) != 16 or not all(f.isdigit() for f in fields):
+        raise ParseError(source, lineno, f"expected 'iface: 16 numbers', got {line!r}")
+    numbers = [int(f) for f in fields]
+    return NetDevCounters(name.strip(), dict(zip(_RX, numbers[:8], strict=True)),
+                          dict(zip(_TX, numbers[8:], strict=True)))
+
+
 def parse_net_dev(text: str, source: str = "net/dev") -> tuple[NetDevCounters, ...]:
     """Parse /proc/net/dev; raises ParseError naming the line for anything malformed."""
-    result = []
-    for lineno, line in enumerate(text.splitlines()[2:], start=3):
-        name, sep, rest = line.partition(":")
-        fields = rest.split()
-        if not sep or len(fields) != 16 or not all(f.isdigit() for f in fields):
-            raise ParseError(source, lineno, f"expected 'iface: 16 numbers', got {line!r}")
-        numbers = [int(f) for f in fields]
-        result.append(NetDevCounters(name.strip(), dict(zip(_RX, numbers[:8], strict=True)),
-                                     dict(zip(_TX, numbers[8:], strict=True))))
-    return tuple(result)
+    return tuple(parse_net_dev_line(line, source, lineno) for lineno, line
+                 in enumerate(text.splitlines()[HEADER_LINES:], start=HEADER_LINES + 1))

@@ -24,6 +24,7 @@ from otel_netreceiver.export.base import Exporter
 from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
+from otel_netreceiver.export.settings import ExporterSettings, resolve_loaded
 from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
@@ -32,6 +33,7 @@ from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
 from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
 from otel_netreceiver.runtime.store import SeriesStore
+from otel_netreceiver.top.tracker import TopTracker
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +85,8 @@ class Agent:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
         self.correlation: CorrelationService | None = None
+        self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
+                              available=lambda: self._available)
         self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
@@ -96,7 +100,7 @@ class Agent:
 
     def _build_correlation(self, cfg: AgentConfig) -> None:
         self.correlation = (CorrelationService(cfg, self._directory(), self.node,
-                                               listen=self._listen)
+                                               self.top.document, listen=self._listen)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -146,7 +150,11 @@ class Agent:
 
     @property
     def resource(self) -> dict[str, str]:
-        return build_resource(self.loaded.config, self._env, self.metadata)
+        return build_resource(self.loaded.config, self._env, self.metadata, self.loaded.explicit)
+
+    def export_settings(self, signal: str) -> ExporterSettings:
+        """The resolved OTLP settings of ``metrics`` or ``logs`` (export/settings.py)."""
+        return resolve_loaded(self.loaded.config, self.loaded.explicit, self._env, signal)
 
     @property
     def node(self) -> str:
@@ -171,6 +179,7 @@ class Agent:
             if _exporters_part(old) != _exporters_part(new):
                 self._stop_exporters()
                 self._start_exporters(new)
+            self.top.set_interval(self.export_interval())
             logging.getLogger().setLevel(new.log_level.upper())
 
     def _restart_correlation(self, cfg: AgentConfig) -> None:
@@ -195,11 +204,12 @@ class Agent:
         return self._self.collect()
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
+        logs = self.export_settings("logs")
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource)
+                           self.resource, logs)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
-            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource)
+            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)
             collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
@@ -219,9 +229,10 @@ class Agent:
 
     def _start_exporters(self, cfg: AgentConfig) -> None:
         ex = cfg.exporters
-        if ex.otlp.endpoint:
-            self.exporters.append(OtlpExporter(ex.otlp, self.resource))
-        console = ex.console.enabled if ex.console.enabled is not None else not ex.otlp.endpoint
+        metrics = self.export_settings("metrics")
+        if metrics.enabled:
+            self.exporters.append(OtlpExporter(metrics, self.resource))
+        console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
                                                  self.probes))
@@ -270,6 +281,7 @@ class Agent:
         """Refresh self-telemetry, snapshot the store, push to every exporter."""
         self.store.update(self._self.collect())
         snapshot = self.store.snapshot()
+        self.top.observe(snapshot)  # rates for GET /v1/top, from what is exported anyway
         self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
         all_ok = True
         for exporter in self.exporters:

@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from otel_netreceiver.collectors.base import Collector, traits_of
@@ -26,6 +27,7 @@ from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
 from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
+from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.history.store import History
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
@@ -40,6 +42,7 @@ SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
 
 class CorrelationService:
     def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
+                 top: Callable[[], dict[str, Any]] | None = None,
                  listen: bool = True) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
@@ -68,7 +71,7 @@ class CorrelationService:
                          KeyedLimiter(c.rate, c.burst), self._correlate,
                          self.correlator.diagnose, node,
                          threading.BoundedSemaphore(c.max_connections), self.outcomes,
-                         threading.Lock())
+                         threading.Lock(), top)
         try:
             self.api = NodeApi(ctx, c.host, c.port, c.socket)
         except OSError as exc:  # an address not on this host, a socket dir we cannot create
@@ -99,13 +102,14 @@ class CorrelationService:
             timed = traits_of(runner.collector).event_timed
             runner.collect_now(1.0, at_unix_nano if timed else 0)
 
-    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str]) -> Collector | None:
+    def diagnosis_collector(self, cfg: AgentConfig, resource: dict[str, str],
+                            logs: ExporterSettings | None = None) -> Collector | None:
         """The playbooks over the last ``diagnose_window``, as a collector (emitter.py)."""
         window = min(cfg.correlation.diagnose_window, cfg.correlation.history)
         if window <= 0:
             return None
-        return DiagnosisCollector(RULES, self.source, self.source, window, cfg.exporters.otlp,
-                                  resource)
+        return DiagnosisCollector(RULES, self.source, self.source, window,
+                                  logs or cfg.exporters.otlp, resource)
 
     def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
         self._refreshed = [r for r in runners.values() if traits_of(r.collector).refreshed]

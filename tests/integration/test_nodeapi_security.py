@@ -184,3 +184,18 @@ def test_the_nodes_diagnosis_is_for_root_on_the_node_only(node):
     assert _ask(a, node["socket"], method="GET", path="/v1/diagnose", body="",
                 cgroup=True)[0] == 403
     assert _ask(a, _tcp(node, a), method="GET", path="/v1/diagnose", body="")[0] == 403
+
+
+def test_the_nodes_top_is_for_root_on_the_node_only(node):
+    a, b, _ = node["pods"]
+    out = subprocess.run([sys.executable, "-m", "otel_netreceiver", "top", "--socket",
+                          node["socket"], "--format", "json"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    doc = json.loads(out.stdout)
+    named = {r["key"]: r["name"] for r in doc["rows"] if r["kind"] == "pod"}
+    assert named.get(a.uid) == "web-a" and named.get(b.uid) == "web-b"
+    # every pod's rates are the node's business only: refused to a pod on either transport
+    time.sleep(2.5)  # A's bucket (1/s, burst 4) after the tests above
+    refused = _ask(a, node["socket"], method="GET", path="/v1/top", body="", cgroup=True)
+    assert refused[0] == 403 and "top" in refused[1]["error"]
+    assert _ask(a, _tcp(node, a), method="GET", path="/v1/top", body="")[0] == 403

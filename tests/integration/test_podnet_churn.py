@@ -74,7 +74,7 @@ def test_500_namespaces_come_and_go_without_leaving_series_fds_or_memory() -> No
         traced.append(tracemalloc.get_traced_memory()[0])
     tracemalloc.stop()
     assert len(collector._resolver._cache) == len(baseline_inodes)  # no state for the dead
-    assert {k[0] for k in collector._memo} <= {int(i) for i in baseline_inodes}
+    assert set(collector._memo) <= {int(i) for i in baseline_inodes}  # memos keyed by inode
     live_attribute_sets = {p.attributes for m in store.snapshot().metrics for p in m.points}
     assert set(encoder._attr_cache) == live_attribute_sets  # cached bytes only for live series
     assert _proc_handles() <= handles_before  # no /proc or namespace handle left open

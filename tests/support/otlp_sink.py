@@ -8,6 +8,7 @@ told to answer with an HTTP status (to test retries and outages).
 from __future__ import annotations
 
 import gzip
+import ssl
 import threading
 import time
 from concurrent import futures
@@ -64,19 +65,30 @@ def log_records(request: ExportLogsServiceRequest) -> list:
 class OtlpHttpSink:
     """Collects ExportMetricsServiceRequests posted to /v1/metrics, logs posted to /v1/logs."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, tls: ssl.SSLContext | None = None) -> None:
+        """``tls``: serve HTTPS with this server context (tests/support/tls.py)."""
         self.requests: list[ExportMetricsServiceRequest] = []
         self.log_requests: list[ExportLogsServiceRequest] = []
         self.status = 200
         self.delay = 0.0  # seconds to wait before answering (a slow backend)
         self.received = threading.Event()
         self.attempts = 0
+        # answers to give first, in order: (status, headers), e.g. (429, {"Retry-After": "0"})
+        self.script: list[tuple[int, dict[str, str]]] = []
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 sink.attempts += 1
+                if sink.script:
+                    status, headers = sink.script.pop(0)
+                    self.send_response(status)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 if sink.delay:
                     time.sleep(sink.delay)
                 if sink.status != 200:
@@ -106,6 +118,9 @@ class OtlpHttpSink:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
+        self._scheme = "https" if tls is not None else "http"
+        if tls is not None:  # the handshake runs on accept; a failed one drops that client
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -115,7 +130,7 @@ class OtlpHttpSink:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self._scheme}://127.0.0.1:{self.port}"
 
     def latest_values(self) -> dict[tuple[str, tuple], float]:
         return values_of(self.requests[-1]) if self.requests else {}
@@ -135,15 +150,43 @@ class OtlpHttpSink:
 
 
 class _GrpcSink:
-    """A real gRPC server on 127.0.0.1 for one OTLP service (metrics or logs)."""
+    """A real gRPC server on 127.0.0.1 for one OTLP service (metrics or logs).
 
-    def _serve(self, add_servicer, servicer) -> None:  # type: ignore[no-untyped-def]
+    ``script``: failures to answer first, in order, as (status code name, RetryInfo
+    delay in seconds or None). ``credentials``: grpc.ssl_server_credentials for TLS.
+    """
+
+    attempts = 0
+    script: list[tuple[str, float | None]]
+
+    def _serve(self, add_servicer, servicer, credentials=None) -> None:  # type: ignore[no-untyped-def]
         import grpc
 
+        self.script = []
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
         add_servicer(servicer, self._server)
-        self.port = self._server.add_insecure_port("127.0.0.1:0")
+        if credentials is None:
+            self.port = self._server.add_insecure_port("127.0.0.1:0")
+        else:
+            self.port = self._server.add_secure_port("127.0.0.1:0", credentials)
         self._server.start()
+
+    def _answer_scripted(self, context) -> None:  # type: ignore[no-untyped-def]
+        """Count the attempt; abort it as the script says, if anything is left in it."""
+        import grpc
+        from google.protobuf.duration_pb2 import Duration
+        from google.rpc.error_details_pb2 import RetryInfo
+
+        self.attempts += 1
+        if not self.script:
+            return
+        code, delay = self.script.pop(0)
+        if delay is not None:
+            info = RetryInfo(retry_delay=Duration(seconds=int(delay),
+                                                  nanos=int((delay % 1) * 1e9)))
+            context.set_trailing_metadata((("google.rpc.retryinfo-bin",
+                                            info.SerializeToString()),))
+        context.abort(grpc.StatusCode[code], f"scripted {code}")
 
     @property
     def endpoint(self) -> str:
@@ -156,7 +199,7 @@ class _GrpcSink:
 class OtlpGrpcSink(_GrpcSink):
     """The same, as a gRPC MetricsService server."""
 
-    def __init__(self) -> None:
+    def __init__(self, credentials=None) -> None:  # type: ignore[no-untyped-def]
         from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as svc
 
         self.requests: list[ExportMetricsServiceRequest] = []
@@ -165,11 +208,12 @@ class OtlpGrpcSink(_GrpcSink):
 
         class Servicer(svc.MetricsServiceServicer):
             def Export(self, request, context):  # type: ignore[no-untyped-def]
+                sink._answer_scripted(context)
                 sink.requests.append(request)
                 sink.metadata.append(dict(context.invocation_metadata()))
                 return ExportMetricsServiceResponse()
 
-        self._serve(svc.add_MetricsServiceServicer_to_server, Servicer())
+        self._serve(svc.add_MetricsServiceServicer_to_server, Servicer(), credentials)
 
 
 class OtlpGrpcLogsSink(_GrpcSink):

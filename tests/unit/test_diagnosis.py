@@ -40,7 +40,7 @@ def _ena(allowance: str, value: int) -> Point:
                   **{"aws.ena.allowance": allowance})
 
 
-def test_every_rule_reads_catalogue_metrics_and_has_a_seed_and_advice():
+def test_every_rule_reads_catalogue_metrics_and_has_a_source_and_advice():
     assert metric_names() <= set(CATALOGUE)
     for rule in RULES:
         assert rule.source and rule.advice and rule.summary, rule.id
@@ -116,5 +116,7 @@ def test_routine_drop_reasons_are_not_a_finding():
 
     quiet = _source([drops("NOT_SPECIFIED", 0)], [drops("NOT_SPECIFIED", 6)])
     assert evaluate(RULES, quiet, _ask("socket", error_type="ECONNRESET")) == []
-    loud = _source([drops("NETFILTER_DROP", 0)], [drops("NETFILTER_DROP", 6)])
+    loud = _source([drops("TCP_CSUM", 0)], [drops("TCP_CSUM", 6)])
     assert verdict(evaluate(RULES, loud, _ask("socket"))) == "packets_dropped"
+    firewall = _source([drops("NETFILTER_DROP", 0)], [drops("NETFILTER_DROP", 6)])
+    assert [f.verdict for f in evaluate(RULES, firewall, _ask("socket"))] == ["firewall_drops"]

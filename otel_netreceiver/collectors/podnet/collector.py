@@ -22,6 +22,7 @@ from otel_netreceiver.collectors.podnet.identity import (
     PodDirectory,
 )
 from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
+from otel_netreceiver.collectors.podnet.memo import NetnsMemo
 from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
@@ -40,9 +41,9 @@ class PodNetCollector:
         self._resolver = NetnsResolver(proc_root, directory, config.verbose,
                                        tuple(config.labels))
         self._cpu_stat: dict[tuple[int, int], str | None] = {}  # (inode, pid) → cpu.stat path
-        # (inode, probe) → (input texts, attributes, points) of the last cycle
-        self._memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
-        self._next_memo: dict[tuple[int, str], tuple[tuple, tuple, list[Point]]] = {}
+        # inode → what its files said last cycle (collectors/podnet/memo.py)
+        self._memo: dict[int, NetnsMemo] = {}
+        self._next_memo: dict[int, NetnsMemo] = {}
         self._io = IoAccounting(proc_root)
 
     def _cpu_stat_path(self, ns: Namespace, identity: NetnsIdentity) -> str | None:
@@ -83,13 +84,21 @@ class PodNetCollector:
         if files is None:
             return PROBES[probe](target)
         texts = tuple(read_net(target, name) for name in files)
-        memo = self._memo.get((inode, probe))
-        if memo is not None and memo[0] == texts and memo[1] == target.attributes:
-            points = memo[2]
-        else:
-            points = PROBES[probe](target)
-        self._next_memo[(inode, probe)] = (texts, target.attributes, points)
+        held = target.state().probes.get(probe)
+        if held is not None and held[0] == texts:
+            return held[1]
+        points = PROBES[probe](target)
+        target.state().probes[probe] = (texts, points)
         return points
+
+    def _netns_memo(self, inode: int, attributes: tuple) -> NetnsMemo:
+        """Last cycle's memo of the namespace, unless its attributes changed (points carry
+        them)."""
+        memo = self._memo.get(inode)
+        if memo is None or memo.attributes != attributes:
+            memo = NetnsMemo(attributes)
+        self._next_memo[inode] = memo
+        return memo
 
     def collect(self) -> Collection:
         points: list[Point] = []
@@ -103,9 +112,10 @@ class PodNetCollector:
                 continue
             if self._select is not None and not self._select(identity):
                 continue
-            target = Target(self._proc_root, ns.pid, ns.pids,
-                            self._resolver.attributes(inode, identity),
-                            self._cpu_stat_path(ns, identity))
+            attributes = self._resolver.attributes(inode, identity)
+            target = Target(self._proc_root, ns.pid, ns.pids, attributes,
+                            self._cpu_stat_path(ns, identity),
+                            memo=self._netns_memo(inode, attributes))
             try:
                 points.extend(self._read(inode, target, errors))
             except Gone:

@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 
 from otel_netreceiver.catalogue import CONNTRACK_STATS, metric
 from otel_netreceiver.catalogue_kernel import NETNS_FIELDS, metric_name
+from otel_netreceiver.collectors.podnet.memo import MibMemo, NetnsMemo
 from otel_netreceiver.model import Attributes, MetricDef, Point
-from otel_netreceiver.procfs.netdev import parse_net_dev
-from otel_netreceiver.procfs.snmp import parse_snmp
 from otel_netreceiver.procfs.snmp6 import parse_snmp6
 from otel_netreceiver.procfs.sockstat import parse_sockstat
 from otel_netreceiver.procfs.stat_tables import parse_conntrack_stat
@@ -38,6 +37,13 @@ class Target:
     attributes: Attributes
     cpu_stat: str | None  # path of the pod's cgroup cpu.stat, when known
     texts: dict[str, str | None] = field(default_factory=dict)  # files read this cycle
+    memo: NetnsMemo | None = None  # what the files said last cycle (none: parse afresh)
+
+    def state(self) -> NetnsMemo:
+        """The namespace's memo; a throwaway one when the caller keeps none."""
+        if self.memo is None:
+            object.__setattr__(self, "memo", NetnsMemo(self.attributes))
+        return self.memo  # type: ignore[return-value]
 
 
 def read_net(target: Target, name: str) -> str | None:
@@ -48,10 +54,17 @@ def read_net(target: Target, name: str) -> str | None:
 
 
 def _read_net(target: Target, name: str) -> str | None:
+    """os.open/os.read, as the floor does: buffered file objects cost more than the read."""
     path = f"{target.proc_root}/{target.pid}/net/{name}"
     try:
-        with open(path, "rb") as handle:
-            return handle.read().decode("ascii", "replace")
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            chunks = [os.read(fd, 65536)]
+            while chunks[-1]:
+                chunks.append(os.read(fd, 65536))
+        finally:
+            os.close(fd)
+        return b"".join(chunks).decode("ascii", "replace")
     except FileNotFoundError:
         if not os.path.exists(f"{target.proc_root}/{target.pid}"):
             raise Gone(path) from None
@@ -84,41 +97,44 @@ def _fields_by_file() -> dict[str, list[tuple[str, str, MetricDef]]]:
 _FIELDS = _fields_by_file()
 
 
+def _snmp_memo(target: Target, file: str) -> MibMemo | None:
+    """The namespace's memo of snmp or netstat, brought up to this cycle's text."""
+    text = read_net(target, file)
+    if text is None:
+        return None
+    memo = target.state().mib.setdefault(file, MibMemo())
+    memo.update(text, f"{target.pid}/net/{file}", _FIELDS[file], target.attributes)
+    return memo
+
+
 def _mib(target: Target, file: str) -> list[Point]:
+    if file != "snmp6":
+        memo = _snmp_memo(target, file)
+        return [] if memo is None else memo.points
     text = read_net(target, file)
     if text is None:
         return []
-    source = f"{target.pid}/net/{file}"
-    if file == "snmp6":
-        flat = parse_snmp6(text, source)
-        return [Point(d, target.attributes, flat[f]) for _, f, d in _FIELDS[file] if f in flat]
-    tables = parse_snmp(text, source)
-    return [Point(d, target.attributes, tables[s][f]) for s, f, d in _FIELDS[file]
-            if f in tables.get(s, {})]
-
-
-_NETDEV = (("k8s.pod.network.io", "bytes"), ("netreceiver.pod.network.packets", "packets"),
-           ("k8s.pod.network.errors", "errs"), ("netreceiver.pod.network.dropped", "drop"))
+    flat = parse_snmp6(text, f"{target.pid}/net/{file}")
+    return [Point(d, target.attributes, flat[f]) for _, f, d in _FIELDS[file] if f in flat]
 
 
 def netdev(target: Target) -> list[Point]:
     text = read_net(target, "dev")
     if text is None:
         return []
-    points = []
-    for dev in parse_net_dev(text, f"{target.pid}/net/dev"):
-        for direction, values in (("receive", dev.rx), ("transmit", dev.tx)):
-            a = _with(target.attributes, **{"network.interface.name": dev.interface,
-                                            "network.io.direction": direction})
-            points.extend(Point(metric(name), a, values[col]) for name, col in _NETDEV)
-    return points
+    return target.state().dev.update(text, f"{target.pid}/net/dev", target.attributes, metric)
+
+
+def _sockstat_table(target: Target, text: str) -> dict[str, dict[str, int]]:
+    source = f"{target.pid}/net/sockstat"
+    return target.state().parse("sockstat", text, lambda t: parse_sockstat(t, source))
 
 
 def sockstat(target: Target) -> list[Point]:
     text = read_net(target, "sockstat")
     if text is None:
         return []
-    table = parse_sockstat(text, f"{target.pid}/net/sockstat")
+    table = _sockstat_table(target, text)
     definition = metric("netreceiver.sockets.in_use")
     return [Point(definition, _with(target.attributes, **{"network.transport": proto.lower()}),
                   table[proto]["inuse"]) for proto in ("TCP", "UDP", "RAW")
@@ -147,16 +163,18 @@ def tcpsummary(target: Target) -> list[Point]:
     (ESTABLISHED + CLOSE_WAIT, RFC 1213) and sockstat's tw (per namespace since
     Linux 6.0, net->ipv4.tcp_death_row) cost nothing extra.
     """
-    snmp, sock = read_net(target, "snmp"), read_net(target, "sockstat")
+    snmp, sock = _snmp_memo(target, "snmp"), read_net(target, "sockstat")
+    estab = None if snmp is None else snmp.tables.get("Tcp", {}).get("CurrEstab")
+    tw = None if sock is None else _sockstat_table(target, sock).get("TCP", {}).get("tw")
+    held = target.state().parsed.get("tcpsummary")
+    if held is not None and held[0] == (estab, tw):
+        return held[1]  # type: ignore[return-value]  # same values: same Point objects
     conns, a, points = metric("netreceiver.tcp.connections"), target.attributes, []
-    if snmp is not None:
-        estab = parse_snmp(snmp, f"{target.pid}/net/snmp").get("Tcp", {}).get("CurrEstab")
-        if estab is not None:
-            points.append(Point(conns, _with(a, **{"tcp.state": "established"}), estab))
-    if sock is not None:
-        tw = parse_sockstat(sock, f"{target.pid}/net/sockstat").get("TCP", {}).get("tw")
-        if tw is not None:
-            points.append(Point(conns, _with(a, **{"tcp.state": "time_wait"}), tw))
+    if estab is not None:
+        points.append(Point(conns, _with(a, **{"tcp.state": "established"}), estab))
+    if tw is not None:
+        points.append(Point(conns, _with(a, **{"tcp.state": "time_wait"}), tw))
+    target.state().parsed["tcpsummary"] = ((estab, tw), points)
     return points
 
 

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import BPF_PROBES, EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
 
 PROBES = list(BPF_PROBES)  # every probe; one the kernel refuses (virtcmdlatency here) is listed
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")

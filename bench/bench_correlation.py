@@ -26,11 +26,11 @@ from collections import Counter
 from pathlib import Path
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.history.store import History
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.nodeapi.callers import CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi

@@ -24,10 +24,10 @@ from typing import Any
 
 from bench.bench_bpf import flood
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import EVENT_NAMES, RECORD, Names, decode_record, to_event
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import attrs
 
 NR_BPF, BPF_ENABLE_STATS, BPF_STATS_RUN_TIME = 321, 32, 0  # x86-64; include/uapi/linux/bpf.h

@@ -33,9 +33,9 @@ import threading
 import time
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.export.otlp_wire import WireEncoder
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.netns.discovery import discover
 from otel_netreceiver.runtime.store import SeriesStore
 from tests.support.pods import reap, spawn_bare_namespaces

@@ -144,10 +144,14 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "wide (probe packetloss; capped like every instrument)."),
     ("netreceiver.softirq.latency", _H, "s", ("softirq.vector", "softirq.phase"), "ebpf",
      "NET_RX/NET_TX softirq delay from raise to run (phase schedule) and run time (phase "
-     "execute), log2 buckets from the kernel (probe net_softirq)."),
+     "execute), log2 buckets from the kernel (probe net_softirq). Sampled: the kernel times "
+     "one run in collectors.ebpf.timing_sample, chosen at random, and counts and sum are the "
+     "timed ones multiplied by it (estimates; the exact number of runs is in /proc/softirqs)."),
     ("netreceiver.netif.tx.latency", _H, "s", (IFACE,), "ebpf",
      "Time from net:net_dev_queue to net:net_dev_xmit per interface: qdisc plus driver, log2 "
-     "buckets (probe netiftxlat)."),
+     "buckets (probe netiftxlat). Sampled: the kernel times one queued packet in "
+     "collectors.ebpf.timing_sample, chosen at random, and counts and sum are the timed ones "
+     "multiplied by it (estimates; exact packet counts: netreceiver's interface counters)."),
     ("netreceiver.virtio.ctrl.latency", _H, "s", ("virtio.ctrl.class",), "ebpf",
      "virtio-net control-queue command latency (fentry/fexit on virtnet_send_command_reply), "
      "by command class (rx, mac, vlan, announce, mq, guest_offloads, ...; probe "

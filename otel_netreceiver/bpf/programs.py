@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from importlib import resources
 
-from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.btf import Btf, BtfError
 from otel_netreceiver.bpf.tracefs import TracepointFormat, render_struct
 
 
@@ -125,10 +125,20 @@ PROBES: dict[str, ProbeSpec] = {
 }
 
 
+def netns_cookie_offset(btf: Btf) -> dict[str, int]:
+    """OFF_NET_COOKIE: struct net's ns.ns_id (the namespace cookie ioctl(NS_GET_ID) returns,
+    include/linux/ns_common.h), or nothing on kernels without it."""
+    try:
+        return {"OFF_NET_COOKIE": btf.offset("net", "ns") + btf.offset("ns_common", "ns_id")}
+    except BtfError:
+        return {}
+
+
 def kernel_offsets(btf: Btf) -> dict[str, int]:
     """Offsets the probes read, from the running kernel's BTF (net/core, include/net/sock.h)."""
     net_inum = btf.offset("net", "ns") + btf.offset("ns_common", "inum")
     return {
+        **netns_cookie_offset(btf),
         "OFF_NET_INUM": net_inum,
         "OFF_SOCK_NET": btf.offset("sock", "__sk_common") + btf.offset("sock_common", "skc_net"),
         "OFF_SOCK_STATE": btf.offset("sock", "__sk_common")
@@ -150,6 +160,10 @@ def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
     ``function`` is the fentry target the kernel has (``spec.functions``), for VIRT_FUNCTION.
     """
     text = template(spec.source).replace("VIRT_FUNCTION", function)
+    if "TIMING_SAMPLE" in text and int(offsets.get("TIMING_SAMPLE", 0)) < 1:
+        raise ValueError(f"probe {spec.name} times one event in TIMING_SAMPLE: pass "
+                         f"TIMING_SAMPLE >= 1 (collectors.ebpf.timing_sample), got "
+                         f"{offsets.get('TIMING_SAMPLE')!r}")
     for struct in spec.structs:
         fmt = formats[(struct.category, struct.event)]
         fields = struct.fields + tuple(f for f in struct.optional if fmt.field(f))

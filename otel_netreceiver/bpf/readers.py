@@ -26,12 +26,16 @@ def _with(base: Attributes, **extra: str) -> Attributes:
     return tuple(sorted((*base, *extra.items())))
 
 
-def histogram(slots: Mapping[int, int], sum_ns: int) -> HistogramValue:
+def histogram(slots: Mapping[int, int], sum_ns: int, sample: int = 1) -> HistogramValue:
+    """Log2 slots → OTLP buckets; ``sample``: the kernel timed one event in this many, so
+    counts and sum are multiplied by it (unbiased estimates: the choice is random)."""
+    if sample < 1:
+        raise ValueError(f"sample must be >= 1 (one event in sample is timed), got {sample}")
     counts = [0] * (len(BOUNDS) + 1)
     for slot, count in slots.items():
         index = min(max(slot - FIRST_SLOT, 0), len(BOUNDS))
-        counts[index] += count
-    return HistogramValue(BOUNDS, tuple(counts), sum_ns / 1e9, sum(counts))
+        counts[index] += count * sample
+    return HistogramValue(BOUNDS, tuple(counts), sum_ns * sample / 1e9, sum(counts))
 
 
 def drop_points(items: Iterable[tuple[int, int, int]], reasons: Mapping[int, str],
@@ -102,23 +106,28 @@ def retrans_peer_points(items: Iterable[tuple[int, int, int, Sequence[int], int]
 
 
 def softirq_points(phases: Mapping[str, tuple[Mapping[int, Mapping[int, int]],
-                                              Mapping[int, int]]]) -> list[Point]:
-    """phase → ({vector: {slot: count}}, {vector: sum ns}) → histograms per vector and phase."""
+                                              Mapping[int, int]]],
+                   sample: int = 1) -> list[Point]:
+    """phase → ({vector: {slot: count}}, {vector: sum ns}) → histograms per vector and phase.
+
+    ``sample``: collectors.ebpf.timing_sample, the kernel timed one run in this many."""
     definition = metric("netreceiver.softirq.latency")
     points = []
     for phase, (by_vector, sums) in phases.items():
         for vector, name in SOFTIRQ_VECTOR_NAMES.items():
             points.append(Point(definition, attrs({"softirq.vector": name,
                                                    "softirq.phase": phase}),
-                                histogram(by_vector.get(vector, {}), sums.get(vector, 0))))
+                                histogram(by_vector.get(vector, {}), sums.get(vector, 0),
+                                          sample)))
     return points
 
 
 def txlat_points(by_interface: Mapping[str, Mapping[int, int]],
-                 sums: Mapping[str, int]) -> list[Point]:
+                 sums: Mapping[str, int], sample: int = 1) -> list[Point]:
+    """Per-interface histograms; the kernel timed one queued packet in ``sample``."""
     definition = metric("netreceiver.netif.tx.latency")
     return [Point(definition, attrs({"network.interface.name": ifname}),
-                  histogram(slots, sums.get(ifname, 0)))
+                  histogram(slots, sums.get(ifname, 0), sample))
             for ifname, slots in by_interface.items()]
 
 

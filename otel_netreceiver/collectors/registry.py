@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.base import Collector
 from otel_netreceiver.collectors.ebpf import EbpfCollector
@@ -20,10 +21,11 @@ from otel_netreceiver.collectors.ethtool_stats import EthtoolStatsCollector
 from otel_netreceiver.collectors.netdev import NetdevCollector
 from otel_netreceiver.collectors.nodenet import NodeNetCollector
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig
 from otel_netreceiver.export.settings import ExporterSettings
+from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.netns.resolver import NetnsResolver
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,9 @@ class BuildContext:
     pods: PodDirectory = field(default_factory=NoPods)
     resource: dict[str, str] = field(default_factory=dict)  # the exporters' (events use it)
     logs: ExporterSettings | None = None  # resolved OTLP logs settings (export/settings.py)
+    # one kallsyms table for the counting and the event probes (bpf/kallsyms.py)
+    symbols: KernelSymbols | None = None
+    netns: NetnsResolver | None = None  # the agent's, shared: one namespace walk per cycle
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -56,7 +61,8 @@ def _netdev(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 
 def _podnet(config: AgentConfig, ctx: BuildContext) -> Collector:
-    return PodNetCollector(config.collectors.podnet, ctx.proc_root, ctx.pods)
+    return PodNetCollector(config.collectors.podnet, ctx.proc_root, ctx.pods,
+                           resolver=ctx.netns)
 
 
 def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -64,7 +70,8 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
-    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods)
+    return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.netns,
+                         ctx.symbols)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -72,7 +79,7 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
 
     c = config.collectors
     return EventsCollector(c.events, c.ebpf, ctx.logs or config.exporters.otlp, ctx.resource,
-                           ctx.proc_root, ctx.pods)
+                           ctx.proc_root, ctx.pods, ctx.netns, ctx.symbols)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
@@ -89,6 +96,8 @@ BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
 def build_collectors(config: AgentConfig,
                      ctx: BuildContext) -> tuple[list[Collector], list[ProbeStatus]]:
     """Enabled collectors, plus a status line for each one not built (and why)."""
+    if ctx.symbols is None:
+        ctx = replace(ctx, symbols=KernelSymbols(ctx.proc_root))
     built: list[Collector] = []
     skipped: list[ProbeStatus] = []
     for name, builder in BUILDERS.items():

@@ -147,17 +147,26 @@ BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat
 class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
-    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "net_softirq",
-                             "netiftxlat", "tcptwrcv", "virtcmdlatency"],
-                            "Which probes to load. socketlatency and kernellatency are opt-in: "
-                            "they run on every sendto/sendmsg and every queued skb of the node "
-                            "(BENCHMARKS.md).", choices=BPF_PROBES)
+    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "tcptwrcv",
+                             "virtcmdlatency"],
+                            "Which probes to load. The per-packet probes are opt-in: "
+                            "net_softirq and netiftxlat run on every network softirq and "
+                            "every transmitted packet, socketlatency and kernellatency also on "
+                            "every sendto/sendmsg; each costs the workload more than the 3 % "
+                            "per-packet budget on a busy flow (docs/architecture.md, Per-packet "
+                            "budget; BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
     retrans_peers: int = key(0, "Also count retransmissions per remote address and port, per "
                              "pod, for at most this many endpoints node-wide (a kernel map of "
                              "that size; endpoints past it count in netreceiver.bpf.lost, and "
                              "max_series_per_instrument still applies). 0: off.", minimum=0)
+    timing_sample: int = key(64, "Time one in this many NET_RX/NET_TX softirq runs and queued "
+                             "packets, chosen at random in the kernel (net_softirq, netiftxlat "
+                             "and the NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW event records): the "
+                             "histograms' counts and sums are the timed ones multiplied by it. "
+                             "Keeps these per-packet probes within the per-packet budget "
+                             "(docs/architecture.md); 1 times every one.", minimum=1)
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
     tracefs_path: str = key("", "Where tracefs is mounted; empty: /sys/kernel/tracing, else "
                             "/sys/kernel/debug/tracing, mounting it if neither is.")
@@ -171,9 +180,12 @@ EVENT_TYPES = ("TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLO
 class EventsConfig:
     enabled: bool = key(True, "Send kernel event records as OTLP logs (exporters.otlp's endpoint "
                         "with logs_path); nothing is loaded without an endpoint. Uses "
-                        "collectors.ebpf's btf_path and use_bcc.")
-    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
-                            "NETIF_TXLAT_SLOW"], "Event types to record.", choices=EVENT_TYPES)
+                        "collectors.ebpf's btf_path, use_bcc and tracefs_path.")
+    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS"],
+                           "Event types to record. NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW are "
+                           "opt-in: their programs run on every network softirq and every "
+                           "transmitted packet (docs/architecture.md, Per-packet budget).",
+                           choices=EVENT_TYPES)
     kernel_budget: int = key(100, "Records per type, per CPU and second that may leave the "
                              "kernel; the rest are counted in netreceiver.events.dropped "
                              "(reason rate_limit_kernel).", minimum=1)
@@ -182,8 +194,12 @@ class EventsConfig:
                             minimum=0.001)
     burst: int = key(100, "Records per type the token bucket lets through at once.", minimum=1)
     softirq_threshold: float = key(0.005, "NET_SOFTIRQ_SLOW: softirq schedule delay or run "
-                                   "time above this.", duration=True, minimum=0.000001)
-    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this.",
+                                   "time above this, among the runs watched (one in "
+                                   "collectors.ebpf.timing_sample).", duration=True,
+                                   minimum=0.000001)
+    txlat_threshold: float = key(0.005, "NETIF_TXLAT_SLOW: queue-to-xmit time above this, "
+                                 "among the packets watched (one in "
+                                 "collectors.ebpf.timing_sample).",
                                  duration=True, minimum=0.000001)
     stack_traces: bool = key(False, "Attach the kernel stack (BPF_STACK_TRACE, symbolised "
                              "from kallsyms) to every record.")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import math
 import threading
 import time
 from collections import defaultdict
@@ -20,15 +21,10 @@ from collections.abc import Callable
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.features import inspect, why_unavailable
-from otel_netreceiver.bpf.kallsyms import Kallsyms
+from otel_netreceiver.bpf.kallsyms import KernelSymbols
+from otel_netreceiver.bpf.loader import BpfLoader, Formats
 from otel_netreceiver.bpf.programs import ProbeSpec
-from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
-from otel_netreceiver.collectors.podnet.identity import (
-    NetnsIdentity,
-    NetnsResolver,
-    PodDirectory,
-)
+from otel_netreceiver.bpf.tracefs import TracepointFormat
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import (
     EVENT_NAMES,
@@ -46,7 +42,9 @@ from otel_netreceiver.events.programs import (
     probes_for,
     render_events,
 )
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Attributes, attrs
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.ratelimit import KeyedLimiter
 
 log = logging.getLogger(__name__)
@@ -67,42 +65,49 @@ def per_cpu_totals(table: Any) -> dict[int, int]:
 
 
 class PodLabels:
-    """Namespace inode → pod attributes, re-resolved at most once a second for new inodes.
+    """Namespace inode → pod attributes from the shared walk; a fresh walk for an inode the
+    walk does not know, at most once a second (a pod born since the last walk).
 
-    Identities (cgroup → pod UID) are cached; names come from the pod directory at each
-    call, so a pod the Kubernetes watch names after its first event is named from then on.
+    Identities (cgroup → pod UID) come with the walk; names come from the pod directory at
+    each call, so a pod the Kubernetes watch names after its first event is named from then
+    on. A namespace that died leaves with the next walk.
     """
 
     def __init__(self, resolver: NetnsResolver, clock: Callable[[], float] = time.monotonic):
-        self._resolver, self._clock = resolver, clock
-        self._identities: dict[int, NetnsIdentity] = {}
+        self.resolver, self._clock = resolver, clock
         self._last = -RESOLVE_EVERY
 
     def __call__(self, inode: int) -> Attributes:
         if not inode:
             return attrs({"netns.kind": "unknown"})
-        if inode not in self._identities and self._clock() - self._last >= RESOLVE_EVERY:
+        walks = self.resolver.walks
+        entry = self.resolver.resolve().get(inode)
+        if entry is None and self._clock() - self._last >= RESOLVE_EVERY:
             self._last = self._clock()
-            resolved = self._resolver.resolve()  # live namespaces only: the dead are forgotten
-            self._identities = {i: entry[1] for i, entry in resolved.items()}
-        identity = self._identities.get(inode)
-        if identity is None:
+            if walks == self.resolver.walks:  # not walked just now: walk for this inode
+                entry = self.resolver.current(max_age=0).entries.get(inode)
+        if entry is None:
             return attrs({"netns.inode": inode, "netns.kind": "unknown"})
-        return self._resolver.attributes(inode, identity)
+        return self.resolver.attributes(inode, entry[1])
 
 
 class EventSource:
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, proc_root: str,
-                 directory: PodDirectory, sink: Callable[[Event], object]) -> None:
+                 directory: PodDirectory, sink: Callable[[Event], object],
+                 resolver: NetnsResolver | None = None,
+                 symbols: KernelSymbols | None = None) -> None:
         self._settings = settings_of(config)
+        self._timing_sample = ebpf.timing_sample  # TIMING_SAMPLE of the per-packet programs
         self._sink = sink
         self._proc_root = proc_root
-        self._labels = PodLabels(NetnsResolver(proc_root, directory))
+        # the agent's shared resolver (walked each cycle), or a private one walked only for an
+        # inode it does not know (``watch``, tests)
+        self._labels = PodLabels(resolver or NetnsResolver(proc_root, directory, math.inf))
         self._limiter = KeyedLimiter(config.rate_limit, config.burst)
         self._formats: dict[tuple[str, str], TracepointFormat] = {}
         self._loaded: dict[str, Any] = {}
         self._pending: list[tuple[str, bytes]] = []
-        self._symbols: Kallsyms | None = None
+        self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
         self.statuses: dict[str, str] = {}
         self.delivered: defaultdict[str, int] = defaultdict(int)
         self.dropped: defaultdict[tuple[str, str], int] = defaultdict(int)
@@ -113,35 +118,21 @@ class EventSource:
 
     # --- loading ------------------------------------------------------------------
     def _load_all(self, ebpf: EbpfConfig, proc_root: str) -> None:
-        env = inspect(ebpf.btf_path, proc_root, ebpf.use_bcc)
-        btf: Btf | None = None
-        for probe in probes_for(self._settings.types):
-            spec = EVENT_PROBES[probe]
-            reason = why_unavailable(spec, env)
-            if not reason:
-                try:
-                    btf = btf or (Btf.load(ebpf.btf_path) if spec.needs_btf else None)
-                    self._loaded[probe] = self._load(spec, btf)
-                except Exception as exc:  # the verifier, the compiler, a missing field
-                    reason = f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
-            self.statuses[probe] = reason
-            if reason:
-                log.warning("event probe %s unavailable: %s", probe, reason)
+        self._loader = BpfLoader(ebpf, proc_root, "event probe")
+        self._formats = self._loader.formats
+        self._loaded = self._loader.load_all(
+            [EVENT_PROBES[probe] for probe in probes_for(self._settings.types)],
+            self._render, self._open_buffer)
+        self.statuses = self._loader.statuses
 
-    def _load(self, spec: ProbeSpec, btf: Btf | None) -> Any:
-        from bcc import BPF
-
-        for attach in spec.attach:
-            self._formats[(attach.category, attach.event)] = read_format(attach.category,
-                                                                         attach.event)
+    def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
         offsets = event_offsets(btf) if btf is not None else {}
-        bpf = BPF(text=render_events(spec, self._formats, offsets, self._settings).encode())
-        for attach in spec.attach:
-            bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
-                                  fn_name=attach.function.encode())
+        offsets["TIMING_SAMPLE"] = self._timing_sample
+        return render_events(spec, formats, offsets, self._settings)
+
+    def _open_buffer(self, spec: ProbeSpec, bpf: Any) -> None:
         bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,
                                        lost_cb=self._on_lost)
-        return bpf
 
     def _receiver(self, probe: str) -> Callable[[int, Any, int], None]:
         def receive(cpu: int, data: Any, size: int) -> None:
@@ -188,8 +179,6 @@ class EventSource:
             self._sink(self._event(probe, record, name, offset))
 
     def _names(self, probe: str) -> Names:
-        if self._symbols is None:
-            self._symbols = Kallsyms.load(self._proc_root)
         drops = self._formats.get(("skb", "kfree_skb"))
         resets = self._formats.get(("tcp", "tcp_send_reset"))
         return Names(drops.symbols.get("reason", {}) if drops else {},

@@ -17,11 +17,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TextIO
 
-from otel_netreceiver.collectors.podnet.identity import NoPods, PodDirectory
 from otel_netreceiver.config.loader import LoadedConfig
 from otel_netreceiver.events.model import Event, summary
 from otel_netreceiver.events.otlp_logs import event_attributes
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 
 
 @dataclass(frozen=True, slots=True)

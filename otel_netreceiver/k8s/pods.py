@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from otel_netreceiver.collectors.podnet.identity import PodMeta
+from otel_netreceiver.k8s.directory import PodMeta
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,9 @@ the namespace through another pid, or not at all.
 
 from __future__ import annotations
 
+import fcntl
 import os
+import sys
 from dataclasses import dataclass
 
 
@@ -45,3 +47,27 @@ def discover(proc_root: str) -> dict[int, Namespace]:
         if inode is not None:
             members.setdefault(inode, []).append(pid)
     return {inode: Namespace(inode, pids[0], tuple(pids)) for inode, pids in members.items()}
+
+
+# ioctl(NS_GET_ID) on an nsfs file: _IOR(NSIO=0xb7, 13, __u64) (include/uapi/linux/nsfs.h).
+# For a network namespace the id is its cookie, the value SO_NETNS_COOKIE returns
+# (net->net_cookie): unique for the life of the system, where inodes are reused.
+NS_GET_ID = 0x8008B70D
+
+
+def netns_cookie(link_path: str) -> int | None:
+    """The cookie of the namespace ``<proc_root>/<pid>/ns/net`` points at, without setns().
+
+    None when the process is gone or the kernel has no NS_GET_ID (before Linux 6.18).
+    """
+    try:
+        fd = os.open(link_path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        raw = fcntl.ioctl(fd, NS_GET_ID, b"\0" * 8)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return int.from_bytes(raw, sys.byteorder) or None

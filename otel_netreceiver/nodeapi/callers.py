@@ -11,14 +11,17 @@ API callers").
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from otel_netreceiver.collectors.podnet.identity import PodMeta
 from otel_netreceiver.k8s.cgroup import pod_of_process
+from otel_netreceiver.k8s.directory import PodMeta
+from otel_netreceiver.netns.discovery import netns_inode
+from otel_netreceiver.netns.identity import host_netns_inode
 
 POD, HOST = "pod", "host"
 
@@ -147,9 +150,10 @@ class CallerIdentifier:
             return None
 
     def _in_host_netns(self, pid: int) -> bool:
+        """The same host rule as the per-pod collector's netns.kind=host (netns/identity.py)."""
+        host = host_netns_inode(self._proc_root)
         try:
-            mine = Path(self._proc_root, "self", "ns", "net").readlink()
-            theirs = Path(self._proc_root, str(pid), "ns", "net").readlink()
+            theirs = netns_inode(os.readlink(f"{self._proc_root}/{pid}/ns/net"))
         except OSError:
             return False
-        return mine == theirs
+        return host is not None and theirs == host

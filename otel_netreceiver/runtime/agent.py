@@ -16,7 +16,6 @@ from collections.abc import Mapping
 from typing import TextIO
 
 from otel_netreceiver.cloud.imds import InstanceMetadata, load_metadata
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.collectors.registry import BuildContext, build_collectors
 from otel_netreceiver.config.loader import LoadedConfig
 from otel_netreceiver.config.schema import AgentConfig
@@ -26,8 +25,10 @@ from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
 from otel_netreceiver.export.settings import ExporterSettings, resolve_loaded
 from otel_netreceiver.k8s.connect import api_factory
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
@@ -36,6 +37,9 @@ from otel_netreceiver.runtime.store import SeriesStore
 from otel_netreceiver.top.tracker import TopTracker
 
 log = logging.getLogger(__name__)
+# A namespace walk serves every user (podnet, eBPF, events, the 1 s history sampler) for
+# this share of the collection interval: about one walk per cycle, whatever the phases.
+WALK_SHARE = 0.9
 
 
 def _collectors_part(c: AgentConfig) -> tuple:
@@ -84,6 +88,7 @@ class Agent:
         if factory is not None:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
+        self.netns = NetnsResolver(cfg.proc_root, self._directory(), WALK_SHARE * cfg.interval)
         self.correlation: CorrelationService | None = None
         self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
                               available=lambda: self._available)
@@ -98,9 +103,17 @@ class Agent:
     def _directory(self) -> PodWatcher | NoPods:
         return self.pods if self.pods is not None else NoPods()
 
+    def _adopt_resolver(self, cfg: AgentConfig) -> None:
+        """A reload keeps the one namespace resolver (and its identity cache) unless
+        proc_root changed, and only adjusts how long a walk serves."""
+        if self.netns.proc_root != cfg.proc_root:
+            self.netns = NetnsResolver(cfg.proc_root, self._directory())
+        self.netns.max_age = WALK_SHARE * cfg.interval
+
     def _build_correlation(self, cfg: AgentConfig) -> None:
         self.correlation = (CorrelationService(cfg, self._directory(), self.node,
-                                               self.top.document, listen=self._listen)
+                                               self.top.document, listen=self._listen,
+                                               resolver=self.netns)
                             if cfg.correlation.enabled else None)
 
     def _runner_stats(self) -> dict:
@@ -205,8 +218,9 @@ class Agent:
 
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
         logs = self.export_settings("logs")
+        self._adopt_resolver(cfg)
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource, logs)
+                           self.resource, logs=logs, netns=self.netns)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
             diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)

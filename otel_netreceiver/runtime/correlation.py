@@ -22,14 +22,16 @@ from typing import Any
 
 from otel_netreceiver.collectors.base import Collector, traits_of
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NetnsIdentity, PodDirectory
 from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
 from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.history.store import History
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import ProbeStatus
+from otel_netreceiver.netns.identity import NetnsIdentity
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
@@ -43,7 +45,7 @@ SAMPLED_PROBES = ["snmp", "netstat", "conntrack"]
 class CorrelationService:
     def __init__(self, cfg: AgentConfig, pods: PodDirectory, node: str,
                  top: Callable[[], dict[str, Any]] | None = None,
-                 listen: bool = True) -> None:
+                 listen: bool = True, resolver: NetnsResolver | None = None) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
         self.history = History(c.history, metric_names())
@@ -61,7 +63,7 @@ class CorrelationService:
             return
         sampler = PodNetCollector(PodNetConfig(probes=SAMPLED_PROBES, include_host=True,
                                                export_quiet=True), cfg.proc_root, pods,
-                                  select=self._sampled)
+                                  select=self._sampled, resolver=resolver)
         self.sampler = CollectorRunner(sampler, self.history, c.resolution, 0.0,
                                        name="history")
         by_ip = getattr(pods, "by_ip", lambda ip: None)

@@ -234,3 +234,33 @@ def test_reload_moves_the_node_api_and_a_bad_reload_keeps_it(tmp_path) -> None:
     finally:
         reloader.stop()
         agent.stop()
+
+
+def test_podnet_and_the_history_sampler_share_one_namespace_walk(tmp_path) -> None:
+    """The real /proc: one walk serves the per-pod collector and every sampler cycle of the
+    interval; a reload keeps the resolver, and a shorter interval shortens what a walk serves."""
+    text = ("interval: 60s\ncollectors: {ena: {enabled: false}, ebpf: {enabled: false}, "
+            "nodenet: {enabled: false}, netdev: {enabled: false}}\n"
+            "exporters: {console: {enabled: false}}\n"
+            f"correlation:\n  socket: {tmp_path / 'api.sock'}\n")
+    agent = Agent(load_text(text, "test.yaml", {}), {}, stream=io.StringIO(),
+                  metadata=InstanceMetadata())
+    agent.build_collectors_only()
+    sampler = agent.correlation.sampler if agent.correlation is not None else None
+    assert sampler is not None
+    try:
+        resolver = agent.netns
+        podnet = agent.runners["podnet"].collector.collect()
+        assert resolver.walks == 1 and not podnet.errors  # podnet walked the agent's resolver
+        for _ in range(5):  # five 1 s history cycles of the same interval
+            sampled = sampler.collector.collect()
+        assert resolver.walks == 1 and not sampled.errors
+        resolver.max_age = 0.0  # every call walks: the sampler's call shows it is the same one
+        sampler.collector.collect()
+        assert resolver.walks == 2
+        host = [p for p in sampled.points if dict(p.attributes).get("netns.kind") == "host"]
+        assert host  # the sampler read the node's namespace from the shared walk
+        agent.apply(load_text(text.replace("60s", "2s"), "test.yaml", {}))
+        assert agent.netns is resolver and resolver.max_age == pytest.approx(1.8)
+    finally:
+        agent.stop(flush=False)

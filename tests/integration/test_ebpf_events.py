@@ -19,11 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
 from otel_netreceiver.events.collector import EventsCollector
 from otel_netreceiver.events.model import Endpoint, Event
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 from tests.support.otlp_sink import OtlpHttpSink, log_records
 from tests.support.pods import Pod, kernel_supports_test_pods, pod_pair
 
@@ -56,10 +56,11 @@ def _inode(pod: Pod) -> int:
     return int(os.readlink(f"/proc/{pod.holder.pid}/ns/net")[5:-1])
 
 
-def _source(events: list[Event], **settings: object) -> EventSource:
+def _source(events: list[Event], timing_sample: int = 1, **settings: object) -> EventSource:
     config = EventsConfig(**{"types": ["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS"],
                              **settings})  # type: ignore[arg-type]
-    source = EventSource(config, EbpfConfig(), "/proc", NoPods(), events.append)
+    source = EventSource(config, EbpfConfig(timing_sample=timing_sample), "/proc", NoPods(),
+                         events.append)
     assert all(not r for r in source.statuses.values()), source.statuses
     source.start()
     return source

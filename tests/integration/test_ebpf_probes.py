@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.support.pods import Pod, destroy_pod, kernel_supports_test_pods, nstat, pod_pair
 from tests.support.tools import require_tool
@@ -43,7 +43,7 @@ if REASON:
 
 @pytest.fixture(scope="module")
 def collector():
-    c = EbpfCollector(EbpfConfig(probes=ALL), "/proc", NoPods())
+    c = EbpfCollector(EbpfConfig(probes=ALL, timing_sample=1), "/proc", NoPods())  # time all
     assert c.statuses() == dict.fromkeys(ALL, ""), c.statuses()  # all load on this kernel
     yield c
     c.close()
@@ -176,6 +176,36 @@ def test_latency_histograms_fill_with_traffic(collector, pods) -> None:
     assert rx.count > 0 and rx.sum > 0 and sum(rx.bucket_counts) == rx.count
     assert hist[("NET_RX", "schedule", None)].count > 0
     assert hist[(None, None, "lo")].count > 0  # the pod's loopback transmit path
+
+
+def _lo_transmits(collection: Collection) -> tuple[int, int]:
+    """(histogram count of lo, histogram points) from netiftxlat."""
+    lo = [p.value for p in collection.points
+          if dict(p.attributes).get("network.interface.name") == "lo"]
+    return (lo[0].count if lo else 0), len(lo)
+
+
+def test_one_transmit_in_n_is_timed_and_the_counts_are_scaled(pods) -> None:
+    """timing_sample 8: about one loopback transmit in 8 is timed, each standing for 8, so the
+    histogram's count is a multiple of 8 near the number of transmits (a flood of 2000
+    datagrams on lo, each one plus its ICMP error: ~4000 transmits, ~500 timed; an unsampled
+    program would count 8x too many, a broken choice none)."""
+    a, _ = pods
+    c = EbpfCollector(EbpfConfig(probes=["netiftxlat", "net_softirq"], timing_sample=8),
+                      "/proc", NoPods())
+    try:
+        before, _ = _lo_transmits(c.collect())
+        _udp_to_closed_port(a, 2000)
+        collection = c.collect()
+        after, _ = _lo_transmits(collection)
+    finally:
+        c.close()
+    assert (after - before) % 8 == 0
+    assert 4000 / 2 < after - before < 4000 * 2  # other lo traffic of the node adds a little
+    rx = next(p.value for p in collection.points
+              if dict(p.attributes).get("softirq.vector") == "NET_RX"
+              and dict(p.attributes).get("softirq.phase") == "execute")
+    assert rx.count % 8 == 0 and rx.count > 0
 
 
 def test_dead_namespaces_leave_the_maps(collector, pods) -> None:

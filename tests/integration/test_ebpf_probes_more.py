@@ -21,8 +21,8 @@ from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.programs import PROBES, kernel_offsets, render
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.integration.test_ebpf_probes import REASON, _inode, _wait_for_line
 from tests.support.pods import Pod, pod_pair
@@ -223,7 +223,7 @@ def test_virtcmdlatency_loads_where_fentry_works_else_says_why() -> None:
 def test_netiftxlat_measures_every_transmit_with_hashed_slots() -> None:
     """The array-slot variant must not lose samples on sequential traffic (no slot collisions):
     each of the pod's datagrams on lo is one queue -> xmit pair."""
-    c = EbpfCollector(EbpfConfig(probes=["netiftxlat"]), "/proc", NoPods())
+    c = EbpfCollector(EbpfConfig(probes=["netiftxlat"], timing_sample=1), "/proc", NoPods())
     try:
         assert c.statuses() == {"netiftxlat": ""}
 

@@ -15,9 +15,9 @@ import tracemalloc
 import pytest
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.export.otlp_wire import WireEncoder
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.runtime.store import SeriesStore
 from tests.support.pods import kernel_supports_test_pods, reap, spawn_bare_namespaces
 

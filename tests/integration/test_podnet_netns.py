@@ -13,8 +13,8 @@ import time
 import pytest
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods, PodMeta
 from otel_netreceiver.config.schema import PodNetConfig
+from otel_netreceiver.k8s.directory import NoPods, PodMeta
 from otel_netreceiver.model import Collection
 from otel_netreceiver.procfs.snmp import parse_snmp
 from tests.support.pods import (

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 from tests.support.pods import kernel_supports_test_pods, pod_pair
 from tests.support.soak import record, scaled
 

@@ -29,9 +29,9 @@ import pytest
 
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import NoPods
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.config.schema import PodNetConfig
+from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.runtime.agent import Agent
 from otel_netreceiver.runtime.scheduler import CollectorRunner
 from otel_netreceiver.runtime.store import SeriesStore

@@ -19,10 +19,10 @@ from collections import Counter
 import pytest
 
 from otel_netreceiver.catalogue import metric
-from otel_netreceiver.collectors.podnet.identity import PodMeta
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
 from otel_netreceiver.history.store import History
+from otel_netreceiver.k8s.directory import PodMeta
 from otel_netreceiver.model import Point, attrs
 from otel_netreceiver.nodeapi.callers import CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator

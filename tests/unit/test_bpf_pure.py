@@ -69,6 +69,25 @@ def test_log2_slots_become_second_buckets_and_fold_the_edges() -> None:
     assert (h.count, h.sum) == (10, 0.005)
 
 
+def test_sampled_histograms_scale_counts_and_sum_by_the_sample() -> None:
+    """One event in 64 timed: each timed one stands for 64, the mean stays the timed mean."""
+    h = histogram({FIRST_SLOT: 3, FIRST_SLOT + 2: 1}, sum_ns=8_000, sample=64)
+    assert h.bucket_counts[0] == 192 and h.bucket_counts[2] == 64
+    assert (h.count, h.sum) == (256, pytest.approx(64 * 8e-6))
+    with pytest.raises(ValueError, match="sample must be >= 1"):
+        histogram({FIRST_SLOT: 1}, 1, sample=0)
+
+
+@pytest.mark.parametrize("probe", ["net_softirq", "netiftxlat"])
+def test_per_packet_probes_need_their_timing_sample(probe: str) -> None:
+    formats = {("net", "net_dev_queue"): _fmt("net_net_dev_queue"),
+               ("net", "net_dev_xmit"): _fmt("net_net_dev_xmit")}
+    with pytest.raises(ValueError, match="TIMING_SAMPLE >= 1"):
+        render(PROBES[probe], formats, {})
+    text = render(PROBES[probe], formats, {"TIMING_SAMPLE": 16})
+    assert "#define TIMING_SAMPLE 16" in text and "bpf_get_prandom_u32()" in text
+
+
 def test_reset_rows_are_named_with_states_and_reasons() -> None:
     points = reset_points([(7, 0, 255, 1, 4), (7, 1, 2, 0xFFFFFFFF, 1)], {1: "NO_SOCKET"},
                           lambda inode: attrs({"netns.inode": inode}))
@@ -89,14 +108,26 @@ class _Value:
         self.value = value
 
 
-def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept() -> None:
+def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept(tmp_path) -> None:
+    """Keyed by inode (a kernel without NS_GET_ID): a proc tree written here has namespace 11."""
     from otel_netreceiver.collectors.ebpf import EbpfCollector
+    from otel_netreceiver.k8s.directory import NoPods
+    from otel_netreceiver.netns.bpfkeys import KeyJoin
+    from otel_netreceiver.netns.resolver import NetnsResolver
 
+    (tmp_path / "5" / "ns").mkdir(parents=True)
+    (tmp_path / "5" / "ns" / "net").symlink_to("net:[11]")
+    resolver = NetnsResolver(str(tmp_path), NoPods(), max_age=60.0)
+    assert not resolver.has_cookies
     live, dead, unknown = _Key(11, 3), _Key(99, 3), _Key(0, 2)
     table = {live: _Value(5), dead: _Value(7), unknown: _Value(1)}
-    rows = EbpfCollector._netns_items(table, {11}, ("netns", "reason"))
+    join = KeyJoin(resolver, by_cookie=False)
+    rows = EbpfCollector._netns_items(table, join, ("netns", "reason"))
     assert sorted(rows) == [(0, 2, 1), (11, 3, 5)]
     assert set(table) == {live, unknown}  # the dead namespace's entry is gone from the map
+    assert resolver.walks == 1  # walked for this cycle: 99 is dead without a second walk
+    assert dict(join.labels(11))["netns.inode"] == "11"
+    assert dict(join.labels(0)) == {"netns.kind": "unknown"}
 
 
 def test_retransmissions_per_peer_need_the_endpoint_fields_and_name_the_peer():

@@ -39,7 +39,7 @@ OFFSETS = {name: 8 * i for i, name in enumerate(
     ("OFF_NET_INUM", "OFF_SOCK_NET", "OFF_SOCK_STATE", "OFF_SKB_DEV", "OFF_SKB_SK",
      "OFF_DEV_NET", "OFF_SKC_FAMILY", "OFF_SKC_NUM", "OFF_SKC_DPORT", "OFF_SKC_DADDR",
      "OFF_SKC_RCV_SADDR", "OFF_SKC_V6_DADDR", "OFF_SKC_V6_RCV_SADDR", "OFF_SKB_HEAD",
-     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)}
+     "OFF_SKB_NH", "OFF_SKB_TH"), start=1)} | {"TIMING_SAMPLE": 64}
 SETTINGS = EventSettings(("TCP_SEND_RST", "PACKETLOSS"), 100, 5_000_000, 7_000_000, False)
 
 
@@ -148,6 +148,8 @@ def test_every_event_program_renders_from_recorded_formats() -> None:
     for probe in ("packetloss", "tcpretrans", "netiftxlat", "net_softirq"):
         text = render_events(EVENT_PROBES[probe], formats, OFFSETS, stacks)
         assert "#define EV_STACKS 1" in text and "#define EV_BUDGET 7" in text
+        assert "#define TIMING_SAMPLE 64" in text
+        assert ("% TIMING_SAMPLE" in text) == (probe in ("netiftxlat", "net_softirq"))
     assert probes_for(("PACKETLOSS", "TCP_RECEIVE_RST", "TCP_SEND_RST")) == ("tcpreset",
                                                                              "packetloss")
 
@@ -247,41 +249,32 @@ def test_a_bad_event_setting_is_refused_naming_file_line_and_key() -> None:
     assert loaded.config.collectors.events.types == ["TCP_RETRANS"]
 
 
-class FakeResolver:
-    """A NetnsResolver's interface over a fixed table (the real one walks /proc)."""
-
-    def __init__(self, directory: dict[str, tuple[str, str]]) -> None:
-        self.walks, self.directory = 0, directory
-        self.live: dict[int, object] = {}
-
-    def resolve(self):  # type: ignore[no-untyped-def]
-        self.walks += 1
-        return {inode: (None, identity) for inode, identity in self.live.items()}
-
-    def attributes(self, inode, identity):  # type: ignore[no-untyped-def]
-        name = self.directory.get(identity)
-        return attrs({"netns.inode": inode, "k8s.pod.uid": identity,
-                      **({"k8s.pod.name": name[0]} if name else {})})
-
-
-def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names() -> None:
+def test_pod_labels_walk_proc_at_most_once_a_second_and_pick_up_late_names(tmp_path) -> None:
+    """A real resolver over a proc tree written here (namespace links and cgroups)."""
     from otel_netreceiver.events.source import PodLabels
+    from otel_netreceiver.k8s.directory import PodMeta
+    from otel_netreceiver.netns.resolver import NetnsResolver
 
-    clock, resolver = Clock(), FakeResolver({})
-    labels = PodLabels(resolver, clock)  # type: ignore[arg-type]
+    uid = "0e2c3d4e-0000-1111-2222-333344445555"
+    clock, names = Clock(), {}
+    directory = type("Directory", (), {"get": lambda self, u: names.get(u)})()
+    resolver = NetnsResolver(str(tmp_path), directory, max_age=60.0, clock=clock)
+    labels = PodLabels(resolver, clock)
     assert dict(labels(0)) == {"netns.kind": "unknown"} and resolver.walks == 0
     assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1
-    resolver.live[7] = "uid-7"
+    (tmp_path / "70" / "ns").mkdir(parents=True)
+    (tmp_path / "70" / "ns" / "net").symlink_to("net:[7]")
+    (tmp_path / "70" / "cgroup").write_text(f"0::/kubepods/pod{uid}/" + "c" * 64 + "\n")
     assert dict(labels(7))["netns.kind"] == "unknown" and resolver.walks == 1  # not yet
     clock.now += 1.0
-    assert dict(labels(7))["k8s.pod.uid"] == "uid-7" and resolver.walks == 2
-    resolver.directory["uid-7"] = ("web-7", "shop")  # the Kubernetes watch names it later
-    assert dict(labels(7))["k8s.pod.name"] == "web-7" and resolver.walks == 2  # cached identity
+    assert dict(labels(7))["k8s.pod.uid"] == uid and resolver.walks == 2
+    names[uid] = PodMeta(uid, "web-7", "shop")  # the Kubernetes watch names it later
+    assert dict(labels(7))["k8s.pod.name"] == "web-7" and resolver.walks == 2  # same walk
 
 
 def test_the_poll_threads_accounting_without_a_kernel() -> None:
-    from otel_netreceiver.collectors.podnet.identity import NoPods
     from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+    from otel_netreceiver.k8s.directory import NoPods
 
     got: list = []
     from otel_netreceiver.events.source import EventSource

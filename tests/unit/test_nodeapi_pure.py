@@ -39,7 +39,7 @@ def test_local_addresses_come_from_the_kernels_fib_trie(tmp_path):
 
 
 def test_callers_by_address(tmp_path):
-    from otel_netreceiver.collectors.podnet.identity import PodMeta
+    from otel_netreceiver.k8s.directory import PodMeta
 
     pods = {"10.251.9.2": PodMeta("uid-9", "web", "shop", "10.251.9.2", ips=("10.251.9.2",)),
             "10.251.47.1": PodMeta("uid-h", "hostnet", "kube-system", "10.251.47.1",

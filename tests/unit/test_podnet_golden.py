@@ -27,9 +27,9 @@ from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
 )
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
-from otel_netreceiver.collectors.podnet.identity import PodMeta
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.export.otlp_wire import WireEncoder
+from otel_netreceiver.k8s.directory import PodMeta
 from otel_netreceiver.runtime.store import SeriesStore
 
 DATA = Path(__file__).parent.parent / "data" / "podnet"

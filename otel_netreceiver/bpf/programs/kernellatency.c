@@ -31,7 +31,7 @@ int kl_data_ready(struct ready_args *args) {
         return 0;
     u64 delta = bpf_ktime_get_ns() - *t;
     *t = 0;
-    observe(netns_of_sock((u64)args->skaddr), 0, delta);
+    observe(netns_key_of_sock((u64)args->skaddr), 0, delta);
     return 0;
 }
 
@@ -60,7 +60,7 @@ int kl_queue(struct queue_args *args) {
         return 0;
     u64 delta = bpf_ktime_get_ns() - *t;
     tx_start.delete(&id);
-    observe(netns_of_sock(sk), 1, delta);
+    observe(netns_key_of_sock(sk), 1, delta);
     return 0;
 }
 

@@ -4,6 +4,10 @@
 // hash update, lookup and delete: see BENCHMARKS.md). Two skbs in flight in the same slot:
 // the later one wins and the earlier is not measured (never mis-measured: the address is
 // compared). Counts and sums share one per-CPU hash value, so no atomics.
+// Per-packet budget (docs/architecture.md): one queued skb in TIMING_SAMPLE is timed, chosen
+// at random; the others cost a random number at queue and an inlined array lookup and compare
+// at transmit (no clock read, no string read, no hash). User space multiplies the sampled
+// counts and sums by TIMING_SAMPLE (bpf/readers.py).
 QUEUE_ARGS_STRUCT
 XMIT_ARGS_STRUCT
 
@@ -19,6 +23,8 @@ static __always_inline u32 queue_slot(u64 skb) {
 }
 
 int on_queue(struct queue_args *args) {
+    if (TIMING_SAMPLE > 1 && bpf_get_prandom_u32() % TIMING_SAMPLE)
+        return 0;
     u32 idx = queue_slot(args->skbaddr);
     struct queued *q = queued_at.lookup(&idx);
     if (q) {

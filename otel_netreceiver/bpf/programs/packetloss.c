@@ -3,7 +3,7 @@
 // BENCHMARKS.md). User space sums it into per-pod drops by reason and node-wide drop sites.
 ARGS_STRUCT
 
-struct drop_key { u64 location; u32 netns; u32 reason; };
+struct drop_key { u64 location; u64 netns; u32 reason; u32 pad; };  // netns: netns.h key
 BPF_PERCPU_HASH(drops, struct drop_key, u64, 16384);
 
 int on_kfree_skb(struct kfree_skb_args *args) {
@@ -11,7 +11,7 @@ int on_kfree_skb(struct kfree_skb_args *args) {
     u64 sk = args->rx_sk;
     key.location = args->location;
     key.reason = args->reason;
-    key.netns = sk ? netns_of_sock(sk) : netns_of_skb(args->skbaddr);
+    key.netns = sk ? netns_key_of_sock(sk) : netns_key_of_skb(args->skbaddr);
     u64 one = 1, *v = drops.lookup(&key);
     if (v) (*v)++;
     else if (drops.update(&key, &one) != 0) count_lost();

@@ -36,7 +36,7 @@ int sl_recv_length(struct recv_args *args) {
     u64 delta = bpf_ktime_get_ns() - *t;
     ready_at.delete(&sk);  // also on EOF (0) and errors: a freed socket's address is reused
     if ((int)args->ret > 0)  // rendered as u32: the field is an int
-        observe(netns_of_sock(sk), 0, delta);
+        observe(netns_key_of_sock(sk), 0, delta);
     return 0;
 }
 
@@ -65,7 +65,7 @@ int sl_queue(struct queue_args *args) {
     if (waiting) {
         u64 delta = now - *waiting;
         write_pending.delete(&sk);
-        observe(netns_of_sock(sk), 1, delta);
+        observe(netns_key_of_sock(sk), 1, delta);
     }
     struct send_state *state = send_at.lookup(&id);
     if (state && !state->left_at) {  // the first skb queued inside this thread's send call
@@ -85,7 +85,7 @@ int sl_send_length(struct send_args *args) {
     if ((int)args->ret <= 0)
         return 0;
     if (s.left_at && s.left_sk == sk)  // its data left during the call
-        observe(netns_of_sock(sk), 1, s.left_at - s.start);
+        observe(netns_key_of_sock(sk), 1, s.left_at - s.start);
     else  // queued only: the socket's next skb at the device ends the wait
         write_pending.insert(&sk, &s.start);
     return 0;

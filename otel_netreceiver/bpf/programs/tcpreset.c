@@ -3,7 +3,7 @@
 SEND_ARGS_STRUCT
 RECV_ARGS_STRUCT
 
-struct reset_key { u32 netns; u16 direction; u16 state; u32 reason; };
+struct reset_key { u64 netns; u16 direction; u16 state; u32 reason; };  // netns: netns.h key
 BPF_PERCPU_HASH(resets, struct reset_key, u64, 16384);
 
 static __always_inline void bump(struct reset_key *key) {
@@ -17,10 +17,10 @@ int on_send_reset(struct send_reset_args *args) {
     key.direction = 0;
     key.reason = SEND_REASON;
     if (args->skaddr) {
-        key.netns = netns_of_sock(args->skaddr);
+        key.netns = netns_key_of_sock(args->skaddr);
         key.state = args->state;
     } else {
-        key.netns = netns_of_skb(args->skbaddr);
+        key.netns = netns_key_of_skb(args->skbaddr);
         key.state = 255;
     }
     bump(&key);
@@ -32,7 +32,7 @@ int on_receive_reset(struct receive_reset_args *args) {
     u8 state = 0;
     key.direction = 1;
     key.reason = 0xFFFFFFFF;
-    key.netns = netns_of_sock(args->skaddr);
+    key.netns = netns_key_of_sock(args->skaddr);
     if (args->skaddr)
         bpf_probe_read_kernel(&state, sizeof(state), (void *)(args->skaddr + OFF_SOCK_STATE));
     key.state = state;

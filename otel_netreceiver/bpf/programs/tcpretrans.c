@@ -3,17 +3,17 @@
 // in a map of at most RETRANS_PEERS entries: endpoints past the cap are counted in `lost`.
 ARGS_STRUCT
 
-struct retrans_key { u32 netns; u32 state; };
+struct retrans_key { u64 netns; u32 state; u32 pad; };  // netns: netns.h key
 BPF_PERCPU_HASH(retrans, struct retrans_key, u64, 16384);
 
 #if RETRANS_PEERS > 0
-struct peer_key { u32 netns; u16 family; u16 dport; u8 daddr[16]; };
+struct peer_key { u64 netns; u16 family; u16 dport; u8 daddr[16]; u32 pad; };
 BPF_PERCPU_HASH(retrans_peers, struct peer_key, u64, RETRANS_PEERS);
 #endif
 
 int on_retransmit(struct retransmit_args *args) {
     struct retrans_key key = {};
-    key.netns = netns_of_sock(args->skaddr);
+    key.netns = netns_key_of_sock(args->skaddr);
     key.state = args->state;
     u64 one = 1, *v = retrans.lookup(&key);
     if (v) (*v)++;

@@ -7,7 +7,7 @@
 // not freed there and not counted.
 ARGS_STRUCT
 
-struct tw_key { u32 netns; };
+struct tw_key { u64 netns; };  // netns.h key
 BPF_PERCPU_HASH(tw_packets, struct tw_key, u64, 4096);
 
 int on_tw_drop(struct kfree_skb_args *args) {
@@ -18,7 +18,7 @@ int on_tw_drop(struct kfree_skb_args *args) {
     bpf_probe_read_kernel(&state, sizeof(state), (void *)(sk + OFF_SOCK_STATE));
     if (state != 6)  // TCP_TIME_WAIT, include/net/tcp_states.h
         return 0;
-    struct tw_key key = {netns_of_sock(sk)};
+    struct tw_key key = {netns_key_of_sock(sk)};
     u64 one = 1, *v = tw_packets.lookup(&key);
     if (v) (*v)++;
     else if (tw_packets.update(&key, &one) != 0) count_lost();

@@ -1,8 +1,9 @@
 """The per-pod collector: every network namespace of the node, its counters, its pod.
 
-Per cycle: find namespaces by the inode of <proc_root>/<pid>/ns/net (one
-representative pid each), identify each (cached per inode and pid, freed when
-the namespace goes), run the configured probes through that pid's /proc, and
+Per cycle: take the namespaces of the agent's shared walk (netns/resolver.py: the
+inode of <proc_root>/<pid>/ns/net, one representative pid each, identified once per
+inode and pid), confirm a reused walk's pid is still inside its namespace, run the
+configured probes through that pid's /proc, and
 return one collection. A namespace whose process exits mid-read is left out of
 this cycle quietly; a malformed file is reported as an error naming it and costs
 only that probe's points.
@@ -16,18 +17,16 @@ from collections import Counter
 from collections.abc import Callable
 
 from otel_netreceiver.catalogue import metric
-from otel_netreceiver.collectors.podnet.identity import (
-    NetnsIdentity,
-    NetnsResolver,
-    PodDirectory,
-)
 from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
 from otel_netreceiver.collectors.podnet.memo import NetnsMemo
 from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
+from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
-from otel_netreceiver.netns.discovery import Namespace, discover
+from otel_netreceiver.netns.discovery import Namespace
+from otel_netreceiver.netns.identity import NetnsIdentity
+from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.procfs.errors import ParseError
 
 
@@ -35,11 +34,13 @@ class PodNetCollector:
     name = "podnet"
 
     def __init__(self, config: PodNetConfig, proc_root: str, directory: PodDirectory,
-                 select: Callable[[NetnsIdentity], bool] | None = None) -> None:
+                 select: Callable[[NetnsIdentity], bool] | None = None,
+                 resolver: NetnsResolver | None = None) -> None:
         self._config, self._proc_root = config, proc_root
         self._select = select  # only these namespaces (the history's fast sampler)
-        self._resolver = NetnsResolver(proc_root, directory, config.verbose,
-                                       tuple(config.labels))
+        # the agent's shared resolver (one walk per cycle), or a private one walking each call
+        self._resolver = resolver or NetnsResolver(proc_root, directory)
+        self._labels = tuple(config.labels)
         self._cpu_stat: dict[tuple[int, int], str | None] = {}  # (inode, pid) → cpu.stat path
         # inode → what its files said last cycle (collectors/podnet/memo.py)
         self._memo: dict[int, NetnsMemo] = {}
@@ -106,13 +107,18 @@ class PodNetCollector:
         kinds: Counter[str] = Counter()
         self._next_memo = {}
         self._io.begin_cycle()
+        walks = self._resolver.walks
         live = self._resolver.resolve()
+        reused = walks == self._resolver.walks  # walked earlier: the pid may have moved on
         for inode, (ns, identity) in live.items():
             if identity.kind == "host" and not self._config.include_host:
                 continue
             if self._select is not None and not self._select(identity):
                 continue
-            attributes = self._resolver.attributes(inode, identity)
+            if reused and not self._resolver.still_in(ns):
+                continue  # its process left; the next walk finds the namespace again
+            attributes = self._resolver.attributes(inode, identity, self._config.verbose,
+                                                   self._labels)
             target = Target(self._proc_root, ns.pid, ns.pids, attributes,
                             self._cpu_stat_path(ns, identity),
                             memo=self._netns_memo(inode, attributes))
@@ -131,7 +137,7 @@ class PodNetCollector:
         return Collection.of(self.name, points, time.time_ns(), errors)
 
     def probe(self) -> ProbeStatus:
-        found = discover(self._proc_root)
+        found = self._resolver.resolve()
         if not found:
             return ProbeStatus(self.name, False, f"no network namespace visible under "
                                f"{self._proc_root} (needs hostPID and the host's /proc)")

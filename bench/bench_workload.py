@@ -1,0 +1,220 @@
+"""The agent's cost to the workload: the workload thread's own CPU time per operation.
+
+What a new user measures on a quiet node: a workload's CPU time per operation without and
+with the agent's probes. On loopback the tracepoint programs (and the kernel's work to fire
+the tracepoints) run in the sending thread's context, so the thread's CPU time
+(CLOCK_THREAD_CPUTIME_ID, as getrusage RUSAGE_THREAD) carries the whole per-packet cost.
+
+The probes are loaded by the agent's own classes, EbpfCollector (collectors/ebpf.py) and
+EventSource (events/source.py), with the default configuration, so the programs are exactly
+the agent's; they are compiled once, then detached and re-attached between rounds (bcc keeps
+the loaded programs), so rounds alternate quickly: without, with, without, with, ... and
+the figures are medians of the rounds. Three workloads, each in one thread on 127.0.0.1:
+a UDP flood to a closed port (each datagram: a NET_RX softirq, a kfree_skb NO_SOCKET drop
+and an ICMP port-unreachable), a UDP ping-pong between two sockets and a TCP
+request/response of 64 bytes each way. A last pass with kernel.bpf_stats_enabled=1 prints
+each program's run_time_ns / run_cnt (own fdinfo); the overhead rounds run with statistics
+off, as on a real node.
+
+    sudo flock /tmp/onr-bench.lock .venv/bin/python bench/bench_workload.py
+        [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from otel_netreceiver.bpf.programs import PROBES
+from otel_netreceiver.collectors.ebpf import EbpfCollector
+from otel_netreceiver.config.schema import BPF_PROBES, EVENT_TYPES, EbpfConfig, EventsConfig
+from otel_netreceiver.events.programs import EVENT_PROBES
+from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
+
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+LOOP = "127.0.0.1"
+
+
+def udp_flood(ops: int) -> None:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for _ in range(ops):
+        sock.sendto(b"x", (LOOP, 9))
+    sock.close()
+
+
+def udp_pingpong(ops: int) -> None:
+    a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    a.bind((LOOP, 0))
+    b.bind((LOOP, 0))
+    a.connect(b.getsockname())
+    b.connect(a.getsockname())
+    for _ in range(ops):
+        a.send(b"ping")
+        b.recv(64)
+        b.send(b"pong")
+        a.recv(64)
+    a.close()
+    b.close()
+
+
+def tcp_request_response(ops: int) -> None:
+    server = socket.socket()
+    server.bind((LOOP, 0))
+    server.listen()
+    client = socket.create_connection(server.getsockname())
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    peer, _ = server.accept()
+    peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    request = b"q" * 64
+    for _ in range(ops):
+        client.sendall(request)
+        peer.recv(64)
+        peer.sendall(request)
+        client.recv(64)
+    for s in (client, peer, server):
+        s.close()
+
+
+WORKLOADS: dict[str, tuple[Callable[[int], None], int]] = {
+    "udp_flood": (udp_flood, 100_000),
+    "udp_pingpong": (udp_pingpong, 30_000),
+    "tcp_rr": (tcp_request_response, 30_000),
+}
+
+
+def us_per_op(run: Callable[[int], None], ops: int) -> float:
+    started = time.thread_time_ns()
+    run(ops)
+    return (time.thread_time_ns() - started) / ops / 1e3
+
+
+class Attached:
+    """The agent's loaded BPF objects, attached or detached as a whole between rounds."""
+
+    def __init__(self, probes: list[str], events: list[str]) -> None:
+        self.collector = EbpfCollector(EbpfConfig(probes=probes), "/proc", NoPods())
+        self.source = EventSource(EventsConfig(types=events), EbpfConfig(), "/proc", NoPods(),
+                                  lambda event: None)
+        self.source.start()
+        # (bcc object, classic (tp, fn) pairs, raw tracepoint names) per loaded probe
+        self._objects: list[tuple[str, Any, list[tuple[bytes, bytes]], list[bytes]]] = []
+        for label, loaded, specs in (("", self.collector._loaded, PROBES),
+                                     ("ev:", self.source._loaded, EVENT_PROBES)):
+            for name, bpf in loaded.items():
+                classic = [(f"{a.category}:{a.event}".encode(), a.function.encode())
+                           for a in specs[name].attach]
+                self._objects.append((label + name, bpf, classic,
+                                      list(bpf.raw_tracepoint_fds)))
+        for label, statuses in (("", self.collector.statuses()), ("ev:", self.source.statuses)):
+            for name, reason in statuses.items():
+                print(f"  {label}{name}: {'loaded' if not reason else 'unavailable: ' + reason}")
+
+    def detach(self) -> None:
+        for _, bpf, classic, raw in self._objects:
+            for tp in [tp for tp, _fn in classic if tp in bpf.tracepoint_fds]:
+                bpf.detach_tracepoint(tp)
+            for tp in [tp for tp in raw if tp in bpf.raw_tracepoint_fds]:
+                bpf.detach_raw_tracepoint(tp)
+
+    def attach(self) -> None:
+        for _, bpf, classic, raw in self._objects:
+            for tp, fn in [(tp, fn) for tp, fn in classic if tp not in bpf.tracepoint_fds]:
+                bpf.attach_tracepoint(tp=tp, fn_name=fn)
+            for tp in [tp for tp in raw if tp not in bpf.raw_tracepoint_fds]:
+                bpf.attach_raw_tracepoint(tp=tp, fn_name=b"raw_tracepoint__" + tp)
+
+    def program_stats(self) -> dict[str, tuple[int, int]]:
+        """probe/function → (run_time_ns, run_cnt), from this process's own fdinfo."""
+        stats = {}
+        for label, bpf, _, _ in self._objects:
+            for fn in bpf.funcs.values():
+                text = Path(f"/proc/self/fdinfo/{fn.fd}").read_text()
+                info = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+                stats[f"{label}/{fn.name.decode()}"] = (int(info.get("run_time_ns", 0)),
+                                                        int(info.get("run_cnt", 0)))
+        return stats
+
+    def close(self) -> None:
+        self.source.close()
+        self.collector.close()
+
+
+def overhead(agent: Attached, rounds: int) -> None:
+    """Alternating rounds (without, with) x rounds, then a last without; medians printed."""
+    without: dict[str, list[float]] = {w: [] for w in WORKLOADS}
+    with_: dict[str, list[float]] = {w: [] for w in WORKLOADS}
+    for index in range(2 * rounds + 1):
+        attached = index % 2 == 1
+        agent.attach() if attached else agent.detach()
+        for name, (run, ops) in WORKLOADS.items():
+            (with_ if attached else without)[name].append(us_per_op(run, ops))
+    agent.detach()
+    print(f"{'workload':<14} {'without us/op':>13} {'with us/op':>11} {'delta us':>9} "
+          f"{'overhead':>9}   (medians; rounds without / with)")
+    for name in WORKLOADS:
+        base, probed = statistics.median(without[name]), statistics.median(with_[name])
+        rounds_text = (" ".join(f"{v:.2f}" for v in without[name]) + " / "
+                       + " ".join(f"{v:.2f}" for v in with_[name]))
+        print(f"{name:<14} {base:>13.2f} {probed:>11.2f} {probed - base:>+9.2f} "
+              f"{(probed - base) / base:>+9.1%}   ({rounds_text})")
+
+
+def program_costs(agent: Attached) -> None:
+    """One pass of every workload with BPF statistics on: each program's ns and runs per op."""
+    previous = STATS.read_text().strip()
+    STATS.write_text("1\n")
+    try:
+        agent.attach()
+        before = agent.program_stats()
+        ops = 0
+        for run, count in WORKLOADS.values():
+            run(count)
+            ops += count
+        after = agent.program_stats()
+        agent.detach()
+    finally:
+        STATS.write_text(previous + "\n")
+    print(f"{'probe/program':<32} {'runs':>9} {'ns/run':>8} {'share':>7}")
+    deltas = {n: (after[n][0] - before[n][0], after[n][1] - before[n][1]) for n in after}
+    total = sum(ns for ns, _ in deltas.values()) or 1
+    for name, (ns, runs) in sorted(deltas.items(), key=lambda item: -item[1][0]):
+        if runs:
+            print(f"{name:<32} {runs:>9} {ns / runs:>8.1f} {ns / total:>7.1%}")
+    print(f"programs' run time over all three workloads: {total / ops:.0f} ns per operation "
+          f"({ops} operations)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--probes", help="comma-separated collectors.ebpf probes "
+                        "(default: the configuration's default)")
+    parser.add_argument("--events", help="comma-separated event types (default: the "
+                        "configuration's default; '' for none)")
+    parser.add_argument("--all", action="store_true", help="every probe and every event type")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    probes = list(EbpfConfig().probes) if args.probes is None else \
+        [p for p in args.probes.split(",") if p]
+    events = list(EventsConfig().types) if args.events is None else \
+        [e for e in args.events.split(",") if e]
+    if args.all:
+        probes, events = list(BPF_PROBES), list(EVENT_TYPES)
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    print(f"probes: {','.join(probes) or '-'}; events: {','.join(events) or '-'}")
+    agent = Attached(probes, events)
+    try:
+        overhead(agent, args.rounds)
+        program_costs(agent)
+    finally:
+        agent.close()
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,60 @@
+"""Per-pod BPF map keys joined to the live namespaces of the shared walk.
+
+The per-pod maps are keyed by the namespace cookie where the kernel lets user space read a
+namespace's cookie without entering it (ioctl NS_GET_ID on ``<proc_root>/<pid>/ns/net``),
+else by inode (bpf/programs/netns.h). An inode is reused as soon as its namespace is freed,
+so an inode key can carry a dead pod's counts into a new pod's series; a cookie never
+names another namespace. Each cycle a key is one of:
+- live: the key of a namespace in the walk: its counts go to that namespace's pod;
+- dead: in no namespace of a walk made after the key was counted: deleted from the map, so
+  its counts are never attributed and its series ends;
+- unsure: the walk could not read every namespace's cookie: left in the map, not reported.
+A key the shared walk does not know may belong to a namespace born since: one fresh walk
+per cycle decides (``NetnsResolver.current(max_age=0)``).
+"""
+
+from __future__ import annotations
+
+from otel_netreceiver.model import Attributes, attrs
+from otel_netreceiver.netns.resolver import NetnsResolver, Walk
+
+LIVE, DEAD, UNSURE = "live", "dead", "unsure"
+UNKNOWN_NETNS: Attributes = attrs({"netns.kind": "unknown"})
+
+
+class KeyJoin:
+    """One cycle's view: map key (cookie or inode) → live namespace and its attributes."""
+
+    def __init__(self, resolver: NetnsResolver, by_cookie: bool) -> None:
+        self._resolver, self._by_cookie = resolver, by_cookie
+        walks = resolver.walks
+        self._walk = resolver.current()
+        self._fresh = walks != resolver.walks  # walked for this cycle: no second walk
+        self._labels: dict[int, Attributes] = {}
+
+    def _inode(self, walk: Walk, key: int) -> int | None:
+        if not self._by_cookie:
+            return key if key in walk.entries else None
+        return walk.cookies.get(key)
+
+    def status(self, key: int) -> str:
+        """live, dead or unsure (see the module docstring); key 0 is live (node level)."""
+        if not key or self._inode(self._walk, key) is not None:
+            return LIVE
+        if not self._fresh:
+            self._walk, self._fresh = self._resolver.current(max_age=0), True
+            self._labels.clear()
+            if self._inode(self._walk, key) is not None:
+                return LIVE
+        if self._by_cookie and not self._walk.cookies_complete:
+            return UNSURE
+        return DEAD
+
+    def labels(self, key: int) -> Attributes:
+        """The namespace's attributes (netns.inode, pod), or netns.kind=unknown."""
+        if key not in self._labels:
+            inode = self._inode(self._walk, key) if key else None
+            entry = self._walk.entries.get(inode) if inode is not None else None
+            self._labels[key] = (self._resolver.attributes(inode, entry[1])
+                                 if entry is not None and inode is not None else UNKNOWN_NETNS)
+        return self._labels[key]

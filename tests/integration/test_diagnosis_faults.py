@@ -226,6 +226,11 @@ def _related_to(finding: dict, pod: Pod) -> bool:
     return pod.uid in _names(finding.get("related"))
 
 
+def _pod_label(identity: dict) -> str:
+    """A related pod as the table shows it: its name, else whatever identifies it."""
+    return identity.get("k8s.pod.name") or json.dumps(identity, sort_keys=True)
+
+
 def _record(node, fault: str, kernel: dict, clean: dict[str, list[str]], doc: dict,
             expected: dict[str, set[str]], absent: dict[str, set[str]]) -> None:
     """One row of the precision table (only with ONR_WRITE_PRECISION=1)."""
@@ -240,8 +245,7 @@ def _record(node, fault: str, kernel: dict, clean: dict[str, list[str]], doc: di
                      for n in sorted(set(expected) | set(absent) | set(clean))},
         "rules": {n: sorted({f["rule"] for f in _on(doc, node["pods"][n])})
                   for n in sorted(set(expected) | set(absent) | set(clean))},
-        "related": {n: {f["verdict"]: sorted(_names([r.get("k8s.pod.name", "")
-                                                     for r in f["related"]]))
+        "related": {n: {f["verdict"]: sorted(_pod_label(r) for r in f["related"])
                         for f in _on(doc, node["pods"][n]) if f.get("related")}
                     for n in sorted(set(expected) | set(absent) | set(clean))},
         "node": sorted({f["verdict"] for f in doc["findings"] if "pod" not in f})}

@@ -156,6 +156,10 @@ def relay(first: str, second: str, fault: Fault) -> RelayStats:
     """Copy frames between two interfaces with ``fault`` until SIGTERM; held frames are
     sent at once on stop (a fault ends with its ``with`` block, not with lost frames)."""
     stopping: list[int] = []
+    # A clean wire must add no delay of its own: at the default priority, on a busy node, the
+    # relay waited long enough for TCP's tail loss probe to fire (and come back DSACKed) in
+    # one clean run in two; at -10 none in six (measured with the clean traffic of the tests)
+    os.nice(-10)
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     state = _Relay((_packet_socket(first), _packet_socket(second)), fault)
     rng = random.Random(fault.seed)

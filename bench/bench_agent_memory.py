@@ -32,6 +32,8 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "sdk")]
 

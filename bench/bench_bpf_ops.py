@@ -16,6 +16,8 @@ from __future__ import annotations
 import statistics
 from pathlib import Path
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from bench.bench_workload import udp_flood, us_per_op
 
 HEADER = """struct slot { u64 skb; u64 at; };
@@ -92,4 +94,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     main()

@@ -10,7 +10,7 @@ With N network namespaces (one `unshare --net sleep` each, as root), measures CP
 - answer: one /v1/correlate question over the real Unix socket, history filled with 5
   minutes of cycles, and its change-point count (memory follows movement, not series).
 
-    sudo PYTHONPATH=. .venv/bin/python bench/bench_correlation.py [--size 200] [--active 10]
+    sudo .venv/bin/python bench/bench_correlation.py [--size 200] [--active 10]
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.config.schema import PodNetConfig

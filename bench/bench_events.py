@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from bench.bench_bpf import flood
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig

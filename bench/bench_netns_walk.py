@@ -20,6 +20,8 @@ import argparse
 import math
 import time
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from otel_netreceiver.events.source import PodLabels
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.netns.resolver import NetnsResolver

@@ -32,6 +32,8 @@ import struct
 import threading
 import time
 
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.export.otlp_wire import WireEncoder

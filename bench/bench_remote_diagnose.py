@@ -9,7 +9,7 @@ window) twice in this process:
 - remote mode: PrometheusSource, one query per condition for all pods, answers shared.
 Prints queries sent, wall time, findings (which must be identical) and the ratios.
 
-    PYTHONPATH=. .venv/bin/python bench/bench_remote_diagnose.py [--pods 50 200] [--repeat 3]
+    .venv/bin/python bench/bench_remote_diagnose.py [--pods 50 200] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
 from otel_netreceiver.diagnosis.engine import diagnose
 from otel_netreceiver.diagnosis.model import Condition, Question

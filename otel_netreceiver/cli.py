@@ -38,6 +38,10 @@ def _parser() -> argparse.ArgumentParser:
                          help="YAML configuration file (default: embedded defaults)")
         if name != "run":
             cmd.add_argument("--format", choices=("text", "json"), default="text")
+        if name == "probes":
+            cmd.add_argument("--print-program", metavar="NAME", default="",
+                             help="print the C a probe compiles to on this kernel and exit "
+                             "(NAME: a collectors.ebpf probe, or events/NAME)")
     check = sub.add_parser("check-config", help="validate a configuration file and exit")
     check.add_argument("config")
     diagnose_command.add_parser(sub, os.environ.get("OTEL_NETRECEIVER_CONFIG"))
@@ -98,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger().setLevel(loaded.config.log_level.upper())
     if command == "once":
         return _once(loaded, env, args.format)
+    if command == "probes" and args.print_program:
+        return _print_program(loaded, args.print_program)
     if command == "probes":
         return _probes(loaded, env, args.format)
     if command == "diagnose":
@@ -141,6 +147,24 @@ def _once(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
             print("\n".join(format_snapshot(snapshot)))
     finally:
         agent.stop(flush=False)
+    return 0
+
+
+def _print_program(loaded: LoadedConfig, name: str) -> int:
+    from otel_netreceiver.runtime.print_program import (
+        ProbeUnavailable,
+        UnknownProgram,
+        program_text,
+    )
+
+    try:
+        print(program_text(loaded.config, name))
+    except UnknownProgram as exc:
+        print(f"otel-netreceiver probes: {exc}", file=sys.stderr)
+        return 2
+    except (ProbeUnavailable, OSError) as exc:
+        print(f"otel-netreceiver probes: {name}: cannot be rendered here: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,7 +1,7 @@
 """Generate deploy/amp/rule-groups-namespace.yaml from deploy/rules/ena-allowances.rules.yaml.
 
 Amazon Managed Service for Prometheus takes rules through the ACK controller's
-RuleGroupsNamespace resource (seed 000), whose spec.configuration is the text of a
+RuleGroupsNamespace resource (EKS network guide), whose spec.configuration is the text of a
 Prometheus rule file. The resource embeds ena-allowances.rules.yaml verbatim, comments
 included, so the rule file stays the one source of truth.
 
@@ -28,7 +28,7 @@ HEADER = f"""\
 #
 # Apply with the ACK controller for Amazon Managed Service for Prometheus
 # (prometheusservice.services.k8s.aws) after replacing <WORKSPACE-ID> with your workspace's ID.
-# Unlike the guide's rulegroup.yaml (seed 000) it deploys the corrected rules; route the alerts
+# Unlike the guide's rulegroup.yaml (EKS network guide) it deploys the corrected rules; route the alerts
 # with an AlertManagerDefinition.
 apiVersion: prometheusservice.services.k8s.aws/v1alpha1
 kind: RuleGroupsNamespace

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
@@ -86,6 +87,20 @@ class BpfLoader:
         if loaded:
             self.release()
         return loaded
+
+    def render_only(self, spec: ProbeSpec, render: Render) -> str:
+        """The C text ``load_all`` would compile for ``spec`` here, without compiling
+        (``probes --print-program``); ProbeUnavailable names why this host cannot have it."""
+        # rendering needs the tracepoints and BTF, not bcc, privileges or kernel headers
+        reason = why_unavailable(spec, replace(self.env, bcc_error="", permission_error="",
+                                               headers_error=""))
+        if reason:
+            raise ProbeUnavailable(reason)
+        for attach in spec.attach:
+            self.formats[(attach.category, attach.event)] = read_format(
+                attach.category, attach.event, self.env.tracefs)
+        btf = Btf.load(self._config.btf_path) if spec.needs_btf else None
+        return render(spec, self.formats, btf)
 
     def _load(self, spec: ProbeSpec, render: Render, btf: Btf | None,
               attached: Attached | None) -> Any:

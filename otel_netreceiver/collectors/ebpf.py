@@ -54,6 +54,34 @@ def _total(value: Any) -> int:
     return int(value.value) if hasattr(value, "value") else int(sum(value))
 
 
+class CountingRender:
+    """The C text of counting probes for this kernel (a pure rendering of tracepoint formats,
+    BTF offsets and configuration); remembers what the programs were built with."""
+
+    def __init__(self, config: EbpfConfig, by_cookie: bool) -> None:
+        self.config = config
+        # per-pod maps keyed by namespace cookie where user space can read cookies, else inode
+        self.by_cookie = by_cookie
+        self.peers = 0  # RETRANS_PEERS the tcpretrans program was built with
+
+    def __call__(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
+        function = ""
+        if spec.functions and btf is not None:  # fentry targets: checked before compiling
+            function, reason = function_hook_reason(btf, spec.functions)
+            if reason:
+                raise ProbeUnavailable(reason)
+        offsets = kernel_offsets(btf) if btf is not None else {}
+        self.by_cookie = self.by_cookie and "OFF_NET_COOKIE" in offsets
+        if self.by_cookie:
+            offsets["NETNS_BY_COOKIE"] = 1
+        offsets["TIMING_SAMPLE"] = self.config.timing_sample
+        if spec.name == "tcpretrans":
+            fmt = formats.get(("tcp", "tcp_retransmit_skb"))
+            self.peers = retrans_peer_limit(fmt, self.config.retrans_peers)
+            offsets["RETRANS_PEERS"] = self.peers
+        return render(spec, formats, offsets, function)
+
+
 class EbpfCollector:
     name = "ebpf"
     # a question re-reads the maps unless they were read after the error; series are born at
@@ -64,11 +92,8 @@ class EbpfCollector:
                  resolver: NetnsResolver | None = None,
                  symbols: KernelSymbols | None = None) -> None:
         self._proc_root, self._config = proc_root, config
-        self._peers = 0  # RETRANS_PEERS the tcpretrans program was built with
         # the agent's shared resolver (one walk per cycle), or a private one walking each call
         self._resolver = resolver or NetnsResolver(proc_root, directory)
-        # per-pod maps keyed by namespace cookie where user space can read cookies, else inode
-        self._by_cookie = self._resolver.has_cookies
         self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
         self._readers = {"packetloss": self._read_packetloss, "tcpreset": self._read_tcpreset,
                          "tcpretrans": self._read_tcpretrans, "net_softirq": self._read_softirq,
@@ -78,27 +103,11 @@ class EbpfCollector:
                          "tcptwrcv": self._read_tcptwrcv, "virtcmdlatency": self._read_virtcmd}
         self._loader = BpfLoader(config, proc_root, "eBPF probe")
         self._formats = self._loader.formats
-        self._loaded = self._loader.load_all([PROBES[name] for name in config.probes],
-                                             self._render)
+        renderer = CountingRender(config, self._resolver.has_cookies)
+        self._loaded = self._loader.load_all([PROBES[name] for name in config.probes], renderer)
         self._statuses = self._loader.statuses
-
-    def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
-        """The C text of a counting probe; fentry targets are checked before compiling."""
-        function = ""
-        if spec.functions and btf is not None:
-            function, reason = function_hook_reason(btf, spec.functions)
-            if reason:
-                raise ProbeUnavailable(reason)
-        offsets = kernel_offsets(btf) if btf is not None else {}
-        self._by_cookie = self._by_cookie and "OFF_NET_COOKIE" in offsets
-        if self._by_cookie:
-            offsets["NETNS_BY_COOKIE"] = 1
-        offsets["TIMING_SAMPLE"] = self._config.timing_sample
-        if spec.name == "tcpretrans":
-            fmt = formats.get(("tcp", "tcp_retransmit_skb"))
-            self._peers = retrans_peer_limit(fmt, self._config.retrans_peers)
-            offsets["RETRANS_PEERS"] = self._peers
-        return render(spec, formats, offsets, function)
+        # what the programs were built with, for the readers
+        self._peers, self._by_cookie = renderer.peers, renderer.by_cookie
 
     # --- reading ------------------------------------------------------------------
     @staticmethod

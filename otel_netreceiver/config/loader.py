@@ -91,13 +91,24 @@ def load_text(text: str, source: str = "<config>",
         raise ConfigError(source, None, "", "the file is empty (write `{}` for all defaults)")
     explicit: set[str] = set()
     config = _build(AgentConfig, node, "", source, explicit)
-    return LoadedConfig(apply_environment(config, explicit, env or {}), source, frozenset(explicit))
+    return _checked(LoadedConfig(apply_environment(config, explicit, env or {}), source,
+                                 frozenset(explicit)), env or {})
 
 
 def defaults(env: Mapping[str, str] | None = None) -> LoadedConfig:
     """The embedded default configuration, completed from the environment."""
-    return LoadedConfig(apply_environment(AgentConfig(), set(), env or {}), "<defaults>",
-                        frozenset())
+    return _checked(LoadedConfig(apply_environment(AgentConfig(), set(), env or {}),
+                                 "<defaults>", frozenset()), env or {})
+
+
+def _checked(loaded: LoadedConfig, env: Mapping[str, str]) -> LoadedConfig:
+    """Resolve the OTLP settings of both signals once, so a bad OTEL_* variable is a
+    configuration error at load (check-config, start, reload), not a traceback later."""
+    from otel_netreceiver.export.settings import SIGNALS, resolve_loaded  # it imports us
+
+    for signal in SIGNALS:
+        resolve_loaded(loaded.config, loaded.explicit, env, signal)
+    return loaded
 
 
 def _build(cls: type, node: yaml.Node, path: str, source: str, explicit: set[str]) -> Any:

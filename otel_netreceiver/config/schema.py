@@ -60,7 +60,10 @@ class PrometheusConfig:
 class ConsoleConfig:
     enabled: bool | None = key(None, "Print a periodic summary on the terminal; null means "
                                "on when no OTLP endpoint is configured.")
-    show_zero: bool = key(False, "Also list series whose value is zero.")
+    show_zero: bool = key(False, "With totals: also list series whose value is zero.")
+    totals: bool = key(False, "Also print every series' cumulative value; without it each "
+                       "summary shows rates since the previous one, grouped by pod, only the "
+                       "series that moved.")
 
 
 @dataclass(frozen=True)

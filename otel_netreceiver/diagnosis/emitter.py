@@ -5,8 +5,8 @@ reload): each cycle it diagnoses the last ``window`` of the node and
 - reports ``netreceiver.diagnosis.findings`` (1 per current finding, by rule, verdict and
   pod): a finding that no longer holds is gone from the next cycle, like any series;
 - sends each finding that is new since the previous cycle as an OTLP log record
-  (event name DIAGNOSIS_FINDING) through the same bounded batch processor and exporter as
-  the kernel's event records, when an OTLP endpoint is set.
+  (event name DIAGNOSIS_FINDING) through the same OpenTelemetry SDK logs path and exporter
+  as the kernel's event records, when an OTLP endpoint is set.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from otel_netreceiver.diagnosis.engine import PodListing, Source, diagnose
 from otel_netreceiver.diagnosis.model import Finding, Question, Rule
 from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
-from otel_netreceiver.events.processor import BatchProcessor
+from otel_netreceiver.events.sdk_logs import SdkLogsProcessor
 from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 
@@ -54,7 +54,9 @@ class DiagnosisCollector:
         self._window, self._clock = int(window_seconds * 1e9), clock
         self._previous: set[tuple[str, str]] = set()
         self._exporter = OtlpLogsExporter(otlp, resource) if otlp.endpoint else None
-        self._processor = (BatchProcessor(self._exporter.export) if self._exporter else None)
+        self._processor = (SdkLogsProcessor(self._exporter.send, resource,
+                                            thread_name="diagnosis-export")
+                           if self._exporter else None)
         if self._processor is not None:
             self._processor.start()
 

@@ -1,4 +1,4 @@
-"""The agent's event pipeline as a collector: kernel → EventSource → BatchProcessor → OTLP logs.
+"""The agent's event pipeline as a collector: kernel → EventSource → SDK logs → OTLP logs.
 
 It is a collector so that it is built, reported by ``probes``, rebuilt on reload
 and closed like the others; its ``collect`` reports the pipeline's own counters
@@ -17,7 +17,7 @@ from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
-from otel_netreceiver.events.processor import BatchProcessor
+from otel_netreceiver.events.sdk_logs import SdkLogsProcessor
 from otel_netreceiver.events.source import EventSource
 from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.k8s.directory import PodDirectory
@@ -44,14 +44,14 @@ class EventsCollector:
                  symbols: KernelSymbols | None = None) -> None:
         self._reason = _why_not(otlp)
         self._source: EventSource | None = None
-        self._processor: BatchProcessor | None = None
+        self._processor: SdkLogsProcessor | None = None
         self._exporter: OtlpLogsExporter | None = None
         if self._reason:
             return
         self._exporter = OtlpLogsExporter(otlp, resource)
-        self._processor = BatchProcessor(self._exporter.export, config.max_queue_size,
-                                         config.max_export_batch_size, config.schedule_delay,
-                                         config.export_timeout)
+        self._processor = SdkLogsProcessor(self._exporter.send, resource, config.max_queue_size,
+                                           config.max_export_batch_size, config.schedule_delay,
+                                           config.export_timeout)
         self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit,
                                    resolver, symbols)
         self._processor.start()

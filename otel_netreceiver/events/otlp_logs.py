@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsSer
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
 from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord, ResourceLogs, ScopeLogs
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.sdk._logs import ReadableLogRecord
 
 from otel_netreceiver import __version__
 from otel_netreceiver.config.schema import OtlpConfig
@@ -31,10 +32,18 @@ SCOPE_NAME = "otel_netreceiver.events"
 _HAS_EVENT_NAME = "event_name" in LogRecord.DESCRIPTOR.fields_by_name  # proto >= 1.5
 
 
-def _kv(key: str, value: str | int) -> KeyValue:
+def _any(value: object) -> AnyValue:
+    if isinstance(value, bool):
+        return AnyValue(bool_value=value)
     if isinstance(value, int):
-        return KeyValue(key=key, value=AnyValue(int_value=value))
-    return KeyValue(key=key, value=AnyValue(string_value=value))
+        return AnyValue(int_value=value)
+    if isinstance(value, float):
+        return AnyValue(double_value=value)
+    return AnyValue(string_value=str(value))
+
+
+def _kv(key: str, value: str | int) -> KeyValue:
+    return KeyValue(key=key, value=_any(value))
 
 
 def event_attributes(event: Event) -> list[tuple[str, str | int]]:
@@ -74,6 +83,34 @@ def encode_logs(events: Sequence[Event], resource: Mapping[str, str]) -> bytes:
     return request.SerializeToString()
 
 
+def sdk_log_record(record: ReadableLogRecord) -> LogRecord:
+    """One record of the OpenTelemetry SDK (events/sdk_logs.py) as an OTLP LogRecord."""
+    lr = record.log_record
+    proto = LogRecord(time_unix_nano=lr.timestamp or 0,
+                      observed_time_unix_nano=lr.observed_timestamp or 0,
+                      severity_number=lr.severity_number.value if lr.severity_number else 0,
+                      severity_text=lr.severity_text or "", body=_any(lr.body),
+                      attributes=[KeyValue(key=k, value=_any(v))
+                                  for k, v in (lr.attributes or {}).items()])
+    if _HAS_EVENT_NAME and lr.event_name:
+        proto.event_name = lr.event_name
+    return proto
+
+
+def encode_sdk_logs(records: Sequence[ReadableLogRecord]) -> bytes:
+    """An ExportLogsServiceRequest for SDK records of one LoggerProvider and one logger."""
+    first = records[0]
+    scope = first.instrumentation_scope
+    request = ExportLogsServiceRequest(resource_logs=[ResourceLogs(
+        resource=Resource(attributes=[_kv(k, v) for k, v in  # type: ignore[arg-type]
+                                      sorted(first.resource.attributes.items())]),
+        scope_logs=[ScopeLogs(scope=InstrumentationScope(
+            name=scope.name if scope else SCOPE_NAME,
+            version=(scope.version or "") if scope else __version__),
+            log_records=[sdk_log_record(r) for r in records])])])
+    return request.SerializeToString()
+
+
 class OtlpLogsExporter:
     """Sends batches with the shared transports (HTTP or gRPC) and retry rules."""
 
@@ -91,7 +128,10 @@ class OtlpLogsExporter:
 
     def export(self, events: Sequence[Event], timeout: float) -> str:
         """'' when sent, else the error (the processor counts the batch as dropped)."""
-        body = encode_logs(events, self._resource)
+        return self.send(encode_logs(events, self._resource), timeout)
+
+    def send(self, body: bytes, timeout: float) -> str:
+        """Send an encoded request with retries within ``timeout``: '' or the error."""
         try:
             self._retrier.run(lambda t: self._transport.send(body, t), timeout,
                               self.settings.timeout)

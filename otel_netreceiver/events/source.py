@@ -22,7 +22,7 @@ from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
-from otel_netreceiver.bpf.loader import BpfLoader, Formats
+from otel_netreceiver.bpf.loader import BpfLoader, Formats, Render
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.bpf.tracefs import TracepointFormat
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
@@ -91,6 +91,15 @@ class PodLabels:
         return self.resolver.attributes(inode, entry[1])
 
 
+def event_render(settings: EventSettings, timing_sample: int) -> Render:
+    """The C text of event-record probes for this kernel and these settings (pure)."""
+    def render(spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
+        offsets = event_offsets(btf) if btf is not None else {}
+        offsets["TIMING_SAMPLE"] = timing_sample
+        return render_events(spec, formats, offsets, settings)
+    return render
+
+
 class EventSource:
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, proc_root: str,
                  directory: PodDirectory, sink: Callable[[Event], object],
@@ -122,13 +131,8 @@ class EventSource:
         self._formats = self._loader.formats
         self._loaded = self._loader.load_all(
             [EVENT_PROBES[probe] for probe in probes_for(self._settings.types)],
-            self._render, self._open_buffer)
+            event_render(self._settings, self._timing_sample), self._open_buffer)
         self.statuses = self._loader.statuses
-
-    def _render(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
-        offsets = event_offsets(btf) if btf is not None else {}
-        offsets["TIMING_SAMPLE"] = self._timing_sample
-        return render_events(spec, formats, offsets, self._settings)
 
     def _open_buffer(self, spec: ProbeSpec, bpf: Any) -> None:
         bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,

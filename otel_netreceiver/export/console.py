@@ -1,9 +1,12 @@
 """A readable summary of what the agent sees, for a person at a terminal.
 
-This is the main job on a developer's machine: no backend, just the node's
-numbers with what changed since the last print. Zero series are folded into
-a count, because most kernel counters sit at zero (docs/background.md,
-"Per-pod kernel counters").
+This is the main job on a developer's machine: no backend, just the node's numbers. Each
+summary shows what changed since the previous one, as rates, one row per pod (the rows of
+``top``, otel_netreceiver/top/rows.py): the non-zero ``top`` columns on one line, the
+busiest other series that moved on a second, nothing for a pod that did not move. Most
+kernel counters sit at zero most of the time (docs/background.md, "Per-pod kernel
+counters"), so the quiet series are one line of counts; every cumulative value is
+``exporters.console.totals`` away.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from typing import TextIO
 from otel_netreceiver.export.base import ExportResult
 from otel_netreceiver.model import Attributes, HistogramValue, Kind, ProbeStatus, Snapshot
 from otel_netreceiver.naming import prometheus_name
+from otel_netreceiver.top.rows import NODE_ROW, TopRow, TopView, fmt, top_view
+
+WIDTH = 120  # a summary line is cut here: one pod, one or two lines
 
 
 def _fmt_attrs(attributes: Attributes) -> str:
@@ -92,25 +98,94 @@ def snapshot_json(snapshot: Snapshot, resource: dict[str, str],
                        "series": series}, indent=2)
 
 
+def _row_label(row: TopRow) -> str:
+    ident = row.id
+    return f"{ident.namespace}/{ident.name}" if ident.kind == "pod" and ident.namespace \
+        else ident.name
+
+
+def _cut(text: str, more: int = 0) -> str:
+    tail = f" (+{more})" if more else ""
+    if len(text) + len(tail) <= WIDTH:
+        return text + tail
+    return text[:WIDTH - len(tail) - 1] + "…" + tail
+
+
+def row_lines(row: TopRow, view: TopView) -> list[str]:
+    """One pod: its non-zero columns, then the busiest series that moved; none if idle."""
+    if not row.details and not row.findings:
+        return []
+    cells = []
+    for column in view.columns:
+        value = row.value(column.key)
+        if value:
+            top = dict(row.tops).get(column.key)
+            cells.append(f"{column.title} {fmt(value)}" + (f" ({top})" if top else ""))
+    quiet = "(other series moved)" if row.details else "(nothing moved)"
+    lines = [_cut(f"  {_row_label(row):<28} " + "  ".join(cells or [quiet]))]
+    if row.findings:
+        lines.append(_cut("      findings: " + ", ".join(v for _, v in row.findings)))
+    moved = [f"{rate.short} {fmt(rate.per_second)}/s" for rate in row.details]
+    shown = []
+    for text in moved:  # as many as fit on one line
+        if len("      moved: " + ", ".join([*shown, text])) > WIDTH - 8:
+            break
+        shown.append(text)
+    if shown:
+        lines.append("      moved: " + ", ".join(shown) + (f" (+{len(moved) - len(shown)})"
+                                                          if len(moved) > len(shown) else ""))
+    return lines
+
+
+def quiet_line(snapshot: Snapshot, view: TopView) -> str:
+    """The quiet-series bookkeeping, folded into one line."""
+    held = snapshot.find("netreceiver.series.suppressed")
+    quiet = sum(int(p.value) for p in held.points) if held else 0  # type: ignore[arg-type]
+    rows = [r for r in view.rows if r.id != NODE_ROW]
+    idle = sum(1 for r in rows if not r.details and not r.findings)
+    return (f"  quiet: {idle} of {len(rows)} namespaces did not move; {quiet:,} per-pod counters "
+            "never left zero (held back until they do)")
+
+
+def format_summary(previous: Snapshot, snapshot: Snapshot) -> list[str]:
+    """Rates since ``previous``, grouped by pod, busiest first; only what moved."""
+    view = top_view(previous, snapshot)
+    lines = [f"  rates over the last {view.interval_s:.3g}s:"]
+    ranked = sorted(view.rows, key=lambda r: (r.id != NODE_ROW,
+                                              -sum(d.per_second for d in r.details)))
+    for row in ranked:
+        lines += row_lines(row, view)
+    return [*lines, quiet_line(snapshot, view)]
+
+
 class ConsoleExporter:
-    """Prints a summary every export interval."""
+    """Prints a summary every export interval: rates since the previous one by pod, and
+    with ``totals`` every series' cumulative value as well."""
 
     name = "console"
 
     def __init__(self, node: str, show_zero: bool = False, stream: TextIO | None = None,
-                 probes: Callable[[], Iterable[ProbeStatus]] | None = None) -> None:
-        self._node, self._show_zero = node, show_zero
+                 probes: Callable[[], Iterable[ProbeStatus]] | None = None,
+                 totals: bool = False) -> None:
+        self._node, self._show_zero, self._totals = node, show_zero, totals
         self._stream = stream or sys.stdout
-        self._previous: dict | None = None
+        self._previous: Snapshot | None = None
         self._probes = probes
 
     def export(self, snapshot: Snapshot) -> ExportResult:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.time_unix_nano / 1e9))
         lines = [f"── otel-netreceiver on {self._node} at {stamp} ──"]
-        if self._previous is None and self._probes is not None:
-            lines += ["  collectors:", *format_probes(self._probes()), "  series:"]
-        lines += format_snapshot(snapshot, self._previous, self._show_zero)
-        self._previous = snapshot_values(snapshot)
+        previous, self._previous = self._previous, snapshot
+        if previous is None:
+            if self._probes is not None:
+                lines += ["  collectors:", *format_probes(self._probes())]
+            lines.append(f"  {snapshot.point_count():,} series; rates from the next summary "
+                         "on (all values: exporters.console.totals)")
+        elif snapshot.time_unix_nano > previous.time_unix_nano:
+            lines += format_summary(previous, snapshot)
+        if self._totals:
+            lines += ["  totals:", *format_snapshot(snapshot, snapshot_values(previous)
+                                                    if previous else None, self._show_zero)]
         try:
             print("\n".join(lines), file=self._stream, flush=True)
         except OSError as exc:

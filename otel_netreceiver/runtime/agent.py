@@ -24,6 +24,7 @@ from otel_netreceiver.export.console import ConsoleExporter
 from otel_netreceiver.export.otlp import OtlpExporter
 from otel_netreceiver.export.prometheus import PullServer
 from otel_netreceiver.export.settings import ExporterSettings, resolve_loaded
+from otel_netreceiver.export.transport import TlsConfigError
 from otel_netreceiver.k8s.connect import api_factory
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
@@ -223,7 +224,12 @@ class Agent:
                            self.resource, logs=logs, netns=self.netns)
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
-            diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)
+            try:
+                diagnosis = self.correlation.diagnosis_collector(cfg, self.resource, logs)
+            except (TlsConfigError, ImportError) as exc:  # certificate files, the grpc extra
+                log.error("collector diagnosis unavailable: %s", exc)
+                self.skipped.append(ProbeStatus("diagnosis", False, f"failed to start: {exc}"))
+                diagnosis = None
             collectors += [diagnosis] if diagnosis is not None else []
         sink: Sink = self.store
         if self.correlation is not None:
@@ -245,11 +251,14 @@ class Agent:
         ex = cfg.exporters
         metrics = self.export_settings("metrics")
         if metrics.enabled:
-            self.exporters.append(OtlpExporter(metrics, self.resource))
+            try:
+                self.exporters.append(OtlpExporter(metrics, self.resource))
+            except (TlsConfigError, ImportError) as exc:  # a reload must not die half-way
+                log.error("OTLP metrics export unavailable: %s", exc)
         console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
-                                                 self.probes))
+                                                 self.probes, ex.console.totals))
         for exporter in self.exporters:
             self.counters.exporters.setdefault(exporter.name, ExporterStats())
         if ex.prometheus.enabled:

@@ -42,10 +42,23 @@ HOST_ROW = RowId("host", "host", "(host netns)")
 
 @dataclass(frozen=True, slots=True)
 class Rate:
-    """One moving series of a row, for the details pane: ``label`` is metric{attributes}."""
+    """One moving series of a row (details pane, console summary), the row's identifying
+    attributes left out."""
 
-    label: str
+    metric: str
+    attributes: Attributes
     per_second: float
+
+    @property
+    def label(self) -> str:
+        shown = ",".join(f"{k}={v}" for k, v in self.attributes)
+        return f"{self.metric}{{{shown}}}" if shown else self.metric
+
+    @property
+    def short(self) -> str:
+        """metric{value,value}: the console summary's compact form."""
+        shown = ",".join(v for _, v in self.attributes)
+        return f"{self.metric}{{{shown}}}" if shown else self.metric
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,21 @@ class TopView:
                                    for rule, verdict in r.findings]}
                      for r in self.rows],
         }
+
+
+def fmt(value: float | None) -> str:
+    """A rate for a 9-character cell: 0, 0.25, 12.5, 1234, 12.3k, 4.5M, or - (no source)."""
+    if value is None:
+        return "-"
+    magnitude = abs(value)
+    if magnitude == 0:
+        return "0"
+    for limit, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if magnitude >= limit:
+            return f"{value / divisor:.1f}{suffix}"
+    if magnitude >= 100:
+        return f"{value:.0f}"
+    return f"{value:.2f}" if magnitude >= 0.01 else f"{value:.4f}"
 
 
 def row_of(attributes: Attributes, scope: Scope) -> RowId:
@@ -162,6 +190,8 @@ def _deltas(previous: Snapshot, current: Snapshot) -> tuple[Deltas, dict[RowId, 
     since = previous.time_unix_nano
     for series in current.metrics:
         name, kind, scope = series.metric.name, series.metric.kind, series.metric.scope
+        if series.metric.source == "self":
+            continue  # the agent's own telemetry is not the node's traffic
         for point in series.points:
             if name == FINDINGS:
                 a = dict(point.attributes)
@@ -218,8 +248,8 @@ def _details(series: Mapping, seconds: float) -> tuple[Rate, ...]:
     for (name, attributes), change in series.items():
         if isinstance(change, HistogramValue) or change <= 0:
             continue
-        shown = ",".join(f"{k}={v}" for k, v in attributes if k not in IDENTITY)
-        rates.append(Rate(f"{name}{{{shown}}}" if shown else name, change / seconds))
+        kept = tuple((k, v) for k, v in attributes if k not in IDENTITY)
+        rates.append(Rate(name, kept, change / seconds))
     rates.sort(key=lambda r: (-r.per_second, r.label))
     return tuple(rates[:MAX_DETAILS])
 

@@ -21,6 +21,7 @@ class ViewState:
     selected: int = 0
     details: bool = False
     paused: bool = False
+    hide_idle: bool = False  # rows where nothing moved and no finding holds
     quit: bool = False
 
 
@@ -81,5 +82,6 @@ def press(state: ViewState, key: str, columns: list[str], rows: int) -> ViewStat
         return replace(state, sort=columns[int(key) - 1], selected=0)
     actions: dict[str, dict[str, Any]] = {
         "r": {"descending": not state.descending}, "p": {"paused": not state.paused},
+        "i": {"hide_idle": not state.hide_idle, "selected": 0},
         "/": {"editing": True, "filter": ""}}
     return replace(state, **actions[key]) if key in actions else state

@@ -16,26 +16,12 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from otel_netreceiver.top.rows import fmt
 from otel_netreceiver.top.state import ViewState
 
 NUMBER_WIDTH = 9
 REASON_WIDTH = 18  # the top drop reason beside the drops number, when the screen is wide
 CHROME_LINES = 5  # header, column titles (two lines), rule, footer
-
-
-def fmt(value: float | None) -> str:
-    """A rate for a 9-character cell: 0, 0.25, 12.5, 1234, 12.3k, 4.5M, or - (no source)."""
-    if value is None:
-        return "-"
-    magnitude = abs(value)
-    if magnitude == 0:
-        return "0"
-    for limit, divisor, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
-        if magnitude >= limit:
-            return f"{value / divisor:.1f}{suffix}"
-    if magnitude >= 100:
-        return f"{value:.0f}"
-    return f"{value:.2f}" if magnitude >= 0.01 else f"{value:.4f}"
 
 
 def _label(row: dict[str, Any]) -> str:
@@ -51,7 +37,8 @@ def visible_rows(doc: dict[str, Any], state: ViewState) -> list[dict[str, Any]]:
     wanted = state.filter.lower()
     rows = [r for r in doc.get("rows", []) if r["kind"] != "node"
             and (not wanted or wanted in _label(r).lower()
-                 or (len(wanted) >= 8 and r["key"].lower().startswith(wanted)))]
+                 or (len(wanted) >= 8 and r["key"].lower().startswith(wanted)))
+            and not (state.hide_idle and not r.get("details") and not r.get("findings"))]
     sign = -1 if state.descending else 1
     def order(row: dict[str, Any]) -> tuple:
         value = row["values"].get(state.sort)
@@ -120,6 +107,8 @@ def _header(doc: dict[str, Any], state: ViewState, hidden: int, shown: int,
         parts.append(f"filter: {state.filter}{'_' if state.editing else ''}")
     if hidden:
         parts.append(f"+{hidden} cols (widen)")
+    if state.hide_idle:
+        parts.append("idle hidden")
     if state.paused:
         parts.append("PAUSED")
     text = Text("  ".join(parts), style="bold")
@@ -130,7 +119,7 @@ def _header(doc: dict[str, Any], state: ViewState, hidden: int, shown: int,
     return text
 
 
-FOOTER = "q quit  </> sort  r reverse  / filter  up/down select  enter details  p pause"
+FOOTER = "q quit  </> sort  r reverse  / filter  i idle  enter details  p pause"
 
 
 def render(doc: dict[str, Any], state: ViewState, width: int, height: int,

@@ -60,3 +60,21 @@ def test_the_logs_endpoint_reaches_the_diagnosis_findings() -> None:
         for runner in agent.runners.values():
             runner.collector.close()
     assert "log records to http://127.0.0.1:9/custom/logs" in statuses["diagnosis"]
+
+
+def test_a_missing_certificate_file_is_reported_not_fatal(caplog) -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "https://127.0.0.1:9",
+           "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem"}
+    agent = _agent(BASE, env)
+    agent.build_collectors_only()
+    agent._start_exporters(agent.loaded.config)
+    try:
+        statuses = {s.name: s.reason for s in agent.probes()}
+        kinds = {type(e) for e in agent.exporters}
+    finally:
+        agent._stop_exporters()
+        for runner in agent.runners.values():
+            runner.collector.close()
+    assert OtlpExporter not in kinds
+    assert "/nonexistent/ca.pem" in statuses["diagnosis"]
+    assert "OTLP metrics export unavailable: certificate /nonexistent/ca.pem" in caplog.text

@@ -74,7 +74,9 @@ def test_collects_exports_and_serves_pull_endpoint(sink) -> None:
 
 def test_console_only_when_no_endpoint() -> None:
     stream = io.StringIO()
-    cfg = load_text(f"interval: 1s\nproc_root: {FAKE_PROC}\nsys_root: /nonexistent\n")
+    # the fake /proc never moves: its cumulative values are printed with totals on
+    cfg = load_text(f"interval: 1s\nproc_root: {FAKE_PROC}\nsys_root: /nonexistent\n"
+                    "exporters: {console: {totals: true}}\n")
     agent = Agent(cfg, {}, stream=stream, metadata=InstanceMetadata())
     agent.start()
     try:

@@ -61,16 +61,17 @@ def _wait(check, timeout: float, what: str):  # type: ignore[no-untyped-def]
 
 
 class Tmux:
-    """One private tmux server (-L) with one session running ``top``."""
+    """One private tmux server (its socket in the test's directory) with one session
+    running ``top``."""
 
-    def __init__(self, command: str, width: int, height: int) -> None:
-        self.name = f"onr-top-{os.getpid()}"
+    def __init__(self, command: str, width: int, height: int, socket: Path) -> None:
+        self.socket = socket
         self.tmux("new-session", "-d", "-s", "top", "-x", str(width), "-y", str(height),
                   command)
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.name, *args], capture_output=True, text=True,
-                              check=True, timeout=10, env=_env()).stdout
+        return subprocess.run(["tmux", "-S", str(self.socket), *args], capture_output=True,
+                              text=True, check=True, timeout=10, env=_env()).stdout
 
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", "top", *keys)
@@ -89,8 +90,9 @@ class Tmux:
                                  "\n".join(self.screen())) from None
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True,
+        subprocess.run(["tmux", "-S", str(self.socket), "kill-server"], capture_output=True,
                        check=False)
+        self.socket.unlink(missing_ok=True)
 
 
 def _first_row(lines: list[str]) -> str:
@@ -138,7 +140,8 @@ correlation: {{socket: "{sock}"}}
             return {r["name"] for r in rows} >= {"web-a", "web-b", "db-0"}
         _wait(named, 120, "the agent's top to name the three pods")
         screen = Tmux(f"{sys.executable} -m otel_netreceiver top --socket {sock} --refresh 0.5 "
-                      f"--sort pkts_in; echo top exited $?; sleep 600", 120, 40)
+                      f"--sort pkts_in; echo top exited $?; sleep 600", 120, 40,
+                      tmp / "tmux.sock")
         yield {"agent": agent, "pods": pods, "socket": sock, "screen": screen,
                "log": tmp / "agent.log"}
     finally:

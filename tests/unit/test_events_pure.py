@@ -5,7 +5,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 import struct
-import threading
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,6 @@ from otel_netreceiver.events.model import (
     to_event,
 )
 from otel_netreceiver.events.otlp_logs import encode_logs
-from otel_netreceiver.events.processor import BatchProcessor
 from otel_netreceiver.events.programs import (
     EVENT_PROBES,
     EventSettings,
@@ -164,42 +162,6 @@ class Clock:
 
 def _event(name: str = "PACKETLOSS"):  # type: ignore[no-untyped-def]
     return to_event(decode_record(_record(name)), NAMES, 0)
-
-
-def test_batch_processor_drops_and_counts_when_the_queue_is_full() -> None:
-    release, batches = threading.Event(), []
-
-    def export(batch, timeout):  # type: ignore[no-untyped-def]
-        release.wait(5)
-        batches.append(len(batch))
-        return ""
-
-    processor = BatchProcessor(export, max_queue_size=4, max_export_batch_size=2,
-                               schedule_delay=0.05)
-    processor.start()
-    accepted = [processor.emit(_event()) for _ in range(2)]  # the worker takes these two ...
-    for _ in range(200):
-        if not processor._queue:
-            break
-        threading.Event().wait(0.01)
-    accepted += [processor.emit(_event()) for _ in range(10)]  # ... and blocks in export
-    assert accepted.count(True) == 6 and processor.dropped[("PACKETLOSS", "queue_full")] == 6
-    release.set()
-    processor.shutdown(timeout=5)
-    assert sum(batches) == 6 and max(batches) <= 2
-    assert processor.exported["PACKETLOSS"] == 6
-
-
-def test_batch_processor_counts_failed_exports_and_flushes_on_shutdown() -> None:
-    processor = BatchProcessor(lambda batch, timeout: "HTTP 400", schedule_delay=10)
-    processor.start()
-    for _ in range(3):
-        processor.emit(_event("TCP_SEND_RST"))
-    processor.shutdown(timeout=5)  # sends the partial batch now, not in 10 s
-    assert processor.dropped[("TCP_SEND_RST", "export_failed")] == 3
-    assert processor.last_error == "HTTP 400"
-    assert not processor.emit(_event())  # closed: refused and counted
-    assert processor.dropped[("PACKETLOSS", "queue_full")] == 1
 
 
 def test_log_records_decode_with_the_generated_classes() -> None:

@@ -250,3 +250,9 @@ def test_resource_from_environment_agrees_with_the_sdk_detector(env, monkeypatch
     loaded = load_text("{}\n", env=env)
     ours = build_resource(loaded.config, env, InstanceMetadata(), loaded.explicit)
     assert {k: ours[k] for k in sdk} == sdk
+
+
+def test_a_bad_signal_variable_is_a_configuration_error_at_load() -> None:
+    """check-config, start and reload all load: none of them gets to a traceback later."""
+    with pytest.raises(ConfigError, match="OTEL_EXPORTER_OTLP_LOGS_TIMEOUT"):
+        load_text("{}\n", env={"OTEL_EXPORTER_OTLP_LOGS_TIMEOUT": "soon"})

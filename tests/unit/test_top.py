@@ -8,10 +8,10 @@ from otel_netreceiver.catalogue import metric
 from otel_netreceiver.model import Collection, HistogramValue, Point, Scope, attrs
 from otel_netreceiver.runtime.store import SeriesStore
 from otel_netreceiver.top.columns import COLUMNS, Column, Source
-from otel_netreceiver.top.rows import NODE_ROW, quantile, top_view
+from otel_netreceiver.top.rows import NODE_ROW, fmt, quantile, top_view
 from otel_netreceiver.top.state import DOWN, ENTER, ESC, ViewState, decode_keys, press
 from otel_netreceiver.top.tracker import TopTracker
-from otel_netreceiver.top.view import fmt, pick_columns, visible_rows
+from otel_netreceiver.top.view import pick_columns, visible_rows
 
 S = 1_000_000_000
 
@@ -208,6 +208,9 @@ def test_visible_rows_filter_by_namespace_or_name_and_sort():
     assert [r["key"] for r in visible_rows(doc, ViewState())] == ["u2", "u1", "host"]
     assert [r["key"] for r in visible_rows(doc, ViewState(filter="SHOP/"))] == ["u1"]
     assert next(r["key"] for r in visible_rows(doc, ViewState(descending=False))) == "u1"
+    doc["rows"][1]["details"] = [{"series": "netreceiver.tcp.in_segs", "per_second": 1.0}]
+    hidden = press(ViewState(), "i", [], 3)
+    assert [r["key"] for r in visible_rows(doc, hidden)] == ["u1"]  # only what moved
 
 
 def test_narrow_terminals_keep_the_sorted_column_and_the_most_important_ones():
@@ -231,3 +234,10 @@ def test_no_agent_says_so_and_how_to_start_one(tmp_path, capsys):
     assert once(str(tmp_path / "api.sock"), "text", "drops", io.StringIO()) == 1
     err = capsys.readouterr().err
     assert "no agent is running here" in err and "otel-netreceiver run -c CONFIG" in err
+
+
+def test_bad_refresh_is_named(capsys):
+    from otel_netreceiver.cli import main
+
+    assert main(["top", "--refresh", "0.05", "--socket", "/nonexistent"]) == 2
+    assert "--refresh must be at least 0.2 seconds" in capsys.readouterr().err

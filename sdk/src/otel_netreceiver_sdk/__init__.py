@@ -18,6 +18,8 @@ from .instrumentor import NetReceiverInstrumentor, installed_reporter
 from .report import Reporter
 from .resolver import ResolverContext
 
+__version__ = "0.1.0"  # released together with the agent: the same number (CHANGELOG.md)
+
 __all__ = [
     "AgentAnswer", "Classification", "CorrelationResult", "Evidence", "Explanation",
     "Finding", "K8sIdentity", "NetReceiverInstrumentor", "Observation", "ResolverContext",

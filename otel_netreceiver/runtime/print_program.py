@@ -1,0 +1,48 @@
+"""``otel-netreceiver probes --print-program NAME``: the C text a probe compiles to here.
+
+As bcc's tools print theirs with ``--ebpf``: rendering is a pure function of this
+kernel's tracepoint formats, its BTF offsets and the configuration, so nothing is
+compiled or attached. ``NAME`` is a counting probe (collectors.ebpf.probes) or
+``events/NAME`` for an event-record program (collectors.events.types).
+"""
+
+from __future__ import annotations
+
+from otel_netreceiver.bpf.loader import BpfLoader, ProbeUnavailable, Render
+from otel_netreceiver.bpf.programs import PROBES, ProbeSpec
+from otel_netreceiver.collectors.ebpf import CountingRender
+from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.events.programs import EVENT_PROBES
+from otel_netreceiver.events.source import event_render, settings_of
+from otel_netreceiver.k8s.directory import NoPods
+from otel_netreceiver.netns.resolver import NetnsResolver
+
+EVENTS = "events/"
+
+
+class UnknownProgram(ValueError):
+    """A name that is neither a counting probe nor events/<event probe>."""
+
+
+def program_names() -> list[str]:
+    return [*PROBES, *(EVENTS + name for name in EVENT_PROBES)]
+
+
+def _spec_and_render(cfg: AgentConfig, name: str) -> tuple[ProbeSpec, Render]:
+    ebpf = cfg.collectors.ebpf
+    if name.startswith(EVENTS) and name[len(EVENTS):] in EVENT_PROBES:
+        return (EVENT_PROBES[name[len(EVENTS):]],
+                event_render(settings_of(cfg.collectors.events), ebpf.timing_sample))
+    if name in PROBES:
+        cookies = NetnsResolver(cfg.proc_root, NoPods()).has_cookies
+        return PROBES[name], CountingRender(ebpf, cookies)
+    raise UnknownProgram(f"no probe {name!r}; known: {', '.join(program_names())}")
+
+
+def program_text(cfg: AgentConfig, name: str) -> str:
+    """The rendered C of ``name`` on this host; ProbeUnavailable says why it cannot be."""
+    spec, render = _spec_and_render(cfg, name)
+    return BpfLoader(cfg.collectors.ebpf, cfg.proc_root, "program").render_only(spec, render)
+
+
+__all__ = ["ProbeUnavailable", "UnknownProgram", "program_names", "program_text"]

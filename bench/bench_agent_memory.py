@@ -19,6 +19,7 @@ collectors.ebpf and collectors.events disabled (``--baseline-seconds``, 0: skip)
 what the BPF side costs is the difference.
 
     flock /tmp/onr-bench.lock python bench/bench_agent_memory.py [--seconds 300] [--pods 200]
+        [--costs-only: the kallsyms table, bcc's import and objects, one release, in-process]
 """
 
 from __future__ import annotations
@@ -192,14 +193,57 @@ def kallsyms_figures(proc_root: str = "/proc") -> None:
         del table
 
 
+def _anon_mb() -> float:
+    return parse_rollup(Path("/proc/self/smaps_rollup").read_text())["anon"] / 1024
+
+
+def bcc_costs(objects: int = 4, releases: int = 20) -> None:
+    """In this process: anonymous MB of importing bcc and of each loaded BPF object (after
+    malloc_trim), and the CPU time of one release (bpf/trim.py) once the pages are out."""
+    from otel_netreceiver.bpf.loader import BpfLoader
+    from otel_netreceiver.bpf.programs import PROBES, render
+    from otel_netreceiver.bpf.trim import malloc_trim
+    from otel_netreceiver.config.schema import EbpfConfig
+
+    malloc_trim()
+    start = _anon_mb()
+    import bcc  # noqa: F401
+
+    malloc_trim()
+    imported = _anon_mb()
+    loader, loaded, marks = BpfLoader(EbpfConfig(), "/proc"), [], []
+    for _ in range(objects):
+        loaded += loader.load_all([PROBES["net_softirq"]], lambda spec, formats, btf: render(
+            spec, formats, {"TIMING_SAMPLE": EbpfConfig().timing_sample})).values()
+        malloc_trim()
+        marks.append(_anon_mb())
+    started = time.thread_time()
+    for _ in range(releases):
+        loader.release()
+    cost = (time.thread_time() - started) / releases
+    for bpf in loaded:
+        bpf.cleanup()
+    if len(loaded) < objects:
+        raise SystemExit(f"net_softirq did not load: {loader.statuses}")
+    print(f"import bcc: +{imported - start:.1f} MB anon; first BPF object (net_softirq): "
+          f"+{marks[0] - imported:.1f} MB; each further one: "
+          f"+{(marks[-1] - marks[0]) / (objects - 1):.1f} MB; "
+          f"one release: {cost * 1e3:.1f} ms CPU")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--pods", type=int, default=200)
     parser.add_argument("--every", type=float, default=5.0, help="sampling period (s)")
     parser.add_argument("--baseline-seconds", type=float, default=60.0)
+    parser.add_argument("--costs-only", action="store_true",
+                        help="only the in-process figures: kallsyms, bcc import, release")
     args = parser.parse_args()
     kallsyms_figures()
+    bcc_costs()
+    if args.costs_only:
+        return
     sink = OtlpHttpSink()
     pods = spawn_bare_namespaces(args.pods)
     try:

@@ -8,16 +8,16 @@ the tracepoints) run in the sending thread's context, so the thread's CPU time
 The probes are loaded by the agent's own classes, EbpfCollector (collectors/ebpf.py) and
 EventSource (events/source.py), with the default configuration, so the programs are exactly
 the agent's; they are compiled once, then detached and re-attached between rounds (bcc keeps
-the loaded programs), so rounds alternate quickly: without, with, without, with, ... and
-the figures are medians of the rounds. Three workloads, each in one thread on 127.0.0.1:
-a UDP flood to a closed port (each datagram: a NET_RX softirq, a kfree_skb NO_SOCKET drop
-and an ICMP port-unreachable), a UDP ping-pong between two sockets and a TCP
-request/response of 64 bytes each way. A last pass with kernel.bpf_stats_enabled=1 prints
-each program's run_time_ns / run_cnt (own fdinfo); the overhead rounds run with statistics
-off, as on a real node.
+the loaded programs), so rounds alternate quickly: without, with, without, ..., without, and
+the overhead is the median over rounds of (with - mean of the two rounds without around it).
+Three workloads, each in one thread on 127.0.0.1: a UDP flood to a closed port (each
+datagram: a NET_RX softirq, a kfree_skb NO_SOCKET drop and an ICMP port-unreachable), a UDP
+ping-pong between two sockets and a TCP request/response of 64 bytes each way. A last pass
+with kernel.bpf_stats_enabled=1 prints each program's run_time_ns / run_cnt (own fdinfo);
+the overhead rounds run with statistics off, as on a real node.
 
     sudo flock /tmp/onr-bench.lock .venv/bin/python bench/bench_workload.py
-        [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 3]
+        [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 5]
 """
 
 from __future__ import annotations
@@ -145,8 +145,17 @@ class Attached:
         self.collector.close()
 
 
+def paired(without: list[float], with_: list[float]) -> tuple[float, float]:
+    """Median of each round with the agent minus the mean of the rounds around it, absolute
+    and relative: a step in the machine's speed (a neighbour's job starting) moves both
+    sides of a pair, so it cancels instead of landing in one median."""
+    deltas = [w - (without[i] + without[i + 1]) / 2 for i, w in enumerate(with_)]
+    ratios = [d / ((without[i] + without[i + 1]) / 2) for i, d in enumerate(deltas)]
+    return statistics.median(deltas), statistics.median(ratios)
+
+
 def overhead(agent: Attached, rounds: int) -> None:
-    """Alternating rounds (without, with) x rounds, then a last without; medians printed."""
+    """Alternating rounds: without, with, without, ..., without (rounds with the agent)."""
     without: dict[str, list[float]] = {w: [] for w in WORKLOADS}
     with_: dict[str, list[float]] = {w: [] for w in WORKLOADS}
     for index in range(2 * rounds + 1):
@@ -156,13 +165,14 @@ def overhead(agent: Attached, rounds: int) -> None:
             (with_ if attached else without)[name].append(us_per_op(run, ops))
     agent.detach()
     print(f"{'workload':<14} {'without us/op':>13} {'with us/op':>11} {'delta us':>9} "
-          f"{'overhead':>9}   (medians; rounds without / with)")
+          f"{'overhead':>9}   (delta, overhead: medians of pairs; rounds without / with)")
     for name in WORKLOADS:
         base, probed = statistics.median(without[name]), statistics.median(with_[name])
+        delta, ratio = paired(without[name], with_[name])
         rounds_text = (" ".join(f"{v:.2f}" for v in without[name]) + " / "
                        + " ".join(f"{v:.2f}" for v in with_[name]))
-        print(f"{name:<14} {base:>13.2f} {probed:>11.2f} {probed - base:>+9.2f} "
-              f"{(probed - base) / base:>+9.1%}   ({rounds_text})")
+        print(f"{name:<14} {base:>13.2f} {probed:>11.2f} {delta:>+9.2f} {ratio:>+9.1%}   "
+              f"({rounds_text})")
 
 
 def program_costs(agent: Attached) -> None:
@@ -197,7 +207,7 @@ def main() -> None:
     parser.add_argument("--events", help="comma-separated event types (default: the "
                         "configuration's default; '' for none)")
     parser.add_argument("--all", action="store_true", help="every probe and every event type")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     probes = list(EbpfConfig().probes) if args.probes is None else \
         [p for p in args.probes.split(",") if p]

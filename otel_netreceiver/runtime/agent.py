@@ -109,6 +109,9 @@ class Agent:
         proc_root changed, and only adjusts how long a walk serves."""
         if self.netns.proc_root != cfg.proc_root:
             self.netns = NetnsResolver(cfg.proc_root, self._directory())
+        # names come from the pod directory of now: the watcher may have been replaced
+        # (a reload of the kubernetes section) since the resolver was made
+        self.netns.directory = self._directory()
         self.netns.max_age = WALK_SHARE * cfg.interval
 
     def _build_correlation(self, cfg: AgentConfig) -> None:

@@ -110,7 +110,7 @@ collectors:
   ena: {{replay: "{recording}"}}
   podnet: {{probes: [netdev, snmp, netstat, snmp6, sockstat, conntrack, tcpsummary, tcpqueues,
                      fd, io, cpu]}}
-  ebpf: {{probes: [packetloss, tcpreset, tcpretrans, tcptwrcv, net_softirq]}}  # + per-packet
+  ebpf: {{probes: [packetloss, tcpreset, tcpretrans, tcptwrcv, net_softirq, netiftxlat]}}
 exporters:
   otlp: {{endpoint: "{vmagent.otlp_base_url}"}}
 """

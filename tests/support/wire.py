@@ -1,0 +1,386 @@
+"""A "wire" between a test pod and the node that delays, reorders and loses frames.
+
+This kernel has no netem qdisc, so the path faults of the latency-jitter and packet-loss
+playbooks (docs/background.md, "Sources") are made in user space: the pod's veth no longer
+reaches the node directly but a third network namespace, the wire, which holds two veth
+ends and no addresses::
+
+    pod netns: eth0  <->  wire netns: w0 ~relay~ w1  <->  node: <pod.host_veth>
+
+The relay reads every frame received on w0 and w1 from an AF_PACKET raw socket (frames the
+relay itself sent show up as PACKET_OUTGOING and are ignored, or they would loop), and
+writes it unchanged out of the other end after ``delay`` plus a uniform draw in
+``±jitter`` (a heapq of due times, so a jitter larger than the gap between two frames
+reorders them), or drops it with probability ``loss``. Both directions see the same fault.
+The wire is transparent at layer 2: the pod and the node still ARP for each other.
+
+Frames must fit the veth MTU as they are, so segmentation and checksum offloads are turned
+off on the pod's eth0 and the node's veth: an AF_PACKET reader gets a GSO super-frame or a
+frame whose checksum was left to hardware, and writing it back out would be refused
+(EMSGSIZE) or arrive with a wrong checksum.
+
+The relay runs as its own process inside the wire namespace (``python -m tests.support.wire
+relay ...``) so the test process' threads (an agent) cannot hold it back; it prints what it
+did on exit, parsed into ``RelayStats``. A fault is applied with ``Wire.inject`` and lasts
+for the ``with`` block; outside of it the relay copies frames without delay or loss, so a
+clean run goes through the same path.
+
+To show a fault is faithful, the module also has the traffic (a request/response server
+and client run with ``python -c`` in the pods) and the kernel's own account of it: nstat
+deltas in pods and in the node, smoothed RTTs from `ss -ti`, nftables rule counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import heapq
+import json
+import os
+import random
+import re
+import select
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from tests.support.pods import Pod, _die_with_parent, in_ns, nstat, run
+
+ETH_P_ALL = 0x0003
+PACKET_OUTGOING = 4  # linux/if_packet.h: a frame this host sent, seen by a packet tap
+FRAME_MAX = 65536
+REPO = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """What the wire does to each frame: hold it ``delay`` ± ``jitter`` seconds (uniform),
+    or drop it with probability ``loss``."""
+
+    delay: float = 0.0
+    jitter: float = 0.0
+    loss: float = 0.0
+    seed: int = 1
+
+    def __post_init__(self) -> None:
+        if self.delay < 0 or self.jitter < 0:
+            raise ValueError(f"delay and jitter must be >= 0 s, got {self.delay}, {self.jitter}")
+        if self.jitter > self.delay:
+            raise ValueError(f"jitter {self.jitter} s exceeds delay {self.delay} s: a frame "
+                             "cannot leave before it arrived")
+        if not 0.0 <= self.loss < 1.0:
+            raise ValueError(f"loss must be a fraction in [0, 1), got {self.loss}")
+
+
+@dataclass(frozen=True, slots=True)
+class RelayStats:
+    """What the relay did: frames seen, dropped, sent, and sent after a later frame of the
+    same direction (``reordered``); ``send_errors`` are frames the kernel refused."""
+
+    seen: int
+    dropped: int
+    sent: int
+    reordered: int
+    send_errors: int
+
+
+def parse_stats(text: str) -> RelayStats:
+    """The relay's last output line → RelayStats; a clear error for anything else."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("the relay printed no statistics (did it crash? see its stderr)")
+    try:
+        doc = json.loads(lines[-1])
+        return RelayStats(**{f.name: int(doc[f.name]) for f in fields(RelayStats)})
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"relay statistics {lines[-1]!r}: {exc}") from None
+
+
+@dataclass
+class _Relay:
+    """The relay's state in its own process: two sockets, the held frames, the counters."""
+
+    sockets: tuple[socket.socket, socket.socket]
+    fault: Fault
+    held: list[tuple[float, int, int, bytes]] = field(default_factory=list)
+    sent_seq: list[int] = field(default_factory=lambda: [-1, -1])
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
+        (f.name for f in fields(RelayStats)), 0))
+    seq: int = 0
+
+    def take(self, side: int, rng: random.Random) -> None:
+        """Read every frame waiting on ``side`` and hold (or drop) it for the other side."""
+        while True:
+            try:
+                frame, address = self.sockets[side].recvfrom(FRAME_MAX)
+            except BlockingIOError:
+                return
+            if address[2] == PACKET_OUTGOING:
+                continue
+            self.counts["seen"] += 1
+            if rng.random() < self.fault.loss:
+                self.counts["dropped"] += 1
+                continue
+            hold = self.fault.delay + rng.uniform(-self.fault.jitter, self.fault.jitter)
+            heapq.heappush(self.held, (time.monotonic() + hold, self.seq, 1 - side, frame))
+            self.seq += 1
+
+    def send_due(self, now: float) -> None:
+        while self.held and self.held[0][0] <= now:
+            _, seq, side, frame = heapq.heappop(self.held)
+            # seq numbers interleave both directions; reordering is within one direction
+            if seq < self.sent_seq[side]:
+                self.counts["reordered"] += 1
+            self.sent_seq[side] = max(self.sent_seq[side], seq)
+            try:
+                self.sockets[side].send(frame)
+                self.counts["sent"] += 1
+            except OSError:
+                self.counts["send_errors"] += 1
+
+
+def _packet_socket(interface: str) -> socket.socket:
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+    sock.bind((interface, ETH_P_ALL))
+    sock.setblocking(False)
+    return sock
+
+
+def relay(first: str, second: str, fault: Fault) -> RelayStats:
+    """Copy frames between two interfaces with ``fault`` until SIGTERM; held frames are
+    sent at once on stop (a fault ends with its ``with`` block, not with lost frames)."""
+    stopping: list[int] = []
+    # A clean wire must add no delay of its own: at the default priority, on a busy node, the
+    # relay waited long enough for TCP's tail loss probe to fire (and come back DSACKed) in
+    # one clean run in two; at -10 none in six (measured with the clean traffic of the tests)
+    os.nice(-10)
+    signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
+    state = _Relay((_packet_socket(first), _packet_socket(second)), fault)
+    rng = random.Random(fault.seed)
+    print("ready", flush=True)
+    while not stopping:
+        wait = 0.2 if not state.held else max(0.0, min(0.2, state.held[0][0] - time.monotonic()))
+        try:
+            readable, _, _ = select.select(state.sockets, [], [], wait)
+        except InterruptedError:
+            continue
+        for sock in readable:
+            state.take(state.sockets.index(sock), rng)
+        state.send_due(time.monotonic())
+    state.send_due(float("inf"))
+    return RelayStats(**state.counts)
+
+
+class Wire:
+    """A wire namespace spliced between ``pod`` and the node (see the module docstring)."""
+
+    def __init__(self, pod: Pod) -> None:
+        self.pod = pod
+        self.netns = f"onrwire{os.getpid() % 1000}x{pod.index}"
+        self._relay: subprocess.Popen | None = None
+
+    def splice(self) -> None:
+        """pod eth0 <-> w0 (the pod's old node end, moved and renamed) ~ w1 <-> a new node
+        end with the old name, address and forwarding setting."""
+        pod, ns = self.pod, self.netns
+        forwarding = run("sysctl", "-n", f"net.ipv4.conf.{pod.host_veth}.forwarding").stdout
+        run("ip", "netns", "add", ns)
+        in_ns(ns, "sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1",
+              "net.ipv6.conf.all.disable_ipv6=1")
+        run("ip", "link", "set", pod.host_veth, "netns", ns)
+        in_ns(ns, "ip", "link", "set", pod.host_veth, "name", "w0")
+        run("ip", "link", "add", pod.host_veth, "type", "veth", "peer", "name", "w1",
+            "netns", ns)
+        run("sysctl", "-qw", f"net.ipv6.conf.{pod.host_veth}.disable_ipv6=1",
+            f"net.ipv4.conf.{pod.host_veth}.forwarding={forwarding.strip()}")
+        run("ip", "addr", "add", f"{pod.host_ip}/30", "dev", pod.host_veth)
+        for end in ("w0", "w1"):
+            in_ns(ns, "ip", "link", "set", end, "up")
+        run("ip", "link", "set", pod.host_veth, "up")
+        run("ethtool", "-K", pod.host_veth, "tx", "off", "tso", "off", "gso", "off")
+        pod.exec("ethtool", "-K", "eth0", "tx", "off", "tso", "off", "gso", "off")
+
+    def start(self, fault: Fault) -> None:
+        self._relay = subprocess.Popen(
+            ["ip", "netns", "exec", self.netns, sys.executable, "-m", "tests.support.wire",
+             "relay", "w0", "w1", "--delay", str(fault.delay), "--jitter", str(fault.jitter),
+             "--loss", str(fault.loss), "--seed", str(fault.seed)],
+            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env=os.environ | {"PYTHONPATH": str(REPO)}, preexec_fn=_die_with_parent)
+        assert self._relay.stdout is not None
+        line = self._relay.stdout.readline().strip()
+        if line != "ready":
+            err = self._relay.communicate(timeout=10)[1]
+            raise RuntimeError(f"the relay in {self.netns} did not start: {err[-2000:]}")
+
+    def stop(self) -> RelayStats:
+        if self._relay is None:
+            raise RuntimeError("the relay is not running")
+        relay_proc, self._relay = self._relay, None
+        relay_proc.send_signal(signal.SIGTERM)
+        out, err = relay_proc.communicate(timeout=10)
+        if relay_proc.returncode:
+            raise RuntimeError(f"the relay exited with {relay_proc.returncode}: {err[-2000:]}")
+        return parse_stats(out)
+
+    @contextlib.contextmanager
+    def inject(self, fault: Fault) -> Iterator[list[RelayStats]]:
+        """Apply ``fault`` for the block; the list it yields gets the relay's statistics
+        for the block when it ends. The wire is back to a plain copy afterwards."""
+        stats: list[RelayStats] = []
+        self.stop()
+        self.start(fault)
+        try:
+            yield stats
+        finally:
+            stats.append(self.stop())
+            self.start(Fault())
+
+    def remove(self) -> None:
+        """Stop the relay and delete the wire namespace (w0 and w1 go with it, and so do
+        their peers: the pod's eth0 and the node end; the pod is left unlinked)."""
+        if self._relay is not None:
+            self._relay.kill()
+            self._relay.wait()
+            self._relay = None
+        run("ip", "netns", "del", self.netns, check=False)
+        run("ip", "link", "del", self.pod.host_veth, check=False)
+
+
+@contextlib.contextmanager
+def wired(pod: Pod) -> Iterator[Wire]:
+    """``pod`` behind a wire that copies frames unchanged until a fault is injected."""
+    wire = Wire(pod)
+    try:
+        wire.splice()
+        wire.start(Fault())
+        yield wire
+    finally:
+        wire.remove()
+
+
+# --- traffic over the wire, and the kernel's account of it ----------------------
+
+# A request/response server: each request is 8 bytes (request size, answer size) + body.
+REQUEST_SERVER = r"""
+import socket, sys, threading
+srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind(("0.0.0.0", int(sys.argv[1]))); srv.listen(128); print("ready", flush=True)
+def serve(s):
+    try:
+        while len(head := s.recv(8, socket.MSG_WAITALL)) == 8:
+            n, m = int.from_bytes(head[:4], "big"), int.from_bytes(head[4:], "big")
+            if len(s.recv(n, socket.MSG_WAITALL)) < n: break
+            s.sendall(b"y" * m)
+    except OSError:
+        pass
+    s.close()
+while True:
+    s, _ = srv.accept(); threading.Thread(target=serve, args=(s,), daemon=True).start()
+"""
+
+# `conns` clients exchange requests for `seconds`, `pause` seconds apart (the machine is
+# shared: a loop at full speed would measure nothing more); a failed connection is replaced
+# (3 s timeout). Prints {"done": answered requests, "errors": {exception name: count}}.
+REQUEST_CLIENT = r"""
+import collections, json, socket, sys, threading, time
+host, port, conns, seconds, up, down, pause = sys.argv[1], int(sys.argv[2]), \
+    int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]), float(sys.argv[7])
+deadline, done, errors = time.monotonic() + seconds, [], collections.Counter()
+request = up.to_bytes(4, "big") + down.to_bytes(4, "big") + b"x" * up
+def answer(c):
+    got = 0
+    while got < down:
+        if not (chunk := c.recv(down - got)): raise EOFError
+        got += len(chunk)
+def run():
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=3) as c:
+                while time.monotonic() < deadline:
+                    c.sendall(request)
+                    answer(c)
+                    done.append(1)
+                    time.sleep(pause)
+        except (OSError, EOFError) as exc:
+            errors[type(exc).__name__] += 1
+threads = [threading.Thread(target=run) for _ in range(conns)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print(json.dumps({"done": len(done), "errors": errors}))
+"""
+
+def host_nstat() -> dict[str, int]:
+    """The node's own namespace's counters, as tests/support/pods.py nstat reads a pod's."""
+    values = {}
+    for line in run("nstat", "-asz").stdout.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[1].isdigit():
+            values[fields[0]] = int(fields[1])
+    return values
+
+
+@contextlib.contextmanager
+def counting(*pods: Pod | None) -> Iterator[list[dict[str, int]]]:
+    """nstat deltas over the block, one dict per pod (None: the node's own namespace)."""
+    read = [(lambda p=p: nstat(p)) if p is not None else host_nstat for p in pods]
+    before = [r() for r in read]
+    deltas: list[dict[str, int]] = []
+    yield deltas
+    for r, first in zip(read, before, strict=True):
+        last = r()
+        deltas.append({k: last[k] - first.get(k, 0) for k in last if last[k] != first.get(k, 0)})
+
+
+def srtt_ms(pod: Pod, peer: str) -> list[float]:
+    """Smoothed RTTs of the pod's TCP sockets to ``peer`` as `ss -ti` prints them."""
+    out = pod.exec("ss", "-tin", "dst", peer).stdout
+    return [float(m) for m in re.findall(r"\brtt:([\d.]+)/", out)]
+
+
+def nft(netns: str | None, rules: str) -> None:
+    """Load nftables ``rules`` in ``netns`` (None: the node's own namespace)."""
+    argv = ["nft", "-f", "-"] if netns is None else ["ip", "netns", "exec", netns, "nft", "-f", "-"]
+    subprocess.run(argv, input=rules, text=True, check=True, capture_output=True)
+
+
+def nft_packets(netns: str | None, table: str) -> int:
+    """Packets the counters of an inet ``table`` saw: what a fault's rule really hit."""
+    argv = ["nft", "list", "table", "inet", table]
+    out = (run(*argv) if netns is None else run("ip", "netns", "exec", netns, *argv)).stdout
+    return sum(int(n) for n in re.findall(r"counter packets (\d+)", out))
+
+
+def request_client(pod: Pod, peer: str, port: int, conns: int, seconds: float, up: int,
+                   down: int, pause: float = 0.01) -> list[str]:
+    """The argv running REQUEST_CLIENT in ``pod`` against REQUEST_SERVER at ``peer``."""
+    return ["ip", "netns", "exec", pod.netns, sys.executable, "-c", REQUEST_CLIENT, peer,
+            str(port), str(conns), str(seconds), str(up), str(down), str(pause)]
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tests.support.wire")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cmd = sub.add_parser("relay", help="copy frames between two interfaces, with a fault")
+    cmd.add_argument("first")
+    cmd.add_argument("second")
+    for name in ("delay", "jitter", "loss"):
+        cmd.add_argument(f"--{name}", type=float, default=0.0)
+    cmd.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args(argv)
+    try:
+        fault = Fault(args.delay, args.jitter, args.loss, args.seed)
+    except ValueError as exc:
+        parser.error(str(exc))
+    stats = relay(args.first, args.second, fault)
+    print(json.dumps({f.name: getattr(stats, f.name) for f in fields(RelayStats)}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

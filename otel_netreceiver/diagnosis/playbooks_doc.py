@@ -7,8 +7,13 @@ until it is regenerated.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.diagnosis.model import Condition, Op, Rule, Signal
+from otel_netreceiver.diagnosis.precision_doc import load as load_precision
+from otel_netreceiver.diagnosis.precision_doc import precision_markdown
 from otel_netreceiver.diagnosis.rules import RULES
 from otel_netreceiver.diagnosis.rules_cluster import CLUSTER_RULES
 from otel_netreceiver.naming import prometheus_name
@@ -62,7 +67,10 @@ def _rule(rule: Rule) -> list[str]:
     return [*lines, "", f"**Advice.** {rule.advice}", "", f"*Source: {rule.source}.*", ""]
 
 
-def playbooks_markdown() -> str:
+def playbooks_markdown(precision: Mapping[str, Mapping[str, Any]] | None = None) -> str:
+    """The rule tables, then the precision table of the recorded fault runs (by default
+    the checkout's recording, precision_doc.py)."""
+    precision = load_precision() if precision is None else precision
     lines = [
         "# Diagnosis playbooks",
         "",
@@ -93,4 +101,5 @@ def playbooks_markdown() -> str:
               "remote mode)", ""]
     for rule in CLUSTER_RULES:
         lines += _rule(rule)
+    lines += precision_markdown(precision)
     return "\n".join(lines).rstrip("\n") + "\n"

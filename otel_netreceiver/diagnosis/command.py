@@ -12,10 +12,8 @@ or every node, over any window the store keeps; ``--sigv4-region`` signs for AMP
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
-import socket
 import sys
 import time
 from collections.abc import Mapping
@@ -32,17 +30,7 @@ from otel_netreceiver.diagnosis.report import format_report
 from otel_netreceiver.diagnosis.rules import RULES
 from otel_netreceiver.diagnosis.rules_cluster import CLUSTER_RULES
 from otel_netreceiver.diagnosis.sigv4 import CredentialsError
-
-
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
+from otel_netreceiver.nodeapi.unix_http import UnixConnection
 
 
 def add_parser(sub: Any, config_default: str | None) -> None:
@@ -72,7 +60,7 @@ def add_parser(sub: Any, config_default: str | None) -> None:
 def local(socket_path: str, since: str, pod: str, namespace: str) -> dict[str, Any]:
     query = urlencode({k: v for k, v in (("since", since), ("pod", pod),
                                          ("namespace", namespace)) if v})
-    conn = _UnixConnection(socket_path, timeout=30)
+    conn = UnixConnection(socket_path, timeout=30)
     try:
         conn.request("GET", f"/v1/diagnose?{query}")
         response = conn.getresponse()

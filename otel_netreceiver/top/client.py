@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import socket
 from typing import Any
+
+from otel_netreceiver.nodeapi.unix_http import UnixConnection
 
 DEFAULT_SOCKET = "/run/otel-netreceiver/api.sock"
 START_HINT = ("start one with `sudo otel-netreceiver run -c CONFIG` where CONFIG sets "
@@ -28,20 +29,11 @@ class AgentUnavailable(Exception):
         self.reason = reason
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str, timeout: float) -> None:
-        super().__init__("localhost", timeout=timeout)
-        self._path = path
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self._path)
 
 
 def fetch(socket_path: str, timeout: float = 5.0) -> dict[str, Any]:
     """The agent's top document; AgentUnavailable with a readable reason otherwise."""
-    conn = _UnixConnection(socket_path, timeout)
+    conn = UnixConnection(socket_path, timeout)
     try:
         conn.request("GET", "/v1/top")
         response = conn.getresponse()

@@ -22,6 +22,14 @@ from urllib.parse import parse_qs, urlsplit
 REGION = "eu-west-1"
 
 
+
+def _send(handler: BaseHTTPRequestHandler, content_type: str, body: bytes) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
 class _Server:
     def _start(self, handler: type[BaseHTTPRequestHandler]) -> None:
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -72,11 +80,7 @@ class StsDouble(_Issuer):
                     return
                 issuer.tokens.append(form["WebIdentityToken"][0])
                 body = issuer.answer(form["RoleArn"][0]).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                _send(self, "text/xml", body)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -112,11 +116,7 @@ class ContainerCredentialsDouble(_Issuer):
                 secret, session = issuer.secrets[issuer.current]
                 body = json.dumps({"AccessKeyId": issuer.current, "SecretAccessKey": secret,
                                    "Token": session, "Expiration": issuer.expiration()}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                _send(self, "application/json", body)
 
             def log_message(self, *args: object) -> None:
                 pass
@@ -155,11 +155,7 @@ class SigningQueryApi(_Server):
                     return
                 body = json.dumps({"status": "success",
                                    "data": {"resultType": "vector", "result": []}}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                _send(self, "application/json", body)
 
             def log_message(self, *args: object) -> None:
                 pass

@@ -21,6 +21,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).parent.parent.parent
 PACKAGE = ROOT / "otel_netreceiver"
+SDK_PACKAGE = ROOT / "sdk" / "src" / "otel_netreceiver_sdk"
 # Not on PyPI: Debian's python3-bpfcc, linked into the venv when wanted (Dockerfile, dev.sh).
 SYSTEM_PROVIDED = {"bcc"}
 
@@ -42,22 +43,34 @@ def declared() -> tuple[set[str], set[str]]:
             {_requirement_name(d) for deps in extras.values() for d in deps})
 
 
-def runtime_imports() -> dict[str, bool]:
+def _from_names(module: str, names: list[str]) -> list[str]:
+    """``from opentelemetry import metrics`` imports ``opentelemetry.metrics``: a namespace
+    package has no file of its own to tell its distribution by."""
+    if module.split(".")[0] in sys.stdlib_module_names:
+        return [module]
+    spec = importlib.util.find_spec(module)
+    if spec is not None and spec.origin is None:
+        return [f"{module}.{name}" for name in names]
+    return [module]
+
+
+def runtime_imports(package: Path = PACKAGE) -> dict[str, bool]:
     """Absolute third-party module names imported by the package → imported at module level?"""
     found: dict[str, bool] = {}
-    for path in PACKAGE.rglob("*.py"):
+    own = package.name
+    for path in package.rglob("*.py"):
         tree = ast.parse(path.read_text(), str(path))
         top = {id(n) for n in tree.body}
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names = [a.name for a in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
+                names = _from_names(node.module, [a.name for a in node.names])
             else:
                 continue
             for name in names:
                 if name.split(".")[0] in sys.stdlib_module_names or \
-                        name.split(".")[0] in ("otel_netreceiver", *SYSTEM_PROVIDED):
+                        name.split(".")[0] in (own, *SYSTEM_PROVIDED):
                     continue
                 found[name] = found.get(name, False) or id(node) in top
     return found
@@ -105,3 +118,16 @@ def test_the_walk_sees_lazy_and_namespace_imports() -> None:
     assert distribution_of("google.rpc.error_details_pb2") == "googleapis-common-protos"
     assert distribution_of("opentelemetry.sdk.resources") == "opentelemetry-sdk"
     assert any(distribution_of(m) == "opentelemetry-proto" for m in imports)
+
+
+def test_the_sdk_imports_only_the_opentelemetry_api_at_module_level() -> None:
+    """The SDK distribution promises the standard library and opentelemetry-api only; the
+    libraries it instruments (requests, httpx, aiohttp) are imported lazily, when present."""
+    project = tomllib.loads((ROOT / "sdk" / "pyproject.toml").read_text())["project"]
+    core = {_requirement_name(d) for d in project["dependencies"]}
+    assert core == {"opentelemetry-api"}
+    eager = [m for m, module_level in runtime_imports(SDK_PACKAGE).items() if module_level]
+    assert eager, "the walk found no import at all: wrong path?"
+    wrong = sorted(f"{m} (from {distribution_of(m)})" for m in eager
+                   if distribution_of(m) not in core)
+    assert not wrong, wrong

@@ -5,9 +5,9 @@ waits at the socket (socketlatency receive must see it; kernellatency, which end
 reader is woken, must not). TIME_WAIT segments are made by reconnecting from the same port
 after the server closed first, and counted independently by bpftrace from BTF.
 
-(Named to run after test_ebpf_probes.py: namespaces freed here would otherwise hand their
-inode numbers to that module's pods, and its dead-namespace test is sensitive to inode reuse
-by namespaces other jobs on the machine create.)
+Per-pod maps are keyed by the namespace cookie, so the order of this module and
+test_ebpf_probes.py does not matter (namespaces freed here may hand their inode numbers to
+that module's pods; tests/integration/test_ebpf_netns_reuse.py shows it is harmless).
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The new probes' pure parts: rendering, map readers, the fentry trial's bpf_attr, BTF lookup."""
+"""The latency, TIME_WAIT and virtio probes' pure parts: rendering, map readers, the fentry
+trial's bpf_attr, BTF lookup."""
 
 from __future__ import annotations
 

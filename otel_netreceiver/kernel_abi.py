@@ -56,8 +56,8 @@ def tcp_state_name(state: int) -> str:
 
 def c_defines() -> str:
     """The same constants as C macros, for the BPF programs (a pure function)."""
-    lines = ["// Generated from otel_netreceiver/kernel_abi.py by c_defines(); do not edit.",
-             "#pragma once"]
+    # no include guard: bpf/programs.py renders it once at the top of each program's text
+    lines = ["// Generated from otel_netreceiver/kernel_abi.py by c_defines(); do not edit."]
     lines += [f"#define ONR_TCP_{state.name} {state.value}" for state in TcpState]
     lines += [f"#define ONR_NO_SOCKET_STATE {NO_SOCKET_STATE}",
               f"#define ONR_AF_INET {AF_INET}", f"#define ONR_AF_INET6 {AF_INET6}",

@@ -173,6 +173,8 @@ def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
     text = text.replace("SEND_REASON", "args->reason" if send and send.field("reason")
                         else "0xFFFFFFFE")
     defines = "".join(f"#define {key} {value}\n" for key, value in sorted(offsets.items()))
-    helpers = template("common.h") + (template("netns.h") if spec.needs_btf else "")
+    # kernel_abi.h: TCP states, address families, softirq vectors named once (kernel_abi.py)
+    helpers = template("kernel_abi.h") + template("common.h")
+    helpers += template("netns.h") if spec.needs_btf else ""
     helpers += "".join(template(header) for header in spec.headers)
     return defines + helpers + "\n" + text

@@ -24,7 +24,7 @@ NODE = frozenset({"node"})
 SPURIOUS_RATIO = 0.5  # duplicate-SACKed / retransmitted segments: most were not needed
 # a tail loss probe answered by one DSACK on a clean path is a ratio of 1: a few are noise
 MIN_SPURIOUS = 5
-TIMEOUT_EVENTS = 3  # retransmission timeouts in the window that are more than one stray
+TIMEOUT_EVENTS = 2  # retransmission timeouts in the window beyond a stray one or two
 MIN_RETRANS = 10
 SYN_SHARE = 0.5  # SYN retransmits / all retransmits: the handshake, not the data path
 LOSS_HIDDEN = frozenset({"tcp_packet_loss", "tcp_timeouts"})

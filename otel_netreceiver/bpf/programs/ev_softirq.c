@@ -28,7 +28,7 @@ static __always_inline void ev_slow(void *ctx, u32 vec, u32 phase, u64 delta) {
 
 int ev_on_raise(struct vec_args *args) {
     u32 vec = args->vec;
-    if (vec != 2 && vec != 3) return 0;
+    if (vec != ONR_SOFTIRQ_NET_TX && vec != ONR_SOFTIRQ_NET_RX) return 0;
     u64 *t = ev_raised.lookup(&vec);
     if (t && *t == 0) *t = ev_chosen() ? bpf_ktime_get_ns() : NOT_TIMED;
     return 0;
@@ -36,7 +36,7 @@ int ev_on_raise(struct vec_args *args) {
 
 int ev_on_entry(struct vec_args *args) {
     u32 vec = args->vec;
-    if (vec != 2 && vec != 3) return 0;
+    if (vec != ONR_SOFTIRQ_NET_TX && vec != ONR_SOFTIRQ_NET_RX) return 0;
     u64 now = 0;
     u64 *t = ev_raised.lookup(&vec);
     if (t && *t) {
@@ -55,7 +55,7 @@ int ev_on_entry(struct vec_args *args) {
 
 int ev_on_exit(struct vec_args *args) {
     u32 vec = args->vec;
-    if (vec != 2 && vec != 3) return 0;
+    if (vec != ONR_SOFTIRQ_NET_TX && vec != ONR_SOFTIRQ_NET_RX) return 0;
     u64 *e = ev_entered.lookup(&vec);
     if (e && *e) {
         u64 delta = bpf_ktime_get_ns() - *e;

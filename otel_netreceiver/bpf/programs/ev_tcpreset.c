@@ -14,7 +14,7 @@ int ev_on_send_reset(struct send_reset_args *args) {
         e->state = args->state;
     } else {
         e->netns = netns_of_skb(args->skbaddr);
-        e->state = 255;
+        e->state = ONR_NO_SOCKET_STATE;
     }
     SEND_ADDRS
     ev_submit(args, e);

@@ -13,7 +13,7 @@ struct nr_event {
     u32 type;        // EV_* below, the order of events/model.py's EVENT_NAMES
     u32 netns;       // namespace inode, 0 when the kernel could not tell
     u32 reason;      // drop reason, reset reason (0xFFFFFFFF none), softirq vector
-    u32 state;       // TCP state, 255 = no socket
+    u32 state;       // TCP state, ONR_NO_SOCKET_STATE = no socket
     s32 stack_id;    // -1 when no stack was asked for, < -1 when it was lost (-errno - 1)
     u32 cpu;
     u16 protocol;    // L3 protocol (ETH_P_*) of a dropped skb
@@ -77,7 +77,7 @@ static __always_inline void ev_inet(struct nr_event *e, u16 family, u16 sport, u
     *(u16 *)&e->daddr[0] = family;
     *(u16 *)&e->saddr[2] = bpf_htons(sport);
     *(u16 *)&e->daddr[2] = bpf_htons(dport);
-    if (family == 2) {
+    if (family == ONR_AF_INET) {
         __builtin_memcpy(&e->saddr[4], s4, 4);
         __builtin_memcpy(&e->daddr[4], d4, 4);
     } else {
@@ -98,7 +98,7 @@ static __always_inline void ev_from_sock(struct nr_event *e, u64 sk) {
     *(u16 *)&e->daddr[0] = family;
     *(u16 *)&e->saddr[2] = bpf_htons(sport);
     *(u16 *)&e->daddr[2] = dport;
-    if (family == 2) {
+    if (family == ONR_AF_INET) {
         bpf_probe_read_kernel(&e->saddr[4], 4, (void *)(sk + OFF_SKC_RCV_SADDR));
         bpf_probe_read_kernel(&e->daddr[4], 4, (void *)(sk + OFF_SKC_DADDR));
     } else if (family == 10) {

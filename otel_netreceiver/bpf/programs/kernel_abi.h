@@ -1,5 +1,4 @@
 // Generated from otel_netreceiver/kernel_abi.py by c_defines(); do not edit.
-#pragma once
 #define ONR_TCP_ESTABLISHED 1
 #define ONR_TCP_SYN_SENT 2
 #define ONR_TCP_SYN_RECV 3

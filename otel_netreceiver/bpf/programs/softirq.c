@@ -15,7 +15,9 @@ BPF_HISTOGRAM(exec_time, struct slot_key, 256);
 BPF_PERCPU_ARRAY(sched_sum, u64, 4);  // exact sums (ns) of the timed runs
 BPF_PERCPU_ARRAY(exec_sum, u64, 4);
 
-static __always_inline int is_net(u32 vec) { return vec == 2 || vec == 3; }
+static __always_inline int is_net(u32 vec) {
+    return vec == ONR_SOFTIRQ_NET_TX || vec == ONR_SOFTIRQ_NET_RX;
+}
 
 static __always_inline int chosen(void) {
     return TIMING_SAMPLE <= 1 || bpf_get_prandom_u32() % TIMING_SAMPLE == 0;

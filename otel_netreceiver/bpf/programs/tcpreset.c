@@ -21,7 +21,7 @@ int on_send_reset(struct send_reset_args *args) {
         key.state = args->state;
     } else {
         key.netns = netns_key_of_skb(args->skbaddr);
-        key.state = 255;
+        key.state = ONR_NO_SOCKET_STATE;
     }
     bump(&key);
     return 0;

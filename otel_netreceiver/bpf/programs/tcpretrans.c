@@ -23,7 +23,7 @@ int on_retransmit(struct retransmit_args *args) {
     peer.netns = key.netns;
     peer.family = args->family;
     peer.dport = args->dport;
-    if (args->family == 2)  // AF_INET: the v4 address; the v6 field holds its mapped form
+    if (args->family == ONR_AF_INET)  // the v4 address; the v6 field holds its mapped form
         __builtin_memcpy(peer.daddr, args->daddr, 4);
     else
         __builtin_memcpy(peer.daddr, args->daddr_v6, 16);

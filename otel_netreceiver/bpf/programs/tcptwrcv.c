@@ -16,7 +16,7 @@ int on_tw_drop(struct kfree_skb_args *args) {
     if (!sk)
         return 0;
     bpf_probe_read_kernel(&state, sizeof(state), (void *)(sk + OFF_SOCK_STATE));
-    if (state != 6)  // TCP_TIME_WAIT, include/net/tcp_states.h
+    if (state != ONR_TCP_TIME_WAIT)  // include/net/tcp_states.h
         return 0;
     struct tw_key key = {netns_key_of_sock(sk)};
     u64 one = 1, *v = tw_packets.lookup(&key);

@@ -22,7 +22,6 @@ the precision table in docs/playbooks.md.
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
@@ -35,9 +34,6 @@ from pathlib import Path
 
 import pytest
 
-from otel_netreceiver.cloud.imds import InstanceMetadata
-from otel_netreceiver.config.loader import load_text
-from otel_netreceiver.runtime.agent import Agent
 from tests.integration.test_playbooks import (
     SETTLE,
     _background,
@@ -47,8 +43,9 @@ from tests.integration.test_playbooks import (
     _stop,
     _unclassified,
     _verdicts,
+    start_agent,
 )
-from tests.support.k8s_api import KubeApiDouble, make_pod, write_kubeconfig
+from tests.support.k8s_api import KubeApiDouble, make_pod
 from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, run
 from tests.support.sdk_node import link_pods
 from tests.support.wire import (
@@ -118,7 +115,7 @@ def node(tmp_path_factory):
         wires = {name: stack.enter_context(wired(pods[name])) for name in WIRED}
         for name, pod in pods.items():
             api.add(make_pod(name, "shop", NODE, uid=pod.uid, ip=pod.pod_ip))
-        agent, sock = _agent(tmp, api)
+        agent, sock = start_agent(tmp, api)
         stack.callback(agent.stop, flush=False)
         deadline = time.monotonic() + 20
         while agent.pods.count() < len(pods) and time.monotonic() < deadline:
@@ -126,24 +123,6 @@ def node(tmp_path_factory):
         agent.wait_first_collection(60)
         ebpf = {s.name: s.reason for s in agent.probes()}.get("ebpf", "")
         yield {"agent": agent, "pods": pods, "wires": wires, "socket": sock, "ebpf": ebpf}
-
-
-def _agent(tmp: Path, api: KubeApiDouble) -> tuple[Agent, str]:
-    sock = str(tmp / "run" / "api.sock")
-    config = f"""
-interval: 1s
-node_name: {NODE}
-kubernetes: {{kubeconfig: "{write_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
-collectors:
-  ena: {{enabled: false}}
-  ebpf: {{probes: [packetloss, tcpreset]}}
-  podnet:
-    probes: [netdev, snmp, netstat, snmp6, sockstat, conntrack, tcpsummary, cpu, tcpqueues]
-correlation: {{socket: "{sock}"}}
-"""
-    agent = Agent(load_text(config, "test.yaml"), {}, io.StringIO(), InstanceMetadata())
-    agent.start()
-    return agent, sock
 
 
 # --- the kernel's side -----------------------------------------------------------------

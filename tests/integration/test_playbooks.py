@@ -17,6 +17,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -166,22 +167,7 @@ def node(tmp_path_factory):
     for name, pod in pods.items():
         api.add(make_pod(name, "kube-system" if name == "coredns" else "shop", NODE,
                          uid=pod.uid, ip=pod.pod_ip, labels=PODS[name][1]))
-    sock = str(tmp / "run" / "api.sock")
-    config = f"""
-interval: 1s
-node_name: {NODE}
-kubernetes: {{kubeconfig: "{write_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
-collectors:
-  ena: {{enabled: false}}
-  ebpf: {{probes: [packetloss, tcpreset]}}
-  podnet:
-    probes: [netdev, snmp, netstat, snmp6, sockstat, conntrack, tcpsummary, cpu, tcpqueues]
-    verbose: true
-    labels: [k8s-app]
-correlation: {{socket: "{sock}"}}
-"""
-    agent = Agent(load_text(config, "test.yaml"), {}, io.StringIO(), InstanceMetadata())
-    agent.start()
+    agent, sock = start_agent(tmp, api, "    verbose: true\n    labels: [k8s-app]\n")
     deadline = time.monotonic() + 20
     while agent.pods.count() < len(pods) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -192,6 +178,26 @@ correlation: {{socket: "{sock}"}}
     for pod in pods.values():
         destroy_pod(pod)
     api.close()
+
+
+def start_agent(tmp: Path, api: KubeApiDouble, podnet_extra: str = "") -> tuple[Agent, str]:
+    """The playbook tests' agent (interval 1s, the correlation socket, eBPF packetloss and
+    tcpreset, podnet with tcpqueues), started; ``podnet_extra``: more podnet keys."""
+    sock = str(tmp / "run" / "api.sock")
+    config = f"""
+interval: 1s
+node_name: {NODE}
+kubernetes: {{kubeconfig: "{write_kubeconfig(tmp / 'kubeconfig', api.url)}"}}
+collectors:
+  ena: {{enabled: false}}
+  ebpf: {{probes: [packetloss, tcpreset]}}
+  podnet:
+    probes: [netdev, snmp, netstat, snmp6, sockstat, conntrack, tcpsummary, cpu, tcpqueues]
+{podnet_extra}correlation: {{socket: "{sock}"}}
+"""
+    agent = Agent(load_text(config, "test.yaml"), {}, io.StringIO(), InstanceMetadata())
+    agent.start()
+    return agent, sock
 
 
 def _run(pod: Pod, script: str, *args: str) -> str:

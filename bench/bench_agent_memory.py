@@ -201,7 +201,8 @@ def bcc_costs(objects: int = 4, releases: int = 20) -> None:
     """In this process: anonymous MB of importing bcc and of each loaded BPF object (after
     malloc_trim), and the CPU time of one release (bpf/trim.py) once the pages are out."""
     from otel_netreceiver.bpf.loader import BpfLoader
-    from otel_netreceiver.bpf.programs import PROBES, render
+    from otel_netreceiver.bpf.probes import PROBES
+    from otel_netreceiver.bpf.programs import render
     from otel_netreceiver.bpf.trim import malloc_trim
     from otel_netreceiver.config.schema import EbpfConfig
 

@@ -97,7 +97,8 @@ def user_cost(n: int = 50_000) -> float:
                        3, 0, -1, 0, 0x0800, 17, 0, b"\x02\x00\x00\x09\x7f\x00\x00\x01",
                        b"\x02\x00\x00\x09\x7f\x00\x00\x01", b"")
     pod = attrs({"netns.inode": 4026531833, "netns.kind": "host"})
-    names = Names({3: "NO_SOCKET"}, {}, lambda a: "__udp4_lib_rcv", lambda i: pod)
+    names = Names({("skb", "kfree_skb", "reason"): {3: "NO_SOCKET"}}, lambda a: "__udp4_lib_rcv",
+                  lambda i: pod)
     started = time.perf_counter()
     for _ in range(n):
         to_event(decode_record(data), names, 0)

@@ -16,10 +16,11 @@ import subprocess
 from pathlib import Path
 
 from otel_netreceiver.bpf import programs
-from otel_netreceiver.bpf.programs import PROBES, render
+from otel_netreceiver.bpf.probes import PROBES
+from otel_netreceiver.bpf.programs import render
 from otel_netreceiver.bpf.tracefs import read_format
 
-SOURCE = "otel_netreceiver/bpf/programs/netiftxlat.c"
+SOURCE = "otel_netreceiver/bpf/programs/netiftxlat.c"  # its path at the baseline commit
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
 
@@ -48,12 +49,12 @@ def main() -> None:
     formats = {(a.category, a.event): read_format(a.category, a.event) for a in spec.attach}
     old_c = subprocess.run(["git", "show", f"{args.baseline_commit}:{SOURCE}"], check=True,
                            capture_output=True, text=True).stdout
-    current = programs.template
-    programs.template = lambda name: old_c if name == "netiftxlat.c" else current(name)
+    current = programs.source
+    programs.source = lambda s: old_c if s is spec else current(s)
     try:
         baseline = render(spec, formats, {})
     finally:
-        programs.template = current
+        programs.source = current
     previous = STATS.read_text().strip()
     STATS.write_text("1\n")
     loaded = {}

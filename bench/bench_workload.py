@@ -30,10 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from otel_netreceiver.bpf.programs import PROBES
+from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import BPF_PROBES, EVENT_TYPES, EbpfConfig, EventsConfig
-from otel_netreceiver.events.programs import EVENT_PROBES
 from otel_netreceiver.events.source import EventSource
 from otel_netreceiver.k8s.directory import NoPods
 

@@ -2,13 +2,15 @@
 
 Collectors look their definitions up here by name; ``docs/metrics.md`` is
 generated from this table and the tests check ``deploy/`` rules against it.
-Add a row here before a collector emits a new metric.
+Add a row here before a collector emits a new metric; a BPF probe's rows are in
+its own module (bpf/probes/<name>/) and are added here from the registered probes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
+from otel_netreceiver.bpf.probes import REGISTERED
 from otel_netreceiver.catalogue_kernel import NETNS_FIELDS, metric_name
 from otel_netreceiver.model import Kind, MetricDef, Scope
 
@@ -138,24 +140,7 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Memory used by UDP buffers, all namespaces (sockstat 'mem' pages)."),
     ("netreceiver.conntrack.limit", _G, "{entry}", (), "nodenet",
      "Maximum conntrack entries (net.netfilter.nf_conntrack_max)."),
-    # --- eBPF probes (node level) ------------------------------------------------
-    ("netreceiver.packet.drop_sites", _C, "{packet}", ("drop.reason", "drop.location"), "ebpf",
-     "Dropped packets by reason and by the kernel function that freed them (kallsyms), node "
-     "wide (probe packetloss; capped like every instrument)."),
-    ("netreceiver.softirq.latency", _H, "s", ("softirq.vector", "softirq.phase"), "ebpf",
-     "NET_RX/NET_TX softirq delay from raise to run (phase schedule) and run time (phase "
-     "execute), log2 buckets from the kernel (probe net_softirq). Sampled: the kernel times "
-     "one run in collectors.ebpf.timing_sample, chosen at random, and counts and sum are the "
-     "timed ones multiplied by it (estimates; the exact number of runs is in /proc/softirqs)."),
-    ("netreceiver.netif.tx.latency", _H, "s", (IFACE,), "ebpf",
-     "Time from net:net_dev_queue to net:net_dev_xmit per interface: qdisc plus driver, log2 "
-     "buckets (probe netiftxlat). Sampled: the kernel times one queued packet in "
-     "collectors.ebpf.timing_sample, chosen at random, and counts and sum are the timed ones "
-     "multiplied by it (estimates; exact packet counts: netreceiver's interface counters)."),
-    ("netreceiver.virtio.ctrl.latency", _H, "s", ("virtio.ctrl.class",), "ebpf",
-     "virtio-net control-queue command latency (fentry/fexit on virtnet_send_command_reply), "
-     "by command class (rx, mac, vlan, announce, mq, guest_offloads, ...; probe "
-     "virtcmdlatency)."),
+    # --- eBPF probes: each probe's own rows are in its module (bpf/probes/) ---------
     ("netreceiver.bpf.lost", _C, "{update}", ("probe",), "ebpf",
      "Kernel map updates that failed because a map was full (counted, never silent)."),
     # --- event records (events/) -------------------------------------------------
@@ -206,35 +191,6 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.pod.io.bytes", _C, "By", (DIRECTION,), "podnet",
      "Bytes passed to read and write system calls by the pod's processes (probe io; rchar, "
      "wchar)."),
-    ("netreceiver.pod.packet.drops", _C, "{packet}", ("drop.reason",), "ebpf",
-     "Packets the kernel freed as dropped (skb:kfree_skb), by the running kernel's drop reason "
-     "name, in the namespace the skb's socket or device belongs to (probe packetloss)."),
-    ("netreceiver.pod.tcp.resets", _C, "{segment}",
-     ("tcp.reset.direction", "tcp.state", "tcp.reset.reason"), "ebpf",
-     "TCP resets sent (tcp:tcp_send_reset; state no_socket = no socket matched, ACK's "
-     "TCPRESET_NOSOCK) and received (tcp:tcp_receive_reset), with the kernel's reset reason "
-     "where it gives one (probe tcpreset)."),
-    ("netreceiver.pod.tcp.retransmits.by_peer", _C, "{segment}",
-     ("network.peer.address", "network.peer.port"), "ebpf",
-     "TCP segments retransmitted per remote endpoint (opt-in: collectors.ebpf.retrans_peers "
-     "caps the endpoints tracked node-wide; those past the cap count in netreceiver.bpf.lost)."),
-    ("netreceiver.pod.tcp.retransmits", _C, "{segment}", ("tcp.state",), "ebpf",
-     "TCP segments retransmitted (tcp:tcp_retransmit_skb), by socket state (probe tcpretrans)."),
-    ("netreceiver.pod.socket.latency", _H, "s", (DIRECTION,), "ebpf",
-     "Time data waits at a socket (probe socketlatency). receive: from sock:sk_data_ready (data "
-     "queued, reader woken; the first since the last read) to sock:sock_recv_length returning "
-     "data. transmit: from the sendto/sendmsg syscall's entry until the socket's first skb "
-     "after it reaches net:net_dev_queue, during the call or, for data the call only queued "
-     "(zero window, cwnd, Nagle), later; includes waits for send-buffer space."),
-    ("netreceiver.pod.kernel.latency", _H, "s", (DIRECTION,), "ebpf",
-     "Time through the kernel's network stack (probe kernellatency). receive: "
-     "net:netif_receive_skb to sock:sk_data_ready within one NET_RX softirq run on one CPU. "
-     "transmit: sendto/sendmsg syscall entry to the first net:net_dev_queue of the sending "
-     "thread's socket skb (data sent synchronously by the call)."),
-    ("netreceiver.pod.tcp.timewait_segments", _C, "{segment}", (), "ebpf",
-     "TCP segments that reached a TIME_WAIT socket and were discarded after its answer "
-     "(skb:kfree_skb with a TIME_WAIT rx_sk; SYNs a listener takes over are not counted; probe "
-     "tcptwrcv)."),
     ("netreceiver.pod.cpu.periods", _C, "{period}", (), "podnet",
      "CFS enforcement periods of the pod's cgroup (cpu.stat nr_periods)."),
     ("netreceiver.pod.cpu.throttled_periods", _C, "{period}", (), "podnet",
@@ -250,8 +206,18 @@ CATALOGUE: dict[str, MetricDef] = {
     for name, kind, unit, attributes, source, desc in _ROWS
 }
 CATALOGUE.update({
+    row.name: MetricDef(row.name, row.kind, row.unit, row.description, row.attributes,
+                        Scope.NODE, "ebpf")
+    for probe in REGISTERED for row in probe.metrics if not row.pod
+})
+CATALOGUE.update({
     name: MetricDef(name, kind, unit, desc, POD + attributes, Scope.POD, source)
     for name, kind, unit, attributes, source, desc in _POD_ROWS
+})
+CATALOGUE.update({
+    row.name: MetricDef(row.name, row.kind, row.unit, row.description, POD + row.attributes,
+                        Scope.POD, "ebpf")
+    for probe in REGISTERED for row in probe.metrics if row.pod
 })
 CATALOGUE.update({
     metric_name(section, field): MetricDef(

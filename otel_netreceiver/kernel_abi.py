@@ -3,7 +3,7 @@
 Every value here is stable ABI: it appears in /proc files, tracepoint fields
 or socket structures and the kernel does not renumber it. The BPF programs get
 the same names through ``c_defines()``: ``python -m otel_netreceiver.kernel_abi``
-writes ``bpf/programs/kernel_abi.h`` and a test keeps it equal to this module,
+writes ``bpf/include/kernel_abi.h`` and a test keeps it equal to this module,
 so a literal such as ``state != 6`` is written nowhere.
 """
 
@@ -67,10 +67,10 @@ def c_defines() -> str:
 
 
 def main() -> None:
-    """``python -m otel_netreceiver.kernel_abi`` rewrites bpf/programs/kernel_abi.h."""
+    """``python -m otel_netreceiver.kernel_abi`` rewrites bpf/include/kernel_abi.h."""
     from pathlib import Path
 
-    header = Path(__file__).parent / "bpf" / "programs" / "kernel_abi.h"
+    header = Path(__file__).parent / "bpf" / "include" / "kernel_abi.h"
     header.write_text(c_defines())
 
 

@@ -1,16 +1,32 @@
-"""The BPF probes: which tracepoints each attaches to, and how its C text is rendered.
+"""How a probe's BPF program is described and rendered into C (pure; no probe is named here).
 
-Rendering is a pure function of (template, tracepoint formats, BTF offsets), so
-it is tested without loading anything; the C lives in programs/*.c.
+A probe (bpf/probes/<name>/) describes each of its programs with a ``ProbeSpec``:
+the C file in its folder, the tracepoints it attaches to, the tracepoint structs
+to render from tracefs, and hooks for what only it needs (extra #defines, text
+substitutions). Rendering is a pure function of (template, tracepoint formats,
+BTF offsets), so it is tested without loading anything. Headers shared by
+every program live in bpf/include/.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf, BtfError
 from otel_netreceiver.bpf.tracefs import TracepointFormat, render_struct
+
+Formats = Mapping[tuple[str, str], TracepointFormat]
+# (rendered text, tracepoint formats) → text: the probe's own placeholders substituted
+TextHook = Callable[[str, Formats], str]
+# (tracepoint formats, collectors.ebpf config) → the probe's own #defines
+DefinesHook = Callable[[Formats, Any], dict[str, int]]
+
+
+# the endpoint fields of the tcp:* tracepoints (include/trace/events/tcp.h)
+INET_FIELDS = ("sport", "dport", "family", "saddr", "daddr", "saddr_v6", "daddr_v6")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,96 +49,15 @@ class StructSpec:
 @dataclass(frozen=True, slots=True)
 class ProbeSpec:
     name: str
-    source: str
+    source: str  # a C file in ``package``'s folder (the probe's folder)
     attach: tuple[Attach, ...]
     structs: tuple[StructSpec, ...] = ()
     needs_btf: bool = True
-    headers: tuple[str, ...] = ()  # extra programs/*.h after common.h and netns.h
+    headers: tuple[str, ...] = ()  # extra include/*.h after common.h and netns.h
     functions: tuple[str, ...] = ()  # fentry targets, first one in this kernel's BTF wins
-
-
-
-
-def _send_enter(prefix: str) -> tuple[Attach, ...]:
-    return (Attach("syscalls", "sys_enter_sendto", f"{prefix}send_enter"),
-            Attach("syscalls", "sys_enter_sendmsg", f"{prefix}send_enter"))
-
-
-_READY = StructSpec("READY_ARGS_STRUCT", "sock", "sk_data_ready", "ready_args", ("skaddr",))
-_QUEUE = StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args", ("skbaddr",))
-_SEND = StructSpec("SEND_ARGS_STRUCT", "sock", "sock_send_length", "send_args", ("sk", "ret"))
-
-
-# tcp:tcp_retransmit_skb's remote endpoint (include/trace/events/tcp.h, since Linux 4.16)
-PEER_FIELDS = ("family", "dport", "daddr", "daddr_v6")
-
-
-def retrans_peer_limit(fmt: TracepointFormat | None, wanted: int) -> int:
-    """RETRANS_PEERS for this kernel: 0 when its tracepoint lacks the endpoint fields."""
-    if wanted <= 0 or fmt is None or not all(fmt.field(f) for f in PEER_FIELDS):
-        return 0
-    return wanted
-
-
-PROBES: dict[str, ProbeSpec] = {
-    "packetloss": ProbeSpec(
-        "packetloss", "packetloss.c", (Attach("skb", "kfree_skb", "on_kfree_skb"),),
-        (StructSpec("ARGS_STRUCT", "skb", "kfree_skb", "kfree_skb_args",
-                    ("skbaddr", "location", "rx_sk", "reason")),)),
-    "tcpreset": ProbeSpec(
-        "tcpreset", "tcpreset.c", (Attach("tcp", "tcp_send_reset", "on_send_reset"),
-                                   Attach("tcp", "tcp_receive_reset", "on_receive_reset")),
-        (StructSpec("SEND_ARGS_STRUCT", "tcp", "tcp_send_reset", "send_reset_args",
-                    ("skbaddr", "skaddr", "state"), optional=("reason",)),
-         StructSpec("RECV_ARGS_STRUCT", "tcp", "tcp_receive_reset", "receive_reset_args",
-                    ("skaddr",)))),
-    "tcpretrans": ProbeSpec(
-        "tcpretrans", "tcpretrans.c", (Attach("tcp", "tcp_retransmit_skb", "on_retransmit"),),
-        (StructSpec("ARGS_STRUCT", "tcp", "tcp_retransmit_skb", "retransmit_args",
-                    ("skaddr", "state"), optional=PEER_FIELDS),)),
-    "net_softirq": ProbeSpec(
-        "net_softirq", "softirq.c", (Attach("irq", "softirq_raise", "on_raise"),
-                                     Attach("irq", "softirq_entry", "on_entry"),
-                                     Attach("irq", "softirq_exit", "on_exit")),
-        needs_btf=False),
-    "netiftxlat": ProbeSpec(
-        "netiftxlat", "netiftxlat.c", (Attach("net", "net_dev_queue", "on_queue"),
-                                       Attach("net", "net_dev_xmit", "on_xmit")),
-        (StructSpec("QUEUE_ARGS_STRUCT", "net", "net_dev_queue", "queue_args",
-                    ("skbaddr", "name")),
-         StructSpec("XMIT_ARGS_STRUCT", "net", "net_dev_xmit", "xmit_args",
-                    ("skbaddr", "name"))),
-        needs_btf=False),
-    "socketlatency": ProbeSpec(
-        "socketlatency", "socketlatency.c",
-        (Attach("sock", "sk_data_ready", "sl_data_ready"),
-         Attach("sock", "sock_recv_length", "sl_recv_length"), *_send_enter("sl_"),
-         Attach("sock", "sock_send_length", "sl_send_length"),
-         Attach("tcp", "tcp_destroy_sock", "sl_destroy"),
-         Attach("net", "net_dev_queue", "sl_queue")),
-        (_READY, StructSpec("RECV_ARGS_STRUCT", "sock", "sock_recv_length", "recv_args",
-                            ("sk", "ret", "flags")), _SEND,
-         StructSpec("DESTROY_ARGS_STRUCT", "tcp", "tcp_destroy_sock", "destroy_args",
-                    ("skaddr",)), _QUEUE),
-        headers=("podlatency.h",)),
-    "kernellatency": ProbeSpec(
-        "kernellatency", "kernellatency.c",
-        (Attach("net", "netif_receive_skb", "kl_receive"),
-         Attach("sock", "sk_data_ready", "kl_data_ready"),
-         Attach("irq", "softirq_exit", "kl_softirq_exit"), *_send_enter("kl_"),
-         Attach("net", "net_dev_queue", "kl_queue"),
-         Attach("sock", "sock_send_length", "kl_send_length")),
-        (StructSpec("RX_ARGS_STRUCT", "net", "netif_receive_skb", "rx_args", ("skbaddr",)),
-         _READY, _QUEUE, _SEND),
-        headers=("podlatency.h",)),
-    "tcptwrcv": ProbeSpec(
-        "tcptwrcv", "tcptwrcv.c", (Attach("skb", "kfree_skb", "on_tw_drop"),),
-        (StructSpec("ARGS_STRUCT", "skb", "kfree_skb", "kfree_skb_args", ("rx_sk",)),)),
-    # no tracepoints: bcc attaches its KFUNC_PROBE / KRETFUNC_PROBE programs when it loads
-    "virtcmdlatency": ProbeSpec(
-        "virtcmdlatency", "virtcmdlatency.c", (),
-        functions=("virtnet_send_command_reply", "virtnet_send_command")),
-}
+    package: str = "otel_netreceiver.bpf"  # the probe module: its folder holds ``source``
+    text: TextHook | None = None
+    defines: DefinesHook | None = None
 
 
 def netns_cookie_offset(btf: Btf) -> dict[str, int]:
@@ -149,17 +84,23 @@ def kernel_offsets(btf: Btf) -> dict[str, int]:
     }
 
 
-def template(name: str) -> str:
-    return resources.files("otel_netreceiver.bpf").joinpath("programs", name).read_text()
+def header(name: str) -> str:
+    """A shared header from bpf/include/."""
+    return resources.files("otel_netreceiver.bpf").joinpath("include", name).read_text()
 
 
-def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
-           offsets: dict[str, int], function: str = "") -> str:
+def source(spec: ProbeSpec) -> str:
+    """The probe's C file, from its own folder."""
+    return resources.files(spec.package).joinpath(spec.source).read_text()
+
+
+def render(spec: ProbeSpec, formats: Formats, offsets: Mapping[str, Any],
+           function: str = "") -> str:
     """The program's C text: offsets as #defines, common helpers, structs from tracefs.
 
     ``function`` is the fentry target the kernel has (``spec.functions``), for VIRT_FUNCTION.
     """
-    text = template(spec.source).replace("VIRT_FUNCTION", function)
+    text = source(spec).replace("VIRT_FUNCTION", function)
     if "TIMING_SAMPLE" in text and int(offsets.get("TIMING_SAMPLE", 0)) < 1:
         raise ValueError(f"probe {spec.name} times one event in TIMING_SAMPLE: pass "
                          f"TIMING_SAMPLE >= 1 (collectors.ebpf.timing_sample), got "
@@ -168,13 +109,11 @@ def render(spec: ProbeSpec, formats: dict[tuple[str, str], TracepointFormat],
         fmt = formats[(struct.category, struct.event)]
         fields = struct.fields + tuple(f for f in struct.optional if fmt.field(f))
         text = text.replace(struct.placeholder, render_struct(fmt, struct.struct_name, fields))
-    send = formats.get(("tcp", "tcp_send_reset"))
-    # Linux >= 6.10 gives tcp_send_reset a reason (enum sk_rst_reason); older kernels don't.
-    text = text.replace("SEND_REASON", "args->reason" if send and send.field("reason")
-                        else "0xFFFFFFFE")
+    if spec.text is not None:
+        text = spec.text(text, formats)
     defines = "".join(f"#define {key} {value}\n" for key, value in sorted(offsets.items()))
     # kernel_abi.h: TCP states, address families, softirq vectors named once (kernel_abi.py)
-    helpers = template("kernel_abi.h") + template("common.h")
-    helpers += template("netns.h") if spec.needs_btf else ""
-    helpers += "".join(template(header) for header in spec.headers)
+    helpers = header("kernel_abi.h") + header("common.h")
+    helpers += header("netns.h") if spec.needs_btf else ""
+    helpers += "".join(header(name) for name in spec.headers)
     return defines + helpers + "\n" + text

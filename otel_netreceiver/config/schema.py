@@ -11,6 +11,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from otel_netreceiver.bpf.probes import (
+    DEFAULT_EVENT_TYPES,
+    DEFAULT_PROBES,
+    EVENT_NAMES,
+    PROBES,
+    REGISTERED,
+)
+from otel_netreceiver.bpf.probes import EVENT_TYPES as EVENT_TYPE_UNITS
+
 
 def key(default: Any, doc: str, *, env: str = "", choices: tuple[str, ...] = (),
         minimum: float | None = None, duration: bool = False) -> Any:
@@ -144,22 +153,21 @@ class NodeNetConfig:
     probes: list[str] = key(list(NODE_PROBES), "What to read.", choices=NODE_PROBES)
 
 
-BPF_PROBES = ("packetloss", "tcpreset", "tcpretrans", "net_softirq", "netiftxlat",
-              "virtcmdlatency", "socketlatency", "kernellatency", "tcptwrcv")
+# from the registered probes (bpf/probes/): never listed here
+BPF_PROBES = tuple(PROBES)
+_OPT_IN = "; ".join(f"{p.name} {p.opt_in}" for p in REGISTERED if p.opt_in)
+_EVENT_OPT_IN = ", ".join(t.name for t in EVENT_TYPE_UNITS if not t.default)
 
 
 @dataclass(frozen=True)
 class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
-    probes: list[str] = key(["packetloss", "tcpreset", "tcpretrans", "tcptwrcv",
-                             "virtcmdlatency"],
-                            "Which probes to load. The per-packet probes are opt-in: "
-                            "net_softirq and netiftxlat run on every network softirq and "
-                            "every transmitted packet, socketlatency and kernellatency also on "
-                            "every sendto/sendmsg; each costs the workload more than the 3 % "
-                            "per-packet budget on a busy flow (docs/architecture.md, Per-packet "
-                            "budget; BENCHMARKS.md).", choices=BPF_PROBES)
+    probes: list[str] = key(list(DEFAULT_PROBES),
+                            "Which probes to load. The per-packet probes are opt-in, each "
+                            "costing the workload more than the 3 % per-packet budget on a "
+                            f"busy flow: {_OPT_IN} (docs/architecture.md, Per-packet budget; "
+                            "BENCHMARKS.md).", choices=BPF_PROBES)
     btf_path: str = key("/sys/kernel/btf/vmlinux", "The running kernel's BTF (struct offsets "
                         "for namespace attribution).")
     retrans_peers: int = key(0, "Also count retransmissions per remote address and port, per "
@@ -177,8 +185,7 @@ class EbpfConfig:
                             "/sys/kernel/debug/tracing, mounting it if neither is.")
 
 
-EVENT_TYPES = ("TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
-               "NETIF_TXLAT_SLOW", "TCP_RETRANS")
+EVENT_TYPES = EVENT_NAMES
 
 
 @dataclass(frozen=True)
@@ -186,10 +193,10 @@ class EventsConfig:
     enabled: bool = key(True, "Send kernel event records as OTLP logs (exporters.otlp's endpoint "
                         "with logs_path); nothing is loaded without an endpoint. Uses "
                         "collectors.ebpf's btf_path, use_bcc and tracefs_path.")
-    types: list[str] = key(["TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS"],
-                           "Event types to record. NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW are "
-                           "opt-in: their programs run on every network softirq and every "
-                           "transmitted packet (docs/architecture.md, Per-packet budget).",
+    types: list[str] = key(list(DEFAULT_EVENT_TYPES),
+                           f"Event types to record; opt-in: {_EVENT_OPT_IN} (NET_SOFTIRQ_SLOW "
+                           "and NETIF_TXLAT_SLOW run on every network softirq and every "
+                           "transmitted packet: docs/architecture.md, Per-packet budget).",
                            choices=EVENT_TYPES)
     kernel_budget: int = key(100, "Records per type, per CPU and second that may leave the "
                              "kernel; the rest are counted in netreceiver.events.dropped "

@@ -116,6 +116,7 @@ class EventSource:
         self._formats: dict[tuple[str, str], TracepointFormat] = {}
         self._loaded: dict[str, Any] = {}
         self._pending: list[tuple[str, bytes]] = []
+        self._enums: dict[tuple[str, str, str], dict[int, str]] | None = None
         self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
         self.statuses: dict[str, str] = {}
         self.delivered: defaultdict[str, int] = defaultdict(int)
@@ -183,11 +184,11 @@ class EventSource:
             self._sink(self._event(probe, record, name, offset))
 
     def _names(self, probe: str) -> Names:
-        drops = self._formats.get(("skb", "kfree_skb"))
-        resets = self._formats.get(("tcp", "tcp_send_reset"))
-        return Names(drops.symbols.get("reason", {}) if drops else {},
-                     resets.symbols.get("reason", {}) if resets else {},
-                     self._symbols.name, self._labels)
+        if self._enums is None:  # the formats are complete once the programs are loaded
+            self._enums = {(category, event, field): symbols
+                           for (category, event), fmt in self._formats.items()
+                           for field, symbols in fmt.symbols.items()}
+        return Names(self._enums, self._symbols.name, self._labels)
 
     def _event(self, probe: str, record: Record, name: str, offset: int) -> Event:
         names = self._names(probe)

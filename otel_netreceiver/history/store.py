@@ -17,7 +17,7 @@ the window's start; series not observed for a whole window are forgotten.
 
 A series first seen after the window's start normally counts from its first observation
 (a pod found late counted before we looked). Collectors named in ``born_at_zero`` are
-different: an eBPF map entry is created by its first event (bpf/programs/*.c, ``bump``:
+different: an eBPF map entry is created by its first event (bpf/probes/*/counting.c, ``bump``:
 lookup, else update with 1), so a series such a collector reports for the first time
 counted nothing at its previous read, and gets a zero there. Without it, the first reset
 or drop of a kind in a pod, the very event a question asks about, had no increase.

@@ -2,7 +2,7 @@
 
 The per-pod maps are keyed by the namespace cookie where the kernel lets user space read a
 namespace's cookie without entering it (ioctl NS_GET_ID on ``<proc_root>/<pid>/ns/net``),
-else by inode (bpf/programs/netns.h). An inode is reused as soon as its namespace is freed,
+else by inode (bpf/include/netns.h). An inode is reused as soon as its namespace is freed,
 so an inode key can carry a dead pod's counts into a new pod's series; a cookie never
 names another namespace. Each cycle a key is one of:
 - live: the key of a namespace in the walk: its counts go to that namespace's pod;

@@ -9,10 +9,10 @@ compiled or attached. ``NAME`` is a counting probe (collectors.ebpf.probes) or
 from __future__ import annotations
 
 from otel_netreceiver.bpf.loader import BpfLoader, ProbeUnavailable, Render
-from otel_netreceiver.bpf.programs import PROBES, ProbeSpec
+from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
+from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.collectors.ebpf import CountingRender
 from otel_netreceiver.config.schema import AgentConfig
-from otel_netreceiver.events.programs import EVENT_PROBES
 from otel_netreceiver.events.source import event_render, settings_of
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.netns.resolver import NetnsResolver

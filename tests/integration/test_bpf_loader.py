@@ -15,7 +15,8 @@ import pytest
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.loader import RELEASE_EVERY, BpfLoader, Formats
-from otel_netreceiver.bpf.programs import PROBES, ProbeSpec, render
+from otel_netreceiver.bpf.probes import PROBES
+from otel_netreceiver.bpf.programs import ProbeSpec, render
 from otel_netreceiver.bpf.tracefs import tracefs_root
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig

@@ -19,7 +19,8 @@ import pytest
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.fentry import function_hook_reason
-from otel_netreceiver.bpf.programs import PROBES, kernel_offsets, render
+from otel_netreceiver.bpf.probes import PROBES
+from otel_netreceiver.bpf.programs import kernel_offsets, render
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import EbpfConfig
 from otel_netreceiver.k8s.directory import NoPods

@@ -3,7 +3,7 @@
 The kernel hands a freed namespace's inode number to the next namespace it creates
 (fs/nsfs.c, ida allocation of the lowest free number), so a map keyed by inode would carry
 the dead pod's drops into the new pod's series. Keyed by the namespace cookie
-(bpf/programs/netns.h), the dead entries are deleted and the new namespace starts at zero.
+(bpf/include/netns.h), the dead entries are deleted and the new namespace starts at zero.
 Real namespaces (``unshare --net``), real drops (UDP to a closed port: NO_SOCKET).
 """
 

@@ -8,9 +8,8 @@ import os
 
 import pytest
 
-from otel_netreceiver.bpf.programs import PROBES
+from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
 from otel_netreceiver.cli import main
-from otel_netreceiver.events.programs import EVENT_PROBES
 from otel_netreceiver.runtime.print_program import EVENTS, program_names
 
 ENV_REASON = "needs root, tracefs and BTF to render from this kernel's formats"

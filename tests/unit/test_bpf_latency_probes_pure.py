@@ -13,8 +13,11 @@ from otel_netreceiver.bpf.fentry import (
     pick_function,
     prog_load_attr,
 )
-from otel_netreceiver.bpf.programs import PROBES, render
-from otel_netreceiver.bpf.readers import pod_latency_points, timewait_points, virtcmd_points
+from otel_netreceiver.bpf.probes import PROBES
+from otel_netreceiver.bpf.probes.tcptwrcv import METRIC as TIMEWAIT
+from otel_netreceiver.bpf.probes.virtcmdlatency import virtcmd_points
+from otel_netreceiver.bpf.programs import render
+from otel_netreceiver.bpf.readers import per_pod_counts, pod_latency_points
 from otel_netreceiver.bpf.tracefs import parse_format
 from otel_netreceiver.model import attrs
 
@@ -87,7 +90,7 @@ def test_pod_latency_rows_become_one_histogram_per_pod_and_direction() -> None:
 
 
 def test_timewait_and_virtio_rows() -> None:
-    tw = timewait_points([(7, 2), (7, 1), (0, 4)], _labels)
+    tw = per_pod_counts(TIMEWAIT, [(7, 2), (7, 1), (0, 4)], _labels)
     assert {p.attributes: p.value for p in tw} == {_labels(7): 3, _labels(0): 4}
     virt = virtcmd_points({1: {16: 2}, 99: {20: 1}}, {1: 100_000, 99: 1_000_000})
     classes = {dict(p.attributes)["virtio.ctrl.class"]: p.value.count for p in virt}

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from otel_netreceiver.bpf.programs import PROBES, render
-from otel_netreceiver.bpf.readers import BOUNDS, FIRST_SLOT, histogram, reset_points
+from otel_netreceiver.bpf.probes import PROBES
+from otel_netreceiver.bpf.probes.tcpreset import reset_points
+from otel_netreceiver.bpf.programs import render
+from otel_netreceiver.bpf.readers import BOUNDS, FIRST_SLOT, histogram
 from otel_netreceiver.bpf.tracefs import FormatError, parse_format, render_struct
 from otel_netreceiver.model import attrs
 
@@ -110,7 +112,7 @@ class _Value:
 
 def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept(tmp_path) -> None:
     """Keyed by inode (a kernel without NS_GET_ID): a proc tree written here has namespace 11."""
-    from otel_netreceiver.collectors.ebpf import EbpfCollector
+    from otel_netreceiver.bpf.maps import ProbeMaps
     from otel_netreceiver.k8s.directory import NoPods
     from otel_netreceiver.netns.bpfkeys import KeyJoin
     from otel_netreceiver.netns.resolver import NetnsResolver
@@ -122,7 +124,8 @@ def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept(tmp_pa
     live, dead, unknown = _Key(11, 3), _Key(99, 3), _Key(0, 2)
     table = {live: _Value(5), dead: _Value(7), unknown: _Value(1)}
     join = KeyJoin(resolver, by_cookie=False)
-    rows = EbpfCollector._netns_items(table, join, ("netns", "reason"))
+    maps = ProbeMaps({b"drops": table}, join, {}, str, None, {})
+    rows = maps.netns_items("drops", ("netns", "reason"))
     assert sorted(rows) == [(0, 2, 1), (11, 3, 5)]
     assert set(table) == {live, unknown}  # the dead namespace's entry is gone from the map
     assert resolver.walks == 1  # walked for this cycle: 99 is dead without a second walk
@@ -131,8 +134,11 @@ def test_map_entries_of_dead_namespaces_are_deleted_and_unknown_ones_kept(tmp_pa
 
 
 def test_retransmissions_per_peer_need_the_endpoint_fields_and_name_the_peer():
-    from otel_netreceiver.bpf.programs import retrans_peer_limit
-    from otel_netreceiver.bpf.readers import peer_address, retrans_peer_points
+    from otel_netreceiver.bpf.probes.tcpretrans import (
+        peer_address,
+        retrans_peer_limit,
+        retrans_peer_points,
+    )
 
     fmt = parse_format((DATA / "tcp_tcp_retransmit_skb.format").read_text(), "retransmit")
     assert retrans_peer_limit(fmt, 500) == 500 and retrans_peer_limit(fmt, 0) == 0

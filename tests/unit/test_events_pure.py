@@ -65,7 +65,8 @@ def _record(type_name: str, **values: object) -> bytes:
 
 POD = attrs({"netns.inode": 4026532000, "netns.kind": "pod", "k8s.pod.uid": "u-1",
              "k8s.pod.name": "web-1", "k8s.namespace.name": "shop"})
-NAMES = Names({3: "NO_SOCKET"}, {2: "NO_SOCKET"},
+NAMES = Names({("skb", "kfree_skb", "reason"): {3: "NO_SOCKET"},
+               ("tcp", "tcp_send_reset", "reason"): {2: "NO_SOCKET"}},
               lambda a: {0xffffffff81000010: "__udp4_lib_rcv"}.get(a, "unknown"),
               lambda inode: POD if inode == 4026532000 else attrs({"netns.kind": "unknown"}))
 

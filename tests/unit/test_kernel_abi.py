@@ -16,12 +16,12 @@ from otel_netreceiver.kernel_abi import (
     tcp_state_name,
 )
 
-HEADER = Path(otel_netreceiver.bpf.__file__).parent / "programs" / "kernel_abi.h"
+HEADER = Path(otel_netreceiver.bpf.__file__).parent / "include" / "kernel_abi.h"
 
 
 def test_the_checked_in_header_is_the_rendering_of_the_module() -> None:
     assert HEADER.read_text() == c_defines(), (
-        "bpf/programs/kernel_abi.h is stale: run python -m otel_netreceiver.kernel_abi")
+        "bpf/include/kernel_abi.h is stale: run python -m otel_netreceiver.kernel_abi")
 
 
 def test_every_define_is_distinct_and_numeric() -> None:

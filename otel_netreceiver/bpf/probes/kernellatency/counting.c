@@ -14,7 +14,7 @@ struct vec_args { u64 __pad; u32 vec; };
 
 BPF_PERCPU_ARRAY(rx_start, u64, 1);                // per CPU: last netif_receive_skb (ns)
 // thread -> send syscall entry (ns); deleted at sock_send_length (plain hash, as in
-// socketlatency.c: an LRU update per send syscall costs ~400 ns).
+// socketlatency/counting.c: an LRU update per send syscall costs ~400 ns).
 BPF_HASH(tx_start, u64, u64, 16384);
 
 int kl_receive(struct rx_args *args) {

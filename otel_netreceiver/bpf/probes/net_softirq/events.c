@@ -1,8 +1,8 @@
 // Event records for NET_TX/NET_RX softirqs slower than a threshold (type NET_SOFTIRQ_SLOW):
 // schedule delay (raise -> entry, state 0) above EV_SOFTIRQ_NS or execution time
-// (entry -> exit, state 1) above it. Keeps its own per-CPU timestamps: softirq.c may be
+// (entry -> exit, state 1) above it. Keeps its own per-CPU timestamps: counting.c may be
 // loaded or not, independently.
-// Per-packet budget (docs/architecture.md): like softirq.c, one run in TIMING_SAMPLE is
+// Per-packet budget (docs/architecture.md): like counting.c, one run in TIMING_SAMPLE is
 // watched, chosen at random; the others read no clock. A slowdown that lasts TIMING_SAMPLE
 // runs is recorded; a single slow run is recorded with probability 1 / TIMING_SAMPLE.
 struct vec_args { u64 __pad; u32 vec; };

@@ -3,7 +3,7 @@
 // Per-packet budget (docs/architecture.md): one softirq run in TIMING_SAMPLE is timed, chosen
 // at random (bpf_get_prandom_u32), so the others cost a vector test, an inlined per-CPU array
 // access and no clock read. The sampled counts and sums are multiplied by TIMING_SAMPLE in
-// user space (bpf/readers.py): unbiased estimates of all runs.
+// user space (bpf/readers.py histogram): unbiased estimates of all runs.
 struct vec_args { u64 __pad; u32 vec; };
 
 #define NOT_TIMED 1  // raised, not chosen: later raises before the run must not be chosen

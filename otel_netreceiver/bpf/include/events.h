@@ -6,23 +6,8 @@
 // Suppressed records are counted per CPU and type in ev_suppressed; a failed
 // perf_submit (buffer full) in ev_submit_failed. User space exports both.
 
-struct nr_event {
-    u64 ts;          // bpf_ktime_get_ns (CLOCK_MONOTONIC)
-    u64 location;    // kfree_skb's drop site (symbolised in user space)
-    u64 value_ns;    // the latency of *_SLOW events
-    u32 type;        // EV_* below, the order of events/model.py's EVENT_NAMES
-    u32 netns;       // namespace inode, 0 when the kernel could not tell
-    u32 reason;      // drop reason, reset reason (0xFFFFFFFF none), softirq vector
-    u32 state;       // TCP state, ONR_NO_SOCKET_STATE = no socket
-    s32 stack_id;    // -1 when no stack was asked for, < -1 when it was lost (-errno - 1)
-    u32 cpu;
-    u16 protocol;    // L3 protocol (ETH_P_*) of a dropped skb
-    u16 l4;          // IPPROTO_* of a dropped skb, 0 unknown
-    u32 __pad;
-    u8 saddr[28];    // struct sockaddr_in / sockaddr_in6 layout: family, port (network order),
-    u8 daddr[28];    // IPv4 address at 4, IPv6 address at 8; family 0 = unknown
-    char ifname[16];
-};
+// struct nr_event: rendered from the field table in events/record.py
+EV_RECORD_STRUCT
 
 struct ev_win { u64 start; u64 used; };
 

@@ -1,5 +1,5 @@
 // Event records for resets sent and received (types TCP_SEND_RST, TCP_RECEIVE_RST). A separate
-// BPF object from tcpreset.c (counters), so events cost nothing when they are off.
+// BPF object from counting.c (counters), so events cost nothing when they are off.
 SEND_ARGS_STRUCT
 RECV_ARGS_STRUCT
 EVENTS_H

@@ -1,5 +1,5 @@
 // Event records for dropped packets (type PACKETLOSS). A separate BPF object from
-// packetloss.c (counters): when events are off this program is not loaded at all, and when
+// counting.c (counters): when events are off this program is not loaded at all, and when
 // on, a flood costs one per-CPU array lookup per drop past the budget.
 ARGS_STRUCT
 EVENTS_H

@@ -1,6 +1,6 @@
 // Event records for transmits slower than a threshold from net:net_dev_queue to
 // net:net_dev_xmit (type NETIF_TXLAT_SLOW, above EV_TXLAT_NS). Keeps its own queue
-// timestamps per skb, independent of netiftxlat.c, in the same kind of shared array slot
+// timestamps per skb, independent of counting.c, in the same kind of shared array slot
 // chosen by a hash of the skb address (no LRU hash update, lookup and delete per packet).
 // Per-packet budget (docs/architecture.md): one queued skb in TIMING_SAMPLE is watched,
 // chosen at random; a slowdown that lasts TIMING_SAMPLE packets is recorded.

@@ -7,7 +7,7 @@
 // Per-packet budget (docs/architecture.md): one queued skb in TIMING_SAMPLE is timed, chosen
 // at random; the others cost a random number at queue and an inlined array lookup and compare
 // at transmit (no clock read, no string read, no hash). User space multiplies the sampled
-// counts and sums by TIMING_SAMPLE (bpf/readers.py).
+// counts and sums by TIMING_SAMPLE (bpf/readers.py histogram).
 QUEUE_ARGS_STRUCT
 XMIT_ARGS_STRUCT
 

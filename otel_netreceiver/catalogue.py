@@ -19,6 +19,7 @@ _C, _G, _H = Kind.COUNTER, Kind.GAUGE, Kind.HISTOGRAM
 IFACE = "network.interface.name"
 DIRECTION = "network.io.direction"
 ENI = "aws.eni.id"
+RTT_STAT = "tcp.rtt.statistic"
 
 # name, kind, unit, attributes, source, description
 _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
@@ -179,6 +180,17 @@ _POD_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "Bytes waiting in the send and receive queues of the namespace's TCP sockets in every "
      "state that holds data (established, close-wait, FIN-WAIT-1 with unsent bytes; not "
      "listeners) (probe tcpqueues: walks net/tcp and net/tcp6)."),
+    ("netreceiver.tcp.rtt", _G, "s", (RTT_STAT,), "podnet",
+     "Smoothed round-trip time of the namespace's established TCP sockets (tcp_info tcpi_rtt "
+     "through sock_diag; probe tcprtt): mean and max over the sockets, min: the lowest "
+     "tcpi_min_rtt (the nearest peer's floor). No addresses: one series per statistic."),
+    ("netreceiver.tcp.rtt.variation", _G, "s", (RTT_STAT,), "podnet",
+     "Mean deviation of the round-trip time of the namespace's established TCP sockets "
+     "(tcp_info tcpi_rttvar: the kernel's smoothed mdev, without the RTO floor; probe "
+     "tcprtt): mean and max over the sockets. Jitter."),
+    ("netreceiver.tcp.rtt.sockets", _G, "{socket}", (), "podnet",
+     "Established TCP sockets with an RTT sample that netreceiver.tcp.rtt summarises "
+     "(probe tcprtt)."),
     ("netreceiver.conntrack.entries", _G, "{entry}", (), "podnet",
      "Conntrack entries of the namespace (net/stat/nf_conntrack 'entries')."),
     ("netreceiver.pod.open_files", _G, "{file}", (), "podnet",

@@ -120,7 +120,7 @@ class NetdevConfig:
 
 
 POD_PROBES = ("netdev", "snmp", "netstat", "snmp6", "sockstat", "conntrack", "tcpsummary",
-              "tcpqueues", "fd", "io", "cpu")
+              "tcpqueues", "tcprtt", "fd", "io", "cpu")
 NODE_PROBES = ("softnet", "slab", "sockstat", "conntrack")
 
 
@@ -131,8 +131,9 @@ class PodNetConfig:
                              "tcpsummary", "cpu"],
                             "What to read per namespace. Off by default because of their cost: "
                             "tcpqueues (walks the node's whole TCP hash table per namespace, "
-                            "~8 ms each on a large node), fd and io (every process of every "
-                            "pod).",
+                            "~8 ms each on a large node), tcprtt (RTT of established "
+                            "sockets through sock_diag: a hash walk too, and CAP_SYS_ADMIN "
+                            "for setns), fd and io (every process of every pod).",
                             choices=POD_PROBES)
     cgroup_root: str = key("/sys/fs/cgroup", "Where the host's cgroup hierarchies are mounted "
                            "(v1 controllers, or the v2 unified tree, or both).")

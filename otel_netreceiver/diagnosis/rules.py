@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
 from otel_netreceiver.diagnosis.playbooks import NODE_PLAYBOOKS
+from otel_netreceiver.diagnosis.playbooks_latency import LATENCY_RULES
 from otel_netreceiver.diagnosis.playbooks_path import PATH_RULES
 
 ENA = "aws.ena.allowance.exceeded"
@@ -136,6 +137,7 @@ RULES: tuple[Rule, ...] = (
          "ACK Net Exporter guide packetloss probe"),
     *NODE_PLAYBOOKS,  # DNS, Nginx, resets, jitter, ENA allowances, the customer cases
     *PATH_RULES,  # delay and reordering, SYN retransmits, MTU black holes
+    *LATENCY_RULES,  # where the delay is: the node's stack, a socket queue, the path
 )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from otel_netreceiver.catalogue import CONNTRACK_STATS, metric
 from otel_netreceiver.catalogue_kernel import NETNS_FIELDS, metric_name
 from otel_netreceiver.collectors.podnet.memo import MibMemo, NetnsMemo
+from otel_netreceiver.collectors.podnet.tcprtt import tcprtt
 from otel_netreceiver.model import Attributes, MetricDef, Point
 from otel_netreceiver.procfs.snmp6 import parse_snmp6
 from otel_netreceiver.procfs.sockstat import parse_sockstat
@@ -247,6 +248,7 @@ PROBES: dict[str, Callable[[Target], list[Point]]] = {
     "conntrack": conntrack,
     "tcpsummary": tcpsummary,
     "tcpqueues": tcpqueues,
+    "tcprtt": tcprtt,
     "fd": fd,
     "cpu": cpu,
 }

@@ -1,0 +1,1 @@
+"""TCP socket state through sock_diag netlink (per network namespace)."""

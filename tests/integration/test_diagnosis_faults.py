@@ -57,6 +57,7 @@ from tests.support.wire import (
     nft,
     nft_packets,
     request_client,
+    rttvar_ms,
     srtt_ms,
     wired,
 )
@@ -273,7 +274,7 @@ def test_a_delaying_and_reordering_path_is_delay_not_loss(node):
                 _client_argv(node, "delay-client", "delayed-server", 4, 5, 20000, 20000),
                 stdout=subprocess.PIPE, text=True)
             time.sleep(3)
-            rtts = srtt_ms(client, server.pod_ip)
+            rtts, rttvars = srtt_ms(client, server.pod_ip), rttvar_ms(client, server.pod_ip)
             out = json.loads(traffic.communicate(timeout=60)[0])
     stats: RelayStats = relayed[0]
     # the fault as the kernel saw it: every frame delivered, many out of order; TCP took
@@ -284,16 +285,31 @@ def test_a_delaying_and_reordering_path_is_delay_not_loss(node):
     assert both.get("TcpRetransSegs", 0) > 0, both
     # each direction is held 50-350 ms: the smoothed RTT is two of those
     assert rtts and all(100 <= rtt <= 700 for rtt in rtts), rtts
+    # and it varies: the kernel's mean deviation is tens of milliseconds, a clean veth's
+    # a few microseconds
+    assert rttvars and max(rttvars) > 50, rttvars
     assert out["done"] > 0
-    kernel = {"relay": asdict(stats), "srtt_ms": rtts, "requests": out,
+    kernel = {"relay": asdict(stats), "srtt_ms": rtts, "rttvar_ms": rttvars, "requests": out,
               "nstat_client_plus_server": {k: both.get(k, 0) for k in PATH_COUNTERS}}
-    expected = {n: {"path_delay_or_reordering"} for n in ("delay-client", "delayed-server")}
-    absent = {n: {"tcp_packet_loss", "paws_or_syn_recv_ack_skipped"} for n in expected}
-    doc = _awaited(node, expected, either=True)
+    # both ends measure the same round trip: the jitter is on both pods' paths, and the
+    # reordering it causes shows on at least one of them (whichever retransmitted)
+    jitter = {n: {"path_jitter"} for n in ("delay-client", "delayed-server")}
+    reordering = {n: {"path_delay_or_reordering"} for n in jitter}
+    expected = {n: jitter[n] | reordering[n] for n in jitter}
+    absent = {n: {"tcp_packet_loss", "paws_or_syn_recv_ack_skipped", "latency_in_node_stack",
+                  "latency_in_socket_queue"} for n in expected}
+    doc = _awaited(node, jitter)
     _record(node, "path delay 200 ms ± 150 ms (reordering, no loss)", kernel, clean, doc,
             expected, absent)
-    _check(node, clean, doc, {}, absent)
-    named = [n for n, want in expected.items() if want <= set(_verdicts(doc, node["pods"][n]))]
+    _check(node, clean, doc, jitter, absent)
+    for name in jitter:  # the finding carries the numbers: the RTT and its deviation
+        finding = _finding(doc, node["pods"][name], "path_jitter")
+        values = {(e["signal"], e["attributes"].get("tcp.rtt.statistic")): e["value"]
+                  for e in finding["evidence"] if e.get("op") == "peak"}
+        _expect(values.get(("netreceiver.tcp.rtt.variation", "max"), 0) > 0.05, finding)
+        _expect(values.get(("netreceiver.tcp.rtt", "max"), 0) > 0.1, finding)
+    named = [n for n, want in reordering.items()
+             if want <= set(_verdicts(doc, node["pods"][n]))]
     _expect(named, {n: _verdicts(doc, node["pods"][n]) for n in expected})
 
 

@@ -182,7 +182,7 @@ def node(tmp_path_factory):
 
 def start_agent(tmp: Path, api: KubeApiDouble, podnet_extra: str = "") -> tuple[Agent, str]:
     """The playbook tests' agent (interval 1s, the correlation socket, eBPF packetloss and
-    tcpreset, podnet with tcpqueues), started; ``podnet_extra``: more podnet keys."""
+    tcpreset, podnet with tcpqueues and tcprtt), started; ``podnet_extra``: more podnet keys."""
     sock = str(tmp / "run" / "api.sock")
     config = f"""
 interval: 1s
@@ -192,7 +192,8 @@ collectors:
   ena: {{enabled: false}}
   ebpf: {{probes: [packetloss, tcpreset]}}
   podnet:
-    probes: [netdev, snmp, netstat, snmp6, sockstat, conntrack, tcpsummary, cpu, tcpqueues]
+    probes: [netdev, snmp, netstat, snmp6, sockstat, conntrack, tcpsummary, cpu, tcpqueues,
+             tcprtt]
 {podnet_extra}correlation: {{socket: "{sock}"}}
 """
     agent = Agent(load_text(config, "test.yaml"), {}, io.StringIO(), InstanceMetadata())

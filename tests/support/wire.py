@@ -343,6 +343,12 @@ def srtt_ms(pod: Pod, peer: str) -> list[float]:
     return [float(m) for m in re.findall(r"\brtt:([\d.]+)/", out)]
 
 
+def rttvar_ms(pod: Pod, peer: str) -> list[float]:
+    """RTT mean deviations of the pod's TCP sockets to ``peer`` (`ss -ti` rtt:srtt/rttvar)."""
+    out = pod.exec("ss", "-tin", "dst", peer).stdout
+    return [float(m) for m in re.findall(r"\brtt:[\d.]+/([\d.]+)", out)]
+
+
 def nft(netns: str | None, rules: str) -> None:
     """Load nftables ``rules`` in ``netns`` (None: the node's own namespace)."""
     argv = ["nft", "-f", "-"] if netns is None else ["ip", "netns", "exec", netns, "nft", "-f", "-"]

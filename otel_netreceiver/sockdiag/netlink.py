@@ -16,8 +16,7 @@ import os
 import socket
 from functools import cache
 
-from otel_netreceiver.kernel_abi import AF_INET, AF_INET6
-from otel_netreceiver.sockdiag.tcpinfo import SocketRtt, dump_request, parse_dump
+from otel_netreceiver.sockdiag.tcpinfo import SocketRtt, dump_request_both, parse_dump
 
 CLONE_NEWNET = 0x40000000  # include/uapi/linux/sched.h
 NETLINK_SOCK_DIAG = 4  # include/uapi/linux/netlink.h
@@ -53,9 +52,9 @@ def socket_in(ns_path: str) -> socket.socket:
         os.close(home)
 
 
-def dump_tcp(sock: socket.socket, family: int) -> list[SocketRtt]:
-    """Every established TCP socket of ``family`` in the socket's namespace."""
-    sock.send(dump_request(family))
+def dump_tcp(sock: socket.socket) -> list[SocketRtt]:
+    """Every established TCP socket, IPv4 and IPv6, in the socket's namespace."""
+    sock.send(dump_request_both())
     found: list[SocketRtt] = []
     while True:
         sockets, done = parse_dump(sock.recv(_RECV))
@@ -65,6 +64,6 @@ def dump_tcp(sock: socket.socket, family: int) -> list[SocketRtt]:
 
 
 def established_rtts(ns_path: str) -> list[SocketRtt]:
-    """IPv4 and IPv6 established sockets of a namespace (one netlink socket, two dumps)."""
+    """Established sockets of a namespace (one netlink socket, one dump)."""
     with socket_in(ns_path) as sock:
-        return dump_tcp(sock, AF_INET) + dump_tcp(sock, AF_INET6)
+        return dump_tcp(sock)

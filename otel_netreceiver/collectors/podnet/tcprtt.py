@@ -1,11 +1,11 @@
 """Probe tcprtt: RTT and its variation over a namespace's established TCP sockets.
 
 Read through sock_diag (otel_netreceiver/sockdiag): one netlink socket per namespace per
-cycle and two dumps (IPv4, IPv6) of established sockets with their tcp_info. Like
+cycle and one dump of its established sockets, IPv4 and IPv6, with their tcp_info. Like
 tcpqueues, the kernel walks the node's whole established hash for each dump
 (net/ipv4/inet_diag.c: inet_diag_dump_icsk skips other namespaces' sockets one by one),
-but without formatting text (BENCHMARKS.md, "TCP RTT per pod"). Opt-in: it needs
-CAP_SYS_ADMIN for setns. Per pod it exports a few gauges, never an address.
+but once instead of twice and without formatting text (BENCHMARKS.md, "TCP RTT per
+pod"). Opt-in: it needs CAP_SYS_ADMIN for setns. Per pod it exports a few gauges, never an address.
 """
 
 from __future__ import annotations

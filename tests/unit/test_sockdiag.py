@@ -111,3 +111,16 @@ def test_a_summary_is_mean_max_and_the_lowest_floor_in_seconds() -> None:
     assert summary.srtt_max == pytest.approx(0.3) and summary.srtt_mean == pytest.approx(0.15005)
     assert summary.rttvar_max == pytest.approx(0.09)
     assert summary.min_rtt_min == pytest.approx(0.1)  # a socket without a floor is left out
+
+
+def test_a_namespace_the_probe_cannot_enter_is_the_probes_error_not_the_cycles(tmp_path) -> None:
+    from otel_netreceiver.collectors.podnet.probes import Target
+    from otel_netreceiver.collectors.podnet.tcprtt import tcprtt
+    from otel_netreceiver.procfs.errors import ParseError
+
+    (tmp_path / "42" / "ns").mkdir(parents=True)
+    (tmp_path / "42" / "ns" / "net").write_text("not a namespace")  # setns: EINVAL
+    with pytest.raises(ParseError, match=r"42/ns/net sock_diag.*CAP_SYS_ADMIN"):
+        tcprtt(Target(str(tmp_path), 42, (42,), (), None))
+    # a process that exited: nothing this cycle, no error
+    assert tcprtt(Target(str(tmp_path), 43, (43,), (), None)) == []

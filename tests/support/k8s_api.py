@@ -1,4 +1,4 @@
-"""A Kubernetes API server double for pods: real HTTP, real list/watch protocol, on 127.0.0.1.
+"""A Kubernetes API server double for pods and nodes: real HTTP, real list/watch, on 127.0.0.1.
 
 What it speaks, as kube-apiserver does for ``GET /api/v1/pods``:
 - LIST: a ``PodList`` with ``metadata.resourceVersion``, filtered by the
@@ -9,6 +9,9 @@ What it speaks, as kube-apiserver does for ``GET /api/v1/pods``:
   N, then new events as they happen, until ``timeoutSeconds``;
 - an expired version: an ERROR event with a 410 ``Status`` (as the real server
   sends inside a 200 stream).
+Nodes (``GET /api/v1/nodes``) as the server serves a cluster-wide resource: LIST
+in pages (``limit``, ``continue``), WATCH with BOOKMARK events for the watches that
+asked (``allowWatchBookmarks``).
 Faults for robustness tests: drop the open watch streams mid-stream, expire
 versions, answer the next requests with 500.
 """
@@ -34,6 +37,25 @@ def make_pod(name: str, namespace: str, node: str, uid: str | None = None, ip: s
             "status": {"phase": "Running", "podIP": ip}}
 
 
+def make_node(name: str, zone: str = "", addresses: tuple[str, ...] = (),
+              pod_cidrs: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A Node as the kubelet registers it on EKS (zone label, InternalIP, optional podCIDRs)."""
+    labels = {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+    if zone:
+        labels |= {"topology.kubernetes.io/zone": zone,
+                   "topology.kubernetes.io/region": zone[:-1]}
+    spec: dict[str, Any] = {"providerID": f"aws:///{zone}/i-0{abs(hash(name)) % 10**16:016d}"}
+    if pod_cidrs:
+        spec |= {"podCIDR": pod_cidrs[0], "podCIDRs": list(pod_cidrs)}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "uid": str(uuid.uuid4()), "labels": labels,
+                         "resourceVersion": "0"},
+            "spec": spec,
+            "status": {"addresses": [{"type": "InternalIP", "address": a} for a in addresses]
+                       + [{"type": "Hostname", "address": name}],
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
+
+
 def write_kubeconfig(path: Path, server: str) -> Path:
     """A kubeconfig naming ``server`` with no credentials (the double asks for none)."""
     path.write_text(f"""apiVersion: v1
@@ -52,7 +74,8 @@ class KubeApiDouble:
         self._cond = threading.Condition()
         self._version = 100
         self._pods: dict[str, dict[str, Any]] = {}
-        self._events: list[tuple[int, str, dict[str, Any]]] = []
+        self._nodes: dict[str, dict[str, Any]] = {}
+        self._events: list[tuple[int, str, str, dict[str, Any]]] = []  # version, resource, type
         self._oldest_kept = 100  # versions older than this are "expired" (410)
         self._generation = 0  # bumped to drop open watch streams
         self.fail_next = 0
@@ -71,11 +94,11 @@ class KubeApiDouble:
         return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # --- state changes, as a kubelet and controllers would cause them -------------
-    def _record(self, kind: str, pod: dict[str, Any]) -> None:
+    def _record(self, kind: str, obj: dict[str, Any], resource: str = "pods") -> None:
         with self._cond:
             self._version += 1
-            pod["metadata"]["resourceVersion"] = str(self._version)
-            self._events.append((self._version, kind, json.loads(json.dumps(pod))))
+            obj["metadata"]["resourceVersion"] = str(self._version)
+            self._events.append((self._version, resource, kind, json.loads(json.dumps(obj))))
             self._cond.notify_all()
 
     def add(self, pod: dict[str, Any]) -> dict[str, Any]:
@@ -89,6 +112,32 @@ class KubeApiDouble:
 
     def delete(self, uid: str) -> None:
         self._record("DELETED", self._pods.pop(uid))
+
+    def put_node(self, node: dict[str, Any]) -> dict[str, Any]:
+        """Add a node, or replace it (MODIFIED) when one of that name exists."""
+        name = node["metadata"]["name"]
+        kind = "MODIFIED" if name in self._nodes else "ADDED"
+        self._nodes[name] = node
+        self._record(kind, node, "nodes")
+        return node
+
+    def delete_node(self, name: str) -> None:
+        self._record("DELETED", self._nodes.pop(name), "nodes")
+
+    def bookmark(self) -> int:
+        """Other objects changed (the version moves on) and the server sends a BOOKMARK."""
+        with self._cond:
+            self._version += 1
+            self._events.append((self._version, "*", "BOOKMARK", {}))
+            self._cond.notify_all()
+            return self._version
+
+    def expire_before(self, version: int) -> None:
+        """Compaction up to ``version``: clients holding it or newer may still watch."""
+        with self._cond:
+            self._oldest_kept = version
+            self._generation += 1
+            self._cond.notify_all()
 
     # --- faults ------------------------------------------------------------------
     def drop_watches(self) -> None:
@@ -132,15 +181,20 @@ class KubeApiDouble:
                 api.requests.append(request)
                 if api.delay:
                     time.sleep(api.delay)
-                if parts.path != "/api/v1/pods":
+                resource = parts.path.removeprefix("/api/v1/")
+                if resource not in ("pods", "nodes"):
                     return self._json(404, _status(404, "NotFound", f"{parts.path} not served"))
                 if api.fail_next > 0:
                     api.fail_next -= 1
                     return self._json(500, _status(500, "InternalError", "injected failure"))
                 node = query.get("fieldSelector", "").removeprefix("spec.nodeName=")
                 if request["watch"]:
-                    return self._watch(node, int(query.get("resourceVersion") or 0),
-                                       float(query.get("timeoutSeconds") or 30))
+                    return self._watch(resource, node, int(query.get("resourceVersion") or 0),
+                                       float(query.get("timeoutSeconds") or 30),
+                                       query.get("allowWatchBookmarks") == "true")
+                if resource == "nodes":
+                    return self._json(200, api._list_nodes(int(query.get("limit") or 0),
+                                                           query.get("continue", "")))
                 return self._json(200, api._list(node))
 
             def _json(self, code: int, body: dict[str, Any]) -> None:
@@ -156,7 +210,8 @@ class KubeApiDouble:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
                 self.wfile.flush()
 
-            def _watch(self, node: str, since: int, timeout: float) -> None:
+            def _watch(self, resource: str, node: str, since: int, timeout: float,
+                       bookmarks: bool) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Transfer-Encoding", "chunked")
@@ -167,7 +222,7 @@ class KubeApiDouble:
                         f"({api._oldest_kept})")})
                     self.wfile.write(b"0\r\n\r\n")
                     return
-                if not api._stream(self, node, since, timeout):
+                if not api._stream(self, (resource, node, bookmarks), since, timeout):
                     self.close_connection = True  # dropped: no terminating chunk
                     return
                 self.wfile.write(b"0\r\n\r\n")
@@ -184,24 +239,37 @@ class KubeApiDouble:
                     "metadata": {"resourceVersion": str(self._version)},
                     "items": json.loads(json.dumps(items))}
 
-    def _stream(self, handler: Any, node: str, since: int, timeout: float) -> bool:
+    def _list_nodes(self, limit: int, token: str) -> dict[str, Any]:
+        """A page of the NodeList; ``continue`` is the offset of the next page."""
+        with self._cond:
+            items = sorted(self._nodes.values(), key=lambda n: n["metadata"]["name"])
+            start = int(token or 0)
+            end = start + limit if limit else len(items)
+            meta = {"resourceVersion": str(self._version)}
+            if end < len(items):
+                meta["continue"] = str(end)
+            return {"kind": "NodeList", "apiVersion": "v1", "metadata": meta,
+                    "items": json.loads(json.dumps(items[start:end]))}
+
+    def _stream(self, handler: Any, what: tuple[str, str, bool], since: int,
+                timeout: float) -> bool:
         """Send events after ``since`` until timeout (True) or a drop (False)."""
         deadline = time.monotonic() + timeout
         with self._cond:
             generation = self._generation
             self.open_watches += 1
         try:
-            return self._send_until(handler, node, since, deadline, generation)
+            return self._send_until(handler, what, since, deadline, generation)
         finally:
             with self._cond:
                 self.open_watches -= 1
 
-    def _send_until(self, handler: Any, node: str, since: int, deadline: float,
-                    generation: int) -> bool:
+    def _send_until(self, handler: Any, what: tuple[str, str, bool], since: int,
+                    deadline: float, generation: int) -> bool:
         while time.monotonic() < deadline:
             with self._cond:
-                pending = [(v, k, o) for v, k, o in self._events
-                           if v > since and (not node or o["spec"]["nodeName"] == node)]
+                pending = [(v, k, o if k != "BOOKMARK" else _bookmark(what[0], v))
+                           for v, r, k, o in self._events if v > since and _wanted(what, r, k, o)]
                 if not pending:
                     self._cond.wait(min(0.2, max(deadline - time.monotonic(), 0)))
                 if self._generation != generation:
@@ -210,6 +278,18 @@ class KubeApiDouble:
                 handler._chunk({"type": kind, "object": obj})
                 since = version
         return True
+
+
+def _wanted(what: tuple[str, str, bool], resource: str, kind: str, obj: dict[str, Any]) -> bool:
+    watched, node, bookmarks = what
+    if kind == "BOOKMARK":
+        return bookmarks
+    return resource == watched and (not node or obj["spec"].get("nodeName") == node)
+
+
+def _bookmark(resource: str, version: int) -> dict[str, Any]:
+    kind = {"pods": "Pod", "nodes": "Node"}[resource]
+    return {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(version)}}
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:

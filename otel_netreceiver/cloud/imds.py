@@ -30,6 +30,8 @@ class InstanceMetadata:
     region: str = ""
     account_id: str = ""
     eni_by_mac: dict[str, str] = field(default_factory=dict)
+    vpc_id: str = ""  # the VPC of the first interface that names one
+    subnet_cidrs: tuple[str, ...] = ()  # the subnets of this instance's interfaces (this zone)
 
     def resource_attributes(self) -> dict[str, str]:
         if not self.instance_id:
@@ -69,6 +71,26 @@ class ImdsClient:
         response.raise_for_status()
         return response.text.strip()
 
+    def _optional(self, path: str) -> str:
+        """A category not every interface has (404): empty."""
+        response = self._session.get(f"{self._base}/latest/{path}", timeout=self._timeout,
+                                     headers={"X-aws-ec2-metadata-token": self._token})
+        if response.status_code == 404:
+            return ""
+        response.raise_for_status()
+        return response.text.strip()
+
+    def _networks(self, macs: list[str]) -> tuple[str, tuple[str, ...]]:
+        """The VPC and the subnet blocks of the instance's interfaces (traffic by peer:
+        these subnets are in this instance's zone, whatever else is known)."""
+        vpc, cidrs = "", []
+        for mac in macs:
+            base = f"meta-data/network/interfaces/macs/{mac}/"
+            vpc = vpc or self._optional(base + "vpc-id")
+            for path in ("subnet-ipv4-cidr-block", "subnet-ipv6-cidr-blocks"):
+                cidrs += [c for c in self._optional(base + path).split() if c not in cidrs]
+        return vpc, tuple(cidrs)
+
     def fetch(self) -> InstanceMetadata:
         """All metadata the agent uses; raises requests.RequestException on failure."""
         response = self._session.put(f"{self._base}/latest/api/token", timeout=self._timeout,
@@ -82,12 +104,13 @@ class ImdsClient:
                                      timeout=self._timeout,
                                      headers={"X-aws-ec2-metadata-token": self._token})
         account = identity.json().get("accountId", "") if identity.ok else ""
+        vpc, subnets = self._networks([m for m in macs if m])
         return InstanceMetadata(
             instance_id=self._get("meta-data/instance-id"),
             instance_type=self._get("meta-data/instance-type"),
             availability_zone=self._get("meta-data/placement/availability-zone"),
             region=self._get("meta-data/placement/region"),
-            account_id=account, eni_by_mac=enis)
+            account_id=account, eni_by_mac=enis, vpc_id=vpc, subnet_cidrs=subnets)
 
     def close(self) -> None:
         self._session.close()

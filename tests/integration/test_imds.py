@@ -29,6 +29,9 @@ def test_imdsv2_metadata_and_eni_map(imds) -> None:
     assert meta.account_id == "123456789012"
     assert meta.eni_by_mac == {"0e:49:61:0f:c3:11": "eni-0f95d3625f5c521cc",
                                "0e:49:61:0f:c3:22": "eni-0b3f4d1c2a9e8f7d6"}
+    # the VPC and this instance's subnets (both families); the interface without them is skipped
+    assert meta.vpc_id == "vpc-0e9801d129EXAMPLE"
+    assert meta.subnet_cidrs == ("10.158.112.0/20", "2600:1f14:abc:7c00::/64")
     assert imds.requests[0] == ("PUT", "/latest/api/token")  # token first: IMDSv2
     assert "i-1234567890abcdef0" in status
 

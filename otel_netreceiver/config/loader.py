@@ -161,6 +161,9 @@ def check_value(hint: Any, meta: Mapping[str, Any], value: Any) -> Any:
     minimum = meta.get("minimum")
     if minimum is not None and value < minimum:
         raise ValueError(f"must be at least {minimum}; got {value!r}")
+    check = meta.get("check")
+    if check is not None:
+        check(value)
     return value
 
 

@@ -8,6 +8,8 @@ names the standard variable that fills it when the file leaves it unset.
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,9 +24,12 @@ from otel_netreceiver.bpf.probes import EVENT_TYPES as EVENT_TYPE_UNITS
 
 
 def key(default: Any, doc: str, *, env: str = "", choices: tuple[str, ...] = (),
-        minimum: float | None = None, duration: bool = False) -> Any:
-    """A dataclass field carrying its documentation and validation metadata."""
-    meta = {"doc": doc, "env": env, "choices": choices, "minimum": minimum, "duration": duration}
+        minimum: float | None = None, duration: bool = False,
+        check: Callable[[Any], None] | None = None) -> Any:
+    """A dataclass field carrying its documentation and validation metadata
+    (``check`` raises ValueError for a value of the right type that is still wrong)."""
+    meta = {"doc": doc, "env": env, "choices": choices, "minimum": minimum, "duration": duration,
+            "check": check}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=meta)
     return field(default=default, metadata=meta)
@@ -261,6 +266,40 @@ class KubernetesConfig:
     kubeconfig: str = key("", "kubeconfig file when not in a cluster.", env="KUBECONFIG")
 
 
+def cidrs(values: Iterable[str]) -> None:
+    """Every item (list items, mapping keys) is an address range in CIDR notation."""
+    for text in values:
+        try:
+            ipaddress.ip_network(text, strict=False)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a CIDR (like 10.1.0.0/16 or fd00:1::/64)") from None
+
+
+@dataclass(frozen=True)
+class PeersConfig:
+    subnets: dict[str, str] = key({}, "Zones of ranges neither DescribeSubnets nor Node objects "
+                                  "cover, such as a peered VPC's subnets: CIDR to zone name. "
+                                  "Counted as same_zone or other_zone; a longer prefix found "
+                                  "elsewhere still wins.", check=cidrs)
+    other_ranges: list[str] = key([], "Ranges that are neither this VPC nor the internet "
+                                  "(peered VPCs without known zones, on-premises networks over "
+                                  "Direct Connect or VPN), counted as other_vpc. The private "
+                                  "ranges (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) "
+                                  "already are.", check=cidrs)
+    describe_subnets: bool | None = key(None, "Ask EC2 DescribeSubnets for the zone of every "
+                                        "subnet of the node's VPC (IAM ec2:DescribeSubnets; "
+                                        "botocore, the amp extra; botocore's credential chain). "
+                                        "null: when IMDS names the VPC and botocore is "
+                                        "installed.")
+    ec2_endpoint: str = key("", "EC2 API endpoint; empty: the region's (IMDS, else "
+                            "AWS_REGION).", env="AWS_ENDPOINT_URL_EC2")
+    refresh: float = key(600.0, "How often the subnet list is asked again (sooner after a "
+                         "failure).", duration=True, minimum=60.0)
+    node_watch: bool | None = key(None, "Watch the cluster's Node objects (one cluster-wide "
+                                  "watch; RBAC get/list/watch on nodes) for their zones and "
+                                  "addresses. null: when the Kubernetes API is configured.")
+
+
 @dataclass(frozen=True)
 class CorrelationConfig:
     enabled: bool = key(True, "Keep a recent history of the counters the diagnosis rules read "
@@ -318,3 +357,6 @@ class AgentConfig:
     imds: ImdsConfig = field(default_factory=ImdsConfig, metadata={"doc": "EC2 metadata."})
     kubernetes: KubernetesConfig = field(default_factory=KubernetesConfig,
                                          metadata={"doc": "Pod metadata from the API server."})
+    peers: PeersConfig = field(default_factory=PeersConfig,
+                               metadata={"doc": "Where peer zones come from (traffic by peer "
+                                                "class)."})

@@ -27,6 +27,10 @@ def _error(text: str) -> ConfigError:
         ("collectors:\n  ena:\n    interfaces: eth0\n", 3, "collectors.ena.interfaces",
          "list of strings"),
         ("a: [\n", 2, "", "YAML syntax error"),
+        ("peers:\n  other_ranges: [10.9.0.0/16, corp]\n", 2, "peers.other_ranges",
+         "'corp' is not a CIDR"),
+        ("peers:\n  subnets: {10.1.0.0/33: us-east-1a}\n", 2, "peers.subnets",
+         "'10.1.0.0/33' is not a CIDR"),
     ],
 )
 def test_errors_name_file_line_and_key(text: str, line: int, key: str, fragment: str) -> None:

@@ -86,12 +86,14 @@ def _networks(texts: Iterable[str], where: str) -> list[Network]:
 
 
 def build_table(node_zone: str, subnets: Mapping[str, str], node_addresses: Iterable[str] = (),
-                other_ranges: Iterable[str] = (), where: str = "peers") -> PeerTable:
+                other_ranges: Iterable[str] = (), where: str = "peers",
+                node_networks: Iterable[str] = ()) -> PeerTable:
     """The table for a node in ``node_zone``.
 
     ``subnets`` maps each known subnet CIDR to its zone (DescribeSubnets, Node
     objects, configuration); ``node_addresses`` are this node's own and its pods'
-    addresses (same node); ``other_ranges`` are peered VPCs or on-premises ranges.
+    addresses and ``node_networks`` its pod CIDRs (same node); ``other_ranges`` are
+    peered VPCs or on-premises ranges.
     Longer prefixes win, so a pod address of this node is "same node" although
     its subnet is also in the table.
     """
@@ -115,8 +117,9 @@ def build_table(node_zone: str, subnets: Mapping[str, str], node_addresses: Iter
             peer_class = PeerClass.OTHER_VPC
         put(_networks([cidr], f"{where}.subnets"), peer_class, index.get(zone, NO_ZONE))
     put(_networks(LINK_LOCAL_RANGES, where), PeerClass.LINK_LOCAL)
-    put([ipaddress.ip_network(a) for a in _addresses(node_addresses, f"{where}.node")],
-        PeerClass.SAME_NODE, index.get(node_zone, NO_ZONE))
+    put([ipaddress.ip_network(a) for a in _addresses(node_addresses, f"{where}.node")]
+        + _networks(node_networks, f"{where}.node"), PeerClass.SAME_NODE,
+        index.get(node_zone, NO_ZONE))
     return PeerTable(tuple(rows.values()), tuple(zones))
 
 

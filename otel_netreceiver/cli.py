@@ -172,6 +172,7 @@ def _probes(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
     agent = Agent(loaded, env, listen=False)
     agent.build_collectors_only()
     try:
+        agent.peer_zones.check()  # one DescribeSubnets and one Node list: what answers here
         statuses = agent.probes()
     finally:
         agent.stop(flush=False)

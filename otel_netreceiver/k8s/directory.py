@@ -41,3 +41,6 @@ class NoPods:
 
     def by_ip(self, ip: str) -> PodMeta | None:
         return None
+
+    def addresses(self) -> tuple[str, ...]:
+        return ()

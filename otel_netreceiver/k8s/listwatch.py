@@ -91,7 +91,8 @@ class ListWatcher:
         if sock is not None:  # ends a blocked read of the stream (close() would wait for its lock)
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         api, failures, gone_streak, cached = None, 0, 0, True

@@ -92,6 +92,13 @@ class PodWatcher:
             return next((p for p in self._pods.values()
                          if ip in p.ips and p.phase not in FINISHED), None)
 
+    def addresses(self) -> tuple[str, ...]:
+        """The IPs of this node's running pods with their own network (traffic by peer: these
+        addresses are on this node)."""
+        with self._lock:
+            return tuple(sorted({ip for p in self._pods.values() if not p.host_network
+                                 and p.phase not in FINISHED for ip in p.ips}))
+
     def count(self) -> int:
         with self._lock:
             return len(self._pods)
@@ -104,7 +111,8 @@ class PodWatcher:
         self._stop.set()
         if self._watch is not None:
             self._watch.stop()
-        self._thread.join(timeout=5)
+        if self._thread.ident is not None:  # `probes` and `once` never start it
+            self._thread.join(timeout=5)
 
     def _run(self) -> None:
         api, version, failures, gone_streak = None, None, 0, 0

@@ -30,6 +30,7 @@ from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
 from otel_netreceiver.netns.resolver import NetnsResolver
+from otel_netreceiver.peers.sources import PeerZones
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.correlation import CorrelationService
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
@@ -90,6 +91,9 @@ class Agent:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
         self.netns = NetnsResolver(cfg.proc_root, self._directory(), WALK_SHARE * cfg.interval)
+        # zone sources for traffic by peer: no I/O until a probe starts them or `probes` asks
+        self.peer_zones = PeerZones(cfg.peers, metadata, self.node, self._directory(),
+                                    factory)
         self.correlation: CorrelationService | None = None
         self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
                               available=lambda: self._available)
@@ -164,6 +168,7 @@ class Agent:
                 self.correlation.stop()
         if self.pods is not None:
             self.pods.stop()
+        self.peer_zones.stop()
 
     @property
     def resource(self) -> dict[str, str]:
@@ -359,4 +364,5 @@ class Agent:
         if self.correlation is not None:
             statuses.append(self.correlation.probe())
         return statuses + self.skipped + [
-            ProbeStatus("imds", bool(self.metadata.instance_id), self.imds_status), k8s]
+            ProbeStatus("imds", bool(self.metadata.instance_id), self.imds_status), k8s,
+            self.peer_zones.status()]

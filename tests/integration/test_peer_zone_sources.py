@@ -1,0 +1,128 @@
+"""Zone sources end to end: IMDS, EC2 DescribeSubnets and the Node watch, each a loopback double.
+
+`otel-netreceiver probes` asks each source once and says which answered, what the
+table knows, and what is missing; the table classes peers by all of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import ipaddress
+import json
+from pathlib import Path
+
+import pytest
+
+from otel_netreceiver.cli import main
+from otel_netreceiver.cloud.imds import load_metadata
+from otel_netreceiver.config.loader import load_text
+from otel_netreceiver.config.schema import ImdsConfig
+from otel_netreceiver.k8s.directory import NoPods
+from otel_netreceiver.peers.classes import PeerClass, classify
+from otel_netreceiver.peers.sources import PeerZones
+from tests.support.ec2_double import Ec2Double
+from tests.support.imds_double import ImdsDouble
+from tests.support.k8s_api import KubeApiDouble, make_node, write_kubeconfig
+
+pytest.importorskip("botocore", reason="botocore (the amp extra) is not installed")
+
+RECORDING = Path(__file__).parent.parent / "data" / "imds" / "aws-doc-example.json"
+NODE = "ip-10-158-112-84.us-west-2.compute.internal"
+
+
+@pytest.fixture
+def doubles(monkeypatch, tmp_path):
+    for name, value in (("AWS_ACCESS_KEY_ID", "AKIDZONES"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
+                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2",
+                 "AWS_EC2_METADATA_DISABLED", "KUBECONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    imds, ec2, api = ImdsDouble(RECORDING), Ec2Double(), KubeApiDouble()
+    api.put_node(make_node(NODE, "us-west-2b", ("10.158.112.84",)))
+    api.put_node(make_node("ip-10-158-130-7", "us-west-2a", ("10.158.130.7",)))
+    api.put_node(make_node("onprem-gw", "us-west-2c", ("192.168.7.1",)))
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
+    yield imds, ec2, api, kubeconfig
+    for double in (imds, ec2, api):
+        double.close()
+
+
+def _config(imds: ImdsDouble, ec2: Ec2Double, kubeconfig: Path, extra: str = "") -> str:
+    return f"""
+node_name: {NODE}
+imds: {{enabled: true, endpoint: "{imds.endpoint}"}}
+kubernetes: {{kubeconfig: "{kubeconfig}"}}
+peers:
+  ec2_endpoint: "{ec2.url}"
+  subnets: {{10.77.0.0/16: us-west-2a}}
+  {extra}
+collectors: {{ena: {{enabled: false}}, ebpf: {{enabled: false}}, events: {{enabled: false}},
+              podnet: {{enabled: false}}, nodenet: {{enabled: false}}}}
+exporters: {{console: {{enabled: false}}}}
+correlation: {{enabled: false}}
+"""
+
+
+def _probes(tmp_path: Path, text: str) -> dict[str, dict]:
+    path = tmp_path / "agent.yaml"
+    path.write_text(text)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["probes", "-c", str(path), "--format", "json"]) == 0
+    return {s["name"]: s for s in json.loads(out.getvalue())}
+
+
+def test_probes_asks_every_source_once_and_reports_them(doubles, tmp_path) -> None:
+    imds, ec2, api, kubeconfig = doubles
+    status = _probes(tmp_path, _config(imds, ec2, kubeconfig))["peer-zones"]
+    assert status["active"], status
+    assert status["reason"] == (
+        "this node in us-west-2b, DescribeSubnets: 4 subnets in 3 zones, Node watch: 3 nodes, "
+        "3 with a zone label, configuration: 1 ranges with zones")
+    assert ec2.requests and ec2.requests[0]["Filter.1.Value.1"] == "vpc-0e9801d129EXAMPLE"
+    assert ec2.scopes[0].endswith("/us-west-2/ec2/aws4_request")  # region from IMDS
+    assert {r["path"] for r in api.requests} == {"/api/v1/nodes"}
+
+
+def test_probes_names_what_is_missing(doubles, tmp_path) -> None:
+    imds, ec2, api, kubeconfig = doubles
+    ec2.fail_next = [(403, "UnauthorizedOperation",
+                      "You are not authorized to perform this operation.")]
+    text = _config(imds, ec2, kubeconfig, "node_watch: false")
+    status = _probes(tmp_path, text)["peer-zones"]
+    assert status["active"]  # this node's zone (IMDS) and the configured ranges still serve
+    assert status["reason"].startswith(
+        "this node in us-west-2b, configuration: 1 ranges with zones; missing: ")
+    assert "DescribeSubnets (ClientError: An error occurred (UnauthorizedOperation)" in \
+        status["reason"]
+    assert "Node watch (off in configuration (peers.node_watch: false))" in status["reason"]
+    assert api.requests == []
+
+
+def test_the_table_classes_peers_by_every_source(doubles) -> None:
+    imds, ec2, api, kubeconfig = doubles
+    loaded = load_text(_config(imds, ec2, kubeconfig), "agent.yaml")
+    metadata, _ = load_metadata(ImdsConfig(enabled=True, endpoint=imds.endpoint), "/nonexistent")
+    from kubernetes import client
+
+    configuration = client.Configuration()
+    configuration.host = api.url
+    zones = PeerZones(loaded.config.peers, metadata, NODE, NoPods(),
+                      lambda: client.CoreV1Api(client.ApiClient(configuration)))
+    zones.check()
+    table = zones.table()
+    expect = {"10.158.112.84": (PeerClass.SAME_NODE, "us-west-2b"),
+              "10.158.120.3": (PeerClass.SAME_ZONE, "us-west-2b"),
+              "10.158.70.3": (PeerClass.SAME_ZONE, "us-west-2b"),  # another subnet, same zone
+              "2600:1f14:abc:7b00::4": (PeerClass.OTHER_ZONE, "us-west-2a"),
+              "10.158.170.3": (PeerClass.OTHER_ZONE, "us-west-2c"),
+              "192.168.7.1": (PeerClass.OTHER_ZONE, "us-west-2c"),  # a node outside the VPC
+              "10.77.1.1": (PeerClass.OTHER_ZONE, "us-west-2a"),  # configuration
+              "172.20.0.1": (PeerClass.OTHER_VPC, ""),
+              "3.5.0.1": (PeerClass.INTERNET, "")}
+    for address, want in expect.items():
+        assert classify(table, ipaddress.ip_address(address)) == want, address
+    assert zones.table() is table  # nothing changed: not rebuilt

@@ -39,6 +39,7 @@ class PeerZones:
         if not metadata.availability_zone:
             self._static["IMDS"] = "no instance metadata: see imds"
         self.subnets = self._subnet_cache(ec2_factory)
+        self._k8s_factory = k8s_factory
         self.nodes: NodeWatcher | None = None
         if cfg.node_watch is False:
             self._static["Node watch"] = "off in configuration (peers.node_watch: false)"
@@ -64,8 +65,14 @@ class PeerZones:
         return None
 
     # --- lifecycle -----------------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        return self._started
+
     def start(self) -> None:
         if self.nodes is not None and not self._started:
+            if self._checked:  # check() ran a watcher to its end: a thread starts only once
+                self.nodes = NodeWatcher(self._k8s_factory)
             self.nodes.start()
         self._started = True
 

@@ -87,6 +87,7 @@ class Agent:
         self.counters.available = lambda: self._available
         self.pods: PodWatcher | None = None
         factory, self.k8s_status = api_factory(cfg.kubernetes, self._env)
+        self._k8s_factory = factory
         if factory is not None:
             self.pods = PodWatcher(self.node, factory)
             self.counters.k8s = self._k8s_stats
@@ -198,11 +199,22 @@ class Agent:
                 self._start_collectors(new)
                 for name in set(names) - set(self.runners):
                     self.store.remove_collector(name)
+            if old.peers != new.peers:
+                self._rebuild_peer_zones(new)
             if _exporters_part(old) != _exporters_part(new):
                 self._stop_exporters()
                 self._start_exporters(new)
             self.top.set_interval(self.export_interval())
             logging.getLogger().setLevel(new.log_level.upper())
+
+    def _rebuild_peer_zones(self, cfg: AgentConfig) -> None:
+        """A changed peers section: new sources, running if the old ones were."""
+        running = self.peer_zones.running
+        self.peer_zones.stop()
+        self.peer_zones = PeerZones(cfg.peers, self.metadata, self.node, self._directory(),
+                                    self._k8s_factory)
+        if running:
+            self.peer_zones.start()
 
     def _restart_correlation(self, cfg: AgentConfig) -> None:
         """A changed correlation section starts a new history and listener."""

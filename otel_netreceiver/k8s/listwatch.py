@@ -96,6 +96,7 @@ class ListWatcher:
 
     def _run(self) -> None:
         api, failures, gone_streak, cached = None, 0, 0, True
+        events_before = 0  # a 410 can come from a LIST too (an expired continue token)
         while not self._stop.is_set():
             try:
                 api = api or self._api_factory()

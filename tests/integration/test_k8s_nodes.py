@@ -128,6 +128,18 @@ def test_an_expired_version_relists_consistently_and_forgets_deleted_nodes(api, 
     assert "resourceVersion" not in relist["query"]  # not from a cache older than what we saw
 
 
+def test_an_expired_continue_token_lists_again_from_the_start(api, watcher) -> None:
+    for i in range(5):
+        api.put_node(make_node(f"n{i}", "us-east-1a", (f"10.0.{i}.10",)))
+    api.expire_next_continue = 1  # HTTP 410 on the second page
+    w = watcher(page=2)
+    _eventually(lambda: len(w.nodes()) == 5 and api.open_watches == 1)
+    lists = [r["query"] for r in _node_requests(api) if not r["watch"]]
+    assert [(q.get("continue"), q.get("resourceVersion")) for q in lists] == [
+        (None, "0"), ("2", None), (None, None), ("2", None), ("4", None)]
+    assert w.stats.lists == 1 and w.stats.errors == 0
+
+
 def test_server_errors_back_off_and_recover(api, watcher) -> None:
     api.put_node(make_node("n0", "us-east-1a", ("10.0.0.10",)))
     api.fail_next = 2

@@ -79,6 +79,7 @@ class KubeApiDouble:
         self._oldest_kept = 100  # versions older than this are "expired" (410)
         self._generation = 0  # bumped to drop open watch streams
         self.fail_next = 0
+        self.expire_next_continue = 0  # answer this many continued LISTs with 410 (expired)
         self.open_watches = 0
         self.requests: list[dict[str, Any]] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
@@ -192,6 +193,10 @@ class KubeApiDouble:
                     return self._watch(resource, node, int(query.get("resourceVersion") or 0),
                                        float(query.get("timeoutSeconds") or 30),
                                        query.get("allowWatchBookmarks") == "true")
+                if resource == "nodes" and query.get("continue") and api.expire_next_continue:
+                    api.expire_next_continue -= 1  # as kube-apiserver: HTTP 410, a Status
+                    return self._json(410, _status(410, "Expired", "The provided continue "
+                                                   "parameter is too old"))
                 if resource == "nodes":
                     return self._json(200, api._list_nodes(int(query.get("limit") or 0),
                                                            query.get("continue", "")))

@@ -7,6 +7,8 @@
 #   ca-certificates, python3-venv, tmux (the tests drive `top` in a real terminal),
 #   prometheus-alertmanager (for amtool; its daemon is never started and is disabled at
 #   boot: the tests only run amtool).
+#   podman, runc and debootstrap: tests/integration/test_image.py builds the agent's image
+#   (scripts/build-image.sh) and runs it; see configure_podman for this machine's settings.
 # From trixie, downloaded and unpacked (dpkg -x) under $ONR_TOOLS_DIR, never installed
 #   system-wide: prometheus 2.53 (remote-write receiver; bookworm has 2.42), promtool, and
 #   victoria-metrics (vmagent: the OTLP receiver with Prometheus naming; bookworm's 1.79 is
@@ -22,7 +24,7 @@ BIN_DIR="$TOOLS_DIR/bin"
 TRIXIE_SOURCE=/etc/apt/sources.list.d/onr-trixie.sources
 TRIXIE_PIN=/etc/apt/preferences.d/onr-trixie
 BOOKWORM_PKGS=(iproute2 ethtool nftables procps curl ca-certificates python3-venv tmux
-               debian-archive-keyring)
+               debian-archive-keyring podman runc debootstrap)
 # trixie package -> binaries to link (plain name; a "-prod" suffixed build is accepted too)
 declare -A TRIXIE_BINS=(
     [prometheus]="prometheus"
@@ -322,6 +324,23 @@ install_bpf_deps() {
 }
 # ---------------------------------------------------------------------------------------------
 
+# Podman on machines like this one (a VM whose cgroups are hybrid: v1 controllers beside the
+# v2 tree, and whose root lacks CAP_SYS_RESOURCE): crun refuses hybrid cgroups, runc with the
+# cgroupfs manager runs containers; podman's default ulimits (nofile 1048576) cannot be set
+# without CAP_SYS_RESOURCE, so containers keep podman's own limits; and containers join the
+# host's network namespace unless told otherwise, so no run creates the CNI bridge, its
+# firewall rules or the ip_forward=1 the bridge plugin sets on a machine whose tests count
+# packets. A drop-in file: the packaged containers.conf stays as shipped.
+PODMAN_CONF=/etc/containers/containers.conf.d/otel-netreceiver.conf
+configure_podman() {
+    mkdir -p "${PODMAN_CONF%/*}"
+    write_if_changed "$PODMAN_CONF" "$(printf '%s\n' \
+        '# install-deps.sh: podman on hybrid-cgroup VMs without CAP_SYS_RESOURCE (see there)' \
+        '[containers]' 'default_ulimits = []' 'netns = "host"' \
+        '[engine]' 'runtime = "runc"' 'cgroup_manager = "cgroupfs"' 'events_logger = "file"')" \
+        || true
+}
+
 print_versions() {
     local vmagent_version
     echo "install-deps.sh: tools (links in $BIN_DIR):"
@@ -335,6 +354,7 @@ print_versions() {
     fi
     echo "$vmagent_version"
     first_line amtool --version
+    podman --version
     ethtool --version
 }
 
@@ -352,6 +372,7 @@ main() {
     install_trixie_tools
     install_kubectl
     install_bpf_deps
+    configure_podman
     print_versions
 }
 

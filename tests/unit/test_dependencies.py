@@ -22,7 +22,8 @@ from pathlib import Path
 ROOT = Path(__file__).parent.parent.parent
 PACKAGE = ROOT / "otel_netreceiver"
 SDK_PACKAGE = ROOT / "sdk" / "src" / "otel_netreceiver_sdk"
-# Not on PyPI: Debian's python3-bpfcc, linked into the venv when wanted (Dockerfile, dev.sh).
+# Not on PyPI: Debian's python3-bpfcc, linked into the venv when wanted (deploy/image/
+# Containerfile, scripts/dev.sh).
 SYSTEM_PROVIDED = {"bcc"}
 
 

@@ -17,6 +17,7 @@
 #    build/ or *.egg-info) and of every dependency, on this machine, which can reach PyPI.
 # 3. podman build --pull=never --network host: the Containerfile installs the wheels with
 #    pip --no-index; apt inside the build reaches the Debian mirror over the host's network.
+# 4. The untagged images of earlier builds (label org.opencontainers.image.title) are pruned.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -113,14 +114,24 @@ make_wheels() {
     mkdir -p "$src"
     cp -r "$here/pyproject.toml" "$here/README.md" "$here/otel_netreceiver" "$src/"
     find "$src" -name __pycache__ -prune -exec rm -rf {} +
-    if ! "$PYTHON" -m pip wheel -q --wheel-dir "$out" "$src[grpc]" >"$src.log" 2>&1; then
+    # the same bytes for the same sources (zip entry times from SOURCE_DATE_EPOCH), so the
+    # same checkout gives the same WHEELS_DIGEST and podman's layer cache is used
+    if ! SOURCE_DATE_EPOCH=315532800 "$PYTHON" -m pip wheel -q --wheel-dir "$out" \
+            "$src[grpc]" >"$src.log" 2>&1; then
         cat "$src.log" >&2
         die "pip wheel failed (output above)"
     fi
 }
 
+# The untagged images that earlier builds of this Containerfile left (stages and images
+# whose tag moved to a newer build); podman's layer cache keeps what the latest build uses.
+prune_earlier_builds() {
+    podman image prune --force --filter label=org.opencontainers.image.title=otel-netreceiver \
+        >/dev/null
+}
+
 main() {
-    local bcc=0 tags=() version size
+    local bcc=0 tags=() version size digest
     while [ $# -gt 0 ]; do
         case "$1" in
             --bcc) bcc=1 ;;
@@ -146,11 +157,14 @@ main() {
     trap 'rm -rf "$ctx"' EXIT
     make_wheels "$ctx/src" "$ctx/context/wheels"
     log "podman build ${tags[*]} (bcc: $bcc)"
+    digest="$(cd "$ctx/context/wheels" && sha256sum -- * | sha256sum | cut -d' ' -f1)"
     if ! podman build --pull=never --network host --build-arg "WITH_BCC=$bcc" \
+            --build-arg "WHEELS_DIGEST=$digest" \
             -f "$CONTAINERFILE" "${tags[@]/#/--tag=}" "$ctx/context" >"$ctx/build.log" 2>&1; then
         cat "$ctx/build.log" >&2
         die "podman build failed (output above)"
     fi
+    prune_earlier_builds
     size="$(podman image inspect --format '{{.Size}}' "${tags[0]}")"
     echo "${tags[0]} $size"
 }

@@ -90,7 +90,8 @@ write_sources() {
 make_base() {
     local mirror root
     mirror="$(apt_mirror "$RELEASE")"
-    [ -n "$mirror" ] || die "apt knows no Debian $RELEASE source here (none configured, or no apt-get update yet)"
+    [ -n "$mirror" ] ||
+        die "apt knows no Debian $RELEASE source here (none configured, or no apt-get update yet)"
     command -v debootstrap >/dev/null || die "debootstrap is missing (scripts/install-deps.sh)"
     root="$(mktemp -d /var/tmp/onr-base.XXXXXX)"
     log "making $BASE: debootstrap --variant=minbase $RELEASE from $mirror"

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from typing import TextIO
 
 from otel_netreceiver import __version__
 from otel_netreceiver.config.loader import ConfigError, LoadedConfig, defaults, load_file
@@ -186,8 +187,22 @@ def _probes(loaded: LoadedConfig, env: Mapping[str, str], fmt: str) -> int:
     return 0
 
 
+def _totals_on_enter(agent: Agent, keys: TextIO) -> None:
+    """Enter on the agent's terminal prints every cumulative value at once: the console's
+    totals a keypress away (``exporters.console.totals`` prints them with every summary).
+    Line-buffered reads, so the terminal stays as it is (no raw mode to restore); a daemon
+    thread, so a read blocked on the terminal never holds up the exit."""
+    def read() -> None:
+        for _ in keys:  # one line per Enter; end of input (Ctrl-D) ends it
+            if not agent.print_totals():
+                log.info("no totals to print: the console exporter is off or has not "
+                         "printed a summary yet")
+    threading.Thread(target=read, name="console-keys", daemon=True).start()
+
+
 def _run(loaded: LoadedConfig, env: Mapping[str, str], path: str | None) -> int:
     agent = Agent(loaded, env)
+    agent.console_keys = sys.stdin is not None and sys.stdin.isatty()
     stop = threading.Event()
     reloader = ConfigReloader(agent, path, env) if path else None
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -195,6 +210,8 @@ def _run(loaded: LoadedConfig, env: Mapping[str, str], path: str | None) -> int:
     if reloader is not None:
         signal.signal(signal.SIGHUP, lambda *_: reloader.request())
     agent.start()
+    if agent.console_keys:
+        _totals_on_enter(agent, sys.stdin)
     log.info("started on %s: %s", agent.node,
              "; ".join(f"{s.name}: {'active' if s.active else 'unavailable'} ({s.reason})"
                        for s in agent.probes()))

@@ -79,7 +79,8 @@ class ConsoleConfig:
     show_zero: bool = key(False, "With totals: also list series whose value is zero.")
     totals: bool = key(False, "Also print every series' cumulative value; without it each "
                        "summary shows rates since the previous one, grouped by pod, only the "
-                       "series that moved.")
+                       "series that moved (Enter on the agent's terminal prints the values "
+                       "once).")
 
 
 @dataclass(frozen=True)

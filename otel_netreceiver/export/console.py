@@ -6,13 +6,14 @@ summary shows what changed since the previous one, as rates, one row per pod (th
 busiest other series that moved on a second, nothing for a pod that did not move. Most
 kernel counters sit at zero most of the time (docs/background.md, "Per-pod kernel
 counters"), so the quiet series are one line of counts; every cumulative value is
-``exporters.console.totals`` away.
+``exporters.console.totals`` away, or Enter on the agent's terminal (``print_totals``).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict
@@ -158,29 +159,58 @@ def format_summary(previous: Snapshot, snapshot: Snapshot) -> list[str]:
     return [*lines, quiet_line(snapshot, view)]
 
 
+def _stamp(snapshot: Snapshot) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.time_unix_nano / 1e9))
+
+
 class ConsoleExporter:
     """Prints a summary every export interval: rates since the previous one by pod, and
-    with ``totals`` every series' cumulative value as well."""
+    with ``totals`` every series' cumulative value as well. ``print_totals`` prints those
+    values once, at any moment (``keys``: the agent reads Enter from its terminal)."""
 
     name = "console"
 
     def __init__(self, node: str, show_zero: bool = False, stream: TextIO | None = None,
                  probes: Callable[[], Iterable[ProbeStatus]] | None = None,
-                 totals: bool = False) -> None:
+                 totals: bool = False, keys: bool = False) -> None:
         self._node, self._show_zero, self._totals = node, show_zero, totals
         self._stream = stream or sys.stdout
         self._previous: Snapshot | None = None
         self._probes = probes
+        self._keys = keys
+        # the export thread and the terminal's reader print: one block at a time
+        self._lock = threading.Lock()
+
+    def print_totals(self) -> bool:
+        """Every cumulative value of the latest summary's snapshot, now: the totals a
+        keypress away without waiting for the next interval. False before any summary."""
+        with self._lock:
+            snapshot = self._previous
+            if snapshot is None:
+                lines = ["  no summary yet: the totals come with the first one"]
+            else:
+                lines = [f"── totals on {self._node} at {_stamp(snapshot)} ──",
+                         *format_snapshot(snapshot, None, self._show_zero)]
+            try:
+                print("\n".join(lines), file=self._stream, flush=True)
+            except OSError:
+                return False
+        return snapshot is not None
 
     def export(self, snapshot: Snapshot) -> ExportResult:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(snapshot.time_unix_nano / 1e9))
-        lines = [f"── otel-netreceiver on {self._node} at {stamp} ──"]
+        with self._lock:
+            return self._export(snapshot)
+
+    def _export(self, snapshot: Snapshot) -> ExportResult:
+        lines = [f"── otel-netreceiver on {self._node} at {_stamp(snapshot)} ──"]
         previous, self._previous = self._previous, snapshot
         if previous is None:
             if self._probes is not None:
                 lines += ["  collectors:", *format_probes(self._probes())]
+            every = "press Enter, or exporters.console.totals" if self._keys \
+                else "exporters.console.totals"
             lines.append(f"  {snapshot.point_count():,} series; rates from the next summary "
-                         "on (all values: exporters.console.totals)")
+                         f"on (all values: {every})")
         elif snapshot.time_unix_nano > previous.time_unix_nano:
             lines += format_summary(previous, snapshot)
         if self._totals:

@@ -101,6 +101,8 @@ class Agent:
         self._build_correlation(cfg)
         self._self = SelfCollector(self.counters, cfg.proc_root)
         self._lock = threading.RLock()
+        # set by `run` when its stdin is a terminal: Enter prints the console's totals
+        self.console_keys = False
         self._stop = threading.Event()
         self._export_thread = threading.Thread(target=self._export_loop, name="export",
                                                daemon=True)
@@ -278,7 +280,8 @@ class Agent:
         console = ex.console.enabled if ex.console.enabled is not None else not metrics.enabled
         if console:
             self.exporters.append(ConsoleExporter(self.node, ex.console.show_zero, self._stream,
-                                                 self.probes, ex.console.totals))
+                                                 self.probes, ex.console.totals,
+                                                 keys=self.console_keys))
         for exporter in self.exporters:
             self.counters.exporters.setdefault(exporter.name, ExporterStats())
         if ex.prometheus.enabled:
@@ -286,6 +289,14 @@ class Agent:
                                    self.resource, self.health, self.ready,
                                    ex.prometheus.max_connections)
             self.pull.start()
+
+    def print_totals(self) -> bool:
+        """Every cumulative value, now, on the console (Enter on `run`'s terminal); False
+        when the console exporter is off or has not printed a summary yet."""
+        # not under self._lock, which an export holds for its whole length (an OTLP timeout):
+        # a copy of the list is enough, and a console replaced by a reload still prints
+        consoles = [e for e in list(self.exporters) if isinstance(e, ConsoleExporter)]
+        return any([console.print_totals() for console in consoles])
 
     def _stop_exporters(self) -> None:
         for exporter in self.exporters:

@@ -62,3 +62,23 @@ def test_totals_are_a_flag_away():
     text = "\n".join(lines)
     assert "  totals:" in text
     assert "netreceiver.tcp.in_segs" in text and "3,000" in text  # the cumulative value
+
+
+def test_totals_are_a_keypress_away_between_summaries():
+    clock, out = Clock(), io.StringIO()
+    store = SeriesStore(clock=clock)
+    exporter = ConsoleExporter("n1", stream=out, keys=True)
+    assert not exporter.print_totals()  # nothing exported yet: says so
+    assert "no summary yet" in out.getvalue()
+    for index, busy in enumerate((1000, 3000), 1):
+        clock.now = index * 10 * S
+        store.update(Collection.of("podnet", _cycle(busy, 7), clock.now))
+        exporter.export(store.snapshot())
+    assert "press Enter" in out.getvalue()  # the first summary says how
+    before = len(out.getvalue().splitlines())
+    assert exporter.print_totals()
+    printed = out.getvalue().splitlines()[before:]
+    assert printed[0].startswith("── totals on n1 at ")
+    text = "\n".join(printed)
+    assert "3,000" in text and "7" in text  # cumulative values, the idle pod's too
+    assert "rates over" not in text and "(+" not in text  # totals only, no changes

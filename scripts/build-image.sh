@@ -17,7 +17,8 @@
 #    build/ or *.egg-info) and of every dependency, on this machine, which can reach PyPI.
 # 3. podman build --pull=never --network host: the Containerfile installs the wheels with
 #    pip --no-index; apt inside the build reaches the Debian mirror over the host's network.
-# 4. The untagged images of earlier builds (label org.opencontainers.image.title) are pruned.
+# 4. The untagged images of earlier builds (label org.opencontainers.image.title) and bases
+#    made here that a newer one replaced (label org.otel-netreceiver.base) are pruned.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -25,6 +26,7 @@ CONTAINERFILE="$here/deploy/image/Containerfile"
 RELEASE=bookworm
 BASE="docker.io/library/debian:$RELEASE-slim"
 BASE_MAX_AGE_DAYS="${ONR_BASE_MAX_AGE_DAYS:-30}"
+BASE_LABEL=org.otel-netreceiver.base=debootstrap  # a base made here, replaced after 30 days
 PYTHON="${PYTHON:-}"
 ctx=""
 export DEBIAN_FRONTEND=noninteractive
@@ -90,6 +92,10 @@ write_sources() {
 make_base() {
     local mirror root
     mirror="$(apt_mirror "$RELEASE")"
+    if [ -z "$mirror" ]; then  # apt resolves its sources into index targets on update
+        apt-get update -qq
+        mirror="$(apt_mirror "$RELEASE")"
+    fi
     [ -n "$mirror" ] ||
         die "apt knows no Debian $RELEASE source here (none configured, or no apt-get update yet)"
     command -v debootstrap >/dev/null || die "debootstrap is missing (scripts/install-deps.sh)"
@@ -104,7 +110,7 @@ make_base() {
     write_sources "$root" "$mirror"
     tar --numeric-owner -C "$root" -c . |
         podman import --quiet \
-            --change 'CMD ["bash"]' \
+            --change 'CMD ["bash"]' --change "LABEL $BASE_LABEL" \
             --message "debootstrap --variant=minbase $RELEASE $mirror, slimmed" - "$BASE" >/dev/null
     rm -rf "$root" "$root.log"
 }
@@ -127,8 +133,10 @@ make_wheels() {
 # The untagged images that earlier builds of this Containerfile left (stages and images
 # whose tag moved to a newer build); podman's layer cache keeps what the latest build uses.
 prune_earlier_builds() {
-    podman image prune --force --filter label=org.opencontainers.image.title=otel-netreceiver \
-        >/dev/null
+    local label
+    for label in org.opencontainers.image.title=otel-netreceiver "$BASE_LABEL"; do
+        podman image prune --force --filter "label=$label" >/dev/null
+    done
 }
 
 main() {

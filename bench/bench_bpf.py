@@ -124,7 +124,9 @@ def main() -> None:
         runs = after[name][1] - before.get(name, (0, 0))[1]
         if runs:
             print(f"{name:<28} {runs:>9} {run_ns / runs:>9.1f}")
-    kfree = "packetloss/on_kfree_skb"
+    # packetloss's program, or the one it shares with tcptwrcv on skb:kfree_skb (bpf/compose.py)
+    kfree = next(n for n in after if n.split("/")[0].split("+")[0] == "packetloss"
+                 and n.endswith(("/on_kfree_skb", "/onr_skb_kfree_skb")))
     ours = (after[kfree][0] - before[kfree][0]) / max(after[kfree][1] - before[kfree][1], 1)
     print(f"baseline bpftrace count() on skb:kfree_skb: {base_runs} events, "
           f"{base_ns / max(base_runs, 1):.1f} ns/event")

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
+from otel_netreceiver.bpf.probes import EVENT_PROBES
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import BPF_PROBES, EVENT_TYPES, EbpfConfig, EventsConfig
 from otel_netreceiver.events.source import EventSource
@@ -103,13 +103,14 @@ class Attached:
         self.source.start()
         # (bcc object, classic (tp, fn) pairs, raw tracepoint names) per loaded probe
         self._objects: list[tuple[str, Any, list[tuple[bytes, bytes]], list[bytes]]] = []
-        for label, loaded, specs in (("", self.collector._loaded, PROBES),
-                                     ("ev:", self.source._loaded, EVENT_PROBES)):
-            for name, bpf in loaded.items():
-                classic = [(f"{a.category}:{a.event}".encode(), a.function.encode())
-                           for a in specs[name].attach]
-                self._objects.append((label + name, bpf, classic,
-                                      list(bpf.raw_tracepoint_fds)))
+        # counting objects as loaded (probes sharing a tracepoint are one object), event ones
+        objects = [("", name, spec, bpf) for name, (spec, bpf) in self.collector.objects().items()]
+        objects += [("ev:", name, EVENT_PROBES[name], bpf)
+                    for name, bpf in self.source._loaded.items()]
+        for label, name, spec, bpf in objects:
+            classic = [(f"{a.category}:{a.event}".encode(), a.function.encode())
+                       for a in spec.attach]
+            self._objects.append((label + name, bpf, classic, list(bpf.raw_tracepoint_fds)))
         for label, statuses in (("", self.collector.statuses()), ("ev:", self.source.statuses)):
             for name, reason in statuses.items():
                 print(f"  {label}{name}: {'loaded' if not reason else 'unavailable: ' + reason}")

@@ -19,6 +19,7 @@ from dataclasses import replace
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.compose import composite_spec, conflicts, groups
 from otel_netreceiver.bpf.features import Environment, inspect, why_unavailable
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
@@ -35,6 +36,8 @@ Formats = dict[tuple[str, str], TracepointFormat]
 Render = Callable[[ProbeSpec, Formats, "Btf | None"], str]
 # called with (spec, loaded object) after attachment; raising unloads the probe
 Attached = Callable[[ProbeSpec, Any], None]
+# (the probes of one object, tracepoint formats, BTF or None) → the composite's C text
+CompositeRender = Callable[[tuple[ProbeSpec, ...], Formats, "Btf | None"], str]
 
 
 class ProbeUnavailable(Exception):
@@ -53,6 +56,8 @@ class BpfLoader:
                                         config.tracefs_path)
         self.formats: dict[tuple[str, str], TracepointFormat] = {}
         self.statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
+        # object name (a probe, or probes joined by "+") → its spec and loaded object
+        self.objects: dict[str, tuple[ProbeSpec, Any]] = {}
         self.released: Released | None = None
         self._ticks = 0
 
@@ -61,32 +66,74 @@ class BpfLoader:
         return self.env.tracefs
 
     def load_all(self, specs: Sequence[ProbeSpec], render: Render,
-                 attached: Attached | None = None) -> dict[str, Any]:
+                 attached: Attached | None = None,
+                 composite: CompositeRender | None = None) -> dict[str, Any]:
         """Probe name → loaded BPF object, for every spec that loads; the rest get a reason.
 
-        The BTF (tens of MB of Python objects for a 6.18 kernel) lives only during this
-        call: renderers take the offsets they need from it.
+        With ``composite``, probes sharing a tracepoint are first tried as one object
+        (bpf/compose.py; their names then map to the same object); if it does not load,
+        each is loaded alone, so a probe the kernel refuses costs only that probe. The BTF
+        (tens of MB of Python objects for a 6.18 kernel) lives only during this call:
+        renderers take the offsets they need from it.
         """
         loaded: dict[str, Any] = {}
-        btf: Btf | None = None
-        for spec in specs:
-            reason = why_unavailable(spec, self.env)
-            if not reason:
-                try:
-                    if spec.needs_btf and btf is None:
-                        btf = Btf.load(self._config.btf_path)
-                    loaded[spec.name] = self._load(spec, render, btf, attached)
-                except ProbeUnavailable as exc:
-                    reason = str(exc)
-                except Exception as exc:  # the verifier, the compiler, a missing field
-                    reason = f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
-            self.statuses[spec.name] = reason
-            if reason:
-                log.warning("%s %s unavailable: %s", self._kind, spec.name, reason)
-        del btf
+        btf: list[Btf] = []  # loaded at most once, by the first probe needing it
+        for group in groups(specs) if composite is not None else [(s,) for s in specs]:
+            if len(group) > 1 and composite is not None and self._load_composite(
+                    group, composite, btf, attached, loaded):
+                continue
+            for spec in group:
+                bpf, reason = self._try(spec, render, btf, attached)
+                if bpf is not None:
+                    loaded[spec.name] = bpf
+                self._status(spec.name, reason)
+        btf.clear()
         if loaded:
             self.release()
         return loaded
+
+    def _load_composite(self, group: tuple[ProbeSpec, ...], composite: CompositeRender,
+                        btf: list[Btf], attached: Attached | None,
+                        loaded: dict[str, Any]) -> bool:
+        clash = conflicts(group)
+        names = "+".join(s.name for s in group)
+        if clash:
+            log.info("%s %s share a tracepoint but each declares %s: loaded one by one",
+                     self._kind, names, ", ".join(sorted(clash)))
+            return False
+        spec = composite_spec(group)
+        bpf, reason = self._try(spec, lambda s, f, b: composite(group, f, b), btf, attached)
+        if bpf is None:
+            log.warning("%s %s as one program: %s; loading each alone", self._kind, names,
+                        reason)
+            return False
+        for member in group:
+            loaded[member.name] = bpf
+            self._status(member.name, "")
+        self.objects[spec.name] = (spec, bpf)
+        return True
+
+    def _try(self, spec: ProbeSpec, render: Render, btf: list[Btf],
+             attached: Attached | None) -> tuple[Any, str]:
+        """(object, "") or (None, why not)."""
+        reason = why_unavailable(spec, self.env)
+        if reason:
+            return None, reason
+        try:
+            if spec.needs_btf and not btf:
+                btf.append(Btf.load(self._config.btf_path))
+            bpf = self._load(spec, render, btf[0] if btf else None, attached)
+        except ProbeUnavailable as exc:
+            return None, str(exc)
+        except Exception as exc:  # the verifier, the compiler, a missing field
+            return None, f"load failed: {type(exc).__name__}: {str(exc)[:300]}"
+        self.objects[spec.name] = (spec, bpf)
+        return bpf, ""
+
+    def _status(self, name: str, reason: str) -> None:
+        self.statuses[name] = reason
+        if reason:
+            log.warning("%s %s unavailable: %s", self._kind, name, reason)
 
     def render_only(self, spec: ProbeSpec, render: Render) -> str:
         """The C text ``load_all`` would compile for ``spec`` here, without compiling

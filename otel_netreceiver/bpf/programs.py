@@ -94,26 +94,47 @@ def source(spec: ProbeSpec) -> str:
     return resources.files(spec.package).joinpath(spec.source).read_text()
 
 
-def render(spec: ProbeSpec, formats: Formats, offsets: Mapping[str, Any],
-           function: str = "") -> str:
-    """The program's C text: offsets as #defines, common helpers, structs from tracefs.
-
-    ``function`` is the fentry target the kernel has (``spec.functions``), for VIRT_FUNCTION.
-    """
+def body(spec: ProbeSpec, formats: Formats, offsets: Mapping[str, Any], function: str = "",
+         structs: bool = True) -> str:
+    """The probe's own C: its file with the tracepoint structs (``structs=False``: left to
+    the caller, which renders each struct once for all the probes of one object) and its
+    hooks applied."""
     text = source(spec).replace("VIRT_FUNCTION", function)
     if "TIMING_SAMPLE" in text and int(offsets.get("TIMING_SAMPLE", 0)) < 1:
         raise ValueError(f"probe {spec.name} times one event in TIMING_SAMPLE: pass "
                          f"TIMING_SAMPLE >= 1 (collectors.ebpf.timing_sample), got "
                          f"{offsets.get('TIMING_SAMPLE')!r}")
     for struct in spec.structs:
-        fmt = formats[(struct.category, struct.event)]
-        fields = struct.fields + tuple(f for f in struct.optional if fmt.field(f))
-        text = text.replace(struct.placeholder, render_struct(fmt, struct.struct_name, fields))
-    if spec.text is not None:
-        text = spec.text(text, formats)
+        text = text.replace(struct.placeholder, render_struct_of(struct, formats)
+                            if structs else "")
+    return spec.text(text, formats) if spec.text is not None else text
+
+
+def render_struct_of(struct: StructSpec, formats: Formats,
+                     extra: tuple[str, ...] = ()) -> str:
+    """``struct``'s C from this kernel's format: its fields, the optional ones the kernel
+    has, and ``extra`` fields other probes of the same object need."""
+    fmt = formats[(struct.category, struct.event)]
+    wanted = struct.fields + tuple(f for f in struct.optional if fmt.field(f)) + extra
+    return render_struct(fmt, struct.struct_name, tuple(dict.fromkeys(wanted)))
+
+
+def prelude(specs: tuple[ProbeSpec, ...], offsets: Mapping[str, Any]) -> str:
+    """#defines and the shared headers, once per object."""
     defines = "".join(f"#define {key} {value}\n" for key, value in sorted(offsets.items()))
     # kernel_abi.h: TCP states, address families, softirq vectors named once (kernel_abi.py)
     helpers = header("kernel_abi.h") + header("common.h")
-    helpers += header("netns.h") if spec.needs_btf else ""
-    helpers += "".join(header(name) for name in spec.headers)
-    return defines + helpers + "\n" + text
+    helpers += header("netns.h") if any(s.needs_btf for s in specs) else ""
+    names = dict.fromkeys(name for s in specs for name in s.headers)
+    helpers += "".join(header(name) for name in names)
+    return defines + helpers
+
+
+def render(spec: ProbeSpec, formats: Formats, offsets: Mapping[str, Any],
+           function: str = "") -> str:
+    """The program's C text: offsets as #defines, common helpers, structs from tracefs.
+
+    ``function`` is the fentry target the kernel has (``spec.functions``), for VIRT_FUNCTION.
+    """
+    text = body(spec, formats, offsets, function)
+    return prelude((spec,), {"LOST_SLOT": 0, **offsets}) + "\n" + text

@@ -16,6 +16,7 @@ import time
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.compose import render_composite
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.bpf.loader import BpfLoader, Formats, ProbeUnavailable
@@ -43,12 +44,7 @@ class CountingRender:
         self.by_cookie = by_cookie
         self.built: dict[str, dict[str, Any]] = {}  # probe → the #defines it was built with
 
-    def __call__(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
-        function = ""
-        if spec.functions and btf is not None:  # fentry targets: checked before compiling
-            function, reason = function_hook_reason(btf, spec.functions)
-            if reason:
-                raise ProbeUnavailable(reason)
+    def _offsets(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> dict[str, Any]:
         offsets = kernel_offsets(btf) if btf is not None else {}
         self.by_cookie = self.by_cookie and "OFF_NET_COOKIE" in offsets
         if self.by_cookie:
@@ -56,8 +52,28 @@ class CountingRender:
         offsets["TIMING_SAMPLE"] = self.config.timing_sample
         if spec.defines is not None:
             offsets.update(spec.defines(formats, self.config))
-        self.built[spec.name] = offsets
+        return offsets
+
+    def __call__(self, spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
+        function = ""
+        if spec.functions and btf is not None:  # fentry targets: checked before compiling
+            function, reason = function_hook_reason(btf, spec.functions)
+            if reason:
+                raise ProbeUnavailable(reason)
+        offsets = self._offsets(spec, formats, btf)
+        self.built[spec.name] = {**offsets, "LOST_SLOT": 0}
         return render(spec, formats, offsets, function)
+
+    def composite(self, group: tuple[ProbeSpec, ...], formats: Formats,
+                  btf: Btf | None) -> str:
+        """Probes sharing a tracepoint as one program (bpf/compose.py); each keeps the
+        #defines its reader needs and its own slot of the ``lost`` map."""
+        offsets: dict[str, Any] = {}
+        for slot, spec in enumerate(group):
+            own = self._offsets(spec, formats, btf)
+            self.built[spec.name] = {**own, "LOST_SLOT": slot}
+            offsets.update(own)
+        return render_composite(group, formats, offsets)
 
 
 class EbpfCollector:
@@ -76,7 +92,8 @@ class EbpfCollector:
         self._loader = BpfLoader(config, proc_root, "eBPF probe")
         self._formats = self._loader.formats
         renderer = CountingRender(config, self._resolver.has_cookies)
-        self._loaded = self._loader.load_all([PROBES[name] for name in config.probes], renderer)
+        self._loaded = self._loader.load_all([PROBES[name] for name in config.probes], renderer,
+                                             composite=renderer.composite)
         self._statuses = self._loader.statuses
         # what the programs were built with, for the readers
         self._built, self._by_cookie = renderer.built, renderer.by_cookie
@@ -97,8 +114,10 @@ class EbpfCollector:
                 read = UNITS[name].read
                 if read is not None:
                     points.extend(read(self._maps(name, bpf, live)))
+                slot = self._built.get(name, {}).get("LOST_SLOT", 0)
                 points.append(Point(lost, attrs(probe=name),
-                                    sum(total(v) for _, v in bpf[b"lost"].items())))
+                                    sum(total(v) for k, v in bpf[b"lost"].items()
+                                        if k.value == slot)))
             except Exception as exc:  # one probe's maps failing must not cost the others
                 errors.append(f"probe {name}: {type(exc).__name__}: {exc}")
         return Collection.of(self.name, points, time.time_ns(), errors)
@@ -111,13 +130,19 @@ class EbpfCollector:
     def statuses(self) -> dict[str, str]:
         return dict(self._statuses)
 
+    def objects(self) -> dict[str, tuple[ProbeSpec, Any]]:
+        """Loaded object name (a probe's, or probes' joined by '+' when compiled together)
+        → its spec (what it attaches) and bcc object (for bench/)."""
+        return {name: pair for name, pair in self._loader.objects.items()
+                if any(pair[1] is bpf for bpf in self._loaded.values())}
+
     def program_fds(self) -> dict[str, int]:
-        """'probe/function' → program fd of every loaded program (for bench/bench_bpf.py)."""
-        return {f"{probe}/{fn.name.decode()}": fn.fd for probe, bpf in self._loaded.items()
-                for fn in bpf.funcs.values()}
+        """'object/function' → program fd of every loaded program (for bench/bench_bpf.py)."""
+        return {f"{name}/{fn.name.decode()}": fn.fd
+                for name, (_, bpf) in self.objects().items() for fn in bpf.funcs.values()}
 
     def close(self) -> None:
-        for bpf in self._loaded.values():
+        for _, bpf in self.objects().values():
             bpf.cleanup()
         self._loaded.clear()
 

@@ -1,0 +1,142 @@
+"""Probes sharing a tracepoint compiled into one program (docs/architecture.md, Per-packet
+budget, rule 2: one program per tracepoint and purpose).
+
+An invocation of a classic tracepoint program costs more than almost anything its body
+does, so two probes on ``skb:kfree_skb`` as two objects cost two invocations per drop.
+``groups`` puts the probes that share a tracepoint together; ``render_composite`` makes
+one object of a group: the shared headers and #defines once, each tracepoint struct once
+(with every field its probes read), each probe's text with its handlers made static
+inline functions, and one entry per tracepoint calling the handlers of every probe on it.
+The loader tries the composite first; if the kernel or compiler refuses it, each probe is
+loaded alone, so a probe the kernel refuses still costs only that probe (bpf/loader.py).
+Pure: tested without loading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otel_netreceiver.bpf.programs import (
+    Attach,
+    Formats,
+    ProbeSpec,
+    StructSpec,
+    body,
+    prelude,
+    render_struct_of,
+    source,
+)
+
+SEPARATOR = "+"
+
+
+def tracepoints(spec: ProbeSpec) -> set[tuple[str, str]]:
+    return {(a.category, a.event) for a in spec.attach}
+
+
+def groups(specs: Sequence[ProbeSpec]) -> list[tuple[ProbeSpec, ...]]:
+    """The specs in order, those sharing a tracepoint (directly or through another) together;
+    a group's position is that of its first member."""
+    out: list[list[ProbeSpec]] = []
+    for spec in specs:
+        joined = [g for g in out if any(tracepoints(spec) & tracepoints(m) for m in g)]
+        merged = [m for g in joined for m in g] + [spec]
+        out = [g for g in out if g not in joined]
+        out.append(sorted(merged, key=list(specs).index))
+    return sorted((tuple(g) for g in out), key=lambda g: list(specs).index(g[0]))
+
+
+# names a probe's C declares at file scope: maps, structs, functions, macros
+_DECLARED = re.compile(r"^(?:BPF_\w+\((?:\"\w+\", *[^,]+, *[^,]+, *)?(\w+)|struct (\w+) *\{"
+                       r"|static [^(=]*?(\w+)\(|#define (\w+))", re.M)
+
+
+def declared(spec: ProbeSpec) -> set[str]:
+    """What the probe's text declares, and its extra headers (whose maps it would share)."""
+    names = {next(g for g in m.groups() if g) for m in _DECLARED.finditer(source(spec))}
+    return names | {f"header {h}" for h in spec.headers}
+
+
+def conflicts(group: Sequence[ProbeSpec]) -> set[str]:
+    """Names two probes of the group both declare: one object cannot hold both (a shared
+    header would even merge their maps silently), so such a group is loaded probe by probe."""
+    seen: dict[str, str] = {}
+    clash = set()
+    for spec in group:
+        for name in declared(spec):
+            if seen.setdefault(name, spec.name) != spec.name:
+                clash.add(name)
+    return clash
+
+
+def entry_name(category: str, event: str) -> str:
+    # not bcc's auto-attached ``tracepoint__`` prefix: the loader attaches it by name
+    return f"onr_{category}_{event}"
+
+
+def composite_spec(group: Sequence[ProbeSpec]) -> ProbeSpec:
+    """What the loader needs of the composite: a name, every tracepoint once (its entry)."""
+    seen = dict.fromkeys((a.category, a.event) for s in group for a in s.attach)
+    return ProbeSpec(SEPARATOR.join(s.name for s in group), "",
+                     tuple(Attach(c, e, entry_name(c, e)) for c, e in seen),
+                     needs_btf=any(s.needs_btf for s in group),
+                     headers=tuple(dict.fromkeys(h for s in group for h in s.headers)))
+
+
+def members(name: str) -> tuple[str, ...]:
+    return tuple(name.split(SEPARATOR))
+
+
+def _structs(group: Sequence[ProbeSpec], formats: Formats) -> str:
+    """Each struct name once, with the fields every probe of the group reads from it."""
+    by_name: dict[str, list[StructSpec]] = {}
+    for spec in group:
+        for struct in spec.structs:
+            by_name.setdefault(struct.struct_name, []).append(struct)
+    out = []
+    for same in by_name.values():
+        fmt = formats[(same[0].category, same[0].event)]
+        extra = tuple(f for s in same[1:] for f in (*s.fields, *s.optional)
+                      if (s.category, s.event) == (same[0].category, same[0].event)
+                      and fmt.field(f))
+        out.append(render_struct_of(same[0], formats, extra))
+    return "\n".join(out) + "\n"
+
+
+def _handlers_static(text: str, spec: ProbeSpec) -> str:
+    """The probe's tracepoint functions as static inline functions the entries call."""
+    for attach in spec.attach:
+        text, count = re.subn(rf"^int {attach.function}\(",
+                              f"static __always_inline int {attach.function}(", text,
+                              count=1, flags=re.M)
+        if count == 0 and f"static __always_inline int {attach.function}(" not in text:
+            raise ValueError(f"probe {spec.name}: no 'int {attach.function}(' to call")
+    return text
+
+
+def _entries(group: Sequence[ProbeSpec]) -> str:
+    calls: dict[tuple[str, str], list[str]] = {}
+    for spec in group:
+        for a in spec.attach:
+            calls.setdefault((a.category, a.event), []).append(a.function)
+    out = []
+    for (category, event), functions in calls.items():
+        lines = "".join(f"    {fn}(args);\n" for fn in dict.fromkeys(functions))
+        out.append(f"int {entry_name(category, event)}(void *args) {{\n{lines}    return 0;\n}}\n")
+    return "\n".join(out)
+
+
+def render_composite(group: Sequence[ProbeSpec], formats: Formats,
+                     offsets: Mapping[str, Any]) -> str:
+    """One object for ``group`` (see the module docstring); ``offsets`` holds the #defines of
+    every member (they agree: the same kernel, the same configuration)."""
+    parts = [prelude(tuple(group), {**offsets, "LOST_SLOTS": len(group)}), _structs(group,
+                                                                                    formats)]
+    for slot, spec in enumerate(group):
+        text = _handlers_static(body(spec, formats, offsets, structs=False), spec)
+        parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n{text}\n"
+                     "#undef LOST_SLOT\n")
+    parts.append(_entries(group))
+    return "\n".join(parts)

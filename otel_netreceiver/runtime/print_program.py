@@ -3,11 +3,13 @@
 As bcc's tools print theirs with ``--ebpf``: rendering is a pure function of this
 kernel's tracepoint formats, its BTF offsets and the configuration, so nothing is
 compiled or attached. ``NAME`` is a counting probe (collectors.ebpf.probes) or
-``events/NAME`` for an event-record program (collectors.events.types).
+``events/NAME`` for an event-record program (collectors.events.types), or ``A+B`` for the
+one program probes A and B sharing a tracepoint compile into when both are configured.
 """
 
 from __future__ import annotations
 
+from otel_netreceiver.bpf.compose import composite_spec, conflicts, groups
 from otel_netreceiver.bpf.loader import BpfLoader, ProbeUnavailable, Render
 from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
 from otel_netreceiver.bpf.programs import ProbeSpec
@@ -24,8 +26,15 @@ class UnknownProgram(ValueError):
     """A name that is neither a counting probe nor events/<event probe>."""
 
 
+def composites() -> dict[str, tuple[ProbeSpec, ...]]:
+    """The objects the agent compiles from probes sharing a tracepoint (bpf/compose.py),
+    named by their probes joined with '+', when all of them are configured."""
+    return {composite_spec(group).name: group for group in groups(list(PROBES.values()))
+            if len(group) > 1 and not conflicts(group)}
+
+
 def program_names() -> list[str]:
-    return [*PROBES, *(EVENTS + name for name in EVENT_PROBES)]
+    return [*PROBES, *composites(), *(EVENTS + name for name in EVENT_PROBES)]
 
 
 def _spec_and_render(cfg: AgentConfig, name: str) -> tuple[ProbeSpec, Render]:
@@ -33,9 +42,13 @@ def _spec_and_render(cfg: AgentConfig, name: str) -> tuple[ProbeSpec, Render]:
     if name.startswith(EVENTS) and name[len(EVENTS):] in EVENT_PROBES:
         return (EVENT_PROBES[name[len(EVENTS):]],
                 event_render(settings_of(cfg.collectors.events), ebpf.timing_sample))
+    cookies = NetnsResolver(cfg.proc_root, NoPods()).has_cookies
     if name in PROBES:
-        cookies = NetnsResolver(cfg.proc_root, NoPods()).has_cookies
         return PROBES[name], CountingRender(ebpf, cookies)
+    if name in composites():
+        group, counting = composites()[name], CountingRender(ebpf, cookies)
+        return (composite_spec(group),
+                lambda spec, formats, btf: counting.composite(group, formats, btf))
     raise UnknownProgram(f"no probe {name!r}; known: {', '.join(program_names())}")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import re
 
 import pytest
 
@@ -31,9 +32,12 @@ def test_every_program_renders_with_this_kernels_offsets_or_says_why() -> None:
             assert "cannot be rendered here" in err and "Traceback" not in err, (name, err)
             continue
         assert code == 0, (name, err)
-        spec = EVENT_PROBES[name[len(EVENTS):]] if name.startswith(EVENTS) else PROBES[name]
-        for attach in spec.attach:  # each attached function is defined in the text
+        specs = ([EVENT_PROBES[name[len(EVENTS):]]] if name.startswith(EVENTS)
+                 else [PROBES[member] for member in name.split("+")])
+        for attach in (a for spec in specs for a in spec.attach):  # each handler is in the text
             assert f" {attach.function}(" in text, (name, attach.function)
+        if "+" in name:  # one entry per tracepoint calls every member's handler
+            assert re.search(r"^int onr_\w+\(void \*args\) \{", text, re.M), name
         assert "#define TIMING_SAMPLE" in text, name  # rendered defines, not the template
 
 

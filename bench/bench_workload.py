@@ -117,6 +117,8 @@ class Attached:
 
     def detach(self) -> None:
         for _, bpf, classic, raw in self._objects:
+            if hasattr(type(bpf), "socket_hooks"):  # hooks that are not tracepoints (dns)
+                bpf.socket_hooks(False)
             for tp in [tp for tp, _fn in classic if tp in bpf.tracepoint_fds]:
                 bpf.detach_tracepoint(tp)
             for tp in [tp for tp in raw if tp in bpf.raw_tracepoint_fds]:
@@ -124,6 +126,8 @@ class Attached:
 
     def attach(self) -> None:
         for _, bpf, classic, raw in self._objects:
+            if hasattr(type(bpf), "socket_hooks"):
+                bpf.socket_hooks(True)
             for tp, fn in [(tp, fn) for tp, fn in classic if tp not in bpf.tracepoint_fds]:
                 bpf.attach_tracepoint(tp=tp, fn_name=fn)
             for tp in [tp for tp in raw if tp not in bpf.raw_tracepoint_fds]:

@@ -161,6 +161,8 @@ class BpfLoader:
             for attach in spec.attach:
                 bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),
                                       fn_name=attach.function.encode())
+            if spec.finish is not None:
+                bpf = spec.finish(bpf)
             if attached is not None:
                 attached(spec, bpf)
         except BaseException:

@@ -21,8 +21,11 @@ from otel_netreceiver.bpf.tracefs import TracepointFormat, render_struct
 Formats = Mapping[tuple[str, str], TracepointFormat]
 # (rendered text, tracepoint formats) → text: the probe's own placeholders substituted
 TextHook = Callable[[str, Formats], str]
-# (tracepoint formats, collectors.ebpf config) → the probe's own #defines
-DefinesHook = Callable[[Formats, Any], dict[str, int]]
+# (tracepoint formats, collectors.ebpf config) → the probe's own #defines (numbers or macros)
+DefinesHook = Callable[[Formats, Any], dict[str, Any]]
+# the compiled, tracepoint-attached bcc object → what the collector keeps (attaches hooks
+# that are not tracepoints, e.g. cgroup programs; its cleanup() must detach them)
+FinishHook = Callable[[Any], Any]
 
 
 # the endpoint fields of the tcp:* tracepoints (include/trace/events/tcp.h)
@@ -58,6 +61,7 @@ class ProbeSpec:
     package: str = "otel_netreceiver.bpf"  # the probe module: its folder holds ``source``
     text: TextHook | None = None
     defines: DefinesHook | None = None
+    finish: FinishHook | None = None
 
 
 def netns_cookie_offset(btf: Btf) -> dict[str, int]:
@@ -80,6 +84,9 @@ def kernel_offsets(btf: Btf) -> dict[str, int]:
         + btf.offset("sock_common", "skc_state"),
         "OFF_SKB_DEV": btf.offset("sk_buff", "dev"),
         "OFF_SKB_SK": btf.offset("sk_buff", "sk"),
+        "OFF_SKB_HEAD": btf.offset("sk_buff", "head"),
+        "OFF_SKB_TRANSPORT": btf.offset("sk_buff", "transport_header"),
+        "OFF_SKB_NETWORK": btf.offset("sk_buff", "network_header"),
         "OFF_DEV_NET": btf.offset("net_device", "nd_net"),
     }
 

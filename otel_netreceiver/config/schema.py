@@ -167,6 +167,27 @@ _EVENT_OPT_IN = ", ".join(t.name for t in EVENT_TYPE_UNITS if not t.default)
 
 
 @dataclass(frozen=True)
+class DnsProbeConfig:
+    ports: list[int] = key([53], "Ports a DNS server listens on (UDP and TCP), e.g. add a "
+                           "NodeLocal DNSCache or CoreDNS port other than 53.")
+    cluster_dns: list[str] = key([], "Addresses of the cluster DNS service (kube-dns "
+                                 "ClusterIP): dns.resolver.class cluster_dns.")
+    node_local_dns: list[str] = key(["169.254.20.10"], "NodeLocal DNSCache addresses: "
+                                    "dns.resolver.class node_local.")
+    amazon_dns: list[str] = key(["169.254.169.253", "fd00:ec2::253"], "Amazon DNS resolver "
+                                "addresses: dns.resolver.class amazon, link-local service "
+                                "amazon_dns.")
+    vpc_cidrs: list[str] = key([], "IPv4 CIDRs of the VPC: their base address plus two is the "
+                               "Amazon DNS resolver too.")
+    imds: list[str] = key(["169.254.169.254", "fd00:ec2::254"], "Instance metadata service "
+                          "addresses (link-local service imds).")
+    time_sync: list[str] = key(["169.254.169.123", "fd00:ec2::123"], "Amazon Time Sync "
+                               "addresses (link-local service time_sync).")
+    max_pending: int = key(16384, "Outstanding client queries tracked node-wide (a kernel LRU "
+                           "table; the oldest are evicted beyond it).", minimum=64)
+
+
+@dataclass(frozen=True)
 class EbpfConfig:
     enabled: bool = key(True, "Load bcc eBPF probes (needs Debian's python3-bpfcc, root or "
                         "CAP_BPF+CAP_PERFMON, tracefs, a kernel build tree for bcc).")
@@ -190,6 +211,8 @@ class EbpfConfig:
     use_bcc: bool = key(True, "false reports every probe unavailable, as on a host without bcc.")
     tracefs_path: str = key("", "Where tracefs is mounted; empty: /sys/kernel/tracing, else "
                             "/sys/kernel/debug/tracing, mounting it if neither is.")
+    dns: DnsProbeConfig = field(default_factory=DnsProbeConfig,
+                                metadata={"doc": "The dns probe: ports and service addresses."})
 
 
 EVENT_TYPES = EVENT_NAMES

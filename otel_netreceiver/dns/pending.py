@@ -1,65 +1,66 @@
-"""Queries waiting for an answer: when one has timed out, counted once, and when to forget it.
+"""Queries waiting for an answer: which have timed out, each attempt counted exactly once.
 
-The DNS program keeps one entry per outstanding query in a kernel LRU hash
-(network namespace, client port, transaction id). Answers that come in time
-delete their entry in the kernel and feed the latency histogram. Nothing in the
-kernel fires when an answer does *not* come, so user space sweeps the table:
-an attempt whose age passes the namespace's resolver timeout (``options
-timeout:`` of the resolv.conf its processes see) is a timeout, counted exactly
-once however many sweeps see it. The kernel does not delete an entry answered
-late; it marks it, so a late answer is always preceded by its timeout here and
-the two counts stay consistent (docs/background.md, "DNS timeouts and late
-answers"). The sweep is a pure function so that exactly-once is testable.
+The DNS program (bpf/probes/dns/dns.c) keeps one entry per outstanding client query in a
+kernel LRU hash (namespace, client port, transaction id, transport) holding when its last
+attempt left and the namespace's resolver timeout (``options timeout:`` of the resolv.conf
+its processes see). Answers that come in time delete their entry in the kernel and feed the
+latency histogram. Nothing in the kernel fires when an answer does *not* come, so user
+space sweeps the table every cycle: an attempt whose age passed its timeout is taken out
+of the table atomically (BPF_MAP_LOOKUP_AND_DELETE_ELEM), counted as a timeout and moved
+to a second table, ``expired``, where a late answer still finds it. Whoever takes an
+attempt out of ``pending`` counts its timeout: this sweep, or the kernel when a late
+answer or a re-sent query (glibc resends the same id on the same socket) meets the entry
+first. So each attempt's timeout is counted once, on expiry or at the first packet after
+it (docs/background.md, "DNS timeouts and late answers").
+
+The decisions are pure functions here so that exactly-once is testable without a kernel.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Hashable, Iterable, Mapping
+import enum
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 
 DEFAULT_TIMEOUT_NS = 5 * 10**9  # glibc and musl: RES_TIMEOUT, resolv/resolv.h
-LATE_GRACE_NS = 30 * 10**9  # how long after its timeout an entry may still match a late answer
+LATE_GRACE_NS = 30 * 10**9  # how long after its timeout an attempt may still match a late answer
 
 
 @dataclass(frozen=True, slots=True)
-class Pending:
-    """One kernel entry: key (opaque here), its namespace, when its last attempt left."""
+class Attempt:
+    """One kernel entry's value: its namespace, resolver class, when it left, its timeout."""
 
-    key: Hashable
     netns: int
-    resolver: Hashable  # the resolver class or address the query went to
-    last_sent_ns: int
-    answered_late: bool = False
+    resolver: int
+    sent_ns: int
+    timeout_ns: int
+
+    def expired(self, now_ns: int) -> bool:
+        return now_ns - self.sent_ns >= self.timeout_ns
+
+    def stale(self, now_ns: int) -> bool:
+        """Past its timeout by more than LATE_GRACE_NS: no answer is waited for any more."""
+        return now_ns - self.sent_ns >= self.timeout_ns + LATE_GRACE_NS
 
 
-@dataclass(frozen=True, slots=True)
-class Sweep:
-    timeouts: Counter  # (netns, resolver) -> attempts that timed out since the last sweep
-    forget: tuple[Hashable, ...]  # keys to delete from the kernel table
-    counted: frozenset[tuple[Hashable, int]]  # (key, last_sent_ns) already counted, carried
+def due(entries: Iterable[tuple[Hashable, Attempt]], now_ns: int) -> list[Hashable]:
+    """Keys of ``pending`` whose attempt expired: the sweep takes these out of the table."""
+    return [key for key, attempt in entries if attempt.expired(now_ns)]
 
 
-def sweep(entries: Iterable[Pending], now_ns: int, timeouts_ns: Mapping[int, int],
-          counted: frozenset[tuple[Hashable, int]] = frozenset()) -> Sweep:
-    """Timeouts that expired since the last sweep, and entries no answer can match any more.
+class Outcome(enum.Enum):
+    TIMEOUT = "timeout"  # count it, keep it in ``expired`` for a late answer
+    PUT_BACK = "put_back"  # the kernel re-sent it meanwhile: a new attempt, not expired
+    GONE = "gone"  # the kernel took it first (answered or re-sent and counted there)
 
-    ``counted`` is the previous sweep's; it only keeps attempts still in the table,
-    so its size follows the table's, never the history's.
-    """
-    timeouts: Counter = Counter()
-    forget: list[Hashable] = []
-    still_counted: set[tuple[Hashable, int]] = set()
-    for entry in entries:
-        timeout = timeouts_ns.get(entry.netns, DEFAULT_TIMEOUT_NS)
-        age = now_ns - entry.last_sent_ns
-        attempt = (entry.key, entry.last_sent_ns)
-        if age < timeout and not entry.answered_late:
-            continue
-        if attempt not in counted:
-            timeouts[(entry.netns, entry.resolver)] += 1
-        if entry.answered_late or age >= timeout + LATE_GRACE_NS:
-            forget.append(entry.key)
-        else:
-            still_counted.add(attempt)
-    return Sweep(timeouts, tuple(forget), frozenset(still_counted))
+
+def settle(taken: Attempt | None, now_ns: int) -> Outcome:
+    """What the sweep does with what lookup-and-delete returned for a due key."""
+    if taken is None:
+        return Outcome.GONE
+    return Outcome.TIMEOUT if taken.expired(now_ns) else Outcome.PUT_BACK
+
+
+def forget(entries: Iterable[tuple[Hashable, Attempt]], now_ns: int) -> list[Hashable]:
+    """Keys of ``expired`` no late answer is waited for any more."""
+    return [key for key, attempt in entries if attempt.stale(now_ns)]

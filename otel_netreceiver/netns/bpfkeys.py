@@ -32,6 +32,12 @@ class KeyJoin:
         self._fresh = walks != resolver.walks  # walked for this cycle: no second walk
         self._labels: dict[int, Attributes] = {}
 
+    @property
+    def resolver(self) -> NetnsResolver:
+        """The shared walk's resolver (a probe that writes per-namespace settings to the
+        kernel reads the live namespaces and their first processes through it)."""
+        return self._resolver
+
     def _inode(self, walk: Walk, key: int) -> int | None:
         if not self._by_cookie:
             return key if key in walk.entries else None

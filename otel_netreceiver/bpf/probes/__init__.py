@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from otel_netreceiver.bpf.probe import EventType, Probe
 from otel_netreceiver.bpf.probes import (
+    dns,
     kernellatency,
     net_softirq,
     netiftxlat,
@@ -33,6 +34,7 @@ REGISTERED: tuple[Probe, ...] = (
     socketlatency.PROBE,
     kernellatency.PROBE,
     tcptwrcv.PROBE,
+    dns.PROBE,
 )
 
 

@@ -1,0 +1,63 @@
+"""The dns probe's metrics: catalogue rows (catalogue.py adds them to the per-pod table).
+
+No query names, addresses or transaction ids as attributes: a few values each.
+"""
+
+from __future__ import annotations
+
+from otel_netreceiver.bpf.probe import MetricRow
+from otel_netreceiver.model import Kind
+
+_C, _H = Kind.COUNTER, Kind.HISTOGRAM
+ROLE, CLASS, TRANSPORT = "dns.role", "dns.resolver.class", "network.transport"
+_WHERE = (" Seen at the pod's sockets (cgroup_skb on the cgroup v2 root; probe dns, opt-in); "
+          "dns.role client: the pod asked, server: the pod answered; dns.resolver.class: "
+          "cluster_dns, node_local, amazon or other, from collectors.ebpf.dns addresses.")
+
+_ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
+    ("netreceiver.pod.dns.queries", _C, "{query}", (ROLE, CLASS, "dns.question.type", TRANSPORT),
+     "ebpf", "DNS queries sent (client) or received (server), by the first question's type "
+             "(A, AAAA, other); a re-sent query counts again." + _WHERE),
+    ("netreceiver.pod.dns.responses", _C, "{response}",
+     (ROLE, CLASS, "dns.response.code", TRANSPORT), "ebpf",
+     "DNS responses received (client, including those dropped because their socket was gone) "
+     "or sent (server), by response code (NOERROR, NXDOMAIN, SERVFAIL, REFUSED, other)."
+     + _WHERE),
+    ("netreceiver.pod.dns.truncated", _C, "{response}", (ROLE, CLASS, TRANSPORT), "ebpf",
+     "DNS responses with the TC bit: the answer did not fit and the client should retry over "
+     "TCP." + _WHERE),
+    ("netreceiver.pod.dns.latency", _H, "s", (CLASS,), "ebpf",
+     "Time from a client query's last attempt to its matching response (same namespace, "
+     "client port, transaction id and transport), log2 buckets from the kernel; late answers "
+     "included, so the tail past the pod's resolver timeout shows how late." + _WHERE),
+    ("netreceiver.pod.dns.timeouts", _C, "{query}", (CLASS,), "ebpf",
+     "Client query attempts with no response within the pod's resolver timeout (options "
+     "timeout: of the resolv.conf its processes see, default 5 s), counted once each, at the "
+     "first collection after expiry or at the first packet after it (a re-send of the same "
+     "query, a late answer)." + _WHERE),
+    ("netreceiver.pod.dns.late_answers", _C, "{response}", (CLASS, "dns.late.reason"), "ebpf",
+     "Responses that came after their query timed out (dns.late.reason after_timeout) or to a "
+     "socket that no longer existed (no_socket: the kernel dropped them with NO_SOCKET)."
+     + _WHERE),
+    ("netreceiver.pod.dns.unmatched", _C, "{response}", (CLASS,), "ebpf",
+     "Client responses that matched no outstanding query (a duplicate, or one older than the "
+     "late-answer window)." + _WHERE),
+    ("netreceiver.pod.dns.retransmits", _C, "{query}", (CLASS,), "ebpf",
+     "Client queries re-sent with the same client port and transaction id while the first "
+     "was outstanding or after it timed out." + _WHERE),
+    ("netreceiver.pod.dns.unparsed", _C, "{packet}", ("dns.unparsed.reason",), "ebpf",
+     "UDP packets on a DNS port that are not a DNS message the probe can use, by reason "
+     "(short_header, not_dns, label_past_end, bad_label, name_too_long, bad_pointer: "
+     "dns/message.py's checks). TCP segments that do not start a message are not counted."
+     + _WHERE),
+    ("netreceiver.pod.linklocal.packets", _C, "{packet}", ("linklocal.service",), "ebpf",
+     "Packets the pod's sockets sent to a link-local service that counts against the ENI's "
+     "1024 packets/s allowance: amazon_dns (also the VPC+2 address), imds, time_sync "
+     "(addresses: collectors.ebpf.dns; probe dns)."),
+    ("netreceiver.pod.linklocal.bytes", _C, "By", ("linklocal.service",), "ebpf",
+     "Bytes (IP packets) of netreceiver.pod.linklocal.packets."),
+)
+
+METRICS: tuple[MetricRow, ...] = tuple(
+    MetricRow(name, kind, unit, attributes, description, pod=True)
+    for name, kind, unit, attributes, _source, description in _ROWS)

@@ -1,0 +1,302 @@
+// dns: DNS queries and responses and link-local packets of every pod, at its sockets.
+//
+// Hook: BPF_PROG_TYPE_CGROUP_SKB on the cgroup v2 root (inet egress and ingress, a bpf_link
+// per direction, so the programs go away with the agent). The kernel runs them only for
+// packets of local sockets (net/ipv4/ip_output.c ip_finish_output; net/core/filter.c
+// sk_filter_trim_cap): once at the sending socket and once at the receiving one, never for
+// a packet the node forwards, so a pod's DNS is seen in its own namespace whatever path it
+// takes. The packet is read with direct packet access (no helper) from the IP header: a
+// packet that is neither on a DNS port nor to a service address costs a few loads and
+// compares on top of the invocation (BENCHMARKS.md, "DNS probe").
+//
+// DNS_PORT(p), SERVICE_V4(a), SERVICE_V6(w) and the other defines are rendered from
+// configuration (bpf/probes/dns/spec.py): compare chains, no map lookup per packet. A
+// service code is resolver class | link-local service << 4.
+//
+// Matching is in the kernel: a client query leaves an entry in `pending` keyed by
+// (namespace, client port, transaction id, transport); its response deletes it and feeds the
+// latency histogram. Nothing fires when no answer comes: user space sweeps `pending` every
+// cycle, takes each attempt older than its timeout atomically (lookup-and-delete), counts the
+// timeout and moves the entry to `expired`, where a late answer still finds it
+// (dns/pending.py). An attempt the kernel sees expire first (a late answer, or the client
+// re-sending the same id) is counted here instead: each attempt's timeout is counted once,
+// by whichever side takes it out of `pending`.
+// A response to a socket that no longer exists never reaches a socket hook: skb:kfree_skb
+// with reason NO_SOCKET (net/ipv4/udp.c __udp4_lib_rcv) catches it, reading the UDP and DNS
+// headers at BTF offsets.
+#ifndef NETNS_BY_COOKIE
+#error "the dns probe keys its maps by namespace cookie (bpf_get_netns_cookie): this kernel gives user space no namespace cookie (ioctl NS_GET_ID, Linux 6.18)"
+#endif
+KFREE_ARGS_STRUCT
+
+#define K_QUERY 1
+#define K_RESPONSE 2
+#define K_TRUNCATED 3
+#define K_TIMEOUT 4
+#define K_LATE 5
+#define K_UNMATCHED 6
+#define K_UNPARSED 7
+#define K_RETRANSMIT 8
+#define K_LL_PACKETS 9
+#define K_LL_BYTES 10
+#define ROLE_CLIENT 0
+#define ROLE_SERVER 1
+#define LATE_AFTER_TIMEOUT 0
+#define LATE_NO_SOCKET 1
+// unparsed reasons, the order of dns/message.py Unparsed
+#define U_SHORT_HEADER 0
+#define U_NOT_DNS 1
+#define U_LABEL_PAST_END 2
+#define U_BAD_LABEL 3
+#define U_NAME_TOO_LONG 4
+#define U_BAD_POINTER 5
+#define T_UDP 0
+#define T_TCP 1
+#define QMAX 272  // a question: a name of at most 255 bytes, type and class
+
+struct dns_key { u64 netns; u8 kind; u8 role; u8 rclass; u8 value; u8 transport; u8 pad[3]; };
+BPF_PERCPU_HASH(dns_counts, struct dns_key, u64, 16384);
+struct lat_key { u64 netns; u8 rclass; u8 slot; u8 pad[6]; };
+struct lat_val { u64 count; u64 sum; };
+BPF_PERCPU_HASH(dns_latency, struct lat_key, struct lat_val, 8192);
+struct pend_key { u64 netns; u16 port; u16 id; u8 transport; u8 pad[3]; };
+struct pend_val { u64 sent; u64 timeout; u8 rclass; u8 qclass; u16 attempts; u32 pad; };
+BPF_TABLE("lru_hash", struct pend_key, struct pend_val, pending, PENDING_MAX);
+BPF_TABLE("lru_hash", struct pend_key, struct pend_val, expired, PENDING_MAX);
+BPF_HASH(timeouts, u64, u64, 16384);  // namespace → its resolv.conf timeout (user space)
+struct scratch { u8 b[512]; };
+BPF_PERCPU_ARRAY(question, struct scratch, 1);
+
+static __always_inline void count(u64 netns, u8 kind, u8 role, u8 rclass, u8 value,
+                                  u8 transport, u64 n) {
+    struct dns_key key = {.netns = netns, .kind = kind, .role = role, .rclass = rclass,
+                          .value = value, .transport = transport};
+    u64 *v = dns_counts.lookup(&key);
+    if (v) *v += n;
+    else if (dns_counts.update(&key, &n) != 0) count_lost();
+}
+
+static __always_inline void observe(u64 netns, u8 rclass, u64 delta) {
+    struct lat_key key = {.netns = netns, .rclass = rclass, .slot = bpf_log2l(delta)};
+    struct lat_val zero = {}, *v = dns_latency.lookup_or_try_init(&key, &zero);
+    if (!v) { count_lost(); return; }
+    v->count++;
+    v->sum += delta;
+}
+
+// The first question's type class (0 A, 1 AAAA, 2 other), or -1 - unparsed reason.
+// RFC 1035 4.1.2; the same checks as dns/message.py parse_complete for a first question
+// (a compression pointer there can only point forwards or into the header: BAD_POINTER).
+static __always_inline int question_class(struct __sk_buff *skb, u32 off, u32 left) {
+    u32 zero = 0;
+    struct scratch *q = question.lookup(&zero);
+    if (!q || left < 1 || left > 0xFFFF)
+        return -1 - U_LABEL_PAST_END;
+    u32 n = left & 0x1FF;  // bounds the verifier can see in the register it checks
+    if (left >= QMAX)
+        n = QMAX;
+    if (n < 1 || n > QMAX || bpf_skb_load_bytes(skb, off, q->b, n) != 0)
+        return -1 - U_LABEL_PAST_END;
+    u32 pos = 0, wire = 1;
+    for (int i = 0; i < 128; i++) {
+        if (pos >= n)
+            return -1 - U_LABEL_PAST_END;
+        u8 len = q->b[pos & 0x1ff];
+        if (len == 0)
+            break;
+        if ((len & 0xC0) == 0xC0)
+            return -1 - U_BAD_POINTER;
+        if (len & 0xC0)
+            return -1 - U_BAD_LABEL;
+        wire += len + 1;
+        if (wire > 255)
+            return -1 - U_NAME_TOO_LONG;
+        pos += len + 1;
+    }
+    if (pos + 5 > n)
+        return -1 - U_LABEL_PAST_END;
+    u16 qtype = (q->b[(pos + 1) & 0x1ff] << 8) | q->b[(pos + 2) & 0x1ff];
+    return qtype == 1 ? 0 : qtype == 28 ? 1 : 2;
+}
+
+static __always_inline void client_query(u64 netns, u16 port, u16 id, u8 transport,
+                                         u8 rclass, u8 qclass) {
+    struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
+    u64 now = bpf_ktime_get_ns();
+    struct pend_val *e = pending.lookup(&key);
+    count(netns, K_QUERY, ROLE_CLIENT, rclass, qclass, transport, 1);
+    if (e) {  // the same query again: the client re-sent it (after its timeout, or sooner)
+        if (now - e->sent >= e->timeout)
+            count(netns, K_TIMEOUT, ROLE_CLIENT, e->rclass, 0, transport, 1);
+        count(netns, K_RETRANSMIT, ROLE_CLIENT, e->rclass, 0, transport, 1);
+        e->sent = now;
+        e->attempts++;
+        return;
+    }
+    if (expired.lookup(&key)) {  // re-sent after user space counted the timeout
+        expired.delete(&key);
+        count(netns, K_RETRANSMIT, ROLE_CLIENT, rclass, 0, transport, 1);
+    }
+    u64 *t = timeouts.lookup(&netns);
+    struct pend_val v = {.sent = now, .timeout = t ? *t : DEFAULT_TIMEOUT_NS,
+                         .rclass = rclass, .qclass = qclass, .attempts = 1};
+    if (pending.update(&key, &v) != 0)
+        count_lost();
+}
+
+// A response for the client at `port`: match, time, and count it in time, late or unmatched.
+static __always_inline void client_response(u64 netns, u16 port, u16 id, u8 transport,
+                                            u8 rclass, u8 flags2, u8 flags3, u8 no_socket) {
+    struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
+    u64 now = bpf_ktime_get_ns();
+    struct pend_val *e = pending.lookup(&key);
+    if (e) {
+        u64 delta = now - e->sent;
+        rclass = e->rclass;
+        observe(netns, rclass, delta);
+        if (delta >= e->timeout) {
+            count(netns, K_TIMEOUT, ROLE_CLIENT, rclass, 0, transport, 1);
+            if (!no_socket)
+                count(netns, K_LATE, ROLE_CLIENT, rclass, LATE_AFTER_TIMEOUT, transport, 1);
+        }
+        if (no_socket)
+            count(netns, K_LATE, ROLE_CLIENT, rclass, LATE_NO_SOCKET, transport, 1);
+        pending.delete(&key);
+    } else if ((e = expired.lookup(&key)) != NULL) {  // its timeout is counted already
+        rclass = e->rclass;
+        observe(netns, rclass, now - e->sent);
+        count(netns, K_LATE, ROLE_CLIENT, rclass, no_socket ? LATE_NO_SOCKET
+              : LATE_AFTER_TIMEOUT, transport, 1);
+        expired.delete(&key);
+    } else {
+        count(netns, K_UNMATCHED, ROLE_CLIENT, rclass, 0, transport, 1);
+    }
+    count(netns, K_RESPONSE, ROLE_CLIENT, rclass, flags3 & 0xF, transport, 1);
+    if (flags2 & 0x02)
+        count(netns, K_TRUNCATED, ROLE_CLIENT, rclass, 0, transport, 1);
+}
+
+// One DNS message at `off` (after the TCP length prefix): client or server side by the QR
+// bit and direction. `remote`/`local`: service codes of the two addresses.
+static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egress,
+                                        u8 transport, u16 sport, u16 dport, u8 remote,
+                                        u8 local) {
+    u8 h[12];
+    u64 netns = bpf_get_netns_cookie(skb);
+    if (skb->len < off + 12 || bpf_skb_load_bytes(skb, off, h, 12) != 0) {
+        if (transport == T_UDP)
+            count(netns, K_UNPARSED, ROLE_CLIENT, 0, U_SHORT_HEADER, transport, 1);
+        return;
+    }
+    u8 opcode = (h[2] >> 3) & 0xF;
+    if (h[4] != 0 || h[5] != 1 || opcode == 3 || opcode > 6) {
+        if (transport == T_UDP)
+            count(netns, K_UNPARSED, ROLE_CLIENT, 0, U_NOT_DNS, transport, 1);
+        return;
+    }
+    u16 id = (h[0] << 8) | h[1];
+    u8 response = h[2] >> 7, server = egress == response;
+    u8 rclass = (server ? local : remote) & 0xF, role = server ? ROLE_SERVER : ROLE_CLIENT;
+    u16 port = DNS_PORT(dport) ? sport : dport;  // the client's
+    if (!response) {
+        int q = question_class(skb, off + 12, skb->len - off - 12);
+        if (q < 0) {
+            count(netns, K_UNPARSED, role, 0, (u8)(-1 - q), transport, 1);
+            return;
+        }
+        if (server)
+            count(netns, K_QUERY, ROLE_SERVER, rclass, q, transport, 1);
+        else
+            client_query(netns, port, id, transport, rclass, q);
+        return;
+    }
+    if (!server) {
+        client_response(netns, port, id, transport, rclass, h[2], h[3], 0);
+        return;
+    }
+    count(netns, K_RESPONSE, ROLE_SERVER, rclass, h[3] & 0xF, transport, 1);
+    if (h[2] & 0x02)
+        count(netns, K_TRUNCATED, ROLE_SERVER, rclass, 0, transport, 1);
+}
+
+static __always_inline int dns_skb(struct __sk_buff *skb, u8 egress) {
+    void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+    u8 *ip = data, proto, remote, local;
+    u32 l4;
+    if (data + 24 > end)  // an IPv4 header and the ports at least
+        return 1;
+    if (ip[0] >> 4 == 4) {
+        if ((ip[6] & 0x3F) | ip[7])  // a fragment (more fragments, or an offset)
+            return 1;
+        proto = ip[9];
+        l4 = (ip[0] & 0xF) * 4;
+        u32 src = *(u32 *)(ip + 12), dst = *(u32 *)(ip + 16);
+        remote = egress ? SERVICE_V4(dst) : SERVICE_V4(src);
+        local = egress ? SERVICE_V4(src) : SERVICE_V4(dst);
+    } else if (ip[0] >> 4 == 6) {
+        if (data + 40 > end)
+            return 1;
+        proto = ip[6];
+        l4 = 40;
+        u32 *src = (u32 *)(ip + 8), *dst = (u32 *)(ip + 24);
+        remote = egress ? SERVICE_V6(dst) : SERVICE_V6(src);
+        local = egress ? SERVICE_V6(src) : SERVICE_V6(dst);
+    } else {
+        return 1;
+    }
+    if (egress && remote >> 4) {
+        u64 netns = bpf_get_netns_cookie(skb);
+        count(netns, K_LL_PACKETS, ROLE_CLIENT, 0, remote >> 4, 0, 1);
+        count(netns, K_LL_BYTES, ROLE_CLIENT, 0, remote >> 4, 0, skb->len);
+    }
+    if ((proto != 17 && proto != 6) || l4 < 20 || l4 > 60)
+        return 1;
+    u8 *ports = ip + l4;
+    if ((void *)(ports + 4) > end)
+        return 1;
+    u16 sport = (ports[0] << 8) | ports[1], dport = (ports[2] << 8) | ports[3];
+    if (!DNS_PORT(sport) && !DNS_PORT(dport))
+        return 1;
+    if (proto == 17) {
+        dns_message(skb, l4 + 8, egress, T_UDP, sport, dport, remote, local);
+        return 1;
+    }
+    if ((void *)(ports + 13) > end)
+        return 1;
+    u32 payload = l4 + (ports[12] >> 4) * 4;
+    if (skb->len >= payload + 14)  // a segment that starts with a length-prefixed message
+        dns_message(skb, payload + 2, egress, T_TCP, sport, dport, remote, local);
+    return 1;
+}
+
+int dns_egress(struct __sk_buff *skb) { return dns_skb(skb, 1); }
+int dns_ingress(struct __sk_buff *skb) { return dns_skb(skb, 0); }
+
+#ifdef NO_SOCKET_REASON
+// A datagram no socket took (classic tracepoint: the reason is in the record, so every other
+// drop costs the invocation and one compare). Only UDP: TCP answers a closed port with RST.
+int dns_no_socket(struct kfree_skb_args *args) {
+    if (args->reason != NO_SOCKET_REASON)
+        return 0;
+    u64 skb = args->skbaddr, head = 0;
+    u16 th = 0, nh = 0;
+    u8 u[20], ip[10];  // UDP header and the first 12 bytes of a DNS header
+    bpf_probe_read_kernel(&head, sizeof(head), (void *)(skb + OFF_SKB_HEAD));
+    bpf_probe_read_kernel(&th, sizeof(th), (void *)(skb + OFF_SKB_TRANSPORT));
+    bpf_probe_read_kernel(&nh, sizeof(nh), (void *)(skb + OFF_SKB_NETWORK));
+    if (!head || th == 0xFFFF || bpf_probe_read_kernel(ip, sizeof(ip), (void *)(head + nh)))
+        return 0;
+    if ((ip[0] >> 4 == 4 ? ip[9] : ip[6]) != 17)  // UDP (IPv6: no extension headers)
+        return 0;
+    if (bpf_probe_read_kernel(u, sizeof(u), (void *)(head + th)))
+        return 0;
+    u16 sport = (u[0] << 8) | u[1], dport = (u[2] << 8) | u[3];
+    if (!DNS_PORT(sport) || DNS_PORT(dport) || !(u[10] >> 7) || u[12] || u[13] != 1)
+        return 0;  // not a response from a DNS port
+    u64 netns = netns_key_of_skb(skb);
+    client_response(netns, dport, (u[8] << 8) | u[9], T_UDP, 0, u[10], u[11], 1);
+    return 0;
+}
+#else
+int dns_no_socket(void *args) { return 0; }  // no drop reasons on this kernel
+#endif

@@ -1,0 +1,159 @@
+"""The dns probe on this kernel: a client pod asks a DNS server in another pod.
+
+Pod A (client) has `options timeout:1` in the resolv.conf its processes see; pod B runs
+tests/support/dns_server.py, whose answers are chosen by the query name (NOERROR,
+NXDOMAIN, SERVFAIL, truncated, late, none). A's client (tests/support/dns_client.py, its
+own resolver) sends a known list of queries; the per-pod counters, the latency histogram,
+the timeouts and late answers are compared with that list, and B's server-side counts with
+what the server logged. Link-local packets are counted against an address the test
+configures as Amazon Time Sync (B's node-side address: nothing leaves the machine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otel_netreceiver.collectors.ebpf import EbpfCollector
+from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig
+from otel_netreceiver.k8s.directory import NoPods
+from otel_netreceiver.model import Collection
+from tests.integration.test_ebpf_probes import REASON, _wait_for_line
+from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
+from tests.support.sdk_node import link_pods
+
+pytestmark = pytest.mark.root
+if REASON:
+    pytest.skip(REASON, allow_module_level=True)
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+CLIENT, SERVER = 61, 62
+QUERIES = ["ok.test/A/udp/2", "ok.test/A/udp/2", "ok.test/A/udp/2", "ok.test/AAAA/udp/2",
+           "ok.test/AAAA/udp/2", "nx.test/A/udp/2", "nx.test/A/udp/2", "fail.test/A/udp/2",
+           "tc.test/A/udp/2", "tc.test/A/tcp/2", "late.test/A/udp/3", "late.test/A/udp/1.2",
+           "drop.test/A/udp/1.2"]
+
+
+def _netns_name(index: int) -> str:
+    return f"onrpod{os.getpid() % 1000}x{index}"  # as tests/support/pods.py names it
+
+
+@pytest.fixture(scope="module")
+def pods() -> Iterator[tuple[Pod, Pod]]:
+    # written before the pod's first process starts: `ip netns exec` bind-mounts it
+    conf = Path("/etc/netns") / _netns_name(CLIENT)
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "resolv.conf").write_text(f"nameserver 10.251.{SERVER}.2\noptions timeout:1\n")
+    made = []
+    try:
+        made = [create_pod(CLIENT), create_pod(SERVER, "systemd")]
+        link_pods(made)
+        yield made[0], made[1]
+    finally:
+        for pod in made:
+            destroy_pod(pod)
+        shutil.rmtree(conf, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def collector(pods: tuple[Pod, Pod]) -> Iterator[EbpfCollector]:
+    server = pods[1]
+    dns = DnsProbeConfig(cluster_dns=[server.pod_ip], time_sync=[server.host_ip])
+    c = EbpfCollector(EbpfConfig(probes=["dns"], dns=dns), "/proc", NoPods())
+    assert c.statuses() == {"dns": ""}, c.statuses()
+    yield c
+    c.close()
+
+
+def _series(collection: Collection, name: str, pod: Pod) -> dict[tuple, object]:
+    out = {}
+    for point in collection.points:
+        a = dict(point.attributes)
+        if point.metric.name == name and a.get("k8s.pod.uid") == pod.uid:
+            out[tuple(sorted((k, v) for k, v in a.items() if k.startswith(
+                ("dns.", "network.transport", "linklocal.")) and k != "dns.resolver.class"))] \
+                = point.value
+    return out
+
+
+def _run_server(pod: Pod) -> subprocess.Popen:
+    proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable,
+                             str(SUPPORT / "dns_server.py"), pod.pod_ip],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
+    _wait_for_line(proc, "ready", time.monotonic() + 20)
+    return proc
+
+
+def test_client_and_server_counts_latency_timeouts_and_late_answers(
+        pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
+    client, server = pods
+    collector.collect()  # writes pod A's resolver timeout (1 s) into the kernel
+    proc = _run_server(server)
+    try:
+        out = client.exec(sys.executable, str(SUPPORT / "dns_client.py"), server.pod_ip,
+                          *QUERIES).stdout
+        # rcodes as the client saw them: the late answer it waited for, none for the others
+        assert json.loads(out) == [0, 0, 0, 0, 0, 3, 3, 2, 0, 0, 0, None, None]
+        time.sleep(0.6)  # the late answer to the closed socket arrives (1.5 s after its query)
+        collection = collector.collect()
+    finally:
+        proc.terminate()
+        logged = json.loads(proc.communicate(timeout=5)[1].strip().splitlines()[-1])
+    assert logged == {"ok/udp": 5, "nx/udp": 2, "fail/udp": 1, "tc/udp": 1, "tc/tcp": 1,
+                      "late/udp": 2, "drop/udp": 1}
+
+    queries = _series(collection, "netreceiver.pod.dns.queries", client)
+    client_side = {k: v for k, v in queries.items() if ("dns.role", "client") in k}
+    assert client_side == {
+        (("dns.question.type", "A"), ("dns.role", "client"), ("network.transport", "udp")): 10,
+        (("dns.question.type", "A"), ("dns.role", "client"), ("network.transport", "tcp")): 1,
+        (("dns.question.type", "AAAA"), ("dns.role", "client"),
+         ("network.transport", "udp")): 2}
+    responses = _series(collection, "netreceiver.pod.dns.responses", client)
+    by_rcode: dict[str, int] = {}
+    for key, value in responses.items():
+        by_rcode[dict(key)["dns.response.code"]] = by_rcode.get(
+            dict(key)["dns.response.code"], 0) + int(value)  # type: ignore[call-overload]
+    # both late answers arrived (one to a closed socket: counted, then dropped)
+    assert by_rcode == {"NOERROR": 9, "NXDOMAIN": 2, "SERVFAIL": 1}
+    assert sum(_series(collection, "netreceiver.pod.dns.truncated", client).values()) == 1
+    assert sum(_series(collection, "netreceiver.pod.dns.timeouts", client).values()) == 3
+    assert _series(collection, "netreceiver.pod.dns.late_answers", client) == {
+        (("dns.late.reason", "after_timeout"),): 1, (("dns.late.reason", "no_socket"),): 1}
+    assert not _series(collection, "netreceiver.pod.dns.unmatched", client)
+    (latency,) = _series(collection, "netreceiver.pod.dns.latency", client).values()
+    assert latency.count == 12  # type: ignore[attr-defined]
+    assert 3.0 <= latency.sum < 3.5  # type: ignore[attr-defined]  # two 1.5 s late answers
+
+    served = _series(collection, "netreceiver.pod.dns.queries", server)
+    assert sum(served.values()) == 13  # type: ignore[arg-type]
+    sent = _series(collection, "netreceiver.pod.dns.responses", server)
+    assert sum(sent.values()) == 12  # type: ignore[arg-type]  # all but the dropped one
+    for point in collection.points:  # the class comes from the configured addresses
+        a = dict(point.attributes)
+        if a.get("k8s.pod.uid") == client.uid and point.metric.name.startswith(
+                "netreceiver.pod.dns."):
+            assert a["dns.resolver.class"] == "cluster_dns", point
+
+
+def test_linklocal_packets_per_pod_and_service(pods: tuple[Pod, Pod],
+                                               collector: EbpfCollector) -> None:
+    client, server = pods
+    before = _series(collector.collect(), "netreceiver.pod.linklocal.packets", client)
+    send = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            f"for _ in range(37): s.sendto(b'x' * 48, ('{server.host_ip}', 123))\n")
+    client.exec(sys.executable, "-c", send)
+    after = collector.collect()
+    key = (("linklocal.service", "time_sync"),)
+    packets = _series(after, "netreceiver.pod.linklocal.packets", client)
+    assert int(packets[key]) - int(before.get(key, 0)) == 37  # type: ignore[call-overload]
+    assert not _series(after, "netreceiver.pod.linklocal.packets", server)

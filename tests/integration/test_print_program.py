@@ -55,5 +55,5 @@ def test_the_printed_program_is_what_the_kernel_accepts() -> None:
 
 
 def test_an_unknown_name_lists_the_known_ones() -> None:
-    code, _, err = _print("dns")
-    assert code == 2 and "no probe 'dns'" in err and "events/packetloss" in err
+    code, _, err = _print("nosuchprobe")
+    assert code == 2 and "no probe 'nosuchprobe'" in err and "events/packetloss" in err

@@ -275,24 +275,35 @@ int dns_ingress(struct __sk_buff *skb) { return dns_skb(skb, 0); }
 #ifdef NO_SOCKET_REASON
 // A datagram no socket took (classic tracepoint: the reason is in the record, so every other
 // drop costs the invocation and one compare). Only UDP: TCP answers a closed port with RST.
+#define SKB_BASE (OFF_SKB_TRANSPORT & ~7)  // 8-aligned, so head is read aligned
+#if OFF_SKB_HEAD + 8 - SKB_BASE > SKB_WINDOW || OFF_SKB_HEAD < SKB_BASE \
+    || OFF_SKB_NETWORK < SKB_BASE
+#error "struct sk_buff: transport_header, network_header and head are not within SKB_WINDOW bytes"
+#endif
 int dns_no_socket(struct kfree_skb_args *args) {
     if (args->reason != NO_SOCKET_REASON)
         return 0;
-    u64 skb = args->skbaddr, head = 0;
-    u16 th = 0, nh = 0;
+    // one read for the header offsets and head (adjacent in struct sk_buff: SKB_WINDOW
+    // bytes from transport_header, checked above at compile time), one for the UDP and DNS
+    // headers; the IP header is read only for a datagram from a DNS port
+    u64 win[SKB_WINDOW / 8];
+    u64 skb = args->skbaddr, head;
+    if (bpf_probe_read_kernel(win, sizeof(win), (void *)(skb + SKB_BASE)))
+        return 0;
+    u8 *w = (u8 *)win;
+    u16 th = *(u16 *)(w + OFF_SKB_TRANSPORT - SKB_BASE);
+    u16 nh = *(u16 *)(w + OFF_SKB_NETWORK - SKB_BASE);
+    head = win[(OFF_SKB_HEAD - SKB_BASE) / 8];
     u8 u[20], ip[10];  // UDP header and the first 12 bytes of a DNS header
-    bpf_probe_read_kernel(&head, sizeof(head), (void *)(skb + OFF_SKB_HEAD));
-    bpf_probe_read_kernel(&th, sizeof(th), (void *)(skb + OFF_SKB_TRANSPORT));
-    bpf_probe_read_kernel(&nh, sizeof(nh), (void *)(skb + OFF_SKB_NETWORK));
-    if (!head || th == 0xFFFF || bpf_probe_read_kernel(ip, sizeof(ip), (void *)(head + nh)))
-        return 0;
-    if ((ip[0] >> 4 == 4 ? ip[9] : ip[6]) != 17)  // UDP (IPv6: no extension headers)
-        return 0;
-    if (bpf_probe_read_kernel(u, sizeof(u), (void *)(head + th)))
+    if (!head || th == 0xFFFF || bpf_probe_read_kernel(u, sizeof(u), (void *)(head + th)))
         return 0;
     u16 sport = (u[0] << 8) | u[1], dport = (u[2] << 8) | u[3];
     if (!DNS_PORT(sport) || DNS_PORT(dport) || !(u[10] >> 7) || u[12] || u[13] != 1)
         return 0;  // not a response from a DNS port
+    if (bpf_probe_read_kernel(ip, sizeof(ip), (void *)(head + nh)))
+        return 0;
+    if ((ip[0] >> 4 == 4 ? ip[9] : ip[6]) != 17)  // UDP (IPv6: no extension headers)
+        return 0;
     u64 netns = netns_key_of_skb(skb);
     client_response(netns, dport, (u[8] << 8) | u[9], T_UDP, 0, u[10], u[11], 1);
     return 0;

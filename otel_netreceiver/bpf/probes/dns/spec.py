@@ -80,9 +80,14 @@ def classifiers(config: DnsProbeConfig) -> dict[str, str]:
             "SERVICE_V6(w)": f"((u8)({''.join(v6)}0))"}
 
 
+# bytes of struct sk_buff read at once from transport_header to the end of head
+# (include/linux/skbuff.h keeps the header offsets and head together: 22 bytes on 6.18)
+SKB_WINDOW = 32
+
+
 def defines(formats: Formats, config: Any) -> dict[str, Any]:
     """ProbeSpec.defines: collectors.ebpf.dns and this kernel's NO_SOCKET drop reason."""
-    out: dict[str, Any] = {"PENDING_MAX": config.dns.max_pending,
+    out: dict[str, Any] = {"PENDING_MAX": config.dns.max_pending, "SKB_WINDOW": SKB_WINDOW,
                            "DEFAULT_TIMEOUT_NS": DEFAULT_TIMEOUT_NS,
                            **classifiers(config.dns)}
     fmt = formats.get(("skb", "kfree_skb"))

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
+import struct
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +27,7 @@ import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig
+from otel_netreceiver.dns import message
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
@@ -157,3 +161,56 @@ def test_linklocal_packets_per_pod_and_service(pods: tuple[Pod, Pod],
     packets = _series(after, "netreceiver.pod.linklocal.packets", client)
     assert int(packets[key]) - int(before.get(key, 0)) == 37  # type: ignore[call-overload]
     assert not _series(after, "netreceiver.pod.linklocal.packets", server)
+
+
+def _malformed() -> list[bytes]:
+    """Queries a resolver should never see, and random ones (QR clear: the kernel walks a
+    query's question, as dns/message.py does)."""
+    header = struct.pack("!HHHHHH", 7, 0x0100, 1, 0, 0, 0)
+    fixed = [b"\x01\x02\x03", header + b"\x03www\x00\x00\x01\x00\x01",
+             struct.pack("!HHHHHH", 7, 0x0100, 2, 0, 0, 0) + b"\x00\x00\x01\x00\x01",
+             struct.pack("!HHHHHH", 7, 0x1900, 1, 0, 0, 0) + b"\x00\x00\x01\x00\x01",
+             header + b"\xc0\x0c\x00\x01\x00\x01", header + b"\x03www\xc0\x0c",
+             header + b"\x41" + b"a" * 65 + b"\x00\x00\x01\x00\x01",
+             header + b"\x3fabc", header + (b"\x3f" + b"b" * 63) * 5 + b"\x00\x00\x01\x00\x01",
+             header + b"\x03www\x00\x00\x01"]
+    rng = random.Random(1035)
+    for _ in range(60):
+        body = bytes(rng.randrange(256) for _ in range(rng.randrange(0, 40)))
+        flags = rng.randrange(0x10000) & 0x7FFF  # QR clear
+        qdcount = 1 if rng.random() < 0.8 else rng.randrange(3)
+        fixed.append(struct.pack("!HHHHHH", rng.randrange(0x10000), flags, qdcount, 0, 0, 0)
+                     + bytes([rng.randrange(1, 8)]) + body)
+    return fixed
+
+
+def test_unparsed_queries_by_reason_as_dns_message_parses_them(
+        pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
+    """The kernel's checks against the user-space parser on the same bytes (no server: the
+    datagrams are counted at the client's socket and dropped at the server's namespace)."""
+    client, server = pods
+    payloads = _malformed()
+    expected: Counter[tuple] = Counter()
+    for payload in payloads:
+        try:
+            message.parse_complete(payload)
+            expected[("query",)] += 1
+        except message.DnsParseError as exc:
+            expected[("unparsed", exc.reason.value)] += 1
+    assert len(expected) >= 5  # the sample covers most reasons
+    before = collector.collect()
+    send = ("import socket, sys\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+            "for hexed in sys.argv[1:]:\n"
+            f"    s.sendto(bytes.fromhex(hexed), ('{server.pod_ip}', 53))\n")
+    client.exec(sys.executable, "-c", send, *(p.hex() for p in payloads))
+    after = collector.collect()
+    seen: Counter[tuple] = Counter()
+    for name, kind in (("netreceiver.pod.dns.unparsed", "unparsed"),
+                       ("netreceiver.pod.dns.queries", "query")):
+        old = _series(before, name, client)
+        for key, value in _series(after, name, client).items():
+            moved = int(value) - int(old.get(key, 0))  # type: ignore[call-overload]
+            if moved:
+                reason = dict(key).get("dns.unparsed.reason")
+                seen[(kind, reason) if reason else (kind,)] += moved
+    assert seen == expected

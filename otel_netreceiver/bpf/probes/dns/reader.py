@@ -9,6 +9,7 @@ the latency histogram. The conversion to points is a pure function (``dns_points
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import time
 from collections import Counter, defaultdict
@@ -20,7 +21,7 @@ from otel_netreceiver.dns.message import Unparsed, rcode_class
 from otel_netreceiver.dns.pending import Attempt, Outcome, due, forget, settle
 from otel_netreceiver.dns.resolvconf import read_resolv_conf
 from otel_netreceiver.model import Attributes, Point
-from otel_netreceiver.netns.bpfkeys import DEAD, LIVE, KeyJoin
+from otel_netreceiver.netns.bpfkeys import DEAD, KeyJoin
 from otel_netreceiver.netns.resolver import NetnsResolver
 
 if TYPE_CHECKING:
@@ -112,7 +113,7 @@ def read(maps: ProbeMaps) -> list[Point]:
     resolver = maps.live.resolver
     if maps.bpf.state is None:
         maps.bpf.state = DnsReader(resolver.proc_root, resolver)
-    return maps.bpf.state(maps.bpf, maps.live, maps.labels)
+    return maps.bpf.state(maps)
 
 
 class DnsReader:
@@ -124,34 +125,27 @@ class DnsReader:
         self._written: dict[int, int] = {}  # netns → timeout ns written to the kernel
         self._options: dict[tuple[int, int], int] = {}  # (inode, pid) → timeout ns
 
-    def __call__(self, bpf: Any, live: KeyJoin, labels: NetnsLabels) -> list[Point]:
-        self._write_timeouts(bpf[b"timeouts"])
+    def __call__(self, maps: ProbeMaps) -> list[Point]:
+        self._write_timeouts(maps.table("timeouts"))
         now = time.monotonic_ns()  # bpf_ktime_get_ns is CLOCK_MONOTONIC
-        self._sweep(bpf[b"pending"], bpf[b"expired"], live, now)
+        self._sweep(maps.table("pending"), maps.table("expired"), maps.live, now)
         counts = [(k.netns, k.kind, k.role, k.rclass, k.value, k.transport, sum(v))
-                  for k, v in self._live(bpf[b"dns_counts"], live)]
+                  for k, v in maps.live_items("dns_counts")]
         latencies = [(k.netns, k.rclass, k.slot, sum(x.count for x in v),
-                      sum(x.sum for x in v)) for k, v in self._live(bpf[b"dns_latency"], live)]
-        for key in [k for k in self._swept if live.status(k[0]) == DEAD]:
+                      sum(x.sum for x in v)) for k, v in maps.live_items("dns_latency")]
+        for key in [k for k in self._swept if maps.live.status(k[0]) == DEAD]:
             del self._swept[key]
-        return dns_points(counts, latencies, self._swept, labels)
-
-    @staticmethod
-    def _live(table: Any, live: KeyJoin) -> list[tuple[Any, Any]]:
-        rows, dead = [], []
-        for key, value in table.items():
-            status = live.status(key.netns)
-            if status == LIVE:
-                rows.append((key, value))
-            elif status == DEAD:
-                dead.append(key)
-        for key in dead:
-            table.__delitem__(key)
-        return rows
+        return dns_points(counts, latencies, self._swept, maps.labels)
 
     def _write_timeouts(self, table: Any) -> None:
-        """Each live namespace's resolver timeout, written when it changed."""
+        """Each live namespace's resolver timeout, written when it changed; the entries of
+        namespaces that are gone deleted (the map would fill with the dead)."""
         walk = self._resolver.current()
+        if walk.cookies_complete:
+            for cookie in [c for c in self._written if c not in walk.cookies]:
+                del self._written[cookie]
+                with contextlib.suppress(KeyError):
+                    table.__delitem__(table.Key(cookie))
         inodes = {inode: cookie for cookie, inode in walk.cookies.items()}
         options: dict[tuple[int, int], int] = {}
         for inode, (ns, _identity) in walk.entries.items():

@@ -214,3 +214,40 @@ def test_unparsed_queries_by_reason_as_dns_message_parses_them(
                 reason = dict(key).get("dns.unparsed.reason")
                 seen[(kind, reason) if reason else (kind,)] += moved
     assert seen == expected
+
+
+def _total(collection: Collection, name: str, pod: Pod, **match: str) -> int:
+    return sum(int(v) for k, v in _series(collection, name, pod).items()  # type: ignore[call-overload]
+               if all((a, b) in k for a, b in match.items()))
+
+
+def test_glibc_lookups_and_its_resends_after_a_timeout(
+        pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
+    """glibc (getent) asks on one socket; unanswered, it re-sends the same queries (same
+    ids) after `options timeout:1`, `attempts:2` by default: each attempt's timeout is
+    counted once, the re-sent ones by the kernel when the re-send leaves, the last ones by
+    the sweep."""
+    client, server = pods
+    proc = _run_server(server)
+    try:
+        names = ("netreceiver.pod.dns.queries", "netreceiver.pod.dns.responses",
+                 "netreceiver.pod.dns.timeouts", "netreceiver.pod.dns.retransmits")
+        time.sleep(1.1)  # earlier tests' unanswered queries expire: swept by this collection
+        before = collector.collect()
+        answered = client.exec("getent", "ahosts", "ok.test")
+        assert "10.1.2.3" in answered.stdout, answered
+        middle = collector.collect()
+        moved = {n: _total(middle, n, client) - _total(before, n, client) for n in names}
+        asked = moved[names[0]]  # A, and AAAA where the pod has IPv6 (AI_ADDRCONFIG)
+        assert asked >= 1 and moved == {names[0]: asked, names[1]: asked, names[2]: 0,
+                                        names[3]: 0}, moved
+        failed = client.exec("getent", "ahosts", "drop.test", check=False)
+        assert failed.returncode != 0
+        time.sleep(1.1)  # the last attempts expire (1 s); the next collection sweeps them
+        after = collector.collect()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=5)
+    moved = {n: _total(after, n, client) - _total(middle, n, client) for n in names}
+    assert moved == {names[0]: 2 * asked, names[1]: 0, names[2]: 2 * asked,
+                     names[3]: asked}, moved  # two attempts each, every one timed out once

@@ -37,11 +37,14 @@ def tracepoints(spec: ProbeSpec) -> set[tuple[str, str]]:
 
 
 def groups(specs: Sequence[ProbeSpec]) -> list[tuple[ProbeSpec, ...]]:
-    """The specs in order, those sharing a tracepoint (directly or through another) together;
-    a group's position is that of its first member."""
+    """The specs in order, those sharing a tracepoint (directly or through another) together
+    (not those with a ``finish`` hook); a group's position is that of its first member."""
     out: list[list[ProbeSpec]] = []
     for spec in specs:
-        joined = [g for g in out if any(tracepoints(spec) & tracepoints(m) for m in g)]
+        # a probe with hooks that are not tracepoints (``finish``) is loaded alone: its
+        # finish step needs its own object
+        joined = [g for g in out if spec.finish is None and not any(m.finish for m in g)
+                  and any(tracepoints(spec) & tracepoints(m) for m in g)]
         merged = [m for g in joined for m in g] + [spec]
         out = [g for g in out if g not in joined]
         out.append(sorted(merged, key=list(specs).index))

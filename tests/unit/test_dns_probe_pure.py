@@ -84,3 +84,14 @@ def test_rows_become_per_pod_points_with_names_never_addresses() -> None:
     assert latency.count == 3 and abs(latency.sum - 0.003) < 1e-9  # type: ignore[union-attr]
     for point in points:  # every attribute is in the catalogue's row for the metric
         assert {k for k, _ in point.attributes} <= set(metric(point.metric.name).attributes)
+
+
+def test_the_dns_probe_is_never_compiled_into_another_probes_object() -> None:
+    """It attaches cgroup programs after loading (ProbeSpec.finish), so it stays alone on
+    skb:kfree_skb, and packetloss and tcptwrcv still share one object."""
+    from otel_netreceiver.bpf.compose import groups
+    from otel_netreceiver.bpf.probes import PROBES
+
+    specs = [PROBES["packetloss"], PROBES["dns"], PROBES["tcptwrcv"]]
+    assert [[s.name for s in g] for g in groups(specs)] == [["packetloss", "tcptwrcv"],
+                                                            ["dns"]]

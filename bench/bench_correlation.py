@@ -95,7 +95,7 @@ def answer_cost(collector: PodNetCollector, history: History) -> tuple[float, in
     now = time.time_ns()
     for i in range(20):  # 5 minutes of 15 s cycles, back-dated
         collection = collector.collect()
-        history.record(collection.points, now - (20 - i) * 15 * 10**9)
+        history.record(collection.every_point(), now - (20 - i) * 15 * 10**9)
     correlator = Correlator(RULES, HistorySource(history), "bench")
     ctx = ApiContext(CallerIdentifier("/proc", lambda uid: None, lambda ip: None),
                      KeyedLimiter(1e6, 1e6), correlator, correlator.diagnose, "bench",

@@ -129,7 +129,8 @@ def measure(cycles: int, traffic: Traffic | None) -> dict[str, float]:
         collection = collector.collect()
         store.update(collection)
         snapshot = store.snapshot()
-        last.update(bytes=len(encoder.encode(snapshot)), points=len(collection.points),
+        points = len(collection.points) + sum(len(b.keys) for b in collection.blocks)
+        last.update(bytes=len(encoder.encode(snapshot)), points=points,
                     exported=snapshot.point_count())
 
     for _ in range(2):  # warm: identities cached, counters moved once, as in steady state

@@ -139,7 +139,7 @@ class History:
             with self._lock:
                 born = self._previous.get(name)
                 self._previous[name] = max(t, born or 0)
-        self.record(collection.points, t, born)
+        self.record(collection.every_point(), t, born)
 
     def record(self, points: Iterable, t: int, born_after: int | None = None) -> None:
         """Record points observed at ``t``; with ``born_after``, a new series was zero then."""

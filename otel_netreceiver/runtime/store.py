@@ -14,6 +14,8 @@ Semantics:
   a reset instead of a negative rate.
 - Each metric holds at most ``max_series_per_instrument`` series; series
   already held keep their place, new ones over the cap are refused and counted.
+- Series come as points or in blocks (model.Block; runtime/series.py): blocks are
+  taken first, in the collection's order, then points; the export order follows.
 - Quiet pods stay cheap (docs/background.md, "Per-pod kernel counters"): with
   ``suppress_quiet``, a per-pod counter that has never left zero is not in snapshots.
   The cycle it first moves, its point carries a zero baseline at the previous
@@ -30,76 +32,21 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 from otel_netreceiver.model import (
-    Attributes,
     Collection,
-    HistogramValue,
-    Kind,
     MetricDef,
     MetricSeries,
     Point,
-    Scope,
     SeriesPoint,
     Snapshot,
-    Value,
 )
-
-SeriesKey = tuple[MetricDef, Attributes]
-
-
-class _State:
-    # seen: the update that last reported the series, a mark so the held dicts are kept
-    # in place instead of rebuilt every cycle; pos: rises along the by_key order, which
-    # tells cheaply whether a collection still lists its series in that order.
-    __slots__ = ("baseline", "moved", "point", "pos", "seen", "start", "time", "value")
-
-    def __init__(self, start: int, time_ns: int, point: Point, seen: int, pos: int) -> None:
-        self.start, self.time, self.value, self.point = start, time_ns, point.value, point
-        self.moved = point.value != 0
-        self.baseline = 0
-        self.seen, self.pos = seen, pos
-
-
-class _Held:
-    """One collector's series, by key (in export order) and by the id of their last Point.
-
-    ``by_id`` holds exactly ``id(state.point)`` of every state in ``by_key``: each state
-    keeps its point alive, so an id cannot be reused while its entry exists, and the
-    index shrinks with ``by_key``. Lookups still confirm ``state.point is point``.
-
-    Most per-pod series are quiet counters, held back from every snapshot: ``loud``
-    (the series a suppressing snapshot exports, in ``by_key`` order) and ``quiet``
-    (the others, counted per metric) are worked out once and reused until a series
-    comes, goes, moves place or first moves its value (``loud`` is then None).
-    """
-
-    __slots__ = ("by_id", "by_key", "loud", "quiet")
-
-    def __init__(self) -> None:
-        self.by_key: dict[SeriesKey, _State] = {}
-        self.by_id: dict[int, _State] = {}
-        self.loud: list[tuple[SeriesKey, _State]] | None = None
-        self.quiet: dict[str, int] = {}
-
-    def split(self) -> list[tuple[SeriesKey, _State]]:
-        """The exported series; quiet per-pod counters that never moved are counted."""
-        if self.loud is None:
-            loud, quiet, counter, pod = [], defaultdict(int), Kind.COUNTER, Scope.POD
-            for key, state in self.by_key.items():
-                metric = key[0]
-                if not state.moved and metric.kind is counter and metric.scope is pod:
-                    quiet[metric.name] += 1
-                else:
-                    loud.append((key, state))
-            self.loud, self.quiet = loud, dict(quiet)
-        return self.loud
-
-
-def _went_down(kind: Kind, old: Value, new: Value) -> bool:
-    if kind is Kind.COUNTER:
-        return new < old  # type: ignore[operator]
-    if isinstance(old, HistogramValue) and isinstance(new, HistogramValue):
-        return new.count < old.count or new.bounds != old.bounds
-    return False
+from otel_netreceiver.runtime.series import (
+    Held,
+    Newcomer,
+    SeriesKey,
+    State,
+    mark_blocks,
+    move,
+)
 
 
 class SeriesStore:
@@ -113,7 +60,7 @@ class SeriesStore:
         self._clock = clock
         self._created = clock()
         self._lock = threading.Lock()
-        self._by_collector: dict[str, _Held] = {}
+        self._by_collector: dict[str, Held] = {}
         self._count: defaultdict[str, int] = defaultdict(int)  # series per metric name
         self._dropped: defaultdict[str, int] = defaultdict(int)
         self._cycle = 0  # updates so far: the mark of series reported by this one
@@ -139,16 +86,19 @@ class SeriesStore:
             held = self._by_collector.get(collection.collector)
             fresh = held is None
             if held is None:
-                held = self._by_collector[collection.collector] = _Held()
+                held = self._by_collector[collection.collector] = Held()
             newcomers, marked, ordered = self._mark(held, collection)
             if marked < len(held.by_key):
                 self._sweep(held)
             if not ordered:
-                self._reorder(held, collection.points)
+                self._reorder(held, collection)
             self._admit(held, newcomers, collection.time_unix_nano, fresh)
+            if held.stale:
+                for bh in held.blocks.values():
+                    bh.spans()
+                held.stale = False
 
-    def _mark(self, held: _Held, collection: Collection
-              ) -> tuple[list[tuple[SeriesKey, Point]], int, bool]:
+    def _mark(self, held: Held, collection: Collection) -> tuple[list[Newcomer], int, bool]:
         """Advance and mark the held series reported; return the unknown points.
 
         Fast path: a collector that saw nothing change hands back the very same Point
@@ -156,21 +106,25 @@ class SeriesStore:
         point's id (no hashing of the attributes tuple) and only moves its timestamp;
         that is most series of most pods in most cycles. Also tells how many series
         were marked and whether they came in the held dict's order (the export order
-        follows the collection's, as if the dict were rebuilt each cycle).
+        follows the collection's, as if the dict were rebuilt each cycle). Blocks go
+        first (runtime/series.py).
         """
         cycle, now, restarted = self._cycle, collection.time_unix_nano, collection.restarted
         by_id, by_key, advance = held.by_id.get, held.by_key.get, self._advance
-        newcomers: list[tuple[SeriesKey, Point]] = []
+        newcomers: list[Newcomer] = []
         marked, last, ordered = 0, -1, True
+        if collection.blocks or held.blocks:
+            marked, last, ordered = mark_blocks(held, collection.blocks, cycle, now, restarted,
+                                                newcomers)
         for point in collection.points:
             state = by_id(id(point))
             if state is None or state.point is not point:
                 key = (point.metric, point.attributes)
                 state = by_key(key)
                 if state is None:
-                    newcomers.append((key, point))
+                    newcomers.append((key, point.value, point, None, 0))
                     continue
-                if state.seen == cycle:
+                if state.seen == cycle or (state.group or state).seen == cycle:
                     continue  # first observation of a series in a cycle wins
                 advance(held, state, point, now, bool(restarted)
                         and (point.metric.name, point.attributes) in restarted)
@@ -188,63 +142,77 @@ class SeriesStore:
             last = state.pos
         return newcomers, marked, ordered
 
-    def _sweep(self, held: _Held) -> None:
+    def _sweep(self, held: Held) -> None:
         """Free the series this cycle did not report (their pod or interface is gone)."""
         cycle, count = self._cycle, self._count
-        gone = [key for key, state in held.by_key.items() if state.seen != cycle]
+        gone = [key for key, state in held.by_key.items() if (state.group or state).seen != cycle]
         for key in gone:
             state = held.by_key.pop(key)
-            del held.by_id[id(state.point)]
+            if state.point is not None:
+                del held.by_id[id(state.point)]
             count[key[0].name] -= 1
         held.loud = None
 
-    def _reorder(self, held: _Held, points: tuple[Point, ...]) -> None:
+    def _reorder(self, held: Held, collection: Collection) -> None:
         """Rebuild the held dict in the collection's order (rare: the order changed).
 
         After _mark and _sweep every held state's point is the first point of its
-        series in ``points``, so each state is placed at its first observation.
+        series in ``points``, or its block holder the first holding it, so each state
+        is placed at its first observation.
         """
         by_id, order, first = held.by_id.get, {}, self._tick
-        for point in points:
+        blocks = held.blocks.get
+        for block in collection.blocks:
+            bh = blocks(id(block.keys))
+            if bh is None or bh.keys is not block.keys:
+                continue
+            for key, state in zip(block.keys, bh.states, strict=True):
+                if state is not None and state.group is bh and state.pos < first:
+                    state.pos, self._tick = self._tick, self._tick + 1
+                    order[key] = state
+        held.stale = True
+        for point in collection.points:
             state = by_id(id(point))
             if state is not None and state.point is point and state.pos < first:
                 state.pos, self._tick = self._tick, self._tick + 1
                 order[(point.metric, point.attributes)] = state
         held.by_key, held.loud = order, None
 
-    def _admit(self, held: _Held, newcomers: list[tuple[SeriesKey, Point]], now: int,
-               fresh: bool) -> None:
+    def _admit(self, held: Held, newcomers: list[Newcomer], now: int, fresh: bool) -> None:
         """Add new series while their metric has room; count the ones refused."""
         by_key, by_id, count, cycle = held.by_key, held.by_id, self._count, self._cycle
         # Series seen in a collector's first cycle started no later than the agent;
         # later arrivals (a new pod, a new interface) start when first seen.
         start = self._created if fresh else now
-        for key, point in newcomers:
+        for key, value, point, bh, index in newcomers:
             if key in by_key:
                 continue
-            name = point.metric.name
+            name = key[0].name
             if count[name] >= self._cap:
                 self._dropped[name] += 1
                 continue
-            by_key[key] = by_id[id(point)] = _State(start, now, point, cycle, self._tick)
+            state = by_key[key] = State(start, now, value, point, cycle, self._tick)
+            if bh is None:
+                by_id[id(point)] = state
+            else:
+                bh.states[index], state.group = state, bh
+                held.stale = True
             self._tick += 1
             count[name] += 1
             held.loud = None
 
     @staticmethod
-    def _advance(held: _Held, state: _State, point: Point, now: int, restarted: bool) -> None:
+    def _advance(held: Held, state: State, point: Point, now: int, restarted: bool) -> None:
         """Move a held series to ``point``, in place; a reset starts a new start time."""
         if point is not state.point:
-            del held.by_id[id(state.point)]
+            if state.point is not None:
+                del held.by_id[id(state.point)]
             held.by_id[id(point)] = state
-        if restarted or _went_down(point.metric.kind, state.value, point.value):
-            # the reset happened after the last good read; it was exported, keep it so
-            if not state.moved:
-                held.loud = None
-            state.start, state.moved, state.baseline = state.time, True, 0
-        elif not state.moved and point.value != 0:
-            state.moved, state.baseline, held.loud = True, state.time, None
-        state.time, state.value, state.point = now, point.value, point
+        group = state.group
+        if group is not None:  # it was reported in a block until now
+            group.complete, state.time, state.group = False, group.time, None
+        move(held, state, point.metric.kind, point.value, state.time, restarted)
+        state.time, state.point = now, point
 
     def remove_collector(self, name: str) -> None:
         """Forget a collector's series (it was disabled by a reload)."""
@@ -287,14 +255,15 @@ class SeriesStore:
             for name, held in self._by_collector.items():
                 if wanted is not None and name not in wanted:
                     continue
-                series: Iterable[tuple[SeriesKey, _State]] = held.by_key.items()
+                series: Iterable[tuple[SeriesKey, State]] = held.by_key.items()
                 if self._suppress:
                     series = held.split()
                     for metric_name, quiet in held.quiet.items():
                         suppressed[metric_name] += quiet
                 for (metric, attributes), st in series:
                     grouped.setdefault(metric, []).append(
-                        SeriesPoint(attributes, st.start, st.time, st.value, st.baseline))
+                        SeriesPoint(attributes, st.start, (st.group or st).time, st.value,
+                                    st.baseline))
             self._suppressed = dict(suppressed)
             now = self._clock()
         metrics = tuple(MetricSeries(m, tuple(p)) for m, p in

@@ -57,7 +57,7 @@ def _collect(pods: list[Pod], **config: object) -> Collection:
 
 
 def _value(collection: Collection, pod: Pod, name: str, **extra: str) -> float:
-    for point in collection.points:
+    for point in collection.every_point():
         a = dict(point.attributes)
         if (point.metric.name == name and a.get("k8s.pod.uid") == pod.uid
                 and all(a.get(k) == v for k, v in extra.items())):
@@ -69,20 +69,21 @@ def test_namespaces_are_attributed_to_pods_by_cgroup_for_both_drivers(pods) -> N
     collection = _collect(pods)
     assert collection.errors == ()
     for pod in pods:
-        points = [p for p in collection.points if dict(p.attributes).get("k8s.pod.uid") == pod.uid]
+        points = [p for p in collection.every_point()
+                  if dict(p.attributes).get("k8s.pod.uid") == pod.uid]
         assert points, f"{pod.driver} pod not found"
         labels = dict(points[0].attributes)
         assert labels["k8s.pod.name"] == f"app-{pod.index}"
         assert labels["k8s.namespace.name"] == "shop"
         assert labels["netns.kind"] == "pod"
-    kinds = {dict(p.attributes)["netns.kind"]: p.value for p in collection.points
+    kinds = {dict(p.attributes)["netns.kind"]: p.value for p in collection.every_point()
              if p.metric.name == "netreceiver.netns.count"}
     assert kinds["pod"] >= 2 and kinds["host"] == 1
 
 
 def test_without_kubernetes_metadata_the_uid_and_inode_identify_the_pod(pods) -> None:
     collection = PodNetCollector(PodNetConfig(), "/proc", NoPods()).collect()
-    labels = next(dict(p.attributes) for p in collection.points
+    labels = next(dict(p.attributes) for p in collection.every_point()
                   if dict(p.attributes).get("k8s.pod.uid") == pods[0].uid)
     assert "k8s.pod.name" not in labels
     assert int(labels["netns.inode"]) > 0
@@ -90,7 +91,7 @@ def test_without_kubernetes_metadata_the_uid_and_inode_identify_the_pod(pods) ->
 
 def test_verbose_adds_pod_ip_and_chosen_labels(pods) -> None:
     collection = _collect(pods, verbose=True, labels=["app"])
-    labels = next(dict(p.attributes) for p in collection.points
+    labels = next(dict(p.attributes) for p in collection.every_point()
                   if dict(p.attributes).get("k8s.pod.uid") == pods[0].uid)
     assert labels["k8s.pod.ip"] == pods[0].pod_ip
     assert labels["k8s.pod.label.app"] == "app-1"
@@ -230,13 +231,14 @@ def test_open_files_and_sockets_of_the_pod(pods) -> None:
 def test_a_destroyed_pod_is_gone_from_the_next_collection(pods) -> None:
     collector = PodNetCollector(PodNetConfig(), "/proc", Directory(pods))
     first = collector.collect()
-    assert any(dict(p.attributes).get("k8s.pod.uid") == pods[1].uid for p in first.points)
+    assert any(dict(p.attributes).get("k8s.pod.uid") == pods[1].uid for p in first.every_point())
     destroy_pod(pods[1])
     pods[1].holder = None
     second = collector.collect()
     assert second.errors == ()
-    assert not any(dict(p.attributes).get("k8s.pod.uid") == pods[1].uid for p in second.points)
-    assert any(dict(p.attributes).get("k8s.pod.uid") == pods[0].uid for p in second.points)
+    assert not any(dict(p.attributes).get("k8s.pod.uid") == pods[1].uid
+                   for p in second.every_point())
+    assert any(dict(p.attributes).get("k8s.pod.uid") == pods[0].uid for p in second.every_point())
 
 
 def test_time_wait_is_counted_per_namespace_from_sockstat(pods) -> None:

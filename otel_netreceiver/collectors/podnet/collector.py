@@ -19,11 +19,18 @@ from collections.abc import Callable
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
 from otel_netreceiver.collectors.podnet.memo import NetnsMemo
-from otel_netreceiver.collectors.podnet.probes import PROBE_FILES, PROBES, Gone, Target, read_net
+from otel_netreceiver.collectors.podnet.probes import (
+    BLOCK_PROBES,
+    PROBE_FILES,
+    PROBES,
+    Gone,
+    Target,
+    read_net,
+)
 from otel_netreceiver.config.schema import PodNetConfig
 from otel_netreceiver.k8s.cgroup import cpu_stat_candidates
 from otel_netreceiver.k8s.directory import PodDirectory
-from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
+from otel_netreceiver.model import Block, Collection, Point, ProbeStatus, attrs
 from otel_netreceiver.netns.discovery import Namespace
 from otel_netreceiver.netns.identity import NetnsIdentity
 from otel_netreceiver.netns.resolver import NetnsResolver
@@ -67,19 +74,22 @@ class PodNetCollector:
             points += [Point(syscalls, a, totals[calls]), Point(volume, a, totals[chars])]
         return points
 
-    def _read(self, inode: int, target: Target, errors: list[str]) -> list[Point]:
+    def _read(self, inode: int, target: Target, errors: list[str]
+              ) -> tuple[list[Point], list[Block]]:
         points: list[Point] = []
+        blocks: list[Block] = []
         for probe in self._config.probes:
             try:
                 if probe == "io":
                     points.extend(self._io_points(inode, target))
                     continue
-                points.extend(self._run(inode, probe, target))
+                (blocks if probe in BLOCK_PROBES else points).extend(
+                    self._run(inode, probe, target))
             except ParseError as exc:
                 errors.append(f"probe {probe}: {exc}")
-        return points
+        return points, blocks
 
-    def _run(self, inode: int, probe: str, target: Target) -> list[Point]:
+    def _run(self, inode: int, probe: str, target: Target) -> list:
         """Run a probe, or reuse its last points when its input files did not change."""
         files = PROBE_FILES.get(probe)
         if files is None:
@@ -93,8 +103,8 @@ class PodNetCollector:
         return points
 
     def _netns_memo(self, inode: int, attributes: tuple) -> NetnsMemo:
-        """Last cycle's memo of the namespace, unless its attributes changed (points carry
-        them)."""
+        """Last cycle's memo of the namespace, unless its attributes changed (points and
+        block keys carry them)."""
         memo = self._memo.get(inode)
         if memo is None or memo.attributes != attributes:
             memo = NetnsMemo(attributes)
@@ -103,6 +113,7 @@ class PodNetCollector:
 
     def collect(self) -> Collection:
         points: list[Point] = []
+        blocks: list[Block] = []
         errors: list[str] = []
         kinds: Counter[str] = Counter()
         self._next_memo = {}
@@ -123,9 +134,11 @@ class PodNetCollector:
                             self._cpu_stat_path(ns, identity),
                             memo=self._netns_memo(inode, attributes))
             try:
-                points.extend(self._read(inode, target, errors))
+                read, read_blocks = self._read(inode, target, errors)
             except Gone:
                 continue  # the namespace went away mid-read: it is simply not in this cycle
+            points += read
+            blocks += read_blocks
             kinds[identity.kind] += 1
         # state of vanished namespaces is dropped here
         self._cpu_stat = {k: v for k, v in self._cpu_stat.items() if k[0] in live}
@@ -134,7 +147,7 @@ class PodNetCollector:
         count = metric("netreceiver.netns.count")
         points += [Point(count, attrs({"netns.kind": k}), kinds.get(k, 0))
                    for k in ("pod", "host", "other")]
-        return Collection.of(self.name, points, time.time_ns(), errors)
+        return Collection.of(self.name, points, time.time_ns(), errors, blocks)
 
     def probe(self) -> ProbeStatus:
         found = self._resolver.resolve()

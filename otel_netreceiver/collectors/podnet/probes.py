@@ -1,4 +1,5 @@
-"""One function per probe: read a namespace's file through its pid, parse it, return points.
+"""One function per probe: read a namespace's file through its pid, parse it, return points
+(or, for snmp, netstat and netdev, the per-line blocks of collectors/podnet/memo.py).
 
 Each probe reads ``<proc_root>/<pid>/net/<file>`` (the namespace of that pid, no
 setns needed). A file that does not exist on this kernel (snmp6 without IPv6,
@@ -17,7 +18,7 @@ from otel_netreceiver.catalogue import CONNTRACK_STATS, metric
 from otel_netreceiver.catalogue_kernel import NETNS_FIELDS, metric_name
 from otel_netreceiver.collectors.podnet.memo import MibMemo, NetnsMemo
 from otel_netreceiver.collectors.podnet.tcprtt import tcprtt
-from otel_netreceiver.model import Attributes, MetricDef, Point
+from otel_netreceiver.model import Attributes, Block, MetricDef, Point
 from otel_netreceiver.procfs.snmp6 import parse_snmp6
 from otel_netreceiver.procfs.sockstat import parse_sockstat
 from otel_netreceiver.procfs.stat_tables import parse_conntrack_stat
@@ -108,10 +109,13 @@ def _snmp_memo(target: Target, file: str) -> MibMemo | None:
     return memo
 
 
-def _mib(target: Target, file: str) -> list[Point]:
-    if file != "snmp6":
-        memo = _snmp_memo(target, file)
-        return [] if memo is None else memo.points
+def _mib(target: Target, file: str) -> list[Block]:
+    memo = _snmp_memo(target, file)
+    return [] if memo is None else memo.blocks
+
+
+def snmp6(target: Target) -> list[Point]:
+    file = "snmp6"
     text = read_net(target, file)
     if text is None:
         return []
@@ -119,7 +123,7 @@ def _mib(target: Target, file: str) -> list[Point]:
     return [Point(d, target.attributes, flat[f]) for _, f, d in _FIELDS[file] if f in flat]
 
 
-def netdev(target: Target) -> list[Point]:
+def netdev(target: Target) -> list[Block]:
     text = read_net(target, "dev")
     if text is None:
         return []
@@ -239,11 +243,14 @@ PROBE_FILES: dict[str, tuple[str, ...]] = {
     "tcpsummary": ("snmp", "sockstat"), "tcpqueues": ("tcp", "tcp6"),
 }
 
-PROBES: dict[str, Callable[[Target], list[Point]]] = {
+# Probes whose output is blocks (the collection's ``blocks``), not points.
+BLOCK_PROBES = frozenset({"netdev", "snmp", "netstat"})
+
+PROBES: dict[str, Callable[[Target], list]] = {
     "netdev": netdev,
     "snmp": lambda t: _mib(t, "snmp"),
     "netstat": lambda t: _mib(t, "netstat"),
-    "snmp6": lambda t: _mib(t, "snmp6"),
+    "snmp6": snmp6,
     "sockstat": sockstat,
     "conntrack": conntrack,
     "tcpsummary": tcpsummary,

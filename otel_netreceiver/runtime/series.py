@@ -153,8 +153,12 @@ def mark_blocks(held: Held, blocks: tuple[Block, ...], cycle: int, now: int,
         keys = block.keys
         bh = get(id(keys))
         if bh is not None and bh.keys is keys:
-            if bh.seen == cycle:
-                continue  # the same block twice: the first observation wins
+            if bh.seen == cycle:  # the same block twice: the first observation wins, and
+                # a series the cap refused is refused (and counted) again, as a point would be
+                newcomers += [(key, value, None, bh, index) for index, (key, value, state)
+                              in enumerate(zip(keys, block.values, bh.states, strict=True))
+                              if state is None and key not in held.by_key]
+                continue
             if bh.complete and not restarted:
                 if block.values is not bh.values:
                     before, values = bh.time, block.values

@@ -31,6 +31,7 @@ from otel_netreceiver.model import Attributes, HistogramValue, Kind, MetricSerie
 
 SCOPE_NAME = "otel_netreceiver"
 _INT64_MAX = 2**63 - 1
+_MIN = -_INT64_MAX  # as before: -2**63 itself goes as a double
 _CUMULATIVE = 2  # AGGREGATION_TEMPORALITY_CUMULATIVE
 # tag bytes: (field_number << 3) | wire_type; 2 = length-delimited, 1 = 64-bit, 0 = varint
 _START_TIME, _TIME, _AS_DOUBLE, _AS_INT, _DP_ATTRS = 0x11, 0x19, 0x21, 0x31, 0x3A
@@ -64,31 +65,51 @@ def encode_attributes(attributes: Attributes, tag: int = _DP_ATTRS) -> bytes:
     return b"".join(field(tag, _key_value(k, v)) for k, v in attributes)
 
 
+def _as_float(value: object) -> float:
+    """A number that is not a 64-bit int (a float, a bool, a huge int) as a double."""
+    return float(value)  # type: ignore[arg-type]
+
+
+_Prefixes = dict[tuple[int, int], tuple[Attributes, bytes]]
+
+
 class WireEncoder:
-    """Encodes snapshots; keeps each attribute set's bytes while the series exists."""
+    """Encodes snapshots; keeps each attribute set's bytes while the series exists.
+
+    A number data point is its attributes and 18 or 27 bytes of numbers (time, start
+    time, value: fixed64/double/sfixed64), so its tag, length and attributes are one
+    prefix per attribute set and kind of point, kept across snapshots; a point costs
+    one ``struct.pack``. The cache is keyed by the attribute tuple's id and holds the
+    tuple, so the id cannot be reused while the entry lives: hashing a tuple of
+    string pairs per point cost more than the rest of the point.
+    """
 
     def __init__(self, resource: Mapping[str, str]) -> None:
         resource_msg = encode_attributes(tuple(sorted(resource.items())), 0x0A)
         scope = field(0x0A, SCOPE_NAME.encode()) + field(0x12, __version__.encode())
         self._resource_field = field(0x0A, resource_msg)
         self._scope_field = field(0x0A, scope)
-        self._attr_cache: dict[Attributes, bytes] = {}
+        # (id(attributes), numbers length) → (attributes, data point prefix)
+        self._prefixes: dict[tuple[int, int], tuple[Attributes, bytes]] = {}
 
     def encode(self, snapshot: Snapshot) -> bytes:
-        cache, self._attr_cache = self._attr_cache, {}
-        metrics = [field(0x12, self._metric(series, cache)) for series in snapshot.metrics
+        old, self._prefixes = self._prefixes, {}
+        metrics = [field(0x12, self._metric(series, old)) for series in snapshot.metrics
                    if series.points]
         scope_metrics = field(0x12, self._scope_field + b"".join(metrics))
         return field(0x0A, self._resource_field + scope_metrics)
 
-    def _attrs(self, attributes: Attributes, old: dict[Attributes, bytes]) -> bytes:
-        encoded = self._attr_cache.get(attributes)
-        if encoded is None:
-            encoded = old.get(attributes) or encode_attributes(attributes)
-            self._attr_cache[attributes] = encoded
-        return encoded
+    def _prefix(self, attributes: Attributes, size: int, old: _Prefixes) -> bytes:
+        """Tag, length and attributes of a data point whose numbers take ``size`` bytes."""
+        key = (id(attributes), size)
+        held = old.get(key)
+        if held is None or held[0] is not attributes:
+            encoded = encode_attributes(attributes)
+            held = (attributes, b"\x0a" + varint(len(encoded) + size) + encoded)
+        self._prefixes[key] = held
+        return held[1]
 
-    def _metric(self, series: MetricSeries, old: dict[Attributes, bytes]) -> bytes:
+    def _metric(self, series: MetricSeries, old: _Prefixes) -> bytes:
         m = series.metric
         head = field(0x0A, m.name.encode())
         if m.description:
@@ -97,33 +118,42 @@ class WireEncoder:
             head += field(0x1A, m.unit.encode())
         if m.kind is Kind.HISTOGRAM:
             return head + field(0x4A, self._histogram(series))
-        points = self._number_points(series, old, m.kind is Kind.COUNTER)
         if m.kind is Kind.COUNTER:
+            points = self._sum_points(series, old)
             return head + field(0x3A, points + bytes((0x10, _CUMULATIVE, 0x18, 1)))
-        return head + field(0x2A, points)
+        return head + field(0x2A, self._gauge_points(series, old))
 
-    def _number_points(self, series: MetricSeries, old: dict[Attributes, bytes],
-                       with_start: bool) -> bytes:
-        out = []
-        append = out.append
+    def _sum_points(self, series: MetricSeries, old: _Prefixes) -> bytes:
+        out: list[bytes] = []
+        append, prefix, size = out.append, self._prefix, _INT_POINT.size
+        pack_int, pack_double = _INT_POINT.pack, _DOUBLE_POINT.pack
+        for p in series.points:
+            value, start = p.value, p.start_time_unix_nano
+            if p.baseline_time_unix_nano:  # the zero the backend needs before a first increment
+                append(prefix(p.attributes, size, old))
+                append(pack_int(_START_TIME, start, _TIME, p.baseline_time_unix_nano, _AS_INT, 0))
+            append(prefix(p.attributes, size, old))
+            if (type(value) is int or isinstance(value, int)) and _MIN <= value <= _INT64_MAX:
+                append(pack_int(_START_TIME, start, _TIME, p.time_unix_nano, _AS_INT, value))
+            else:
+                append(pack_double(_START_TIME, start, _TIME, p.time_unix_nano, _AS_DOUBLE,
+                                   _as_float(value)))
+        return b"".join(out)
+
+    def _gauge_points(self, series: MetricSeries, old: _Prefixes) -> bytes:
+        out: list[bytes] = []
+        append, prefix, size = out.append, self._prefix, _GAUGE_INT.size
         for p in series.points:
             value = p.value
-            is_int = isinstance(value, int) and -_INT64_MAX <= value <= _INT64_MAX
-            tag, number = (_AS_INT, value) if is_int else (_AS_DOUBLE, float(value))
-            if with_start:
-                packer = _INT_POINT if is_int else _DOUBLE_POINT
-                nums = packer.pack(_START_TIME, p.start_time_unix_nano, _TIME, p.time_unix_nano,
-                                   tag, number)
+            if p.baseline_time_unix_nano:  # as in _sum_points, start time included
+                append(prefix(p.attributes, _INT_POINT.size, old))
+                append(_INT_POINT.pack(_START_TIME, p.start_time_unix_nano, _TIME,
+                                       p.baseline_time_unix_nano, _AS_INT, 0))
+            append(prefix(p.attributes, size, old))
+            if (type(value) is int or isinstance(value, int)) and _MIN <= value <= _INT64_MAX:
+                append(_GAUGE_INT.pack(_TIME, p.time_unix_nano, _AS_INT, value))
             else:
-                packer = _GAUGE_INT if is_int else _GAUGE_DOUBLE
-                nums = packer.pack(_TIME, p.time_unix_nano, tag, number)
-            attributes = self._attrs(p.attributes, old)
-            if p.baseline_time_unix_nano:  # the zero the backend needs before a first increment
-                zero = attributes + _INT_POINT.pack(_START_TIME, p.start_time_unix_nano, _TIME,
-                                                    p.baseline_time_unix_nano, _AS_INT, 0)
-                append(b"\x0a" + varint(len(zero)) + zero)
-            body = attributes + nums
-            append(b"\x0a" + varint(len(body)) + body)
+                append(_GAUGE_DOUBLE.pack(_TIME, p.time_unix_nano, _AS_DOUBLE, _as_float(value)))
         return b"".join(out)
 
     @staticmethod

@@ -93,7 +93,9 @@ def test_wire_encoding_has_no_unknown_or_lost_bytes() -> None:
 def test_attribute_cache_follows_live_series() -> None:
     encoder = WireEncoder({})
     encoder.encode(_snapshot())
-    assert len(encoder._attr_cache) == 3  # eth0, eth1 and () (histogram points are not cached)
+    # eth0, eth1 and () (histogram points are not cached)
+    assert {held[0] for held in encoder._prefixes.values()} == {
+        attrs({"network.interface.name": "eth0"}), attrs({"network.interface.name": "eth1"}), ()}
     empty = SeriesStore(clock=lambda: 1)
     encoder.encode(empty.snapshot())
-    assert encoder._attr_cache == {}  # gone series free their cached bytes
+    assert encoder._prefixes == {}  # gone series free their cached bytes

@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.collectors.podnet.io_accounting import IoAccounting
-from otel_netreceiver.collectors.podnet.memo import NetnsMemo
+from otel_netreceiver.collectors.podnet.memo import NetnsMemo, as_blocks
 from otel_netreceiver.collectors.podnet.probes import (
     BLOCK_PROBES,
     PROBE_FILES,
@@ -74,33 +74,34 @@ class PodNetCollector:
             points += [Point(syscalls, a, totals[calls]), Point(volume, a, totals[chars])]
         return points
 
-    def _read(self, inode: int, target: Target, errors: list[str]
-              ) -> tuple[list[Point], list[Block]]:
-        points: list[Point] = []
+    def _read(self, inode: int, target: Target, errors: list[str]) -> list[Block]:
         blocks: list[Block] = []
         for probe in self._config.probes:
             try:
-                if probe == "io":
-                    points.extend(self._io_points(inode, target))
-                    continue
-                (blocks if probe in BLOCK_PROBES else points).extend(
-                    self._run(inode, probe, target))
+                blocks += self._run(inode, probe, target)
             except ParseError as exc:
                 errors.append(f"probe {probe}: {exc}")
-        return points, blocks
+        return blocks
 
-    def _run(self, inode: int, probe: str, target: Target) -> list:
-        """Run a probe, or reuse its last points when its input files did not change."""
+    def _run(self, inode: int, probe: str, target: Target) -> list[Block]:
+        """Run a probe, or reuse its last blocks when its input files did not change.
+
+        Probes that return points have them wrapped in one block, whose keys (and
+        values, when none moved) are last cycle's objects: the store's one-step path.
+        """
         files = PROBE_FILES.get(probe)
-        if files is None:
-            return PROBES[probe](target)
-        texts = tuple(read_net(target, name) for name in files)
+        texts = None if files is None else tuple(read_net(target, name) for name in files)
         held = target.state().probes.get(probe)
-        if held is not None and held[0] == texts:
+        if texts is not None and held is not None and held[0] == texts:
             return held[1]
-        points = PROBES[probe](target)
-        target.state().probes[probe] = (texts, points)
-        return points
+        if probe == "io":
+            out = as_blocks(self._io_points(inode, target), held and held[1])
+        elif probe in BLOCK_PROBES:
+            out = PROBES[probe](target)
+        else:
+            out = as_blocks(PROBES[probe](target), held and held[1])
+        target.state().probes[probe] = (texts, out)
+        return out
 
     def _netns_memo(self, inode: int, attributes: tuple) -> NetnsMemo:
         """Last cycle's memo of the namespace, unless its attributes changed (points and
@@ -112,7 +113,6 @@ class PodNetCollector:
         return memo
 
     def collect(self) -> Collection:
-        points: list[Point] = []
         blocks: list[Block] = []
         errors: list[str] = []
         kinds: Counter[str] = Counter()
@@ -134,19 +134,17 @@ class PodNetCollector:
                             self._cpu_stat_path(ns, identity),
                             memo=self._netns_memo(inode, attributes))
             try:
-                read, read_blocks = self._read(inode, target, errors)
+                blocks += self._read(inode, target, errors)
             except Gone:
                 continue  # the namespace went away mid-read: it is simply not in this cycle
-            points += read
-            blocks += read_blocks
             kinds[identity.kind] += 1
         # state of vanished namespaces is dropped here
         self._cpu_stat = {k: v for k, v in self._cpu_stat.items() if k[0] in live}
         self._memo = self._next_memo
         self._io.end_cycle()
         count = metric("netreceiver.netns.count")
-        points += [Point(count, attrs({"netns.kind": k}), kinds.get(k, 0))
-                   for k in ("pod", "host", "other")]
+        points = [Point(count, attrs({"netns.kind": k}), kinds.get(k, 0))
+                  for k in ("pod", "host", "other")]
         return Collection.of(self.name, points, time.time_ns(), errors, blocks)
 
     def probe(self) -> ProbeStatus:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from operator import itemgetter
 from typing import TypeVar
 
-from otel_netreceiver.model import Attributes, Block, MetricDef
+from otel_netreceiver.model import Attributes, Block, MetricDef, Point
 from otel_netreceiver.procfs.errors import ParseError
 from otel_netreceiver.procfs.netdev import HEADER_LINES, NetDevCounters, parse_net_dev_line
 from otel_netreceiver.procfs.snmp import check_pairs, parse_snmp_pair
@@ -209,6 +209,19 @@ def _interface_block(dev: NetDevCounters, attributes: Attributes,
     return Block(tuple(keys), tuple(values))
 
 
+def as_blocks(points: list[Point], previous: list[Block] | None) -> list[Block]:
+    """A probe's points as one block, reusing last cycle's keys and block where they held."""
+    if not points:
+        return []
+    keys = tuple((p.metric, p.attributes) for p in points)
+    values = tuple(p.value for p in points)
+    if previous and previous[0].keys == keys:
+        if previous[0].values == values:
+            return previous
+        keys = previous[0].keys
+    return [Block(keys, values)]
+
+
 class NetnsMemo:
     """Per namespace: the line memos, shared parses, and each probe's last output."""
 
@@ -219,7 +232,7 @@ class NetnsMemo:
         self.mib: dict[str, MibMemo] = {}
         self.dev = DevMemo()
         self.parsed: dict[str, tuple[str, object]] = {}  # file → (text, parse)
-        self.probes: dict[str, tuple[tuple[str | None, ...], list]] = {}
+        self.probes: dict[str, tuple[tuple[str | None, ...] | None, list[Block]]] = {}
 
     def parse(self, name: str, text: str, parser: Callable[[str], T]) -> T:
         """``parser(text)``, once per distinct text of the file (shared between probes)."""

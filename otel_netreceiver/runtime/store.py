@@ -261,9 +261,11 @@ class SeriesStore:
                     for metric_name, quiet in held.quiet.items():
                         suppressed[metric_name] += quiet
                 for (metric, attributes), st in series:
-                    grouped.setdefault(metric, []).append(
-                        SeriesPoint(attributes, st.start, (st.group or st).time, st.value,
-                                    st.baseline))
+                    points = grouped.get(metric)
+                    if points is None:
+                        points = grouped[metric] = []
+                    points.append(SeriesPoint(attributes, st.start, (st.group or st).time,
+                                              st.value, st.baseline))
             self._suppressed = dict(suppressed)
             now = self._clock()
         metrics = tuple(MetricSeries(m, tuple(p)) for m, p in

@@ -70,7 +70,14 @@ def _as_float(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-_Prefixes = dict[tuple[int, int], tuple[Attributes, bytes]]
+def _held(attributes: Attributes, kind: int) -> tuple[Attributes, bytes]:
+    """(attributes, tag + length + attributes) of a sum's (0) or gauge's (1) data point."""
+    encoded = encode_attributes(attributes)
+    size = len(encoded) + (_INT_POINT.size, _GAUGE_INT.size)[kind]
+    return attributes, b"\x0a" + varint(size) + encoded
+
+
+_Prefixes = tuple[dict[int, tuple[Attributes, bytes]], dict[int, tuple[Attributes, bytes]]]
 
 
 class WireEncoder:
@@ -78,10 +85,10 @@ class WireEncoder:
 
     A number data point is its attributes and 18 or 27 bytes of numbers (time, start
     time, value: fixed64/double/sfixed64), so its tag, length and attributes are one
-    prefix per attribute set and kind of point, kept across snapshots; a point costs
-    one ``struct.pack``. The cache is keyed by the attribute tuple's id and holds the
-    tuple, so the id cannot be reused while the entry lives: hashing a tuple of
-    string pairs per point cost more than the rest of the point.
+    prefix per attribute set and kind of point (sum, gauge), kept while the series
+    lives; a point costs one ``struct.pack``. The cache is keyed by the attribute
+    tuple's id and holds the tuple, so the id cannot be reused while the entry lives:
+    hashing a tuple of string pairs per point cost more than the rest of the point.
     """
 
     def __init__(self, resource: Mapping[str, str]) -> None:
@@ -89,24 +96,22 @@ class WireEncoder:
         scope = field(0x0A, SCOPE_NAME.encode()) + field(0x12, __version__.encode())
         self._resource_field = field(0x0A, resource_msg)
         self._scope_field = field(0x0A, scope)
-        # (id(attributes), numbers length) → (attributes, data point prefix)
-        self._prefixes: dict[tuple[int, int], tuple[Attributes, bytes]] = {}
+        # per numbers length (sum, gauge): id(attributes) → (attributes, data point prefix)
+        self._prefixes: _Prefixes = ({}, {})
 
     def encode(self, snapshot: Snapshot) -> bytes:
-        old, self._prefixes = self._prefixes, {}
+        old, self._prefixes = self._prefixes, ({}, {})
         metrics = [field(0x12, self._metric(series, old)) for series in snapshot.metrics
                    if series.points]
         scope_metrics = field(0x12, self._scope_field + b"".join(metrics))
         return field(0x0A, self._resource_field + scope_metrics)
 
-    def _prefix(self, attributes: Attributes, size: int, old: _Prefixes) -> bytes:
-        """Tag, length and attributes of a data point whose numbers take ``size`` bytes."""
-        key = (id(attributes), size)
-        held = old.get(key)
+    def _prefix(self, attributes: Attributes, kind: int, old: _Prefixes) -> bytes:
+        """Tag, length and attributes of a data point: ``kind`` 0 a sum's, 1 a gauge's."""
+        held = old[kind].get(id(attributes))
         if held is None or held[0] is not attributes:
-            encoded = encode_attributes(attributes)
-            held = (attributes, b"\x0a" + varint(len(encoded) + size) + encoded)
-        self._prefixes[key] = held
+            held = _held(attributes, kind)
+        self._prefixes[kind][id(attributes)] = held
         return held[1]
 
     def _metric(self, series: MetricSeries, old: _Prefixes) -> bytes:
@@ -125,35 +130,41 @@ class WireEncoder:
 
     def _sum_points(self, series: MetricSeries, old: _Prefixes) -> bytes:
         out: list[bytes] = []
-        append, prefix, size = out.append, self._prefix, _INT_POINT.size
+        append, find, keep = out.append, old[0].get, self._prefixes[0]
         pack_int, pack_double = _INT_POINT.pack, _DOUBLE_POINT.pack
-        for p in series.points:
-            value, start = p.value, p.start_time_unix_nano
-            if p.baseline_time_unix_nano:  # the zero the backend needs before a first increment
-                append(prefix(p.attributes, size, old))
-                append(pack_int(_START_TIME, start, _TIME, p.baseline_time_unix_nano, _AS_INT, 0))
-            append(prefix(p.attributes, size, old))
+        for attributes, start, now, value, baseline in series.points:
+            held = find(id(attributes))
+            if held is None or held[0] is not attributes:
+                held = _held(attributes, 0)
+            keep[id(attributes)] = held
+            prefix = held[1]
+            if baseline:  # the zero the backend needs before a first increment
+                append(prefix)
+                append(pack_int(_START_TIME, start, _TIME, baseline, _AS_INT, 0))
+            append(prefix)
             if (type(value) is int or isinstance(value, int)) and _MIN <= value <= _INT64_MAX:
-                append(pack_int(_START_TIME, start, _TIME, p.time_unix_nano, _AS_INT, value))
+                append(pack_int(_START_TIME, start, _TIME, now, _AS_INT, value))
             else:
-                append(pack_double(_START_TIME, start, _TIME, p.time_unix_nano, _AS_DOUBLE,
-                                   _as_float(value)))
+                append(pack_double(_START_TIME, start, _TIME, now, _AS_DOUBLE, _as_float(value)))
         return b"".join(out)
 
     def _gauge_points(self, series: MetricSeries, old: _Prefixes) -> bytes:
         out: list[bytes] = []
-        append, prefix, size = out.append, self._prefix, _GAUGE_INT.size
-        for p in series.points:
-            value = p.value
-            if p.baseline_time_unix_nano:  # as in _sum_points, start time included
-                append(prefix(p.attributes, _INT_POINT.size, old))
-                append(_INT_POINT.pack(_START_TIME, p.start_time_unix_nano, _TIME,
-                                       p.baseline_time_unix_nano, _AS_INT, 0))
-            append(prefix(p.attributes, size, old))
+        append, find, keep = out.append, old[1].get, self._prefixes[1]
+        for attributes, start, now, value, baseline in series.points:
+            held = find(id(attributes))
+            if held is None or held[0] is not attributes:
+                held = _held(attributes, 1)
+            keep[id(attributes)] = held
+            prefix = held[1]
+            if baseline:  # as in _sum_points: a sum's data point, start time included
+                append(self._prefix(attributes, 0, old))
+                append(_INT_POINT.pack(_START_TIME, start, _TIME, baseline, _AS_INT, 0))
+            append(prefix)
             if (type(value) is int or isinstance(value, int)) and _MIN <= value <= _INT64_MAX:
-                append(_GAUGE_INT.pack(_TIME, p.time_unix_nano, _AS_INT, value))
+                append(_GAUGE_INT.pack(_TIME, now, _AS_INT, value))
             else:
-                append(_GAUGE_DOUBLE.pack(_TIME, p.time_unix_nano, _AS_DOUBLE, _as_float(value)))
+                append(_GAUGE_DOUBLE.pack(_TIME, now, _AS_DOUBLE, _as_float(value)))
         return b"".join(out)
 
     @staticmethod

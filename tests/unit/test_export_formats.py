@@ -94,8 +94,8 @@ def test_attribute_cache_follows_live_series() -> None:
     encoder = WireEncoder({})
     encoder.encode(_snapshot())
     # eth0, eth1 and () (histogram points are not cached)
-    assert {held[0] for held in encoder._prefixes.values()} == {
+    assert {held[0] for kind in encoder._prefixes for held in kind.values()} == {
         attrs({"network.interface.name": "eth0"}), attrs({"network.interface.name": "eth1"}), ()}
     empty = SeriesStore(clock=lambda: 1)
     encoder.encode(empty.snapshot())
-    assert encoder._prefixes == {}  # gone series free their cached bytes
+    assert encoder._prefixes == ({}, {})  # gone series free their cached bytes

@@ -62,7 +62,7 @@ class MibMemo:
     namespaces each hold one.
     """
 
-    __slots__ = ("blocks", "counts", "heads", "keys", "rows", "text", "values")
+    __slots__ = ("blocks", "counts", "heads", "keys", "protocols", "rows", "text", "values")
 
     def __init__(self) -> None:
         self.text: str | None = None
@@ -70,6 +70,7 @@ class MibMemo:
         self.values: list[str] = []
         self.keys: dict[str, tuple[int, list[str]]] = {}  # protocol → (line, counter names)
         self.counts: list[int] = []  # names per header
+        self.protocols: list[str] = []  # per header, its protocol and colon
         self.rows: list[_Row | None] = []  # per values line
         self.blocks: list[Block] = []
 
@@ -103,11 +104,12 @@ class MibMemo:
                  fields: Iterable[Field], attributes: Attributes) -> None:
         tables = dict(parse_snmp_pair(h, v, source, 2 * i + 2)
                       for i, (h, v) in enumerate(zip(heads, values, strict=True)))
-        self.keys, self.counts = {}, []
+        self.keys, self.counts, self.protocols = {}, [], []
         for i, head in enumerate(heads):
             protocol, _, names = head.partition(":")
             self.keys[protocol] = (i, [sys.intern(n) for n in names.split()])
             self.counts.append(len(names.split()))
+            self.protocols.append(sys.intern(f"{protocol}:"))
         per_line: list[list[tuple[int, MetricDef, int]]] = [[] for _ in heads]
         for protocol, name, definition in fields:
             table = tables.get(protocol)
@@ -127,19 +129,19 @@ class MibMemo:
         self.heads = heads if len(tables) == len(heads) else None
 
     def _refresh(self, values: list[str], source: str) -> None:
-        heads, blocks = self.heads or [], self.blocks
+        heads, blocks, rows, counts = self.heads or [], self.blocks, self.rows, self.counts
         for i, (old, new) in enumerate(zip(self.values, values, strict=True)):
             if old == new:
                 continue
-            protocol, _, rest = new.partition(":")
+            protocol = self.protocols[i]  # "Udp:": the header's, which held
             try:
-                ints = list(map(int, rest.split()))
+                ints = list(map(int, new[len(protocol):].split()))
             except ValueError:
                 ints = []
-            if len(ints) != self.counts[i] or not heads[i].startswith(f"{protocol}:"):
+            if len(ints) != counts[i] or not new.startswith(protocol):
                 parse_snmp_pair(heads[i], new, source, 2 * i + 2)  # raises, naming the line
                 raise ParseError(source, 2 * i + 2, f"unexpected values line {new!r}")
-            row = self.rows[i]
+            row = rows[i]
             if row is not None:
                 _renew(blocks, row, ints)
 

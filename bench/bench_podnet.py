@@ -16,8 +16,12 @@ datagrams there, one to a closed port and one to its own socket, so the counters
 of dev, snmp and netstat move every cycle; the traffic is outside the measured
 region, and thread time does not count the helper).
 
+After the two warm cycles the heap is frozen out of the cyclic garbage collector,
+as the agent does after its collectors' first cycle (runtime/agent.py);
+``--no-freeze`` measures without.
+
     sudo .venv/bin/python bench/bench_podnet.py [--mode busy|idle|both] [--sizes 50 200 500]
-        [--cycles 10]
+        [--cycles 10] [--no-freeze]
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import ctypes
 import fcntl
+import gc
 import os
 import resource
 import socket
@@ -120,7 +125,7 @@ def _timed(work, traffic: Traffic | None) -> float:  # type: ignore[no-untyped-d
     return time.thread_time() - started
 
 
-def measure(cycles: int, traffic: Traffic | None) -> dict[str, float]:
+def measure(cycles: int, traffic: Traffic | None, freeze: bool = True) -> dict[str, float]:
     collector = PodNetCollector(PodNetConfig(), "/proc", NoPods())
     store, encoder = SeriesStore(), WireEncoder({"service.name": "bench"})
     last: dict[str, int] = {}
@@ -135,6 +140,8 @@ def measure(cycles: int, traffic: Traffic | None) -> dict[str, float]:
 
     for _ in range(2):  # warm: identities cached, counters moved once, as in steady state
         _timed(agent_cycle, traffic)
+    if freeze:  # as the agent does after its collectors' first cycle (runtime/agent.py)
+        gc.freeze()
     floor = sum(_timed(floor_cycle, traffic) for _ in range(cycles)) / cycles
     agent = sum(_timed(agent_cycle, traffic) for _ in range(cycles)) / cycles
     return {"floor": floor, "agent": agent, **last}
@@ -185,6 +192,8 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=10)
     parser.add_argument("--interval", type=float, default=15.0)
     parser.add_argument("--mode", choices=("busy", "idle", "both"), default="both")
+    parser.add_argument("--no-freeze", action="store_true",
+                        help="leave the warm heap in the cyclic GC (the agent freezes it)")
     args = parser.parse_args()
     print(f"{'mode':>4} {'netns':>6} {'floor ms':>9} {'agent ms':>9} {'ratio':>6} {'points':>7} "
           f"{'exported':>8} {'per ns':>7} {'OTLP KB':>8} {'core %':>7} {'RSS MB':>7}")
@@ -197,7 +206,8 @@ def main() -> None:
             try:
                 if traffic is not None:
                     traffic.loopback_up()
-                r = measure(args.cycles, traffic)
+                r = measure(args.cycles, traffic, not args.no_freeze)
+                gc.unfreeze()
             finally:
                 if traffic is not None:
                     traffic.close()

@@ -4,10 +4,19 @@ Configuration changes are applied by rebuilding only what changed: the
 collectors (their series continue in the store under the same collector
 name, so start times survive a reload) or the exporters. The store outlives
 every reload.
+
+Once every collector has run once, the heap built so far (modules, catalogue,
+per-namespace memos, the store's series) is frozen out of the cyclic garbage
+collector (gc.freeze): measured with 200 busy pods, a full collection walked
+~100,000 such objects for 20-25 ms about once per ten cycles, a quarter of the
+per-pod collection's own cost (BENCHMARKS.md, busy pods). Frozen objects are still
+freed by reference counting; only a reference cycle among them would outlive its
+use, and the per-cycle structures keep none (runtime/series.py).
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -318,6 +327,7 @@ class Agent:
         (scheduler.py); exporting just after that keeps every export one period fresh.
         """
         self.wait_first_collection(timeout=self.export_interval())
+        gc.freeze()  # the start-up heap leaves the cyclic collector's walks (module docstring)
         cfg = self.loaded.config
         start = time.monotonic() + cfg.jitter * cfg.interval + min(1.0, 0.1 * cfg.interval)
         self._stop.wait(max(start - time.monotonic(), 0.0))

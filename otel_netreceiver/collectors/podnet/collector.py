@@ -89,9 +89,10 @@ class PodNetCollector:
         Probes that return points have them wrapped in one block, whose keys (and
         values, when none moved) are last cycle's objects: the store's one-step path.
         """
-        files = PROBE_FILES.get(probe)
-        texts = None if files is None else tuple(read_net(target, name) for name in files)
-        held = target.state().probes.get(probe)
+        files, state = PROBE_FILES.get(probe), target.state()
+        held = state.probes.get(probe)
+        texts = (None if files is None else (read_net(target, files[0]),) if len(files) == 1
+                 else tuple(read_net(target, name) for name in files))
         if texts is not None and held is not None and held[0] == texts:
             return held[1]
         if probe == "io":
@@ -100,7 +101,7 @@ class PodNetCollector:
             out = PROBES[probe](target)
         else:
             out = as_blocks(PROBES[probe](target), held and held[1])
-        target.state().probes[probe] = (texts, out)
+        state.probes[probe] = (texts, out)
         return out
 
     def _netns_memo(self, inode: int, attributes: tuple) -> NetnsMemo:

@@ -50,9 +50,11 @@ class Target:
 
 def read_net(target: Target, name: str) -> str | None:
     """Text of <pid>/net/<name> (read once per cycle); None if this kernel has no such file."""
-    if name not in target.texts:
-        target.texts[name] = _read_net(target, name)
-    return target.texts[name]
+    texts = target.texts
+    if name not in texts:
+        texts[name] = text = _read_net(target, name)
+        return text
+    return texts[name]
 
 
 def _read_net(target: Target, name: str) -> str | None:

@@ -153,11 +153,8 @@ def mark_blocks(held: Held, blocks: tuple[Block, ...], cycle: int, now: int,
         keys = block.keys
         bh = get(id(keys))
         if bh is not None and bh.keys is keys:
-            if bh.seen == cycle:  # the same block twice: the first observation wins, and
-                # a series the cap refused is refused (and counted) again, as a point would be
-                newcomers += [(key, value, None, bh, index) for index, (key, value, state)
-                              in enumerate(zip(keys, block.values, bh.states, strict=True))
-                              if state is None and key not in held.by_key]
+            if bh.seen == cycle:  # the same block twice: the first observation wins
+                newcomers += _refused_again(held, bh, block)
                 continue
             if bh.complete and not restarted:
                 if block.values is not bh.values:
@@ -182,14 +179,27 @@ def mark_blocks(held: Held, blocks: tuple[Block, ...], cycle: int, now: int,
         bh.time, bh.seen, bh.values = now, cycle, block.values
         held.stale = True
     if seen_blocks < len(held.blocks):
-        kept = {}
-        for k, b in held.blocks.items():
-            if b.seen == cycle:
-                kept[k] = b
-            else:
-                b.states = []  # no cycle left between a dropped holder and its states
-        held.blocks = kept
+        _drop_unseen(held, cycle)
     return marked, last, ordered
+
+
+def _refused_again(held: Held, bh: BlockHeld, block: Block) -> list[Newcomer]:
+    """A block listed twice: the series the cap refused are refused (and counted) again,
+    as they would be for a point listed twice."""
+    return [(key, value, None, bh, index) for index, (key, value, state)
+            in enumerate(zip(block.keys, block.values, bh.states, strict=True))
+            if state is None and key not in held.by_key]
+
+
+def _drop_unseen(held: Held, cycle: int) -> None:
+    """Forget the holders of layouts not reported this cycle."""
+    kept = {}
+    for key, bh in held.blocks.items():
+        if bh.seen == cycle:
+            kept[key] = bh
+        else:
+            bh.states = []  # no cycle left between a dropped holder and its states
+    held.blocks = kept
 
 
 def _mark_each(held: Held, bh: BlockHeld, block: Block, cycle: int,

@@ -99,15 +99,12 @@ class SeriesStore:
                 held.stale = False
 
     def _mark(self, held: Held, collection: Collection) -> tuple[list[Newcomer], int, bool]:
-        """Advance and mark the held series reported; return the unknown points.
+        """Advance and mark the held series reported (blocks first: runtime/series.py).
 
-        Fast path: a collector that saw nothing change hands back the very same Point
-        object (collectors memoize unchanged inputs), so the series is found by the
-        point's id (no hashing of the attributes tuple) and only moves its timestamp;
-        that is most series of most pods in most cycles. Also tells how many series
-        were marked and whether they came in the held dict's order (the export order
-        follows the collection's, as if the dict were rebuilt each cycle). Blocks go
-        first (runtime/series.py).
+        A point object seen last cycle is found by its id (no hashing of the attributes
+        tuple) and only moves its timestamp. Returns the unknown series, how many were
+        marked and whether they came in the held dict's order (the export order follows
+        the collection's, as if the dict were rebuilt each cycle).
         """
         cycle, now, restarted = self._cycle, collection.time_unix_nano, collection.restarted
         by_id, by_key, advance = held.by_id.get, held.by_key.get, self._advance

@@ -30,6 +30,7 @@ import time
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
+from itertools import chain
 
 from otel_netreceiver.model import Attributes, HistogramValue, Value
 from otel_netreceiver.model import Collection as PointCollection
@@ -139,20 +140,27 @@ class History:
             with self._lock:
                 born = self._previous.get(name)
                 self._previous[name] = max(t, born or 0)
-        self.record(collection.every_point(), t, born)
+        observed = chain(((m, a, v) for block in collection.blocks  # no Point per value
+                          for (m, a), v in zip(block.keys, block.values, strict=True)),
+                         ((p.metric, p.attributes, p.value) for p in collection.points))
+        self._record(observed, t, born)
 
     def record(self, points: Iterable, t: int, born_after: int | None = None) -> None:
         """Record points observed at ``t``; with ``born_after``, a new series was zero then."""
+        self._record(((p.metric, p.attributes, p.value) for p in points), t, born_after)
+
+    def _record(self, observed: Iterable, t: int, born_after: int | None) -> None:
+        """Record (metric, attributes, value) triples observed at ``t``."""
         wanted = self._metrics
         with self._lock:
-            for point in points:
-                name = point.metric.name
+            for metric, attributes, raw in observed:
+                name = metric.name
                 if name not in wanted:
                     continue
-                value = _storable(point.value)
+                value = _storable(raw)
                 if value is None:
                     continue
-                key = (name, point.attributes)
+                key = (name, attributes)
                 series = self._series.get(key)
                 if series is None:
                     series = self._series[key] = _Series(t, value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.history.store import History
-from otel_netreceiver.model import Point, attrs
+from otel_netreceiver.model import Block, Collection, Point, attrs
 
 S = 10**9
 RCVBUF = metric("netreceiver.udp.rcvbuf_errors")
@@ -79,3 +79,19 @@ def test_pruning_forgets_old_samples_but_keeps_the_baseline_and_drops_gone_serie
     assert h.sample_count() <= 13  # 10 s of a's changes plus its baseline
     row = _only(h.increases(RCVBUF.name, lambda a: True, 120 * S, 129 * S))
     assert row.delta == 9
+
+
+def test_a_collection_s_blocks_are_recorded_as_its_points_would_be():
+    """The per-pod collector hands most values over in blocks (model.Block)."""
+    by_points, by_blocks = _history(), _history()
+    for t, a, b in ((100, 5, 1), (101, 8, 1), (102, 8, 4)):
+        points = (Point(RCVBUF, POD_A, a), Point(RCVBUF, POD_B, b))
+        by_points.update(Collection("podnet", points, t * S))
+        block = Block(((RCVBUF, POD_A),), (a,))
+        by_blocks.update(Collection("podnet", (Point(RCVBUF, POD_B, b),), t * S,
+                                    blocks=(block,)))
+    for h in (by_points, by_blocks):
+        rows = h.increases(RCVBUF.name, lambda a: True, 100 * S, 102 * S)
+        assert sorted((dict(r.attributes)["k8s.pod.uid"], r.delta) for r in rows) == [
+            ("a", 3), ("b", 3)]
+    assert by_blocks.series_count() == by_points.series_count() == 2

@@ -77,7 +77,8 @@ def test_500_namespaces_come_and_go_without_leaving_series_fds_or_memory() -> No
     assert {k[0] for k in collector._resolver._attributes} <= set(collector._resolver._cache)
     assert set(collector._memo) <= {int(i) for i in baseline_inodes}  # memos keyed by inode
     live_attribute_sets = {p.attributes for m in store.snapshot().metrics for p in m.points}
-    assert set(encoder._attr_cache) == live_attribute_sets  # cached bytes only for live series
+    cached = {held[0] for kind in encoder._prefixes for held in kind.values()}
+    assert cached == live_attribute_sets  # cached bytes only for live series
     assert _proc_handles() <= handles_before  # no /proc or namespace handle left open
     # flat after warm-up: round 10 holds no more than round 2 plus a small allowance
     assert traced[-1] - traced[1] < 256 * 1024, traced

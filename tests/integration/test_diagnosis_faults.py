@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_netreceiver.diagnosis.playbooks_path import TIMEOUT_EVENTS
 from tests.integration.test_playbooks import (
     SETTLE,
     _background,
@@ -331,6 +332,9 @@ def test_a_lossy_path_is_loss_on_both_ends_even_diluted_by_healthy_traffic(node)
     assert not healthy_out["errors"] and healthy_out["done"] > lossy["done"]
     mine, theirs = deltas
     assert theirs.get("TcpRetransSegs", 0) > 0 and mine.get("TcpRetransSegs", 0) > 0
+    # the client's own evidence: its requests' retransmission timeouts, more than the stray
+    # ones a healthy path may have (what the client's loss finding stands on)
+    assert mine.get("TcpExtTCPTimeouts", 0) > TIMEOUT_EVENTS, mine
     # what made the client's loss invisible to a ratio over the whole window: the healthy
     # traffic's segments outnumber the lossy connections' retransmissions fifty to one
     assert mine["TcpRetransSegs"] / mine["TcpOutSegs"] < 0.02, mine

@@ -225,14 +225,26 @@ def _packet_socket(interface: str) -> socket.socket:
     return sock
 
 
+def _schedule_first() -> None:
+    """Run the relay ahead of every ordinary process: a clean wire must add no delay of its
+    own. A sender's tail loss probe fires 2 srtt after its last segment, at least 2 jiffies
+    (tcp_schedule_loss_probe, net/ipv4/tcp_output.c): a veth's srtt is tens of microseconds,
+    so a relay that waits a few milliseconds for a CPU makes the probe fire on a clean path
+    and come back DSACKed, which is what a delaying path looks like. At nice -10 that still
+    happened with two busy processes on the two cores (a clean run said
+    path_delay_or_reordering); a real-time relay is woken at once. It sleeps in select
+    between frames, and the kernel's real-time throttling (sched_rt_runtime_us) bounds it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(10))
+    except (OSError, AttributeError):  # no CAP_SYS_NICE or RT group budget: the best we may
+        os.nice(-10)
+
+
 def relay(first: str, second: str, fault: Fault) -> RelayStats:
     """Copy frames between two interfaces with ``fault`` until SIGTERM; held frames are
     sent at once on stop (a fault ends with its ``with`` block, not with lost frames)."""
     stopping: list[int] = []
-    # A clean wire must add no delay of its own: at the default priority, on a busy node, the
-    # relay waited long enough for TCP's tail loss probe to fire (and come back DSACKed) in
-    # one clean run in two; at -10 none in six (measured with the clean traffic of the tests)
-    os.nice(-10)
+    _schedule_first()
     signal.signal(signal.SIGTERM, lambda *_: stopping.append(1))
     state = _Relay((_packet_socket(first), _packet_socket(second)), fault)
     rng = random.Random(fault.seed)

@@ -335,6 +335,7 @@ def test_a_lossy_path_is_loss_on_both_ends_even_diluted_by_healthy_traffic(node)
         for target in ("lossy-server", "healthy-server"):
             assert not _client(node, "loss-client", target, 2, 1, 2000, 2000)["errors"]
         clean = _clean(node, "loss-client", "lossy-server", "healthy-server")
+        # loss drawn per segment (tests/support/wire.py): each run loses the same segments
         with counting(client, server) as deltas, \
                 node["wires"]["lossy-server"].inject(Fault(loss=0.2, seed=3)) as relayed:
             healthy = subprocess.Popen(

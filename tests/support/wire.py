@@ -19,10 +19,13 @@ segment's place in its connection (the connection's order of arrival, its direct
 sequence and acknowledgement numbers relative to the initial ones, the payload length and
 flags, and which copy of that segment it is), so the same traffic loses the same segments
 in every run. A draw in arrival order lost different segments each run (whether a delayed
-ACK went out before or after a data segment shifts every later draw), and with a few dozen
-requests the client's retransmission timeouts ranged from 1 to 8. Frames that are not TCP
-over IPv4 (ARP) are never dropped: a lost ARP reply stalls the pod for a second, which is no
-part of a lossy path beyond the node.
+ACK went out before or after a data segment shifts every later draw): in ten runs of the
+loss test's lossy traffic (2 connections, 4 s, 20 %) the client completed 22 to 59 requests
+and counted 7 to 15 retransmission timeouts, and a run whose connections both met a long
+backoff early has next to none. Drawn per segment: 43 requests and 7 timeouts in each of ten
+runs, idle or with two busy processes on the two cores. Frames that are not TCP over IPv4
+(ARP) are never dropped: a lost ARP reply stalls the pod for a second, which is no part of
+a lossy path beyond the node.
 
 Frames must fit the veth MTU as they are, so segmentation and checksum offloads are turned
 off on the pod's eth0 and the node's veth: an AF_PACKET reader gets a GSO super-frame or a

@@ -21,9 +21,9 @@ flags, and which copy of that segment it is), so the same traffic loses the same
 in every run. A draw in arrival order lost different segments each run (whether a delayed
 ACK went out before or after a data segment shifts every later draw): in ten runs of the
 loss test's lossy traffic (2 connections, 4 s, 20 %) the client completed 22 to 59 requests
-and counted 7 to 15 retransmission timeouts, and a run whose connections both met a long
-backoff early has next to none. Drawn per segment: 43 requests and 7 timeouts in each of ten
-runs, idle or with two busy processes on the two cores. Frames that are not TCP over IPv4
+and counted 7 to 15 retransmission timeouts (the rule reading them wants more than 2).
+Drawn per segment: 43 requests and 7 timeouts in each of ten runs, idle or with two busy
+processes on the two cores. Frames that are not TCP over IPv4
 (ARP) are never dropped: a lost ARP reply stalls the pod for a second, which is no part of
 a lossy path beyond the node.
 

@@ -46,22 +46,19 @@ from tests.integration.test_playbooks import (
     _verdicts,
     start_agent,
 )
-from tests.support.k8s_api import KubeApiDouble, make_pod
-from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, run
-from tests.support.sdk_node import link_pods
-from tests.support.wire import (
+from tests.support.fault_traffic import (
     REQUEST_SERVER,
-    Fault,
-    RelayStats,
-    Wire,
     counting,
     nft,
     nft_packets,
     request_client,
     rttvar_ms,
     srtt_ms,
-    wired,
 )
+from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods, run
+from tests.support.sdk_node import link_pods
+from tests.support.wire import Fault, RelayStats, Wire, wired
 
 pytestmark = pytest.mark.root
 NODE = "node-diagnosis-faults"

@@ -95,7 +95,7 @@ class EbpfCollector:
         self._loaded = self._loader.load_all([PROBES[name] for name in config.probes], renderer,
                                              composite=renderer.composite)
         self._statuses = self._loader.statuses
-        if "packetloss" in self._loaded:  # drop sites are named from kallsyms (~0.2 s of CPU):
+        if any(UNITS[name].symbols for name in self._loaded):  # kallsyms: ~0.2 s of CPU,
             self._symbols.table()  # read now, never on the first drop a question reads
         # what the programs were built with, for the readers
         self._built, self._by_cookie = renderer.built, renderer.by_cookie

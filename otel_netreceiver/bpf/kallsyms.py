@@ -19,6 +19,8 @@ from array import array
 from collections.abc import Iterable
 from pathlib import Path
 
+from otel_netreceiver.bpf.trim import malloc_trim
+
 _TEXT_TYPES = (b"t", b"T", b"w", b"W")
 
 
@@ -136,6 +138,8 @@ class KernelSymbols:
         with self._lock:
             if self._table is None:
                 self._table = Kallsyms.load(self._proc_root)
+                # parsing frees ~20 MB of temporaries that glibc keeps (bpf/trim.py)
+                malloc_trim()
             return self._table
 
     def name(self, address: int) -> str:

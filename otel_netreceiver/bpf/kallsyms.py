@@ -8,7 +8,7 @@ lists over a hundred thousand symbols, and one Python str and int per symbol
 (plus a list slot each) cost tens of MB, where one sorted ``array('Q')`` of
 addresses and one bytes blob of names with end offsets cost a few. Names are
 decoded only when a lookup asks. One table serves the counting programs and the
-event records alike (``KernelSymbols``), read on first use.
+event records alike (``KernelSymbols``), read when a probe that needs it loads.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import threading
 from array import array
 from collections.abc import Iterable
 from pathlib import Path
+
+from otel_netreceiver.bpf.trim import malloc_trim
 
 _TEXT_TYPES = (b"t", b"T", b"w", b"W")
 
@@ -120,10 +122,11 @@ def _sorted_table(addresses: array, blob: bytes, ends: array) -> Kallsyms:
 
 
 class KernelSymbols:
-    """The agent's one kallsyms table, read when the first reader needs a name.
+    """The agent's one kallsyms table, read once, under a lock, by the first ``table()``.
 
     Counting (collectors/ebpf.py) and event records (events/source.py) name drop
-    locations from different threads; the table is read once, under a lock.
+    locations from different threads; both call ``table()`` when a probe that names
+    addresses loads, so the read (~0.2 s of CPU) never falls on a node-API question.
     """
 
     def __init__(self, proc_root: str) -> None:
@@ -135,6 +138,8 @@ class KernelSymbols:
         with self._lock:
             if self._table is None:
                 self._table = Kallsyms.load(self._proc_root)
+                # parsing frees ~20 MB of temporaries that glibc keeps (bpf/trim.py)
+                malloc_trim()
             return self._table
 
     def name(self, address: int) -> str:

@@ -72,3 +72,5 @@ class Probe:
     event_types: tuple[EventType, ...] = ()
     # why it is opt-in (per-packet cost), for the configuration docs; "" when on by default
     opt_in: str = ""
+    # names kernel addresses (drop sites) from kallsyms: the table is read when it loads
+    symbols: bool = False

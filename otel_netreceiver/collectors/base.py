@@ -57,3 +57,8 @@ class Collector(Protocol):
     def close(self) -> None:
         """Release handles (sockets, BPF programs). Called once."""
         ...
+
+
+# A collector may also have ``housekeep()``: slow upkeep (giving memory back) that its
+# runner calls after each of the collector's own scheduled cycles, never when a node-API
+# question reads the collector again (runtime/scheduler.py).

@@ -95,6 +95,8 @@ class EbpfCollector:
         self._loaded = self._loader.load_all([PROBES[name] for name in config.probes], renderer,
                                              composite=renderer.composite)
         self._statuses = self._loader.statuses
+        if any(UNITS[name].symbols for name in self._loaded):  # kallsyms: ~0.2 s of CPU,
+            self._symbols.table()  # read now, never on the first drop a question reads
         # what the programs were built with, for the readers
         self._built, self._by_cookie = renderer.built, renderer.by_cookie
 
@@ -104,7 +106,6 @@ class EbpfCollector:
                          self._built.get(name, {}))
 
     def collect(self) -> Collection:
-        self._loader.tick()
         live = KeyJoin(self._resolver, self._by_cookie)
         points: list[Point] = []
         errors: list[str] = []
@@ -121,6 +122,11 @@ class EbpfCollector:
             except Exception as exc:  # one probe's maps failing must not cost the others
                 errors.append(f"probe {name}: {type(exc).__name__}: {exc}")
         return Collection.of(self.name, points, time.time_ns(), errors)
+
+    def housekeep(self) -> None:
+        """Page the compiler out again now and then (bpf/loader.py): on the runner's own
+        cycles, never on the read a node-API question triggers (runtime/scheduler.py)."""
+        self._loader.tick()
 
     def probe(self) -> ProbeStatus:
         parts = [f"{n}: {'loaded' if not r else 'unavailable (' + r + ')'}"

@@ -23,6 +23,7 @@ from typing import Any
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.bpf.loader import BpfLoader, Formats, Render
+from otel_netreceiver.bpf.probes import UNITS
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.bpf.tracefs import TracepointFormat
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
@@ -134,6 +135,10 @@ class EventSource:
             [EVENT_PROBES[probe] for probe in probes_for(self._settings.types)],
             event_render(self._settings, self._timing_sample), self._open_buffer)
         self.statuses = self._loader.statuses
+        if self._loaded and (self._settings.stacks
+                             or any(UNITS[name].symbols for name in self._loaded)):
+            self._symbols.table()  # kallsyms (~0.2 s of CPU, ~3 MB) with the programs,
+            # not whenever the first record that needs a name happens to arrive
 
     def _open_buffer(self, spec: ProbeSpec, bpf: Any) -> None:
         bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,

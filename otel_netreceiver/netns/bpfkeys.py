@@ -8,9 +8,14 @@ names another namespace. Each cycle a key is one of:
 - live: the key of a namespace in the walk: its counts go to that namespace's pod;
 - dead: in no namespace of a walk made after the key was counted: deleted from the map, so
   its counts are never attributed and its series ends;
-- unsure: the walk could not read every namespace's cookie: left in the map, not reported.
-A key the shared walk does not know may belong to a namespace born since: one fresh walk
-per cycle decides (``NetnsResolver.current(max_age=0)``).
+- unsure: the walk could not read every namespace's cookie, or no walk made after the key
+  was counted may be had now: left in the map, not reported.
+A key the shared walk does not know may belong to a namespace born since: a walk begun
+after the maps were read decides (``NetnsResolver.walk_after``). At most one such walk is
+made per ``FRESH_WALK_GAP``, whoever reads (the collector's cycle or the reads node-API
+questions trigger): keys of a namespace that stays unknown, or whose cookie cannot be read,
+would otherwise cost a walk of /proc on every read. A key left unsure is decided by a later
+read; its counts stay in the kernel map meanwhile.
 """
 
 from __future__ import annotations
@@ -19,17 +24,18 @@ from otel_netreceiver.model import Attributes, attrs
 from otel_netreceiver.netns.resolver import NetnsResolver, Walk
 
 LIVE, DEAD, UNSURE = "live", "dead", "unsure"
+FRESH_WALK_GAP = 0.5  # seconds between walks made for keys the shared walk did not know
 UNKNOWN_NETNS: Attributes = attrs({"netns.kind": "unknown"})
 
 
 class KeyJoin:
     """One cycle's view: map key (cookie or inode) → live namespace and its attributes."""
 
-    def __init__(self, resolver: NetnsResolver, by_cookie: bool) -> None:
-        self._resolver, self._by_cookie = resolver, by_cookie
-        walks = resolver.walks
+    def __init__(self, resolver: NetnsResolver, by_cookie: bool,
+                 min_gap: float = FRESH_WALK_GAP) -> None:
+        self._resolver, self._by_cookie, self._min_gap = resolver, by_cookie, min_gap
+        self._read_at = resolver.clock()  # the maps are read after this
         self._walk = resolver.current()
-        self._fresh = walks != resolver.walks  # walked for this cycle: no second walk
         self._labels: dict[int, Attributes] = {}
 
     @property
@@ -47,10 +53,13 @@ class KeyJoin:
         """live, dead or unsure (see the module docstring); key 0 is live (node level)."""
         if not key or self._inode(self._walk, key) is not None:
             return LIVE
-        if not self._fresh:
-            self._walk, self._fresh = self._resolver.current(max_age=0), True
+        if self._walk.at < self._read_at:  # may predate the key: a walk made since decides
+            walk = self._resolver.walk_after(self._read_at, self._min_gap)
+            if walk is None:
+                return UNSURE
+            self._walk = walk
             self._labels.clear()
-            if self._inode(self._walk, key) is not None:
+            if self._inode(walk, key) is not None:
                 return LIVE
         if self._by_cookie and not self._walk.cookies_complete:
             return UNSURE

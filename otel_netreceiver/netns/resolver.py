@@ -56,9 +56,10 @@ class NetnsResolver:
         if max_age < 0 or math.isnan(max_age):
             raise ValueError(f"netns resolver max_age must be >= 0 seconds, got {max_age}")
         self.proc_root, self.directory = proc_root, directory
-        self.max_age, self._clock = max_age, clock
+        self.max_age, self.clock = max_age, clock
         self._lock = threading.Lock()
         self._walk = Walk(0, -math.inf)
+        self._asked_at = -math.inf  # the last walk_after() that walked
         # inode → (pid, identity, cookie): a namespace is looked at once, unless its pid changes
         self._cache: dict[int, tuple[int, NetnsIdentity, int | None]] = {}
         self._cookies = True  # False once the kernel showed it has no NS_GET_ID
@@ -73,15 +74,34 @@ class NetnsResolver:
         limit = self.max_age if max_age is None else max_age
         with self._lock:
             walk = self._walk
-            if walk.generation and self._clock() - walk.at < limit:
+            if walk.generation and self.clock() - walk.at < limit:
                 return walk
+            self._walk = self._walk_now(walk.generation + 1)
+            return self._walk
+
+    def walk_after(self, at: float, min_gap: float) -> Walk | None:
+        """A walk begun at or after ``at`` (``clock`` seconds): the latest if it is, else a
+        new one, unless this method walked less than ``min_gap`` seconds ago (then None).
+
+        A BPF map key no walk knows is called dead only on a walk made since its reader
+        began (netns/bpfkeys.py); the gap keeps a flood of node-API questions, each reading
+        the maps again, from walking /proc once per question.
+        """
+        with self._lock:
+            walk = self._walk
+            if walk.generation and walk.at >= at:
+                return walk
+            now = self.clock()
+            if now - self._asked_at < min_gap:
+                return None
+            self._asked_at = now
             self._walk = self._walk_now(walk.generation + 1)
             return self._walk
 
     def _walk_now(self, generation: int) -> Walk:
         host, fresh = host_netns_inode(self.proc_root), {}
         entries, cookies = {}, {}
-        at = self._clock()
+        at = self.clock()
         for inode, ns in discover(self.proc_root).items():
             cached = self._cache.get(inode)
             if cached is None or cached[0] != ns.pid:

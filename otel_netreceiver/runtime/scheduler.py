@@ -167,6 +167,18 @@ class CollectorRunner:
             self.stats.last_error = f"{type(exc).__name__}: {exc}"
             return False
 
+    def _housekeep(self) -> None:
+        """The collector's slow upkeep (``housekeep()``, if it has one), after its own
+        scheduled cycles only and outside the cycle lock: a node-API question
+        (``collect_now``) neither pays for it nor waits for it."""
+        housekeep = getattr(self.collector, "housekeep", None)
+        if housekeep is None:
+            return
+        try:
+            housekeep()
+        except Exception as exc:  # upkeep is advice: its failure costs no cycle
+            log.warning("collector %s: housekeeping failed: %s", self.name, exc)
+
     def _report(self, message: str, exc: BaseException | None = None) -> None:
         # Log a failure when it starts or changes, not every cycle it persists.
         if message != self.stats.last_error:
@@ -183,6 +195,7 @@ class CollectorRunner:
         phase = self._rng.random() * self._jitter * self._interval
         while not self._stop.is_set():
             ok = self._supervised_once()
+            self._housekeep()
             if not ok:
                 self._stop.wait(self.backoff())
                 continue

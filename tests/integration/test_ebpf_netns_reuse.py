@@ -93,7 +93,7 @@ def test_a_new_namespace_on_a_dead_ones_inode_starts_from_zero() -> None:
         assert cookie is not None and cookie != dead_cookie  # same inode, another namespace
         first = collector.collect()
         assert _no_socket(first, inode) == 0  # none of the dead one's 30
-        keys = {key.netns for key, _ in collector._loaded["packetloss"]["drops"].items()}
+        keys = {key.netns for key, _ in collector._loaded["packetloss"][b"drops"].items()}
         assert dead_cookie not in keys  # deleted from the kernel map
         _drops(born, 7)
         assert _no_socket(collector.collect(), inode) == 7

@@ -3,14 +3,21 @@
 Afterwards no series of a dead namespace is exported, the collector holds no
 state for it, no /proc or namespace descriptor is left open, and traced memory
 is flat across rounds instead of growing with every namespace ever seen.
+
+The collector's proc root holds only pid 1, this process and the test's own processes
+(links into the real /proc): it reads the real kernel's files for them, and the
+namespaces that other tests and programs on the node create and destroy meanwhile
+neither count as the test's nor move its memory.
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import subprocess
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 
@@ -48,11 +55,41 @@ def _proc_handles() -> set[str]:
     return handles
 
 
-def test_500_namespaces_come_and_go_without_leaving_series_fds_or_memory() -> None:
+class OwnProc:
+    """A proc root of links into /proc: pid 1 (the host's namespace), ``self`` and this
+    process, and the processes added."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        root.mkdir()
+        (root / "self").symlink_to("/proc/self")  # whoever reads: this process
+        for pid in (1, os.getpid()):
+            self._link(pid)
+
+    def _link(self, pid: int) -> None:
+        (self.root / str(pid)).symlink_to(f"/proc/{pid}")
+
+    def add(self, procs: list[subprocess.Popen]) -> None:
+        """Link them once each has entered its own namespace (unshare is not instant)."""
+        host = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + 30
+        for proc in procs:
+            while os.readlink(f"/proc/{proc.pid}/ns/net") == host:
+                assert time.monotonic() < deadline, f"pid {proc.pid} never left the host netns"
+                time.sleep(0.01)
+            self._link(proc.pid)
+
+    def remove(self, procs: list[subprocess.Popen]) -> None:
+        for proc in procs:
+            (self.root / str(proc.pid)).unlink()
+
+
+def test_500_namespaces_come_and_go_without_leaving_series_fds_or_memory(tmp_path) -> None:
     reason = kernel_supports_test_pods()
     if reason:
         pytest.skip(reason)
-    collector = PodNetCollector(PodNetConfig(), "/proc", NoPods())
+    own = OwnProc(tmp_path / "proc")
+    collector = PodNetCollector(PodNetConfig(), str(own.root), NoPods())
     store, encoder = SeriesStore(), WireEncoder({"service.name": "churn"})
     store.update(collector.collect())
     baseline_inodes = _inodes(store.snapshot())
@@ -61,12 +98,13 @@ def test_500_namespaces_come_and_go_without_leaving_series_fds_or_memory() -> No
     traced = []
     for _ in range(ROUNDS):
         procs = spawn_bare_namespaces(PER_ROUND)
-        time.sleep(0.2)
+        own.add(procs)
         store.update(collector.collect())
         live = _inodes(store.snapshot())
-        assert len(live - baseline_inodes) >= PER_ROUND  # every new namespace is seen
+        assert len(live - baseline_inodes) == PER_ROUND  # every new namespace is seen
         encoder.encode(store.snapshot())
         reap(procs)
+        own.remove(procs)
         store.update(collector.collect())
         encoder.encode(store.snapshot())
         assert _inodes(store.snapshot()) <= baseline_inodes  # the dead are gone next cycle

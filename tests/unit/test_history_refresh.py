@@ -97,3 +97,49 @@ def test_a_question_reads_again_when_the_last_read_came_before_the_error() -> No
     assert time.monotonic() - started >= 0.04  # but not sooner than min_gap after the last
     runner.collect_now(1.0, error_at)  # this read came after the error: enough
     assert source.reads == 2
+
+
+class _Upkeeping(_Counting):
+    """A collector with slow upkeep (the eBPF collector's page-out of the compiler)."""
+
+    def __init__(self, upkeep_s: float = 0.0) -> None:
+        super().__init__()
+        self.upkeeps: list[int] = []  # reads done when each upkeep ran
+        self.upkeep_s = upkeep_s
+
+    def housekeep(self) -> None:
+        self.upkeeps.append(self.reads)
+        time.sleep(self.upkeep_s)
+
+
+def test_upkeep_runs_after_the_collectors_own_cycles_never_on_a_question() -> None:
+    source = _Upkeeping()
+    runner = CollectorRunner(source, _Sink(), 60.0, 0.0)
+    runner.collect_now(1.0, time.time_ns())  # a question: reads, no upkeep
+    runner.collect_now(1.0, time.time_ns())
+    assert source.reads == 2 and source.upkeeps == []
+    runner.start()  # the runner's own cycle: read, then upkeep
+    try:
+        deadline = time.monotonic() + 5
+        while not source.upkeeps and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        runner.stop()
+    assert source.upkeeps == [3]
+
+
+def test_a_question_does_not_wait_for_upkeep_in_progress() -> None:
+    source = _Upkeeping(upkeep_s=1.0)
+    runner = CollectorRunner(source, _Sink(), 60.0, 0.0)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while not source.upkeeps and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert source.upkeeps == [1]  # upkeep now sleeps for a second
+        started = time.monotonic()
+        runner.collect_now(1.0, time.time_ns())
+        waited = time.monotonic() - started
+    finally:
+        runner.stop()
+    assert source.reads == 2 and waited < 0.5, waited

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,29 @@ def test_kernel_symbols_reads_the_file_under_proc_root_once(tmp_path: Path) -> N
     (tmp_path / "kallsyms").write_text("ffffffff81000000 T renamed\n")
     assert symbols.name(0xFFFFFFFF81000001) == "_stext"  # the first read is kept
     assert symbols.table() is symbols.table()
+
+
+def _anonymous_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no RssAnon in /proc/self/status")
+
+
+def test_reading_the_table_keeps_the_table_not_what_parsing_freed(tmp_path: Path) -> None:
+    """A 200k-symbol kallsyms (6.18's size, shuffled as modules are) frees ~25 MB of parse
+    temporaries that glibc would keep; only the compact table stays resident."""
+    rng = random.Random(7)
+    lines = [f"{0xFFFFFFFF81000000 + 64 * i:016x} t function_{i:06d}_{rng.randrange(10**6)}\n"
+             for i in range(200_000)]
+    rng.shuffle(lines)
+    (tmp_path / "kallsyms").write_text("".join(lines))
+    del lines
+    before = _anonymous_bytes()
+    table = KernelSymbols(str(tmp_path)).table()
+    grown = _anonymous_bytes() - before
+    assert len(table) == 200_000
+    assert grown < table.nbytes() + 10 * 2**20, (grown, table.nbytes())
 
 
 def test_kernel_symbols_without_a_kallsyms_file_names_nothing(tmp_path: Path) -> None:

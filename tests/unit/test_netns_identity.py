@@ -90,3 +90,30 @@ def test_users_of_one_cycle_share_one_walk_and_the_dead_leave_with_the_next(
 def test_a_negative_max_age_is_refused_by_name() -> None:
     with pytest.raises(ValueError, match="max_age must be >= 0"):
         NetnsResolver("/proc", NoPods(), max_age=-1)
+
+
+def test_keys_no_walk_knows_cost_at_most_one_walk_per_gap(tmp_path: Path) -> None:
+    """Map keys of namespaces the shared walk does not know (dead, or born since) need a walk
+    made after the maps were read; questions re-reading the maps share one per gap."""
+    from otel_netreceiver.netns.bpfkeys import DEAD, FRESH_WALK_GAP, LIVE, UNSURE, KeyJoin
+
+    _process(tmp_path, "1", 4026531840)
+    clock = Clock()
+    resolver = NetnsResolver(str(tmp_path), NoPods(), max_age=13.5, clock=clock)
+    resolver.current()  # podnet's walk of this cycle
+    clock.now += 0.01
+    assert KeyJoin(resolver, by_cookie=False).status(99) == DEAD  # walked for it
+    assert resolver.walks == 2
+    for _ in range(50):  # a flood of questions within the gap: none walks again
+        clock.now += FRESH_WALK_GAP / 100
+        assert KeyJoin(resolver, by_cookie=False).status(99) == UNSURE
+    assert resolver.walks == 2
+    _process(tmp_path, "600", 4026533001)  # a namespace born since the last walk
+    clock.now += 0.01
+    join = KeyJoin(resolver, by_cookie=False)
+    assert join.status(4026533001) == UNSURE  # kept in the map: never called dead unseen
+    assert join.status(4026531840) == LIVE and resolver.walks == 2
+    clock.now += FRESH_WALK_GAP / 2
+    join = KeyJoin(resolver, by_cookie=False)
+    assert join.status(4026533001) == LIVE and join.status(99) == DEAD
+    assert resolver.walks == 3

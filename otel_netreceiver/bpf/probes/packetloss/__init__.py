@@ -82,4 +82,5 @@ PROBE = Probe(
                                  ("skbaddr", "location", "rx_sk", "protocol", "reason")),),
                      package=__name__),
     event_types=(EventType("PACKETLOSS", 13, "WARN", True, event_reason, event_attributes),),
+    symbols=True,
 )

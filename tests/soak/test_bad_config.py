@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_netreceiver.config.schema import BPF_PROBES
 from tests.support.otlp_sink import OtlpHttpSink
 from tests.support.soak import record, wait_until
 
@@ -79,7 +80,7 @@ KINDS: dict[str, tuple[Callable[[Path], None], str]] = {
                           "one of netdev, snmp"),
     "unknown eBPF probe": (_text("collectors:\n  ebpf:\n    probes: [packetloss, biolat]\n"),
                            ":3: collectors.ebpf.probes: unknown value 'biolat': must be one "
-                           "of packetloss"),
+                           f"of {', '.join(BPF_PROBES)}"),
     "not a mapping": (_text("- interval: 1s\n"), ":1: (top level): expected a mapping, "
                       "got a list"),
     "empty file": (_text(""), ": (top level): the file is empty"),

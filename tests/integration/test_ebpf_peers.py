@@ -1,0 +1,157 @@
+"""The peers probe on this kernel: a pod sends known datagrams to peers of every class.
+
+Five test pods (namespaces, veths, cgroups), all on this machine: the sender S and its
+peers. The zone sources are the real ones (peers/sources.py) with configuration only:
+``peers.subnets`` puts S's and P1's test subnets in zone-a (this node's zone, as IMDS would
+say) and P2's in zone-b; P3's address is one of this node's pods (same_node); P4 holds an
+"internet" address (198.51.100.7, TEST-NET-2) and a link-local one (169.254.77.1), reached
+through a route in the node namespace (nothing leaves the machine), and its own pod address,
+private but in no configured subnet, is other_vpc. S also talks to itself over loopback
+(same_pod), and P2 echoes what it gets (S receives from other_zone).
+
+Bytes are the IP packets' total length: payload + 8 (UDP) + 20 (IPv4). The per-class sums
+of S equal what its namespace's own IP counters (nstat IpOutRequests, IpExtOutOctets,
+IpInReceives, IpExtInOctets) moved by; the receivers' counts are what they received.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otel_netreceiver.cloud.imds import InstanceMetadata
+from otel_netreceiver.collectors.ebpf import EbpfCollector
+from otel_netreceiver.config.schema import EbpfConfig, PeersConfig
+from otel_netreceiver.k8s.directory import NoPods
+from otel_netreceiver.model import Collection
+from otel_netreceiver.peers.sources import PeerZones
+from tests.integration.test_ebpf_probes import REASON, _wait_for_line
+from tests.support.pods import Pod, create_pod, destroy_pod, nstat, run
+from tests.support.sdk_node import link_pods
+
+pytestmark = pytest.mark.root
+if REASON:
+    pytest.skip(REASON, allow_module_level=True)
+
+import subprocess  # noqa: E402
+import time  # noqa: E402
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+S, P1, P2, P3, P4 = 141, 142, 143, 144, 145
+INTERNET, LINK_LOCAL = "198.51.100.7", "169.254.77.1"
+PORT = 9000
+IP_UDP = 28  # IPv4 header without options + UDP header
+
+
+class ThisNodesPods:
+    def __init__(self, *addresses: str) -> None:
+        self._addresses = addresses
+
+    def addresses(self) -> tuple[str, ...]:
+        return self._addresses
+
+
+@pytest.fixture(scope="module")
+def pods() -> Iterator[dict[int, Pod]]:
+    made: dict[int, Pod] = {}
+    try:
+        for index in (S, P1, P2, P3, P4):
+            made[index] = create_pod(index, "systemd")
+        link_pods(list(made.values()))
+        far = made[P4]
+        for address in (INTERNET, LINK_LOCAL):
+            far.exec("ip", "addr", "add", f"{address}/32", "dev", "eth0")
+            run("ip", "route", "add", f"{address}/32", "via", far.pod_ip, "dev", far.host_veth)
+        yield made
+    finally:
+        for address in (INTERNET, LINK_LOCAL):
+            run("ip", "route", "del", f"{address}/32", check=False)
+        for pod in made.values():
+            destroy_pod(pod)
+
+
+@pytest.fixture(scope="module")
+def collector(pods: dict[int, Pod]) -> Iterator[EbpfCollector]:
+    cfg = PeersConfig(subnets={"10.251.141.0/24": "zone-a", "10.251.142.0/24": "zone-a",
+                               "10.251.143.0/24": "zone-b"},
+                      describe_subnets=False, node_watch=False)
+    zones = PeerZones(cfg, InstanceMetadata(availability_zone="zone-a"), "node-t",
+                      ThisNodesPods(pods[P3].pod_ip), None)
+    c = EbpfCollector(EbpfConfig(probes=["peers"]), "/proc", NoPods(), peer_table=zones.table)
+    assert c.statuses() == {"peers": ""}, c.statuses()
+    yield c
+    c.close()
+
+
+def _by_class(collection: Collection, pod: Pod) -> dict[tuple[str, str, str], list[int]]:
+    """(direction, class, zone) → [packets, bytes] of one pod."""
+    out: dict[tuple[str, str, str], list[int]] = {}
+    for point in collection.points:
+        a = dict(point.attributes)
+        if a.get("k8s.pod.uid") != pod.uid or not point.metric.name.startswith(
+                "netreceiver.pod.peer."):
+            continue
+        key = (a["network.io.direction"], a["peer.class"], a.get("peer.zone", ""))
+        slot = 0 if point.metric.name.endswith("packets") else 1
+        out.setdefault(key, [0, 0])[slot] = int(point.value)
+    return out
+
+
+def _delta(after: dict, before: dict) -> dict:
+    keys = set(after) | set(before)
+    delta = {k: [a - b for a, b in zip(after.get(k, [0, 0]), before.get(k, [0, 0]),
+                                       strict=True)] for k in keys}
+    return {k: v for k, v in delta.items() if v != [0, 0]}
+
+
+def _sink(pod: Pod, address: str, count: int, echo: bool = False) -> subprocess.Popen:
+    argv = ["ip", "netns", "exec", pod.netns, sys.executable, str(SUPPORT / "udp_counts.py"),
+            "sink", address, str(PORT), str(count)] + (["echo"] if echo else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_line(proc, "ready", time.monotonic() + 20)
+    return proc
+
+
+def test_bytes_and_packets_by_peer_class_and_zone(pods: dict[int, Pod],
+                                                 collector: EbpfCollector) -> None:
+    s, p1, p2, p3, p4 = (pods[i] for i in (S, P1, P2, P3, P4))
+    # (sink pod, address, datagrams, payload bytes, echo) → the class S's sends are counted in
+    plan = {("same_pod", ""): (s, "127.0.0.1", 5, 100, False),
+            ("same_zone", "zone-a"): (p1, p1.pod_ip, 4, 200, False),
+            ("other_zone", "zone-b"): (p2, p2.pod_ip, 3, 300, True),
+            ("same_node", "zone-a"): (p3, p3.pod_ip, 2, 400, False),
+            ("internet", ""): (p4, INTERNET, 6, 500, False),
+            ("link_local", ""): (p4, LINK_LOCAL, 2, 50, False),
+            ("other_vpc", ""): (p4, p4.pod_ip, 1, 250, False)}
+    sinks = [_sink(pod, address, n, echo) for pod, address, n, _, echo in plan.values()]
+    before = {pod.uid: _by_class(collector.collect(), pod) for pod in (s, p2, p4)}
+    first = collector.collect()
+    before = {pod.uid: _by_class(first, pod) for pod in (s, p2, p4)}
+    ip_before = nstat(s)
+    out = s.exec(sys.executable, str(SUPPORT / "udp_counts.py"), "send",
+                 *[f"{address}:{PORT}:{size}:{n}" for _, address, n, size, _ in plan.values()])
+    received = [int(proc.communicate(timeout=20)[0].split()[-1]) for proc in sinks]
+    assert received == [n for _, _, n, _, _ in plan.values()]
+    assert int(out.stdout.split()[-1]) == 3  # P2's echoes
+    ip_after = nstat(s)
+    after = collector.collect()
+
+    sent = {("transmit", cls, zone): [n, n * (size + IP_UDP)]
+            for (cls, zone), (_, _, n, size, _) in plan.items()}
+    got = {pod.uid: _delta(_by_class(after, pod), before[pod.uid]) for pod in (s, p2, p4)}
+    assert got[s.uid] == {**sent, ("receive", "same_pod", ""): [5, 5 * 128],
+                          ("receive", "other_zone", "zone-b"): [3, 3 * 328]}
+    # the receivers class S's address: its subnet is in zone-a, this node's zone
+    assert got[p2.uid] == {("receive", "same_zone", "zone-a"): [3, 3 * 328],
+                           ("transmit", "same_zone", "zone-a"): [3, 3 * 328]}
+    assert got[p4.uid] == {("receive", "same_zone", "zone-a"): [9, 6 * 528 + 2 * 78 + 278]}
+    # S's own IP counters moved by what the probe counted, over all classes
+    tx = [sum(v[i] for k, v in got[s.uid].items() if k[0] == "transmit") for i in (0, 1)]
+    rx = [sum(v[i] for k, v in got[s.uid].items() if k[0] == "receive") for i in (0, 1)]
+    moved = {k: ip_after[k] - ip_before.get(k, 0) for k in
+             ("IpOutRequests", "IpExtOutOctets", "IpInReceives", "IpExtInOctets")}
+    assert moved == {"IpOutRequests": tx[0], "IpExtOutOctets": tx[1],
+                     "IpInReceives": rx[0], "IpExtInOctets": rx[1]}

@@ -16,7 +16,9 @@ IpInReceives, IpExtInOctets) moved by; the receivers' counts are what they recei
 
 from __future__ import annotations
 
+import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,9 +37,6 @@ from tests.support.sdk_node import link_pods
 pytestmark = pytest.mark.root
 if REASON:
     pytest.skip(REASON, allow_module_level=True)
-
-import subprocess  # noqa: E402
-import time  # noqa: E402
 
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 S, P1, P2, P3, P4 = 141, 142, 143, 144, 145
@@ -127,8 +126,7 @@ def test_bytes_and_packets_by_peer_class_and_zone(pods: dict[int, Pod],
             ("link_local", ""): (p4, LINK_LOCAL, 2, 50, False),
             ("other_vpc", ""): (p4, p4.pod_ip, 1, 250, False)}
     sinks = [_sink(pod, address, n, echo) for pod, address, n, _, echo in plan.values()]
-    before = {pod.uid: _by_class(collector.collect(), pod) for pod in (s, p2, p4)}
-    first = collector.collect()
+    first = collector.collect()  # writes the peer table into the kernel
     before = {pod.uid: _by_class(first, pod) for pod in (s, p2, p4)}
     ip_before = nstat(s)
     out = s.exec(sys.executable, str(SUPPORT / "udp_counts.py"), "send",

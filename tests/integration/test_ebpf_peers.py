@@ -16,6 +16,7 @@ IpInReceives, IpExtInOctets) moved by; the receivers' counts are what they recei
 
 from __future__ import annotations
 
+import ipaddress
 import subprocess
 import sys
 import time
@@ -29,6 +30,8 @@ from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import EbpfConfig, PeersConfig
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
+from otel_netreceiver.peers.classes import PeerClass
+from otel_netreceiver.peers.lpm import class_of
 from otel_netreceiver.peers.sources import PeerZones
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
 from tests.support.pods import Pod, create_pod, destroy_pod, nstat, run
@@ -43,14 +46,25 @@ S, P1, P2, P3, P4 = 141, 142, 143, 144, 145
 INTERNET, LINK_LOCAL = "198.51.100.7", "169.254.77.1"
 PORT = 9000
 IP_UDP = 28  # IPv4 header without options + UDP header
+# the namespace cookie the programs key by (SO_NETNS_COOKIE 71, include/uapi/asm-generic/socket.h)
+COOKIE = ("import socket; s = socket.socket(); "
+          "print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))")
 
 
 class ThisNodesPods:
-    def __init__(self, *addresses: str) -> None:
+    """What the pod watch says this node's pods' addresses are; the test changes it."""
+
+    def __init__(self) -> None:
+        self._addresses: tuple[str, ...] = ()
+
+    def set(self, *addresses: str) -> None:
         self._addresses = addresses
 
     def addresses(self) -> tuple[str, ...]:
         return self._addresses
+
+
+NODE_PODS = ThisNodesPods()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +92,8 @@ def collector(pods: dict[int, Pod]) -> Iterator[EbpfCollector]:
                                "10.251.143.0/24": "zone-b"},
                       describe_subnets=False, node_watch=False)
     zones = PeerZones(cfg, InstanceMetadata(availability_zone="zone-a"), "node-t",
-                      ThisNodesPods(pods[P3].pod_ip), None)
+                      NODE_PODS, None)
+    NODE_PODS.set(pods[P3].pod_ip)
     c = EbpfCollector(EbpfConfig(probes=["peers"]), "/proc", NoPods(), peer_table=zones.table)
     assert c.statuses() == {"peers": ""}, c.statuses()
     yield c
@@ -153,3 +168,30 @@ def test_bytes_and_packets_by_peer_class_and_zone(pods: dict[int, Pod],
              ("IpOutRequests", "IpExtOutOctets", "IpInReceives", "IpExtInOctets")}
     assert moved == {"IpOutRequests": tx[0], "IpExtOutOctets": tx[1],
                      "IpInReceives": rx[0], "IpExtInOctets": rx[1]}
+
+
+def _mapped(address: str) -> bytes:
+    return ipaddress.IPv6Address(f"::ffff:{address}").packed
+
+
+def test_churn_the_table_follows_the_pods_and_a_dead_pods_counts_are_gone(
+        pods: dict[int, Pod], collector: EbpfCollector) -> None:
+    """P3 leaves this node's pods: its address is other_vpc in the kernel at the next cycle.
+    P1 (which counted traffic above) is deleted: its rows leave the kernel map and its
+    series the output; the table does not grow with churn."""
+    peers = collector._loaded["peers"]
+    p1, p3 = pods[P1], pods[P3]
+    assert peers.state.map.lookup(_mapped(p3.pod_ip)) == (int(PeerClass.SAME_NODE), 1)
+    entries = peers.state.map.stats.entries
+    assert any(p.metric.name.startswith("netreceiver.pod.peer.")
+               and ("k8s.pod.uid", p1.uid) in p.attributes for p in collector.collect().points)
+    cookie = int(p1.exec(sys.executable, "-c", COOKIE).stdout)
+    assert cookie in {k.netns for k in peers[b"peer_counts"]}
+    NODE_PODS.set()
+    destroy_pod(p1)
+    collection = collector.collect()
+    collection = collector.collect()  # the walk that sees P1 gone may be the next one
+    assert class_of(peers.state.map.lookup(_mapped(p3.pod_ip))) is PeerClass.OTHER_VPC
+    assert peers.state.map.stats.entries == entries - 1
+    assert not any(("k8s.pod.uid", p1.uid) in p.attributes for p in collection.points)
+    assert cookie not in {k.netns for k in peers[b"peer_counts"]}

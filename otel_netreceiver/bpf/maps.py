@@ -14,6 +14,7 @@ from typing import Any
 from otel_netreceiver.bpf.programs import Formats
 from otel_netreceiver.model import Attributes
 from otel_netreceiver.netns.bpfkeys import DEAD, LIVE, KeyJoin
+from otel_netreceiver.peers.classes import PeerTable
 
 
 def total(value: Any) -> int:
@@ -24,8 +25,11 @@ def total(value: Any) -> int:
 class ProbeMaps:
     def __init__(self, bpf: Any, live: KeyJoin, formats: Formats,
                  symbol: Callable[[int], str], config: Any,
-                 built: Mapping[str, Any]) -> None:
+                 built: Mapping[str, Any],
+                 peer_table: Callable[[], PeerTable] | None = None) -> None:
         self.bpf, self.live, self._formats = bpf, live, formats
+        # the peer table of now (the agent's zone sources), for the probe that classes by peer
+        self.peer_table = peer_table
         self.symbol = symbol  # kernel address → function name
         self.config = config  # collectors.ebpf
         self.built = built  # the #defines the program was rendered with

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
@@ -30,6 +31,7 @@ from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 from otel_netreceiver.netns.bpfkeys import KeyJoin
 from otel_netreceiver.netns.resolver import NetnsResolver
+from otel_netreceiver.peers.classes import PeerTable
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +86,10 @@ class EbpfCollector:
 
     def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory,
                  resolver: NetnsResolver | None = None,
-                 symbols: KernelSymbols | None = None) -> None:
+                 symbols: KernelSymbols | None = None,
+                 peer_table: Callable[[], PeerTable] | None = None) -> None:
         self._proc_root, self._config = proc_root, config
+        self._peer_table = peer_table  # the agent's zone sources (the peers probe)
         # the agent's shared resolver (one walk per cycle), or a private one walking each call
         self._resolver = resolver or NetnsResolver(proc_root, directory)
         self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
@@ -103,7 +107,7 @@ class EbpfCollector:
     # --- reading ------------------------------------------------------------------
     def _maps(self, name: str, bpf: Any, live: KeyJoin) -> ProbeMaps:
         return ProbeMaps(bpf, live, self._formats, self._symbols.name, self._config,
-                         self._built.get(name, {}))
+                         self._built.get(name, {}), self._peer_table)
 
     def collect(self) -> Collection:
         live = KeyJoin(self._resolver, self._by_cookie)

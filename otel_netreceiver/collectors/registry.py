@@ -26,6 +26,7 @@ from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.netns.resolver import NetnsResolver
+from otel_netreceiver.peers.classes import PeerTable
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class BuildContext:
     # one kallsyms table for the counting and the event probes (bpf/kallsyms.py)
     symbols: KernelSymbols | None = None
     netns: NetnsResolver | None = None  # the agent's, shared: one namespace walk per cycle
+    # the peer table of now, from the agent's zone sources (peers/sources.py): the peers probe
+    peer_table: Callable[[], PeerTable] | None = None
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -71,7 +74,7 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
     return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.netns,
-                         ctx.symbols)
+                         ctx.symbols, ctx.peer_table)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:

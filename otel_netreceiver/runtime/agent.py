@@ -39,6 +39,7 @@ from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
 from otel_netreceiver.netns.resolver import NetnsResolver
+from otel_netreceiver.peers.classes import PeerTable
 from otel_netreceiver.peers.sources import PeerZones
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.correlation import CorrelationService
@@ -117,6 +118,10 @@ class Agent:
                                                daemon=True)
 
     # --- lifecycle -------------------------------------------------------------
+    def _peer_table(self) -> PeerTable:
+        """The peer table of now, from the zone sources held now (a reload may replace them)."""
+        return self.peer_zones.table()
+
     def _directory(self) -> PodWatcher | NoPods:
         return self.pods if self.pods is not None else NoPods()
 
@@ -252,7 +257,11 @@ class Agent:
         logs = self.export_settings("logs")
         self._adopt_resolver(cfg)
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
-                           self.resource, logs=logs, netns=self.netns)
+                           self.resource, logs=logs, netns=self.netns,
+                           peer_table=self._peer_table)
+        ebpf = cfg.collectors.ebpf
+        if run and ebpf.enabled and "peers" in ebpf.probes:  # the probe classes by zone
+            self.peer_zones.start()
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
             try:

@@ -34,9 +34,9 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     ignore=shutil.ignore_patterns("__pycache__"))
     registry = root / "otel_netreceiver" / "bpf" / "probes" / "__init__.py"
     text = registry.read_text()
-    last = "    dns.PROBE,\n)"
+    last = "    peers.PROBE,\n)"
     assert text.count(last) == 1, "the registry's last entry moved: update this test"
-    text = text.replace(last, "    dns.PROBE,\n    testprobe.PROBE,\n)")
+    text = text.replace(last, "    peers.PROBE,\n    testprobe.PROBE,\n)")
     text = text.replace("from otel_netreceiver.bpf.programs import ProbeSpec\n",
                         "from otel_netreceiver.bpf.probes import testprobe\n"
                         "from otel_netreceiver.bpf.programs import ProbeSpec\n")

@@ -241,3 +241,24 @@ def test_bad_refresh_is_named(capsys):
 
     assert main(["top", "--refresh", "0.05", "--socket", "/nonexistent"]) == 2
     assert "--refresh must be at least 0.2 seconds" in capsys.readouterr().err
+
+
+def test_the_peers_probe_points_fill_the_cross_zone_and_internet_columns():
+    """Rows from the peers reader (bpf/probes/peers/reader.py) as the collector emits them:
+    x-zone is other_zone packets both ways, internet likewise; other classes feed neither."""
+    from otel_netreceiver.bpf.probes.peers.reader import peer_points
+    from otel_netreceiver.peers.classes import PeerClass
+
+    def cycle(n: int) -> tuple[Point, ...]:
+        rows = [(1, int(PeerClass.OTHER_ZONE), 2, 1, 10 * n, 1000 * n),
+                (1, int(PeerClass.OTHER_ZONE), 2, 0, 5 * n, 500 * n),
+                (1, int(PeerClass.INTERNET), 0, 1, 3 * n, 300 * n),
+                (1, int(PeerClass.SAME_ZONE), 1, 1, 1000 * n, 1000 * n)]
+        return tuple(peer_points(rows, {1: "az-1", 2: "az-2"}.get,
+                                 lambda netns: attrs(pod("a", "web-1"))))
+
+    view = top_view(*snapshots(cycle(1), cycle(3)))
+    assert {"cross_zone", "internet"} <= {c.key for c in view.columns}
+    row = by_key(view)["a"]
+    assert row.value("cross_zone") == pytest.approx((30 - 10 + 15 - 5) / 10)
+    assert row.value("internet") == pytest.approx((9 - 3) / 10)

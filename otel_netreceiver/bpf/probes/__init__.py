@@ -16,6 +16,7 @@ from otel_netreceiver.bpf.probes import (
     net_softirq,
     netiftxlat,
     packetloss,
+    peers,
     socketlatency,
     tcpreset,
     tcpretrans,
@@ -35,6 +36,7 @@ REGISTERED: tuple[Probe, ...] = (
     kernellatency.PROBE,
     tcptwrcv.PROBE,
     dns.PROBE,
+    peers.PROBE,
 )
 
 

@@ -1,0 +1,197 @@
+"""The peers probe on this kernel: a pod sends known datagrams to peers of every class.
+
+Five test pods (namespaces, veths, cgroups), all on this machine: the sender S and its
+peers. The zone sources are the real ones (peers/sources.py) with configuration only:
+``peers.subnets`` puts S's and P1's test subnets in zone-a (this node's zone, as IMDS would
+say) and P2's in zone-b; P3's address is one of this node's pods (same_node); P4 holds an
+"internet" address (198.51.100.7, TEST-NET-2) and a link-local one (169.254.77.1), reached
+through a route in the node namespace (nothing leaves the machine), and its own pod address,
+private but in no configured subnet, is other_vpc. S also talks to itself over loopback
+(same_pod), and P2 echoes what it gets (S receives from other_zone).
+
+Bytes are the IP packets' total length: payload + 8 (UDP) + 20 (IPv4). The per-class sums
+of S equal what its namespace's own IP counters (nstat IpOutRequests, IpExtOutOctets,
+IpInReceives, IpExtInOctets) moved by; the receivers' counts are what they received.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otel_netreceiver.cloud.imds import InstanceMetadata
+from otel_netreceiver.collectors.ebpf import EbpfCollector
+from otel_netreceiver.config.schema import EbpfConfig, PeersConfig
+from otel_netreceiver.k8s.directory import NoPods
+from otel_netreceiver.model import Collection
+from otel_netreceiver.peers.classes import PeerClass
+from otel_netreceiver.peers.lpm import class_of
+from otel_netreceiver.peers.sources import PeerZones
+from tests.integration.test_ebpf_probes import REASON, _wait_for_line
+from tests.support.pods import Pod, create_pod, destroy_pod, nstat, run
+from tests.support.sdk_node import link_pods
+
+pytestmark = pytest.mark.root
+if REASON:
+    pytest.skip(REASON, allow_module_level=True)
+
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+S, P1, P2, P3, P4 = 141, 142, 143, 144, 145
+INTERNET, LINK_LOCAL = "198.51.100.7", "169.254.77.1"
+PORT = 9000
+IP_UDP = 28  # IPv4 header without options + UDP header
+# the namespace cookie the programs key by (SO_NETNS_COOKIE 71, include/uapi/asm-generic/socket.h)
+COOKIE = ("import socket; s = socket.socket(); "
+          "print(int.from_bytes(s.getsockopt(socket.SOL_SOCKET, 71, 8), 'little'))")
+
+
+class ThisNodesPods:
+    """What the pod watch says this node's pods' addresses are; the test changes it."""
+
+    def __init__(self) -> None:
+        self._addresses: tuple[str, ...] = ()
+
+    def set(self, *addresses: str) -> None:
+        self._addresses = addresses
+
+    def addresses(self) -> tuple[str, ...]:
+        return self._addresses
+
+
+NODE_PODS = ThisNodesPods()
+
+
+@pytest.fixture(scope="module")
+def pods() -> Iterator[dict[int, Pod]]:
+    made: dict[int, Pod] = {}
+    try:
+        for index in (S, P1, P2, P3, P4):
+            made[index] = create_pod(index, "systemd")
+        link_pods(list(made.values()))
+        far = made[P4]
+        for address in (INTERNET, LINK_LOCAL):
+            far.exec("ip", "addr", "add", f"{address}/32", "dev", "eth0")
+            run("ip", "route", "add", f"{address}/32", "via", far.pod_ip, "dev", far.host_veth)
+        yield made
+    finally:
+        for address in (INTERNET, LINK_LOCAL):
+            run("ip", "route", "del", f"{address}/32", check=False)
+        for pod in made.values():
+            destroy_pod(pod)
+
+
+@pytest.fixture(scope="module")
+def collector(pods: dict[int, Pod]) -> Iterator[EbpfCollector]:
+    cfg = PeersConfig(subnets={"10.251.141.0/24": "zone-a", "10.251.142.0/24": "zone-a",
+                               "10.251.143.0/24": "zone-b"},
+                      describe_subnets=False, node_watch=False)
+    zones = PeerZones(cfg, InstanceMetadata(availability_zone="zone-a"), "node-t",
+                      NODE_PODS, None)
+    NODE_PODS.set(pods[P3].pod_ip)
+    c = EbpfCollector(EbpfConfig(probes=["peers"]), "/proc", NoPods(), peer_table=zones.table)
+    assert c.statuses() == {"peers": ""}, c.statuses()
+    yield c
+    c.close()
+
+
+def _by_class(collection: Collection, pod: Pod) -> dict[tuple[str, str, str], list[int]]:
+    """(direction, class, zone) → [packets, bytes] of one pod."""
+    out: dict[tuple[str, str, str], list[int]] = {}
+    for point in collection.points:
+        a = dict(point.attributes)
+        if a.get("k8s.pod.uid") != pod.uid or not point.metric.name.startswith(
+                "netreceiver.pod.peer."):
+            continue
+        key = (a["network.io.direction"], a["peer.class"], a.get("peer.zone", ""))
+        slot = 0 if point.metric.name.endswith("packets") else 1
+        out.setdefault(key, [0, 0])[slot] = int(point.value)
+    return out
+
+
+def _delta(after: dict, before: dict) -> dict:
+    keys = set(after) | set(before)
+    delta = {k: [a - b for a, b in zip(after.get(k, [0, 0]), before.get(k, [0, 0]),
+                                       strict=True)] for k in keys}
+    return {k: v for k, v in delta.items() if v != [0, 0]}
+
+
+def _sink(pod: Pod, address: str, count: int, echo: bool = False) -> subprocess.Popen:
+    argv = ["ip", "netns", "exec", pod.netns, sys.executable, str(SUPPORT / "udp_counts.py"),
+            "sink", address, str(PORT), str(count)] + (["echo"] if echo else [])
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_line(proc, "ready", time.monotonic() + 20)
+    return proc
+
+
+def test_bytes_and_packets_by_peer_class_and_zone(pods: dict[int, Pod],
+                                                 collector: EbpfCollector) -> None:
+    s, p1, p2, p3, p4 = (pods[i] for i in (S, P1, P2, P3, P4))
+    # (sink pod, address, datagrams, payload bytes, echo) → the class S's sends are counted in
+    plan = {("same_pod", ""): (s, "127.0.0.1", 5, 100, False),
+            ("same_zone", "zone-a"): (p1, p1.pod_ip, 4, 200, False),
+            ("other_zone", "zone-b"): (p2, p2.pod_ip, 3, 300, True),
+            ("same_node", "zone-a"): (p3, p3.pod_ip, 2, 400, False),
+            ("internet", ""): (p4, INTERNET, 6, 500, False),
+            ("link_local", ""): (p4, LINK_LOCAL, 2, 50, False),
+            ("other_vpc", ""): (p4, p4.pod_ip, 1, 250, False)}
+    sinks = [_sink(pod, address, n, echo) for pod, address, n, _, echo in plan.values()]
+    first = collector.collect()  # writes the peer table into the kernel
+    before = {pod.uid: _by_class(first, pod) for pod in (s, p2, p4)}
+    ip_before = nstat(s)
+    out = s.exec(sys.executable, str(SUPPORT / "udp_counts.py"), "send",
+                 *[f"{address}:{PORT}:{size}:{n}" for _, address, n, size, _ in plan.values()])
+    received = [int(proc.communicate(timeout=20)[0].split()[-1]) for proc in sinks]
+    assert received == [n for _, _, n, _, _ in plan.values()]
+    assert int(out.stdout.split()[-1]) == 3  # P2's echoes
+    ip_after = nstat(s)
+    after = collector.collect()
+
+    sent = {("transmit", cls, zone): [n, n * (size + IP_UDP)]
+            for (cls, zone), (_, _, n, size, _) in plan.items()}
+    got = {pod.uid: _delta(_by_class(after, pod), before[pod.uid]) for pod in (s, p2, p4)}
+    assert got[s.uid] == {**sent, ("receive", "same_pod", ""): [5, 5 * 128],
+                          ("receive", "other_zone", "zone-b"): [3, 3 * 328]}
+    # the receivers class S's address: its subnet is in zone-a, this node's zone
+    assert got[p2.uid] == {("receive", "same_zone", "zone-a"): [3, 3 * 328],
+                           ("transmit", "same_zone", "zone-a"): [3, 3 * 328]}
+    assert got[p4.uid] == {("receive", "same_zone", "zone-a"): [9, 6 * 528 + 2 * 78 + 278]}
+    # S's own IP counters moved by what the probe counted, over all classes
+    tx = [sum(v[i] for k, v in got[s.uid].items() if k[0] == "transmit") for i in (0, 1)]
+    rx = [sum(v[i] for k, v in got[s.uid].items() if k[0] == "receive") for i in (0, 1)]
+    moved = {k: ip_after[k] - ip_before.get(k, 0) for k in
+             ("IpOutRequests", "IpExtOutOctets", "IpInReceives", "IpExtInOctets")}
+    assert moved == {"IpOutRequests": tx[0], "IpExtOutOctets": tx[1],
+                     "IpInReceives": rx[0], "IpExtInOctets": rx[1]}
+
+
+def _mapped(address: str) -> bytes:
+    return ipaddress.IPv6Address(f"::ffff:{address}").packed
+
+
+def test_churn_the_table_follows_the_pods_and_a_dead_pods_counts_are_gone(
+        pods: dict[int, Pod], collector: EbpfCollector) -> None:
+    """P3 leaves this node's pods: its address is other_vpc in the kernel at the next cycle.
+    P1 (which counted traffic above) is deleted: its rows leave the kernel map and its
+    series the output; the table does not grow with churn."""
+    peers = collector._loaded["peers"]
+    p1, p3 = pods[P1], pods[P3]
+    assert peers.state.map.lookup(_mapped(p3.pod_ip)) == (int(PeerClass.SAME_NODE), 1)
+    entries = peers.state.map.stats.entries
+    assert any(p.metric.name.startswith("netreceiver.pod.peer.")
+               and ("k8s.pod.uid", p1.uid) in p.attributes for p in collector.collect().points)
+    cookie = int(p1.exec(sys.executable, "-c", COOKIE).stdout)
+    assert cookie in {k.netns for k in peers[b"peer_counts"]}
+    NODE_PODS.set()
+    destroy_pod(p1)
+    collection = collector.collect()
+    collection = collector.collect()  # the walk that sees P1 gone may be the next one
+    assert class_of(peers.state.map.lookup(_mapped(p3.pod_ip))) is PeerClass.OTHER_VPC
+    assert peers.state.map.stats.entries == entries - 1
+    assert not any(("k8s.pod.uid", p1.uid) in p.attributes for p in collection.points)
+    assert cookie not in {k.netns for k in peers[b"peer_counts"]}

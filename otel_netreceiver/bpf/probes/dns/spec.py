@@ -2,23 +2,18 @@
 
 Rendering is pure (configuration and tracepoint format → #defines): the DNS ports and
 service addresses become compare chains in C macros, so the per-packet filter needs no map
-lookup. Attachment: two BPF_PROG_TYPE_CGROUP_SKB programs on the cgroup v2 root through
-bpf_link (BPF_LINK_CREATE), which the kernel detaches when the link's file is closed, so a
-killed agent leaves nothing attached (a program attached with BPF_PROG_ATTACH would stay
-until someone detached it). Links on a cgroup always let other programs run too
-(kernel/bpf/cgroup.c, cgroup_bpf_link_attach attaches with BPF_F_ALLOW_MULTI), so the agent
-never displaces another tool's programs.
+lookup. Attachment: two BPF_PROG_TYPE_CGROUP_SKB programs (dns_egress, dns_ingress) on the
+cgroup v2 root through bpf_link (bpf/socket_hooks.py says why).
 """
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
-import os
 import struct
 from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.programs import Formats
+from otel_netreceiver.bpf.socket_hooks import attacher
 from otel_netreceiver.dns.pending import DEFAULT_TIMEOUT_NS
 from otel_netreceiver.dns.services import LinkLocalService, ResolverClass, ServiceAddresses
 
@@ -30,11 +25,6 @@ RESOLVER_CODES = {ResolverClass.OTHER: 0, ResolverClass.CLUSTER: 1,
                   ResolverClass.NODE_LOCAL: 2, ResolverClass.AMAZON: 3}
 SERVICE_CODES = {LinkLocalService.DNS: 1, LinkLocalService.IMDS: 2,
                  LinkLocalService.TIME_SYNC: 3}
-CGROUP_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")  # hybrid v1+v2, then pure v2
-# include/uapi/linux/bpf.h
-BPF_LINK_CREATE = 28
-BPF_CGROUP_INET_INGRESS, BPF_CGROUP_INET_EGRESS = 0, 1
-SYS_BPF_X86_64 = 321
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -98,82 +88,4 @@ def defines(formats: Formats, config: Any) -> dict[str, Any]:
     return out
 
 
-def cgroup_root() -> str | None:
-    """The cgroup v2 hierarchy's root: where the programs see every socket of the node."""
-    for path in CGROUP_ROOTS:
-        if os.path.exists(os.path.join(path, "cgroup.controllers")):
-            return path
-    return None
-
-
-def link_create(prog_fd: int, target_fd: int, attach_type: int) -> int:
-    """bpf(BPF_LINK_CREATE): union bpf_attr link_create {prog_fd, target_fd, attach_type,
-    flags} (include/uapi/linux/bpf.h); the link fd, or OSError with the kernel's errno."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    attr = ctypes.create_string_buffer(struct.pack("<IIII", prog_fd, target_fd, attach_type, 0),
-                                       64)
-    fd = libc.syscall(SYS_BPF_X86_64, BPF_LINK_CREATE, attr, 64)
-    if fd < 0:
-        errno = ctypes.get_errno()
-        raise OSError(errno, f"BPF_LINK_CREATE: {os.strerror(errno)}")
-    return int(fd)
-
-
-class DnsObject:
-    """The loaded bcc object plus its cgroup links; cleanup() detaches both.
-
-    Acts like the bcc object for the collector (tables by name, funcs, cleanup), keeps the
-    reader's state between cycles (``state``), and socket_hooks(on) for
-    bench/bench_workload.py's rounds with and without.
-    """
-
-    def __init__(self, bpf: Any, root: str) -> None:
-        from bcc import BPF
-
-        self._bpf, self._root = bpf, root
-        self._programs = [(bpf.load_func(name, BPF.CGROUP_SKB).fd, kind)
-                          for name, kind in ((b"dns_egress", BPF_CGROUP_INET_EGRESS),
-                                             (b"dns_ingress", BPF_CGROUP_INET_INGRESS))]
-        self._links: list[int] = []
-        self.state: Any = None  # the reader's (bpf/probes/dns/reader.py)
-        self.attach()
-
-    def attach(self) -> None:
-        if self._links:
-            return
-        target = os.open(self._root, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            for prog_fd, kind in self._programs:
-                self._links.append(link_create(prog_fd, target, kind))
-        except OSError:
-            self.detach()
-            raise
-        finally:
-            os.close(target)
-
-    def detach(self) -> None:
-        while self._links:
-            os.close(self._links.pop())
-
-    def socket_hooks(self, on: bool) -> None:
-        """Attach or detach the cgroup programs (benchmark rounds with and without)."""
-        self.attach() if on else self.detach()
-
-    def __getitem__(self, name: bytes) -> Any:
-        return self._bpf[name]
-
-    def __getattr__(self, name: str) -> Any:  # funcs, tracepoint_fds, ...
-        return getattr(self._bpf, name)
-
-    def cleanup(self) -> None:
-        self.detach()
-        self._bpf.cleanup()
-
-
-def finish(bpf: Any) -> DnsObject:
-    """ProbeSpec.finish: attach the socket programs to the cgroup v2 root."""
-    root = cgroup_root()
-    if root is None:
-        raise RuntimeError("no cgroup v2 hierarchy mounted (looked at "
-                           f"{', '.join(CGROUP_ROOTS)}): the socket hooks need one")
-    return DnsObject(bpf, root)
+finish = attacher("dns")  # ProbeSpec.finish: the socket programs on the cgroup v2 root

@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
-from kubernetes import client
 
 from otel_netreceiver.k8s.nodes import NodeInfo, NodeWatcher, node_info
 from tests.support.k8s_api import KubeApiDouble, make_node, make_pod
-
-
-def _factory(api: KubeApiDouble) -> Callable[[], client.CoreV1Api]:
-    configuration = client.Configuration()
-    configuration.host = api.url
-    return lambda: client.CoreV1Api(client.ApiClient(configuration))
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+from tests.support.soak import wait_until
 
 
 @pytest.fixture
@@ -39,7 +21,7 @@ def watcher(api):
     created: list[NodeWatcher] = []
 
     def start(**options) -> NodeWatcher:  # type: ignore[no-untyped-def]
-        w = NodeWatcher(_factory(api), backoff_base=0.1, **options)
+        w = NodeWatcher(api.core_api_factory(), backoff_base=0.1, **options)
         created.append(w)
         w.start()
         return w
@@ -57,18 +39,18 @@ def test_lists_in_pages_from_the_cache_then_follows_the_watch(api, watcher) -> N
     for i in range(5):
         api.put_node(make_node(f"n{i}", f"us-east-1{'abc'[i % 3]}", (f"10.0.{i}.10",)))
     w = watcher(page=2)
-    _eventually(lambda: len(w.nodes()) == 5)
+    wait_until(lambda: len(w.nodes()) == 5)
     assert w.get("n1") == NodeInfo("n1", "us-east-1b", ("10.0.1.10",), ())
     lists = [r for r in _node_requests(api) if not r["watch"]]
     assert [r["query"].get("continue") for r in lists] == [None, "2", "4"]
     assert lists[0]["query"]["resourceVersion"] == "0"  # the API server's watch cache
     assert all(r["query"]["limit"] == "2" for r in lists)
     api.put_node(make_node("n5", "us-east-1c", ("10.0.5.10", "2600:1f18::5"), ("10.244.5.0/24",)))
-    _eventually(lambda: w.get("n5") is not None)
+    wait_until(lambda: w.get("n5") is not None)
     assert w.get("n5") == NodeInfo("n5", "us-east-1c", ("10.0.5.10", "2600:1f18::5"),
                                    ("10.244.5.0/24",))
     api.delete_node("n0")
-    _eventually(lambda: w.get("n0") is None)
+    wait_until(lambda: w.get("n0") is None)
     watch = next(r for r in _node_requests(api) if r["watch"])
     assert watch["query"]["allowWatchBookmarks"] == "true"
     assert w.stats.lists == 1
@@ -78,39 +60,39 @@ def test_never_asks_for_pods(api, watcher) -> None:
     api.add(make_pod("web", "shop", "n0"))
     api.put_node(make_node("n0", "us-east-1a", ("10.0.0.10",)))
     w = watcher()
-    _eventually(lambda: w.get("n0") is not None)
+    wait_until(lambda: w.get("n0") is not None)
     assert api.requests and all(r["path"] == "/api/v1/nodes" for r in api.requests)
 
 
 def test_a_status_update_that_changes_no_kept_field_changes_nothing(api, watcher) -> None:
     node = api.put_node(make_node("n0", "us-east-1a", ("10.0.0.10",)))
     w = watcher()
-    _eventually(lambda: w.get("n0") is not None)
+    wait_until(lambda: w.get("n0") is not None)
     generation, events = w.generation, w.stats.events
     node["status"]["conditions"][0]["lastHeartbeatTime"] = "2026-12-06T20:00:00Z"
     api.put_node(node)
-    _eventually(lambda: w.stats.events > events)
+    wait_until(lambda: w.stats.events > events)
     assert w.generation == generation
     node["metadata"]["labels"]["topology.kubernetes.io/zone"] = "us-east-1b"
     api.put_node(node)
-    _eventually(lambda: w.get("n0").zone == "us-east-1b")
+    wait_until(lambda: w.get("n0").zone == "us-east-1b")
     assert w.generation == generation + 1
 
 
 def test_a_bookmark_lets_the_watch_resume_past_a_compaction_without_listing(api, watcher) -> None:
     api.put_node(make_node("n0", "us-east-1a", ("10.0.0.10",)))
     w = watcher()
-    _eventually(lambda: api.open_watches == 1)
+    wait_until(lambda: api.open_watches == 1)
     for i in range(3):
         api.add(make_pod(f"p{i}", "ns", "elsewhere"))  # other objects move the version on
     marked = api.bookmark()
-    _eventually(lambda: w.stats.bookmarks == 1)
+    wait_until(lambda: w.stats.bookmarks == 1)
     api.expire_before(marked)  # compaction up to the bookmark; the stream drops
-    _eventually(lambda: len([r for r in _node_requests(api) if r["watch"]]) == 2)
+    wait_until(lambda: len([r for r in _node_requests(api) if r["watch"]]) == 2)
     resumed = [r for r in _node_requests(api) if r["watch"]][-1]
     assert resumed["query"]["resourceVersion"] == str(marked)
     api.put_node(make_node("n1", "us-east-1b", ("10.0.1.10",)))
-    _eventually(lambda: w.get("n1") is not None)
+    wait_until(lambda: w.get("n1") is not None)
     assert w.stats.lists == 1
 
 
@@ -118,12 +100,12 @@ def test_an_expired_version_relists_consistently_and_forgets_deleted_nodes(api, 
     api.put_node(make_node("n0", "us-east-1a", ("10.0.0.10",)))
     api.put_node(make_node("n1", "us-east-1b", ("10.0.1.10",)))
     w = watcher()
-    _eventually(lambda: len(w.nodes()) == 2 and api.open_watches == 1)
+    wait_until(lambda: len(w.nodes()) == 2 and api.open_watches == 1)
     api.drop_watches()
     api._nodes.pop("n1")  # deleted while no watch was open, and its event compacted away
     api.expire_all_versions()
-    _eventually(lambda: w.stats.lists == 2)
-    _eventually(lambda: [n.name for n in w.nodes()] == ["n0"])
+    wait_until(lambda: w.stats.lists == 2)
+    wait_until(lambda: [n.name for n in w.nodes()] == ["n0"])
     relist = [r for r in _node_requests(api) if not r["watch"]][-1]
     assert "resourceVersion" not in relist["query"]  # not from a cache older than what we saw
 
@@ -133,7 +115,7 @@ def test_an_expired_continue_token_lists_again_from_the_start(api, watcher) -> N
         api.put_node(make_node(f"n{i}", "us-east-1a", (f"10.0.{i}.10",)))
     api.expire_next_continue = 1  # HTTP 410 on the second page
     w = watcher(page=2)
-    _eventually(lambda: len(w.nodes()) == 5 and api.open_watches == 1)
+    wait_until(lambda: len(w.nodes()) == 5 and api.open_watches == 1)
     lists = [r["query"] for r in _node_requests(api) if not r["watch"]]
     assert [(q.get("continue"), q.get("resourceVersion")) for q in lists] == [
         (None, "0"), ("2", None), (None, None), ("2", None), ("4", None)]
@@ -144,7 +126,7 @@ def test_server_errors_back_off_and_recover(api, watcher) -> None:
     api.put_node(make_node("n0", "us-east-1a", ("10.0.0.10",)))
     api.fail_next = 2
     w = watcher()
-    _eventually(lambda: w.get("n0") is not None)
+    wait_until(lambda: w.get("n0") is not None)
     assert w.stats.errors == 2 and w.stats.connected and not w.stats.last_error
 
 

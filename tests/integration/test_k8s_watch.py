@@ -3,30 +3,14 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 
 import pytest
-from kubernetes import client
 
 from otel_netreceiver.k8s.pods import PodWatcher
 from tests.support.k8s_api import KubeApiDouble, make_pod
+from tests.support.soak import wait_until
 
 NODE = "ip-10-0-1-23.ec2.internal"
-
-
-def _factory(api: KubeApiDouble) -> Callable[[], client.CoreV1Api]:
-    configuration = client.Configuration()
-    configuration.host = api.url
-    return lambda: client.CoreV1Api(client.ApiClient(configuration))
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 @pytest.fixture
@@ -41,7 +25,7 @@ def watcher(api):
     created: list[PodWatcher] = []
 
     def start() -> PodWatcher:
-        w = PodWatcher(NODE, _factory(api), backoff_base=0.1)
+        w = PodWatcher(NODE, api.core_api_factory(), backoff_base=0.1)
         created.append(w)
         w.start()
         return w
@@ -55,17 +39,17 @@ def test_lists_this_nodes_pods_then_follows_the_watch(api, watcher) -> None:
     mine = api.add(make_pod("web-1", "shop", NODE, ip="10.1.0.5", labels={"app": "web"}))
     other = api.add(make_pod("db-1", "shop", "other-node"))
     w = watcher()
-    _eventually(lambda: w.get(mine["metadata"]["uid"]) is not None)
+    wait_until(lambda: w.get(mine["metadata"]["uid"]) is not None)
     meta = w.get(mine["metadata"]["uid"])
     assert (meta.name, meta.namespace, meta.ip, dict(meta.labels)) == (
         "web-1", "shop", "10.1.0.5", {"app": "web"})
     assert w.get(other["metadata"]["uid"]) is None  # never another node's pod
     late = api.add(make_pod("web-2", "shop", NODE))
-    _eventually(lambda: w.get(late["metadata"]["uid"]) is not None)
+    wait_until(lambda: w.get(late["metadata"]["uid"]) is not None)
     api.relabel(mine["metadata"]["uid"], {"app": "web", "track": "canary"})
-    _eventually(lambda: dict(w.get(mine["metadata"]["uid"]).labels).get("track") == "canary")
+    wait_until(lambda: dict(w.get(mine["metadata"]["uid"]).labels).get("track") == "canary")
     api.delete(late["metadata"]["uid"])
-    _eventually(lambda: w.get(late["metadata"]["uid"]) is None)
+    wait_until(lambda: w.get(late["metadata"]["uid"]) is None)
     assert w.stats.lists == 1
     # every request was restricted to this node, and none was a cluster-wide list
     assert api.requests and all(
@@ -75,11 +59,11 @@ def test_lists_this_nodes_pods_then_follows_the_watch(api, watcher) -> None:
 def test_dropped_watch_resumes_from_its_version_without_relisting(api, watcher) -> None:
     first = api.add(make_pod("a", "ns", NODE))
     w = watcher()
-    _eventually(lambda: w.get(first["metadata"]["uid"]) is not None)
-    _eventually(lambda: api.open_watches == 1)
+    wait_until(lambda: w.get(first["metadata"]["uid"]) is not None)
+    wait_until(lambda: api.open_watches == 1)
     api.drop_watches()
     after = api.add(make_pod("b", "ns", NODE))
-    _eventually(lambda: w.get(after["metadata"]["uid"]) is not None)
+    wait_until(lambda: w.get(after["metadata"]["uid"]) is not None)
     assert w.stats.lists == 1  # resumed, not re-listed
     watches = [r for r in api.requests if r["watch"]]
     assert len(watches) >= 2
@@ -91,12 +75,12 @@ def test_410_gone_relists_once_and_the_state_is_the_servers(api, watcher) -> Non
     keep = api.add(make_pod("keep", "ns", NODE))
     lost = api.add(make_pod("lost", "ns", NODE))
     w = watcher()
-    _eventually(lambda: w.get(lost["metadata"]["uid"]) is not None)
-    _eventually(lambda: api.open_watches == 1)
+    wait_until(lambda: w.get(lost["metadata"]["uid"]) is not None)
+    wait_until(lambda: api.open_watches == 1)
     api.expire_all_versions()  # the watcher's version is compacted away...
     api._pods.pop(lost["metadata"]["uid"])  # ...and a deletion it never saw as an event
-    _eventually(lambda: w.stats.lists == 2)
-    _eventually(lambda: w.get(lost["metadata"]["uid"]) is None)
+    wait_until(lambda: w.stats.lists == 2)
+    wait_until(lambda: w.get(lost["metadata"]["uid"]) is None)
     assert w.get(keep["metadata"]["uid"]) is not None
     time.sleep(0.5)
     assert w.stats.lists == 2  # one re-list, not a loop
@@ -109,7 +93,7 @@ def test_api_errors_back_off_degrade_and_recover(api, watcher) -> None:
     time.sleep(0.6)
     assert w.get(pod["metadata"]["uid"]) is None  # degraded: no metadata yet
     assert w.stats.errors >= 1 and "500" in w.stats.last_error
-    _eventually(lambda: w.get(pod["metadata"]["uid"]) is not None, timeout=15)
+    wait_until(lambda: w.get(pod["metadata"]["uid"]) is not None, timeout=15)
     assert w.stats.last_error == "" and w.stats.connected
     # backoff, not a storm: 4 failures then success took a handful of requests
     assert len(api.requests) <= 8

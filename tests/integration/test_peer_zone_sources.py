@@ -10,11 +10,9 @@ import contextlib
 import io
 import ipaddress
 import json
-import time
 from pathlib import Path
 
 import pytest
-from kubernetes import client
 
 from otel_netreceiver.cli import main
 from otel_netreceiver.cloud.imds import load_metadata
@@ -27,6 +25,7 @@ from otel_netreceiver.runtime.agent import Agent
 from tests.support.ec2_double import Ec2Double
 from tests.support.imds_double import ImdsDouble
 from tests.support.k8s_api import KubeApiDouble, make_node, write_kubeconfig
+from tests.support.soak import wait_until
 
 pytest.importorskip("botocore", reason="botocore (the amp extra) is not installed")
 
@@ -109,10 +108,8 @@ def test_the_table_classes_peers_by_every_source(doubles) -> None:
     imds, ec2, api, kubeconfig = doubles
     loaded = load_text(_config(imds, ec2, kubeconfig), "agent.yaml")
     metadata, _ = load_metadata(ImdsConfig(enabled=True, endpoint=imds.endpoint), "/nonexistent")
-    configuration = client.Configuration()
-    configuration.host = api.url
     zones = PeerZones(loaded.config.peers, metadata, NODE, NoPods(),
-                      lambda: client.CoreV1Api(client.ApiClient(configuration)))
+                      api.core_api_factory())
     zones.check()
     table = zones.table()
     expect = {"10.158.112.84": (PeerClass.SAME_NODE, "us-west-2b"),
@@ -129,38 +126,27 @@ def test_the_table_classes_peers_by_every_source(doubles) -> None:
     assert zones.table() is table  # nothing changed: not rebuilt
 
 
-def _eventually(check, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not reached in time")
-
-
 def test_started_sources_follow_node_churn_and_the_table_stays_bounded(doubles) -> None:
     imds, ec2, api, kubeconfig = doubles
     loaded = load_text(_config(imds, ec2, kubeconfig, "describe_subnets: false"), "agent.yaml")
     metadata, _ = load_metadata(ImdsConfig(enabled=True, endpoint=imds.endpoint), "/nonexistent")
-    configuration = client.Configuration()
-    configuration.host = api.url
     zones = PeerZones(loaded.config.peers, metadata, NODE, NoPods(),
-                      lambda: client.CoreV1Api(client.ApiClient(configuration)))
+                      api.core_api_factory())
     zones.check()  # `probes` first, then the probe starts the sources for good
     zones.start()
     try:
-        _eventually(lambda: len(zones.sources().nodes) == 3)
+        wait_until(lambda: len(zones.sources().nodes) == 3)
         base = len(zones.table().entries)
         for round_ in range(3):  # nodes outside every known subnet come and go
             names = [f"burst-{round_}-{i}" for i in range(20)]
             for i, name in enumerate(names):
                 api.put_node(make_node(name, "us-west-2a", (f"172.20.{round_}.{i + 1}",)))
-            _eventually(lambda: len(zones.table().entries) == base + 20)
+            wait_until(lambda: len(zones.table().entries) == base + 20)
             peer = ipaddress.ip_address(f"172.20.{round_}.5")
             assert classify(zones.table(), peer) == (PeerClass.OTHER_ZONE, "us-west-2a")
             for name in names:
                 api.delete_node(name)
-            _eventually(lambda: len(zones.table().entries) == base)
+            wait_until(lambda: len(zones.table().entries) == base)
             assert classify(zones.table(), peer) == (PeerClass.OTHER_VPC, "")
     finally:
         zones.stop()

@@ -90,6 +90,15 @@ class KubeApiDouble:
     def port(self) -> int:
         return self._server.server_address[1]
 
+    def core_api_factory(self) -> Any:
+        """A factory of kubernetes.client.CoreV1Api talking to this double (what the agent's
+        watchers are given)."""
+        from kubernetes import client
+
+        configuration = client.Configuration()
+        configuration.host = self.url
+        return lambda: client.CoreV1Api(client.ApiClient(configuration))
+
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}"

@@ -106,7 +106,7 @@ class ResourceSampler:
                 max(s.fds for s in window))
 
 
-def wait_until(check, timeout: float, period: float = 0.05):  # type: ignore[no-untyped-def]
+def wait_until(check, timeout: float = 10.0, period: float = 0.05):  # type: ignore[no-untyped-def]
     """Poll ``check`` until it returns something true; AssertionError on timeout."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

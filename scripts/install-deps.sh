@@ -9,6 +9,9 @@
 #   boot: the tests only run amtool).
 #   podman, runc and debootstrap: tests/integration/test_image.py builds the agent's image
 #   (scripts/build-image.sh) and runs it; see configure_podman for this machine's settings.
+#   dnsmasq-base (the binary without its service), bind9-dnsutils (dig), tcpdump, dnsperf
+#   and bpftrace: the DNS tests run real resolvers and clients in test pods, cross-check
+#   counts against tcpdump, and the benchmarks compare the probes with bpftrace's count().
 # From trixie, downloaded and unpacked (dpkg -x) under $ONR_TOOLS_DIR, never installed
 #   system-wide: prometheus 2.53 (remote-write receiver; bookworm has 2.42), promtool, and
 #   victoria-metrics (vmagent: the OTLP receiver with Prometheus naming; bookworm's 1.79 is
@@ -24,7 +27,8 @@ BIN_DIR="$TOOLS_DIR/bin"
 TRIXIE_SOURCE=/etc/apt/sources.list.d/onr-trixie.sources
 TRIXIE_PIN=/etc/apt/preferences.d/onr-trixie
 BOOKWORM_PKGS=(iproute2 ethtool nftables procps curl ca-certificates python3-venv tmux
-               debian-archive-keyring podman runc debootstrap)
+               debian-archive-keyring podman runc debootstrap
+               dnsmasq-base bind9-dnsutils tcpdump dnsperf bpftrace)
 # trixie package -> binaries to link (plain name; a "-prod" suffixed build is accepted too)
 declare -A TRIXIE_BINS=(
     [prometheus]="prometheus"

@@ -9,12 +9,15 @@ The reader itself (in the probe's module) turns these rows into points.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.programs import Formats
 from otel_netreceiver.model import Attributes
 from otel_netreceiver.netns.bpfkeys import DEAD, LIVE, KeyJoin
 from otel_netreceiver.peers.classes import PeerTable
+
+if TYPE_CHECKING:
+    from otel_netreceiver.peers.records import PeerRecords
 
 
 def total(value: Any) -> int:
@@ -26,10 +29,12 @@ class ProbeMaps:
     def __init__(self, bpf: Any, live: KeyJoin, formats: Formats,
                  symbol: Callable[[int], str], config: Any,
                  built: Mapping[str, Any],
-                 peer_table: Callable[[], PeerTable] | None = None) -> None:
+                 peer_table: Callable[[], PeerTable] | None = None,
+                 peer_records: PeerRecords | None = None) -> None:
         self.bpf, self.live, self._formats = bpf, live, formats
         # the peer table of now (the agent's zone sources), for the probe that classes by peer
         self.peer_table = peer_table
+        self.peer_records = peer_records  # where its top peers go as log records (or None)
         self.symbol = symbol  # kernel address → function name
         self.config = config  # collectors.ebpf
         self.built = built  # the #defines the program was rendered with

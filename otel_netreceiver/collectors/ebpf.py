@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.compose import render_composite
@@ -32,6 +32,9 @@ from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 from otel_netreceiver.netns.bpfkeys import KeyJoin
 from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.peers.classes import PeerTable
+
+if TYPE_CHECKING:
+    from otel_netreceiver.peers.records import PeerRecords
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +90,11 @@ class EbpfCollector:
     def __init__(self, config: EbpfConfig, proc_root: str, directory: PodDirectory,
                  resolver: NetnsResolver | None = None,
                  symbols: KernelSymbols | None = None,
-                 peer_table: Callable[[], PeerTable] | None = None) -> None:
+                 peer_table: Callable[[], PeerTable] | None = None,
+                 peer_records: PeerRecords | None = None) -> None:
         self._proc_root, self._config = proc_root, config
         self._peer_table = peer_table  # the agent's zone sources (the peers probe)
+        self._peer_records = peer_records  # the peers probe's top-peer log records
         # the agent's shared resolver (one walk per cycle), or a private one walking each call
         self._resolver = resolver or NetnsResolver(proc_root, directory)
         self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
@@ -107,7 +112,7 @@ class EbpfCollector:
     # --- reading ------------------------------------------------------------------
     def _maps(self, name: str, bpf: Any, live: KeyJoin) -> ProbeMaps:
         return ProbeMaps(bpf, live, self._formats, self._symbols.name, self._config,
-                         self._built.get(name, {}), self._peer_table)
+                         self._built.get(name, {}), self._peer_table, self._peer_records)
 
     def collect(self) -> Collection:
         live = KeyJoin(self._resolver, self._by_cookie)
@@ -133,9 +138,16 @@ class EbpfCollector:
         self._loader.tick()
 
     def probe(self) -> ProbeStatus:
-        parts = [f"{n}: {'loaded' if not r else 'unavailable (' + r + ')'}"
+        parts = [f"{n}: {'loaded' if not r else 'unavailable (' + r + ')'}{self._detail(n)}"
                  for n, r in self._statuses.items()]
         return ProbeStatus(self.name, bool(self._loaded), "; ".join(parts) or "no probes")
+
+    def _detail(self, name: str) -> str:
+        """A loaded probe's own status words (its reader's ``status()``), e.g. the peers
+        probe's refused table writes; '' for most."""
+        state = getattr(self._loaded.get(name), "state", None)
+        line = state.status() if hasattr(state, "status") else ""
+        return f" ({line})" if line else ""
 
     def statuses(self) -> dict[str, str]:
         return dict(self._statuses)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.cloud.imds import InstanceMetadata
@@ -27,6 +28,9 @@ from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.peers.classes import PeerTable
+
+if TYPE_CHECKING:
+    from otel_netreceiver.peers.records import PeerRecords
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +50,7 @@ class BuildContext:
     netns: NetnsResolver | None = None  # the agent's, shared: one namespace walk per cycle
     # the peer table of now, from the agent's zone sources (peers/sources.py): the peers probe
     peer_table: Callable[[], PeerTable] | None = None
+    peer_records: PeerRecords | None = None  # the peers probe's top-peer log records
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -74,7 +79,7 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
     return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.netns,
-                         ctx.symbols, ctx.peer_table)
+                         ctx.symbols, ctx.peer_table, ctx.peer_records)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:

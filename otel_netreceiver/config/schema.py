@@ -202,6 +202,15 @@ class EbpfConfig:
                              "pod, for at most this many endpoints node-wide (a kernel map of "
                              "that size; endpoints past it count in netreceiver.bpf.lost, and "
                              "max_series_per_instrument still applies). 0: off.", minimum=0)
+    peers_top: int = key(5, "The peers probe: per pod and collection interval, this many remote "
+                         "peers with the most bytes as OTLP log records (peer.top: the peer's "
+                         "pod or node name where this node knows it, else its address; "
+                         "exporters.otlp's endpoint). Counted per peer address in a kernel LRU "
+                         "table (one more lookup per packet to another pod or host; "
+                         "BENCHMARKS.md). 0: off, no per-peer table.", minimum=0)
+    peers_top_records: int = key(1000, "peer.top records per collection interval node-wide; "
+                                 "the rest are counted in netreceiver.events.dropped (reason "
+                                 "interval_cap).", minimum=1)
     timing_sample: int = key(64, "Time one in this many NET_RX/NET_TX softirq runs and queued "
                              "packets, chosen at random in the kernel (net_softirq, netiftxlat "
                              "and the NET_SOFTIRQ_SLOW and NETIF_TXLAT_SLOW event records): the "

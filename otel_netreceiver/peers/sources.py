@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.cloud.subnets import SubnetCache, ec2_client
 from otel_netreceiver.config.schema import PeersConfig
-from otel_netreceiver.k8s.nodes import NodeWatcher
+from otel_netreceiver.k8s.nodes import NodeInfo, NodeWatcher
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.peers.classes import PeerTable
 from otel_netreceiver.peers.zones import ZoneSources, build, describe
@@ -115,6 +115,10 @@ class PeerZones:
             if self._last is None or self._last[0] != sources:
                 self._last = (sources, build(sources))
             return self._last[1]
+
+    def node_infos(self) -> tuple[NodeInfo, ...]:
+        """The Node watch's nodes while running (the top-peer records name peers by them)."""
+        return self.nodes.nodes() if self.nodes is not None and self._started else ()
 
     def missing(self) -> dict[str, str]:
         out = dict(self._static)

@@ -39,6 +39,7 @@ from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.k8s.pods import PodWatcher
 from otel_netreceiver.model import Collection, ProbeStatus
 from otel_netreceiver.netns.resolver import NetnsResolver
+from otel_netreceiver.peers import pipeline as peer_records
 from otel_netreceiver.peers.classes import PeerTable
 from otel_netreceiver.peers.sources import PeerZones
 from otel_netreceiver.resource import build_resource, node_name
@@ -60,6 +61,11 @@ def _collectors_part(c: AgentConfig) -> tuple:
     return (c.collectors, c.proc_root, c.sys_root, c.interval, c.jitter, c.exporters.otlp,
             c.service_name, tuple(sorted(c.resource_attributes.items())), c.node_name,
             c.correlation)
+
+
+def _classes_by_peer(c: AgentConfig) -> bool:
+    """The peers probe is configured: the zone sources run for it."""
+    return c.collectors.ebpf.enabled and "peers" in c.collectors.ebpf.probes
 
 
 def _exporters_part(c: AgentConfig) -> tuple:
@@ -105,6 +111,7 @@ class Agent:
         # zone sources for traffic by peer: no I/O until a probe starts them or `probes` asks
         self.peer_zones = PeerZones(cfg.peers, metadata, self.node, self._directory(),
                                     factory)
+        self.peer_records: peer_records.PeerRecordPipeline | None = None  # top peers as logs
         self.correlation: CorrelationService | None = None
         self.top = TopTracker(self.node, cfg.exporters.interval or cfg.interval,
                               available=lambda: self._available)
@@ -180,6 +187,7 @@ class Agent:
             if flush:
                 self.export_once()
             self._stop_collectors(list(self.runners))
+            self._close_peer_records()
             self._stop_exporters()
             if self.correlation is not None:
                 self.correlation.stop()
@@ -217,6 +225,8 @@ class Agent:
                     self.store.remove_collector(name)
             if old.peers != new.peers:
                 self._rebuild_peer_zones(new)
+            if not _classes_by_peer(new) and self.peer_zones.running:
+                self.peer_zones.stop()  # the peers probe is gone: no watch, no DescribeSubnets
             if _exporters_part(old) != _exporters_part(new):
                 self._stop_exporters()
                 self._start_exporters(new)
@@ -229,7 +239,7 @@ class Agent:
         self.peer_zones.stop()
         self.peer_zones = PeerZones(cfg.peers, self.metadata, self.node, self._directory(),
                                     self._k8s_factory)
-        if running:
+        if running and _classes_by_peer(cfg):
             self.peer_zones.start()
 
     def _restart_correlation(self, cfg: AgentConfig) -> None:
@@ -256,11 +266,15 @@ class Agent:
     def _start_collectors(self, cfg: AgentConfig, run: bool = True) -> None:
         logs = self.export_settings("logs")
         self._adopt_resolver(cfg)
+        self._close_peer_records()
+        if run:
+            self.peer_records = peer_records.build(cfg, logs, self.resource, self._directory(),
+                                                   lambda: self.peer_zones.node_infos())
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
                            self.resource, logs=logs, netns=self.netns,
-                           peer_table=self._peer_table)
-        ebpf = cfg.collectors.ebpf
-        if run and ebpf.enabled and "peers" in ebpf.probes:  # the probe classes by zone
+                           peer_table=self._peer_table,
+                           peer_records=self.peer_records.records if self.peer_records else None)
+        if run and _classes_by_peer(cfg):  # the probe classes by zone
             self.peer_zones.start()
         collectors, self.skipped = build_collectors(cfg, ctx)
         if self.correlation is not None:
@@ -282,6 +296,11 @@ class Agent:
             runner.start()
         if run:  # what works here, for self-telemetry (probe() can cost a /proc scan: once)
             self._available = {s.name: s.active for s in self.probes()}
+
+    def _close_peer_records(self) -> None:
+        if self.peer_records is not None:
+            self.peer_records.close()
+            self.peer_records = None
 
     def _stop_collectors(self, names: list[str]) -> None:
         for name in names:

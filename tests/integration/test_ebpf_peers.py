@@ -28,10 +28,13 @@ import pytest
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import EbpfConfig, PeersConfig
-from otel_netreceiver.k8s.directory import NoPods
+from otel_netreceiver.events.otlp_logs import event_attributes
+from otel_netreceiver.k8s.directory import NoPods, PodMeta
+from otel_netreceiver.k8s.nodes import NodeInfo
 from otel_netreceiver.model import Collection
 from otel_netreceiver.peers.classes import PeerClass
 from otel_netreceiver.peers.lpm import class_of
+from otel_netreceiver.peers.records import PeerNames, PeerRecords
 from otel_netreceiver.peers.sources import PeerZones
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
 from tests.support.pods import Pod, create_pod, destroy_pod, nstat, run
@@ -67,6 +70,21 @@ class ThisNodesPods:
 NODE_PODS = ThisNodesPods()
 
 
+class PodWatch:
+    """What the pod watch would answer for an address (the top-peer records' names)."""
+
+    def __init__(self) -> None:
+        self.pods: dict[str, PodMeta] = {}
+
+    def by_ip(self, ip: str) -> PodMeta | None:
+        return self.pods.get(ip)
+
+
+POD_WATCH, NODES, SENT = PodWatch(), [], []
+RECORDS = PeerRecords(lambda e: SENT.append(e) or True, 5, 1000,
+                      PeerNames(POD_WATCH, lambda: tuple(NODES)))
+
+
 @pytest.fixture(scope="module")
 def pods() -> Iterator[dict[int, Pod]]:
     made: dict[int, Pod] = {}
@@ -94,7 +112,8 @@ def collector(pods: dict[int, Pod]) -> Iterator[EbpfCollector]:
     zones = PeerZones(cfg, InstanceMetadata(availability_zone="zone-a"), "node-t",
                       NODE_PODS, None)
     NODE_PODS.set(pods[P3].pod_ip)
-    c = EbpfCollector(EbpfConfig(probes=["peers"]), "/proc", NoPods(), peer_table=zones.table)
+    c = EbpfCollector(EbpfConfig(probes=["peers"]), "/proc", NoPods(), peer_table=zones.table,
+                      peer_records=RECORDS)
     assert c.statuses() == {"peers": ""}, c.statuses()
     yield c
     c.close()
@@ -168,6 +187,39 @@ def test_bytes_and_packets_by_peer_class_and_zone(pods: dict[int, Pod],
              ("IpOutRequests", "IpExtOutOctets", "IpInReceives", "IpExtInOctets")}
     assert moved == {"IpOutRequests": tx[0], "IpExtOutOctets": tx[1],
                      "IpInReceives": rx[0], "IpExtInOctets": rx[1]}
+
+
+def test_top_peers_name_the_peer_and_count_what_was_sent(pods: dict[int, Pod],
+                                                         collector: EbpfCollector) -> None:
+    """One interval of S's traffic: its five largest (peer, direction) rows as peer.top
+    records, with the bytes and packets sent; P1 named by the pod watch, P2 by the Node watch
+    (its address is a node's here), the rest by address; loopback is no peer."""
+    s, p1, p2, p4 = (pods[i] for i in (S, P1, P2, P4))
+    POD_WATCH.pods[p1.pod_ip] = PodMeta("u-p1", "p1", "shop", p1.pod_ip, ips=(p1.pod_ip,))
+    NODES[:] = [NodeInfo("node-b", "zone-b", (p2.pod_ip,), ())]
+    plan = [(s, "127.0.0.1", 5, 100, False), (p1, p1.pod_ip, 4, 700, False),
+            (p2, p2.pod_ip, 3, 300, True), (p4, INTERNET, 6, 500, False),
+            (p4, p4.pod_ip, 1, 250, False)]
+    sinks = [_sink(pod, address, n, echo) for pod, address, n, _, echo in plan]
+    collector.collect()  # the interval starts here
+    SENT.clear()
+    s.exec(sys.executable, str(SUPPORT / "udp_counts.py"), "send",
+           *[f"{address}:{PORT}:{size}:{n}" for _, address, n, size, _ in plan])
+    assert [int(p.communicate(timeout=20)[0].split()[-1]) for p in sinks] == [5, 4, 3, 6, 1]
+    collector.collect()
+    mine = [dict(event_attributes(e)) for e in SENT if ("k8s.pod.uid", s.uid) in e.pod]
+    got = [(r["peer.rank"], r["peer.name"], r["network.io.direction"], r["peer.class"],
+            r.get("peer.zone", ""), r["peer.packets"], r["peer.bytes"]) for r in mine]
+    assert got == [(1, INTERNET, "transmit", "internet", "", 6, 6 * 528),
+                   (2, "shop/p1", "transmit", "same_zone", "zone-a", 4, 4 * 728),
+                   (3, "node-b", "receive", "other_zone", "zone-b", 3, 3 * 328),
+                   (4, "node-b", "transmit", "other_zone", "zone-b", 3, 3 * 328),
+                   (5, p4.pod_ip, "transmit", "other_vpc", "", 1, 278)]
+    assert {r["network.peer.address"] for r in mine if r["peer.name"] == "node-b"} == {
+        p2.pod_ip}
+    # taken, not kept: the kernel's per-peer table holds no row of S's from the interval read
+    cookie = int(s.exec(sys.executable, "-c", COOKIE).stdout)
+    assert cookie not in {k.netns for k in collector._loaded["peers"][b"peer_top"]}
 
 
 def _mapped(address: str) -> bytes:

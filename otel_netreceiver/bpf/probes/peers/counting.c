@@ -30,6 +30,32 @@ struct peer_key { u64 netns; u8 peer_class; u8 zone; u8 egress; u8 pad[5]; };
 struct peer_val { u64 packets; u64 bytes; };
 BPF_PERCPU_HASH(peer_counts, struct peer_key, struct peer_val, PEER_COUNTS_MAX);
 
+// Per-peer counts for the top-peer log records (peers/records.py), only with
+// collectors.ebpf.peers_top > 0: bytes and packets by (namespace, peer address, direction),
+// the peer's class and zone carried in the key (they follow from the address). An LRU per-CPU
+// hash: bounded, the least recently used peer evicted when full, no atomics. User space
+// takes it with BPF_MAP_LOOKUP_AND_DELETE_BATCH once per interval (copy and delete under the
+// bucket lock), so a packet after the take starts a new row for the next interval.
+#ifdef PEER_TOP_MAX
+struct peer_top_key { u64 netns; u8 addr[16]; u8 egress; u8 peer_class; u8 zone; u8 pad[5]; };
+BPF_TABLE("lru_percpu_hash", struct peer_top_key, struct peer_val, peer_top, PEER_TOP_MAX);
+
+static __always_inline void peer_top_count(struct peer_key *pk, const u8 *addr, u32 segs,
+                                           u32 bytes) {
+    struct peer_top_key k = {.netns = pk->netns, .egress = pk->egress,
+                             .peer_class = pk->peer_class, .zone = pk->zone};
+    __builtin_memcpy(k.addr, addr, 16);
+    struct peer_val *v = peer_top.lookup(&k);
+    if (v) {
+        v->packets += segs;
+        v->bytes += bytes;
+        return;
+    }
+    struct peer_val init = {.packets = segs, .bytes = bytes};
+    peer_top.update(&k, &init);  // LRU: makes room by evicting, never refuses for space
+}
+#endif
+
 static __always_inline int peer_skb(struct __sk_buff *skb, u8 egress) {
     void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
     u8 *ip = data, proto;
@@ -74,6 +100,10 @@ static __always_inline int peer_skb(struct __sk_buff *skb, u8 egress) {
     } else {
         segs = 1;
     }
+#ifdef PEER_TOP_MAX
+    if (key.peer_class != PEER_SAME_POD)
+        peer_top_count(&key, lk.addr, segs, bytes);
+#endif
     struct peer_val *v = peer_counts.lookup(&key);
     if (v) {
         v->packets += segs;

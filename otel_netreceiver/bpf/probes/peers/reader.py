@@ -17,14 +17,17 @@ meaning. The conversion of rows to points is pure (``peer_points``).
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, with_attrs
-from otel_netreceiver.model import Point
+from otel_netreceiver.model import Attributes, Point
+from otel_netreceiver.netns.bpfkeys import LIVE
 from otel_netreceiver.peers.classes import NO_ZONE, PeerClass, PeerTable, build_table
 from otel_netreceiver.peers.lpm import PeerMap
+from otel_netreceiver.peers.records import PeerRow
 
 if TYPE_CHECKING:
     from otel_netreceiver.bpf.maps import ProbeMaps
@@ -79,7 +82,34 @@ class PeersReader:
         self.sync(maps.peer_table)
         rows = [(k.netns, k.peer_class, k.zone, k.egress, sum(v.packets for v in vals),
                  sum(v.bytes for v in vals)) for k, vals in maps.live_items("peer_counts")]
-        return peer_points(rows, self.zones.name, maps.labels)
+        points = peer_points(rows, self.zones.name, maps.labels)
+        if "PEER_TOP_MAX" in maps.built:
+            points += self.top(maps)
+        return points
+
+    def top(self, maps: ProbeMaps) -> list[Point]:
+        """Take the interval's per-peer rows (lookup-and-delete: a packet after the take
+        starts the next interval's row) and hand them to the top-peer records, if any."""
+        rows = [PeerRow(k.netns, bytes(k.addr), bool(k.egress), k.peer_class, k.zone,
+                        sum(v.packets for v in vals), sum(v.bytes for v in vals))
+                for k, vals in maps.table("peer_top").items_lookup_and_delete_batch()]
+        records = maps.peer_records
+        if records is None:
+            return []
+
+        def pod(netns: int) -> Attributes | None:
+            return maps.labels(netns) if maps.live.status(netns) == LIVE else None
+
+        records.publish(rows, pod, self.zones.name, time.time_ns())
+        return records.points()
+
+    def status(self) -> str:
+        """For ``probes``: the kernel table's size and the writes it refused (map full)."""
+        stats = self.map.stats
+        line = f"peer table {stats.entries} prefixes"
+        if stats.refused:
+            line += f", {stats.refused} writes refused (map full: {stats.last_error})"
+        return line
 
 
 _NO_ZONES = build_table("", {})

@@ -24,8 +24,15 @@ def text(rendered: str, formats: Formats) -> str:
     return rendered.replace("PEER_TABLE", declaration(TABLE), 1)
 
 
+TOP_MAX = 16384  # (namespace, peer address, direction) rows per interval; LRU beyond
+
+
 def defines(formats: Formats, config: Any) -> dict[str, Any]:
-    return {"PEER_COUNTS_MAX": COUNTS_MAX}
+    """PEER_TOP_MAX (the per-peer table) only when the top-peer records are on."""
+    out: dict[str, Any] = {"PEER_COUNTS_MAX": COUNTS_MAX}
+    if getattr(config, "peers_top", 0) > 0:
+        out["PEER_TOP_MAX"] = TOP_MAX
+    return out
 
 
 finish = attacher("peers")  # ProbeSpec.finish: the socket programs on the cgroup v2 root

@@ -8,6 +8,7 @@ import random
 
 import pytest
 
+from otel_netreceiver.bpf.probes.peers.reader import PeersReader
 from otel_netreceiver.peers.classes import PeerClass, build_table, classify
 from otel_netreceiver.peers.lpm import PeerMap, declaration, rows
 
@@ -90,3 +91,7 @@ def test_a_full_map_refuses_writes_and_says_so(peer_map) -> None:
     stats = peer_map.sync(crowded)
     assert stats.entries == 64 and stats.refused == len(rows(crowded)) - 64
     assert "space" in stats.last_error.lower()
+    # what `probes` says of the loaded peers probe (collectors/ebpf.py: its reader's status)
+    line = PeersReader(peer_map).status()
+    assert line.startswith("peer table 64 prefixes, ") and (
+        f"{stats.refused} writes refused (map full: " in line)

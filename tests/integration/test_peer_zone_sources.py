@@ -16,12 +16,13 @@ import pytest
 
 from otel_netreceiver.cli import main
 from otel_netreceiver.cloud.imds import load_metadata
-from otel_netreceiver.config.loader import load_text
-from otel_netreceiver.config.schema import ImdsConfig
+from otel_netreceiver.config.loader import load_file, load_text
+from otel_netreceiver.config.schema import ImdsConfig, PeersConfig
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.peers.classes import PeerClass, classify
 from otel_netreceiver.peers.sources import PeerZones
 from otel_netreceiver.runtime.agent import Agent
+from otel_netreceiver.runtime.reload import ConfigReloader
 from tests.support.ec2_double import Ec2Double
 from tests.support.imds_double import ImdsDouble
 from tests.support.k8s_api import KubeApiDouble, make_node, write_kubeconfig
@@ -162,5 +163,33 @@ def test_a_reload_of_the_peers_section_builds_new_sources(doubles) -> None:
         agent.apply(load_text(_config(imds, ec2, kubeconfig, "node_watch: false"), "a.yaml"))
         assert agent.peer_zones is not before and agent.peer_zones.nodes is None
         assert "peers.node_watch: false" in agent.peer_zones.status().reason
+    finally:
+        agent.stop(flush=False)
+
+
+def test_a_reload_without_the_peers_probe_stops_the_sources(doubles, tmp_path) -> None:
+    """The sources run for the peers probe (here started as the probe would); a reload whose
+    configuration has neither the probe nor a peers section stops them: no Node watch, no
+    DescribeSubnets, and a bad file before that changes nothing (the last good config runs)."""
+    imds, ec2, _api, kubeconfig = doubles
+    metadata, _ = load_metadata(ImdsConfig(enabled=True, endpoint=imds.endpoint), "/nonexistent")
+    path = tmp_path / "agent.yaml"
+    path.write_text(_config(imds, ec2, kubeconfig))
+    agent = Agent(load_file(path, {}), {}, stream=io.StringIO(), metadata=metadata, listen=False)
+    reloader = ConfigReloader(agent, str(path), {})
+    try:
+        agent.peer_zones.start()
+        wait_until(agent.peer_zones.node_infos)  # the Node watch's first list
+        zones, good = agent.peer_zones, agent.loaded
+        path.write_text(_config(imds, ec2, kubeconfig, "other_ranges: [not-a-cidr]"))
+        assert not reloader.reload()
+        assert agent.loaded is good and agent.peer_zones is zones and zones.running
+        assert agent.counters.reloads["rejected"] == 1
+        text = _config(imds, ec2, kubeconfig)
+        path.write_text(text[:text.index("peers:")] + text[text.index("collectors:"):])
+        assert reloader.reload()
+        assert agent.loaded.config.peers == PeersConfig()
+        assert not agent.peer_zones.running and not zones.running
+        assert "not asked" in agent.peer_zones.status().reason
     finally:
         agent.stop(flush=False)

@@ -17,6 +17,8 @@ IpInReceives, IpExtInOctets) moved by; the receivers' counts are what they recei
 from __future__ import annotations
 
 import ipaddress
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -201,12 +203,15 @@ def test_top_peers_name_the_peer_and_count_what_was_sent(pods: dict[int, Pod],
             (p2, p2.pod_ip, 3, 300, True), (p4, INTERNET, 6, 500, False),
             (p4, p4.pod_ip, 1, 250, False)]
     sinks = [_sink(pod, address, n, echo) for pod, address, n, _, echo in plan]
+    veths = [pod.host_veth for pod in (s, p1, p2, p4)]
+    trace = _dev_queue(veths)
     collector.collect()  # the interval starts here
     SENT.clear()
     s.exec(sys.executable, str(SUPPORT / "udp_counts.py"), "send",
            *[f"{address}:{PORT}:{size}:{n}" for _, address, n, size, _ in plan])
     assert [int(p.communicate(timeout=20)[0].split()[-1]) for p in sinks] == [5, 4, 3, 6, 1]
     collector.collect()
+    queued = _dev_queue_counts(trace)
     mine = [dict(event_attributes(e)) for e in SENT if ("k8s.pod.uid", s.uid) in e.pod]
     got = [(r["peer.rank"], r["peer.name"], r["network.io.direction"], r["peer.class"],
             r.get("peer.zone", ""), r["peer.packets"], r["peer.bytes"]) for r in mine]
@@ -217,9 +222,44 @@ def test_top_peers_name_the_peer_and_count_what_was_sent(pods: dict[int, Pod],
                    (5, p4.pod_ip, "transmit", "other_vpc", "", 1, 278)]
     assert {r["network.peer.address"] for r in mine if r["peer.name"] == "node-b"} == {
         p2.pod_ip}
+    # bpftrace's own count of the frames queued on the host side of each peer's veth (and of
+    # S's, for P2's echoes) by frame length (IP length + 14): the records' packets, per veth
+    on_veth = {p1.pod_ip: p1.host_veth, p2.pod_ip: p2.host_veth, INTERNET: p4.host_veth,
+               p4.pod_ip: p4.host_veth}
+    expected: dict[tuple[str, int], int] = {}
+    for r in mine:
+        veth = on_veth[r["network.peer.address"]] if r["network.io.direction"] == "transmit" \
+            else s.host_veth
+        key = (veth, r["peer.bytes"] // r["peer.packets"] + 14)
+        expected[key] = expected.get(key, 0) + r["peer.packets"]
+    assert queued == expected
     # taken, not kept: the kernel's per-peer table holds no row of S's from the interval read
     cookie = int(s.exec(sys.executable, "-c", COOKIE).stdout)
     assert cookie not in {k.netns for k in collector._loaded["peers"][b"peer_top"]}
+
+
+def _dev_queue(veths: list[str]) -> subprocess.Popen:
+    """bpftrace counting net:net_dev_queue by device and length on ``veths`` (bpftrace cannot
+    attach cgroup_skb: the device queue is the independent view), started and attached."""
+    match = " || ".join(f'str(args->name) == "{v}"' for v in veths)
+    program = (f"tracepoint:net:net_dev_queue /{match}/ "
+               "{ @[str(args->name), args->len] = count(); }")
+    proc = subprocess.Popen(["bpftrace", "-e", program], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    _wait_for_line(proc, "Attaching", time.monotonic() + 30)
+    return proc
+
+
+def _dev_queue_counts(proc: subprocess.Popen) -> dict[tuple[str, int], int]:
+    """(device, frame length) → frames, ARP (42-byte frames) left out."""
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=20)
+    counts = {}
+    for line in out.splitlines():
+        found = re.match(r"@\[(\S+), (\d+)\]: (\d+)", line)
+        if found and int(found.group(2)) != 42:
+            counts[(found.group(1), int(found.group(2)))] = int(found.group(3))
+    return counts
 
 
 def _mapped(address: str) -> bytes:

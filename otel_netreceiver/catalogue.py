@@ -147,12 +147,14 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     # --- event records (events/) -------------------------------------------------
     ("netreceiver.events", _C, "{event}", ("event.name",), "events",
      "Event records that passed the kernel budget and the agent's rate limit and went to the "
-     "exporters (OTLP logs), by type (TCP_SEND_RST, PACKETLOSS, NET_SOFTIRQ_SLOW, ...)."),
+     "exporters (OTLP logs), by type (TCP_SEND_RST, PACKETLOSS, NET_SOFTIRQ_SLOW, ...; "
+     "peer.top: the peers probe's top peers per pod and interval, handed to the exporter)."),
     ("netreceiver.events.dropped", _C, "{event}", ("event.name", "reason"), "events",
      "Event records lost, by reason: rate_limit_kernel, perf_buffer_full (the perf buffer's "
      "lost samples), rate_limit_user, queue_full, "
-     "export_failed, shutdown, decode_failed; symbolisation_failed and stack_lost count records "
-     "sent without a named location or stack."),
+     "export_failed, shutdown, decode_failed, interval_cap (peer.top records past "
+     "collectors.ebpf.peers_top_records in one interval); symbolisation_failed and stack_lost "
+     "count records sent without a named location or stack."),
 )
 
 # Attributes of every per-pod series. netns.kind is pod, host (the node's own namespace,

@@ -63,6 +63,7 @@ class Event:
     location: str
     stack: tuple[str, ...]
     attributes: Attributes  # the type's own: tcp.state, softirq.*, interface, latency, cpu
+    body: str = ""  # the log body when the record says it better than summary() (peer.top)
 
     def attribute(self, key: str) -> str | None:
         return dict(self.pod).get(key) or dict(self.attributes).get(key)
@@ -125,6 +126,8 @@ def _endpoint(e: Endpoint | None) -> str:
 
 def summary(event: Event) -> str:
     """One line saying what happened: the log body and `watch`'s text."""
+    if event.body:
+        return event.body
     parts = [event.name]
     if event.source or event.destination:
         parts.append(f"{_endpoint(event.source)} -> {_endpoint(event.destination)}")

@@ -115,7 +115,22 @@ def peer_event(row: PeerRow, pod: Attributes, names: Callable[[str], dict[str, s
     if zone_name(row.zone):
         own["peer.zone"] = zone_name(row.zone)
     return Event(EVENT_NAME, SEVERITY_NUMBER, SEVERITY_TEXT, time_ns, row.netns, pod, None,
-                 None, "", "", (), tuple(sorted(own.items())))  # type: ignore[arg-type]
+                 None, "", "", (), tuple(sorted(own.items())),  # type: ignore[arg-type]
+                 body=_body(pod, own))
+
+
+def _body(pod: Attributes, own: dict) -> str:
+    """'shop/api-0 -> shop/web-1 (10.0.2.5) other_zone us-east-1b: 4000 B in 3 packets'."""
+    p = dict(pod)
+    who = ("/".join(filter(None, (p.get("k8s.namespace.name"), p["k8s.pod.name"])))
+           if p.get("k8s.pod.name")
+           else p.get("k8s.pod.uid") or f"netns {p.get('netns.inode', '?')}")
+    peer = own["peer.name"] + ("" if own["peer.kind"] == "address"
+                               else f" ({own['network.peer.address']})")
+    arrow = "->" if own["network.io.direction"] == "transmit" else "<-"
+    where = " ".join(filter(None, (own["peer.class"], own.get("peer.zone", ""))))
+    return (f"{EVENT_NAME} {who} {arrow} {peer} {where}: {own['peer.bytes']} B in "
+            f"{own['peer.packets']} packets")
 
 
 class PeerRecords:

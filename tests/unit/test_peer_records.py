@@ -8,6 +8,7 @@ from otel_netreceiver.bpf.probes import UNITS
 from otel_netreceiver.bpf.probes.peers.spec import defines, text
 from otel_netreceiver.bpf.programs import source
 from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.events.model import summary
 from otel_netreceiver.events.otlp_logs import event_attributes
 from otel_netreceiver.k8s.directory import PodMeta
 from otel_netreceiver.k8s.nodes import NodeInfo
@@ -94,6 +95,8 @@ def test_records_carry_the_pod_the_peer_and_what_moved() -> None:
                      "peer.packets": 3, "peer.rank": 1, "peer.kind": "pod",
                      "peer.name": "shop/web-1", "peer.k8s.pod.name": "web-1",
                      "peer.k8s.namespace.name": "shop"}
+    assert summary(sent[0]) == ("peer.top shop/api-0 -> shop/web-1 (10.0.2.5) other_zone "
+                                "zone-b: 4000 B in 3 packets")
     second = dict(event_attributes(sent[1]))
     assert second["peer.name"] == "node-b" and "peer.zone" not in second
     assert sent[0].time_unix_nano == 123 and sent[0].severity_text == "INFO"
@@ -122,3 +125,24 @@ def test_the_per_peer_table_is_compiled_only_with_top_peers_on() -> None:
     assert spec is not None
     program = text(source(spec), {})
     assert "#ifdef PEER_TOP_MAX" in program and "lru_percpu_hash" in program
+
+
+def test_no_pipeline_without_the_probe_the_records_or_a_logs_endpoint() -> None:
+    from otel_netreceiver.config.loader import load_text
+    from otel_netreceiver.export.settings import resolve_loaded
+    from otel_netreceiver.k8s.directory import NoPods
+    from otel_netreceiver.peers import pipeline
+
+    def built(text: str) -> object:
+        loaded = load_text(text, "t.yaml")
+        logs = resolve_loaded(loaded.config, loaded.explicit, {}, "logs")
+        made = pipeline.build(loaded.config, logs, {}, NoPods(), tuple)
+        if made is not None:
+            made.close()
+        return made
+
+    otlp = "exporters: {otlp: {endpoint: 'http://127.0.0.1:9'}}\n"
+    assert built(otlp + "collectors: {ebpf: {probes: [peers]}}") is not None
+    assert built(otlp + "collectors: {ebpf: {probes: [peers], peers_top: 0}}") is None
+    assert built(otlp) is None  # the peers probe is opt-in
+    assert built("collectors: {ebpf: {probes: [peers]}}") is None  # nowhere to send

@@ -146,3 +146,20 @@ def test_no_pipeline_without_the_probe_the_records_or_a_logs_endpoint() -> None:
     assert built(otlp + "collectors: {ebpf: {probes: [peers], peers_top: 0}}") is None
     assert built(otlp) is None  # the peers probe is opt-in
     assert built("collectors: {ebpf: {probes: [peers]}}") is None  # nowhere to send
+
+
+def test_the_take_falls_back_to_read_then_delete_without_the_batch_call() -> None:
+    from otel_netreceiver.bpf.probes.peers.reader import take
+
+    class OldKernel(dict):
+        def items_lookup_and_delete_batch(self) -> None:
+            raise Exception("BPF_MAP_LOOKUP_AND_DELETE_BATCH has failed: Invalid argument")
+
+    class NewKernel(dict):
+        def items_lookup_and_delete_batch(self):  # type: ignore[no-untyped-def]
+            rows = list(self.items())
+            self.clear()
+            yield from rows
+
+    for table in (OldKernel(a=1, b=2), NewKernel(a=1, b=2)):
+        assert sorted(take(table)) == [("a", 1), ("b", 2)] and not table

@@ -16,11 +16,12 @@ meaning. The conversion of rows to points is pure (``peer_points``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, with_attrs
 from otel_netreceiver.model import Attributes, Point
@@ -92,7 +93,7 @@ class PeersReader:
         starts the next interval's row) and hand them to the top-peer records, if any."""
         rows = [PeerRow(k.netns, bytes(k.addr), bool(k.egress), k.peer_class, k.zone,
                         sum(v.packets for v in vals), sum(v.bytes for v in vals))
-                for k, vals in maps.table("peer_top").items_lookup_and_delete_batch()]
+                for k, vals in take(maps.table("peer_top"))]
         records = maps.peer_records
         if records is None:
             return []
@@ -113,6 +114,20 @@ class PeersReader:
 
 
 _NO_ZONES = build_table("", {})
+
+
+def take(table: Any) -> list[tuple[Any, Any]]:
+    """Every row of a hash table, deleted as read: BPF_MAP_LOOKUP_AND_DELETE_BATCH (Linux
+    5.6+: copy and delete under each bucket's lock), else read then delete key by key (a
+    packet between a key's read and its delete is lost from the records)."""
+    try:
+        return list(table.items_lookup_and_delete_batch())
+    except Exception:  # bcc raises a bare Exception naming the errno (EINVAL before 5.6)
+        rows = list(table.items())
+        for key, _ in rows:
+            with contextlib.suppress(KeyError):  # evicted meanwhile (LRU)
+                del table[key]
+        return rows
 
 
 def read(maps: ProbeMaps) -> list[Point]:

@@ -166,23 +166,42 @@ _OPT_IN = "; ".join(f"{p.name} {p.opt_in}" for p in REGISTERED if p.opt_in)
 _EVENT_OPT_IN = ", ".join(t.name for t in EVENT_TYPE_UNITS if not t.default)
 
 
+def ip_addresses(values: Iterable[str]) -> None:
+    """Every item is one IP address (IPv4 or IPv6), not a name or a range."""
+    for text in values:
+        try:
+            ipaddress.ip_address(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not an IP address (like 169.254.169.253 or "
+                             "fd00:ec2::253)") from None
+
+
 @dataclass(frozen=True)
 class DnsProbeConfig:
     ports: list[int] = key([53], "Ports a DNS server listens on (UDP and TCP), e.g. add a "
                            "NodeLocal DNSCache or CoreDNS port other than 53.")
     cluster_dns: list[str] = key([], "Addresses of the cluster DNS service (kube-dns "
-                                 "ClusterIP): dns.resolver.class cluster_dns.")
+                                 "ClusterIP): dns.resolver.class cluster_dns.", check=ip_addresses)
     node_local_dns: list[str] = key(["169.254.20.10"], "NodeLocal DNSCache addresses: "
-                                    "dns.resolver.class node_local.")
+                                    "dns.resolver.class node_local, link-local service "
+                                    "node_local_dns (answered on the node: never counted "
+                                    "against the ENI allowance).", check=ip_addresses)
     amazon_dns: list[str] = key(["169.254.169.253", "fd00:ec2::253"], "Amazon DNS resolver "
                                 "addresses: dns.resolver.class amazon, link-local service "
-                                "amazon_dns.")
+                                "amazon_dns.", check=ip_addresses)
     vpc_cidrs: list[str] = key([], "IPv4 CIDRs of the VPC: their base address plus two is the "
                                "Amazon DNS resolver too.")
     imds: list[str] = key(["169.254.169.254", "fd00:ec2::254"], "Instance metadata service "
-                          "addresses (link-local service imds).")
+                          "addresses (link-local service imds).", check=ip_addresses)
     time_sync: list[str] = key(["169.254.169.123", "fd00:ec2::123"], "Amazon Time Sync "
-                               "addresses (link-local service time_sync).")
+                               "addresses (link-local service time_sync).", check=ip_addresses)
+    pod_identity: list[str] = key(["169.254.170.23", "fd00:ec2::23"],
+                                  "EKS Pod Identity agent addresses (link-local service "
+                                  "pod_identity, answered on the node: never counted against "
+                                  "the ENI allowance).", check=ip_addresses)
+    cgroup_root: str = key("/sys/fs/cgroup", "Where the host's cgroup hierarchies are mounted: "
+                           "the v2 tree (<root>/unified, else <root>) names the pod of a "
+                           "hostNetwork socket's link-local packets by its cgroup id.")
     max_pending: int = key(16384, "Outstanding client queries tracked node-wide (a kernel LRU "
                            "table; the oldest are evicted beyond it).", minimum=64)
 

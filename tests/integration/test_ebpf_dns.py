@@ -157,7 +157,7 @@ def test_linklocal_packets_per_pod_and_service(pods: tuple[Pod, Pod],
             f"for _ in range(37): s.sendto(b'x' * 48, ('{server.host_ip}', 123))\n")
     client.exec(sys.executable, "-c", send)
     after = collector.collect()
-    key = (("linklocal.service", "time_sync"),)
+    key = (("linklocal.answered_by", "eni"), ("linklocal.service", "time_sync"))
     packets = _series(after, "netreceiver.pod.linklocal.packets", client)
     assert int(packets[key]) - int(before.get(key, 0)) == 37  # type: ignore[call-overload]
     assert not _series(after, "netreceiver.pod.linklocal.packets", server)

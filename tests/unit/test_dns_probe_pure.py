@@ -7,7 +7,6 @@ import struct
 
 from otel_netreceiver.bpf.probes.dns.reader import (
     LATE,
-    LL_PACKETS,
     QUERY,
     RESPONSE,
     TIMEOUT,
@@ -29,7 +28,8 @@ def test_service_codes_carry_resolver_class_and_link_local_service() -> None:
     codes = service_codes(services(config))
     ip = ipaddress.ip_address
     assert codes[ip("10.100.0.10")] == 1  # cluster_dns, not link-local
-    assert codes[ip("169.254.20.10")] == 2  # node_local: answered on the node, no allowance
+    assert codes[ip("169.254.20.10")] == 2 | 4 << 4  # node_local: answered on the node
+    assert codes[ip("169.254.170.23")] == 5 << 4  # pod identity agent: on the node too
     assert codes[ip("169.254.169.253")] == 3 | 1 << 4  # amazon resolver, amazon_dns
     assert codes[ip("10.0.0.2")] == 3 | 1 << 4  # VPC+2 is the same resolver
     assert codes[ip("169.254.169.254")] == 2 << 4  # imds: link-local, not a resolver
@@ -38,7 +38,8 @@ def test_service_codes_carry_resolver_class_and_link_local_service() -> None:
 
 def test_rendered_compares_use_the_words_the_program_loads() -> None:
     macros = classifiers(DnsProbeConfig(ports=[53, 5353], imds=["169.254.169.254"],
-                                        amazon_dns=[], time_sync=[], node_local_dns=[]))
+                                        amazon_dns=[], time_sync=[], node_local_dns=[],
+                                        pod_identity=[]))
     assert macros["DNS_PORT(p)"] == "((p) == 53 || (p) == 5353)"
     # the program loads the 4 address bytes in network order as a little-endian u32
     word = struct.unpack("<I", bytes([169, 254, 169, 254]))[0]
@@ -61,7 +62,7 @@ def test_rows_become_per_pod_points_with_names_never_addresses() -> None:
     counts = [(7, QUERY, 0, 1, 0, 0, 5), (7, QUERY, 0, 1, 1, 0, 2),
               (7, RESPONSE, 0, 1, 3, 0, 2), (7, RESPONSE, 0, 1, 9, 0, 1),
               (7, TIMEOUT, 0, 1, 0, 0, 1), (7, LATE, 0, 1, 1, 0, 1),
-              (7, UNPARSED, 0, 0, 5, 0, 4), (7, LL_PACKETS, 0, 0, 2, 0, 11)]
+              (7, UNPARSED, 0, 0, 5, 0, 4)]
     points = dns_points(counts, [(7, 1, 20, 3, 3_000_000)], {(7, 1): 2}, _labels)
     by = {(p.metric.name, tuple((k, v) for k, v in p.attributes if k.startswith(
         ("dns.", "linklocal.")))): p.value for p in points}
@@ -79,7 +80,6 @@ def test_rows_become_per_pod_points_with_names_never_addresses() -> None:
     assert by[("netreceiver.pod.dns.late_answers", (("dns.late.reason", "no_socket"),
                                                     ("dns.resolver.class", "cluster_dns")))] == 1
     assert by[("netreceiver.pod.dns.unparsed", (("dns.unparsed.reason", "bad_pointer"),))] == 4
-    assert by[("netreceiver.pod.linklocal.packets", (("linklocal.service", "imds"),))] == 11
     latency = by[("netreceiver.pod.dns.latency", (("dns.resolver.class", "cluster_dns"),))]
     assert latency.count == 3 and abs(latency.sum - 0.003) < 1e-9  # type: ignore[union-attr]
     for point in points:  # every attribute is in the catalogue's row for the metric

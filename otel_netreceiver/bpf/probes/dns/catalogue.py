@@ -50,14 +50,37 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "(short_header, not_dns, label_past_end, bad_label, name_too_long, bad_pointer: "
      "dns/message.py's checks). TCP segments that do not start a message are not counted."
      + _WHERE),
-    ("netreceiver.pod.linklocal.packets", _C, "{packet}", ("linklocal.service",), "ebpf",
-     "Packets the pod's sockets sent to a link-local service that counts against the ENI's "
-     "1024 packets/s allowance: amazon_dns (also the VPC+2 address), imds, time_sync "
-     "(addresses: collectors.ebpf.dns; probe dns)."),
-    ("netreceiver.pod.linklocal.bytes", _C, "By", ("linklocal.service",), "ebpf",
+    ("netreceiver.pod.linklocal.packets", _C, "{packet}",
+     ("linklocal.service", "linklocal.answered_by", "network.interface.name"), "ebpf",
+     "Packets the pod's sockets sent to a link-local service. linklocal.answered_by eni: "
+     "amazon_dns (also the VPC+2 address), imds, time_sync, which count against the ENI's "
+     "1024 packets/s allowance, with network.interface.name the host interface they leave "
+     "by; node: node_local_dns (NodeLocal DNSCache), pod_identity (EKS Pod Identity agent), "
+     "answered on the node, never counted against it (no interface). hostNetwork pods: by "
+     "the sending socket's cgroup (docs/metrics.md, Link-local attribution). Addresses: "
+     "collectors.ebpf.dns; probe dns."),
+    ("netreceiver.pod.linklocal.bytes", _C, "By",
+     ("linklocal.service", "linklocal.answered_by", "network.interface.name"), "ebpf",
      "Bytes (IP packets) of netreceiver.pod.linklocal.packets."),
+)
+
+_NODE_ROWS = (
+    MetricRow("netreceiver.linklocal.packets", _C, "{packet}",
+              ("network.interface.name", "linklocal.service"),
+              "Packets every socket of the node (pods, hostNetwork pods, the node itself) sent "
+              "to a link-local service the ENI answers (amazon_dns, imds, time_sync), by the "
+              "host interface they leave by: what the ENI's 1024 packets/s allowance "
+              "(aws.ena.allowance.exceeded, linklocal) counts. network.interface.name unknown: "
+              "a pod's packets before its route was resolved and no node route existed. "
+              "Probe dns.", pod=False),
+    MetricRow("netreceiver.linklocal.peak_packets_per_second", Kind.GAUGE, "{packet}/s",
+              ("network.interface.name",),
+              "The highest packet count to ENI-answered link-local services within one "
+              "second (whole seconds of the kernel's monotonic clock) since the previous "
+              "collection, per host interface: a burst over 1024 that a per-interval average "
+              "hides. 0 when none were sent. Probe dns.", pod=False),
 )
 
 METRICS: tuple[MetricRow, ...] = tuple(
     MetricRow(name, kind, unit, attributes, description, pod=True)
-    for name, kind, unit, attributes, _source, description in _ROWS)
+    for name, kind, unit, attributes, _source, description in _ROWS) + _NODE_ROWS

@@ -37,8 +37,7 @@ KFREE_ARGS_STRUCT
 #define K_UNMATCHED 6
 #define K_UNPARSED 7
 #define K_RETRANSMIT 8
-#define K_LL_PACKETS 9
-#define K_LL_BYTES 10
+// 9, 10: were the link-local counts, now in ll_counts
 #define ROLE_CLIENT 0
 #define ROLE_SERVER 1
 #define LATE_AFTER_TIMEOUT 0
@@ -219,6 +218,79 @@ static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egres
         count(netns, K_TRUNCATED, ROLE_SERVER, rclass, 0, transport, 1);
 }
 
+// ---- link-local packets: per pod, per egress interface, per-second peak ----------------
+// Only packets to a configured link-local service get here (the address compare before
+// is the whole hot-path cost). Service codes 1..LL_ENI_SERVICES are answered by the ENI and
+// count against its 1024 packets/s allowance; higher ones (NodeLocal DNSCache, the EKS Pod
+// Identity agent) are answered on the node: counted per pod only.
+// The egress interface: a pod's packet is seen at its own socket, in its own namespace, so
+// skb->ifindex is the pod's eth0; user space resolves the host interface it leaves by (an
+// RTM_GETROUTE as the node would route it: netns/egress.py) into ll_routes, keyed by
+// (namespace cookie, service address); netns 0 holds the node's main-table route, used until
+// a new namespace is resolved. LL_HOST marks the node's own namespace: its packets are at
+// the host interface already (skb->ifindex at egress), and its sockets are told apart by
+// their cgroup v2 id (hostNetwork pods).
+#define LL_ENI_SERVICES 3
+#define LL_HOST 0xFFFFFFFFU
+struct ll_route_key { u64 netns; u32 addr[4]; };
+BPF_HASH(ll_routes, struct ll_route_key, u32, 16384);
+struct ll_key { u64 netns; u64 cgroup; u32 ifindex; u8 service; u8 pad[3]; };
+struct ll_val { u64 packets; u64 bytes; };
+BPF_PERCPU_HASH(ll_counts, struct ll_key, struct ll_val, 8192);
+struct ll_total_key { u32 ifindex; u8 service; u8 pad[3]; };
+BPF_PERCPU_HASH(ll_totals, struct ll_total_key, u64, 1024);
+// (interface, second of bpf_ktime_get_ns) → packets to ENI-answered services: one shared
+// counter per second (atomic), so a second's count is exact across CPUs; user space takes
+// the finished seconds (lookup-and-delete) and reports the highest since its last read
+struct ll_second_key { u32 ifindex; u32 pad; u64 second; };
+BPF_HASH(ll_seconds, struct ll_second_key, u64, 4096);
+
+static __always_inline void ll_per_second(u32 ifindex) {
+    struct ll_second_key key = {.ifindex = ifindex, .second = bpf_ktime_get_ns() / 1000000000};
+    u64 one = 1, *n = ll_seconds.lookup(&key);
+    if (n) { __sync_fetch_and_add(n, 1); return; }
+    if (ll_seconds.insert(&key, &one) == 0) return;
+    n = ll_seconds.lookup(&key);  // another CPU made it first, or the map is full
+    if (n) __sync_fetch_and_add(n, 1);
+    else count_lost();
+}
+
+static __always_inline void linklocal(struct __sk_buff *skb, u8 *ip, void *end, u8 service) {
+    struct ll_route_key route = {.netns = bpf_get_netns_cookie(skb)};
+    if (ip[0] >> 4 == 4) {
+        if ((void *)(ip + 20) > end) return;
+        route.addr[0] = *(u32 *)(ip + 16);
+    } else {
+        if ((void *)(ip + 40) > end) return;
+        route.addr[0] = *(u32 *)(ip + 24); route.addr[1] = *(u32 *)(ip + 28);
+        route.addr[2] = *(u32 *)(ip + 32); route.addr[3] = *(u32 *)(ip + 36);
+    }
+    struct ll_key key = {.netns = route.netns, .service = service};
+    u32 *via = ll_routes.lookup(&route);
+    if (!via && service <= LL_ENI_SERVICES) {  // not resolved yet: the node's own route
+        route.netns = 0;
+        via = ll_routes.lookup(&route);
+    }
+    if (via && *via == LL_HOST) {
+        key.cgroup = bpf_skb_cgroup_id(skb);
+        key.ifindex = skb->ifindex;
+    } else if (via) {
+        key.ifindex = *via;
+    }
+    if (service > LL_ENI_SERVICES)
+        key.ifindex = 0;  // answered on the node: no interface, no allowance
+    struct ll_val zero = {}, *v = ll_counts.lookup_or_try_init(&key, &zero);
+    if (v) { v->packets++; v->bytes += skb->len; }
+    else count_lost();
+    if (service > LL_ENI_SERVICES)
+        return;
+    struct ll_total_key total = {.ifindex = key.ifindex, .service = service};
+    u64 first = 1, *t = ll_totals.lookup(&total);
+    if (t) (*t)++;
+    else if (ll_totals.update(&total, &first) != 0) count_lost();
+    ll_per_second(key.ifindex);
+}
+
 static __always_inline int dns_skb(struct __sk_buff *skb, u8 egress) {
     void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
     u8 *ip = data, proto, remote, local;
@@ -244,11 +316,8 @@ static __always_inline int dns_skb(struct __sk_buff *skb, u8 egress) {
     } else {
         return 1;
     }
-    if (egress && remote >> 4) {
-        u64 netns = bpf_get_netns_cookie(skb);
-        count(netns, K_LL_PACKETS, ROLE_CLIENT, 0, remote >> 4, 0, 1);
-        count(netns, K_LL_BYTES, ROLE_CLIENT, 0, remote >> 4, 0, skb->len);
-    }
+    if (egress && remote >> 4)
+        linklocal(skb, ip, end, remote >> 4);
     if ((proto != 17 && proto != 6) || l4 < 20 || l4 > 60)
         return 1;
     u8 *ports = ip + l4;

@@ -16,6 +16,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from otel_netreceiver.bpf.probes.dns.linklocal import LinkLocalReader
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, histogram
 from otel_netreceiver.dns.message import Unparsed, rcode_class
 from otel_netreceiver.dns.pending import Attempt, Outcome, due, forget, settle
@@ -29,12 +30,10 @@ if TYPE_CHECKING:
 
 # the C's kinds and codes (bpf/probes/dns/dns.c)
 QUERY, RESPONSE, TRUNCATED, TIMEOUT, LATE, UNMATCHED, UNPARSED, RETRANSMIT = range(1, 9)
-LL_PACKETS, LL_BYTES = 9, 10
 ROLES = ("client", "server")
 CLASSES = ("other", "cluster_dns", "node_local", "amazon")
 QTYPES = ("A", "AAAA", "other")
 LATE_REASONS = ("after_timeout", "no_socket")
-SERVICES = {1: "amazon_dns", 2: "imds", 3: "time_sync"}
 TRANSPORTS = ("udp", "tcp")
 UNPARSED_REASONS = tuple(Unparsed)
 
@@ -67,10 +66,6 @@ def _count_point(kind: int, role: int, rclass: int, value: int,
         RETRANSMIT: ("retransmits", cls),
         UNPARSED: ("unparsed", {"dns.unparsed.reason": _name(UNPARSED_REASONS, value)}),
     }
-    if kind in (LL_PACKETS, LL_BYTES):
-        what = "packets" if kind == LL_PACKETS else "bytes"
-        return f"netreceiver.pod.linklocal.{what}", {"linklocal.service":
-                                                     _name(SERVICES, value)}
     if kind not in table:
         return None
     name, attributes = table[kind]
@@ -112,8 +107,9 @@ def read(maps: ProbeMaps) -> list[Point]:
     """Probe.read: the reader's state lives on the loaded object (one per collector)."""
     resolver = maps.live.resolver
     if maps.bpf.state is None:
-        maps.bpf.state = DnsReader(resolver.proc_root, resolver)
-    return maps.bpf.state(maps)
+        maps.bpf.state = (DnsReader(resolver.proc_root, resolver), LinkLocalReader(maps.config))
+    dns, linklocal = maps.bpf.state
+    return dns(maps) + linklocal(maps)
 
 
 class DnsReader:

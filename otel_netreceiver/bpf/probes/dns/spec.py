@@ -15,7 +15,12 @@ from typing import TYPE_CHECKING, Any
 from otel_netreceiver.bpf.programs import Formats
 from otel_netreceiver.bpf.socket_hooks import attacher
 from otel_netreceiver.dns.pending import DEFAULT_TIMEOUT_NS
-from otel_netreceiver.dns.services import LinkLocalService, ResolverClass, ServiceAddresses
+from otel_netreceiver.dns.services import (
+    LinkLocalService,
+    NodeService,
+    ResolverClass,
+    ServiceAddresses,
+)
 
 if TYPE_CHECKING:
     from otel_netreceiver.config.schema import DnsProbeConfig
@@ -23,24 +28,27 @@ if TYPE_CHECKING:
 # the C's codes: resolver class in the low nibble, link-local service in the high one
 RESOLVER_CODES = {ResolverClass.OTHER: 0, ResolverClass.CLUSTER: 1,
                   ResolverClass.NODE_LOCAL: 2, ResolverClass.AMAZON: 3}
-SERVICE_CODES = {LinkLocalService.DNS: 1, LinkLocalService.IMDS: 2,
-                 LinkLocalService.TIME_SYNC: 3}
+# 1-3 answered by the ENI (they count against its allowance), 4-5 answered on the node
+SERVICE_CODES: dict[LinkLocalService | NodeService, int] = {
+    LinkLocalService.DNS: 1, LinkLocalService.IMDS: 2, LinkLocalService.TIME_SYNC: 3,
+    NodeService.NODE_LOCAL_DNS: 4, NodeService.POD_IDENTITY: 5}
+ENI_SERVICES = 3  # the C's LL_ENI_SERVICES: codes up to it leave through an ENI
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 def services(config: DnsProbeConfig) -> ServiceAddresses:
     return ServiceAddresses.build(config.cluster_dns, config.node_local_dns, config.vpc_cidrs,
                                   config.amazon_dns, config.imds, config.time_sync,
-                                  where="collectors.ebpf.dns")
+                                  where="collectors.ebpf.dns", pod_identity=config.pod_identity)
 
 
 def service_codes(addresses: ServiceAddresses) -> dict[Address, int]:
     """Every configured address → resolver class | link-local service << 4 (0: neither)."""
     every = (addresses.cluster_dns | addresses.node_local_dns | addresses.amazon_dns
-             | addresses.imds | addresses.time_sync)
+             | addresses.imds | addresses.time_sync | addresses.pod_identity)
     codes = {}
     for address in every:
-        service = addresses.link_local_service(address)
+        service = addresses.link_local_service(address) or addresses.node_service(address)
         code = RESOLVER_CODES[addresses.resolver_class(address)]
         code |= SERVICE_CODES[service] << 4 if service else 0
         if code:

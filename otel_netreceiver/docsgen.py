@@ -11,6 +11,7 @@ import sys
 import typing
 from pathlib import Path
 
+from otel_netreceiver.bpf.probes.dns.catalogue import ATTRIBUTION as LINKLOCAL_ATTRIBUTION
 from otel_netreceiver.catalogue import CATALOGUE
 from otel_netreceiver.config.schema import AgentConfig
 from otel_netreceiver.diagnosis.playbooks_doc import playbooks_markdown
@@ -36,7 +37,7 @@ def metrics_markdown() -> str:
         attributes = ", ".join(f"`{a}`" for a in m.attributes) or "—"
         lines.append(f"| `{m.name}` | {prom} | {m.kind.value} | `{m.unit or ' '}` | "
                      f"{m.scope.value} | {attributes} | {m.source} | {m.description} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + LINKLOCAL_ATTRIBUTION
 
 
 def _config_rows(cls: type, prefix: str, instance: object) -> list[str]:

@@ -49,8 +49,8 @@ TABLE = str(2000 + TAG)
 BURST_A, BURST_B = 1500, 700  # > 1024: what the allowance would drop
 
 # queries for drop.test, which the servers never answer (an answer to a socket gone would
-# bring ICMP errors back through the ENI); one second's burst: start just after a second of CLOCK_MONOTONIC (bpf_ktime_get_ns's clock)
-# begins; prints whether the whole burst stayed in that second
+# bring ICMP errors back through the ENI); an aligned burst starts just after a second of
+# CLOCK_MONOTONIC (bpf_ktime_get_ns's clock) begins and prints whether it stayed in it
 SENDER = """
 import socket, sys, time
 host, port, count, aligned = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]

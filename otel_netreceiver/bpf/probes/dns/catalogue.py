@@ -84,3 +84,47 @@ _NODE_ROWS = (
 METRICS: tuple[MetricRow, ...] = tuple(
     MetricRow(name, kind, unit, attributes, description, pod=True)
     for name, kind, unit, attributes, _source, description in _ROWS) + _NODE_ROWS
+
+# docs/metrics.md's section on who a link-local packet is attributed to (docsgen appends it)
+ATTRIBUTION = """## Link-local attribution
+
+Which sender and which interface the dns probe's link-local metrics
+(`netreceiver.pod.linklocal.*`, `netreceiver.linklocal.*`) name. The programs run at the
+sending socket (cgroup_skb egress on the cgroup v2 root), so the sender is a socket's owner.
+
+Attributed to a pod:
+- A pod with its own network namespace: every packet any of its sockets sends, by the
+  namespace cookie. Its interface is the node's routing decision for a packet from the pod's
+  address arriving on its host-side veth (rtnetlink RTM_GETROUTE with source, input interface
+  and the service address, `netns/egress.py`), so VPC CNI policy rules for secondary-ENI pods
+  are followed per service address. Asked when the agent first sees the namespace and every
+  60 s after; until then the node's own route to the service address is used.
+- A hostNetwork pod (the node's namespace): packets from sockets whose cgroup v2
+  (`bpf_skb_cgroup_id`: the cgroup of the task that created the socket) is under a kubepods
+  cgroup with the pod's UID in its path, found by walking the v2 tree under
+  `collectors.ebpf.dns.cgroup_root` (`<root>/unified`, else `<root>`). Its interface is the
+  device the node's own routing chose (the packet's device at egress). Such series carry
+  the pod's `k8s.pod.uid` and the node namespace's `netns.inode`.
+
+Fall to the node (`netns.kind` host, no pod):
+- the node's own processes (kubelet, the container runtime, chronyd, the agent);
+- a hostNetwork pod's socket created before its task joined the pod's cgroup, or received
+  from another process: a socket keeps its creator's cgroup;
+- hostNetwork pods on nodes where the pods' cgroups are not in a cgroup v2 hierarchy (cgroup
+  v1 only, or the cgroupfs driver on v1 controllers of a hybrid host): the id is then the v2
+  root's;
+- packets the kernel sends from the node's namespace itself (ICMP errors, resets of its
+  control sockets, which sit in the root cgroup).
+
+Not seen: packets that come from no local socket (forwarded through the node from
+elsewhere). Interfaces may be wrong for packets whose route depends on a firewall mark
+(an iptables-set `fwmark` rule): a route lookup carries no mark. `network.interface.name`
+is `unknown` for a pod's packets sent before its route was resolved when the node itself
+had no route to the address.
+
+NodeLocal DNSCache (`node_local_dns`) and the EKS Pod Identity agent (`pod_identity`) are
+answered on the node: counted per pod with `linklocal.answered_by` node and no interface,
+never in `netreceiver.linklocal.*`. The peak is per whole second of the kernel's monotonic
+clock (not a sliding window): a burst that straddles a second boundary is split between two
+seconds.
+"""

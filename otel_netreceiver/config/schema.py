@@ -202,6 +202,12 @@ class DnsProbeConfig:
     cgroup_root: str = key("/sys/fs/cgroup", "Where the host's cgroup hierarchies are mounted: "
                            "the v2 tree (<root>/unified, else <root>) names the pod of a "
                            "hostNetwork socket's link-local packets by its cgroup id.")
+    peak_window: float = key(15.0, "netreceiver.linklocal.peak_packets_per_second covers at "
+                             "least this many past seconds: set it to the collection "
+                             "interval, so a collection a node-API question triggers between "
+                             "two scheduled ones cannot take a burst from the exported gauge. "
+                             "0: only the seconds since the previous collection.",
+                             duration=True, minimum=0.0)
     max_pending: int = key(16384, "Outstanding client queries tracked node-wide (a kernel LRU "
                            "table; the oldest are evicted beyond it).", minimum=64)
 

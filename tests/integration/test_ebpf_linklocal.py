@@ -146,7 +146,7 @@ def node() -> Iterator[Node]:
 def collector(node: Node) -> Iterator[EbpfCollector]:
     dns = DnsProbeConfig(amazon_dns=[RESOLVER], imds=[IMDS], time_sync=[],
                          node_local_dns=[NODE_LOCAL], pod_identity=[POD_IDENTITY],
-                         cgroup_root=str(V2.parent))
+                         cgroup_root=str(V2.parent), peak_window=0)
     c = EbpfCollector(EbpfConfig(probes=["dns"], dns=dns), "/proc", NoPods())
     assert c.statuses() == {"dns": ""}, c.statuses()
     c.collect()  # resolves the pods' routes into the kernel before they send

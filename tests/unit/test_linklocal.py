@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_netreceiver.bpf.probes.dns.linklocal import _words, linklocal_points
+from otel_netreceiver.bpf.probes.dns.linklocal import Peaks, _words, linklocal_points
 from otel_netreceiver.bpf.probes.dns.spec import _words as spec_words
 from otel_netreceiver.config.loader import ConfigError, load_text
 from otel_netreceiver.dns.services import NodeService, ServiceAddresses
@@ -131,3 +131,14 @@ def test_a_bad_address_in_the_configuration_names_its_key() -> None:
     with pytest.raises(ConfigError, match=r"collectors\.ebpf\.dns\.pod_identity.*"
                                           r"'pod-identity\.local' is not an IP address"):
         load_text(text)
+
+
+def test_the_peak_is_per_read_or_over_the_window() -> None:
+    since_read = Peaks(0)
+    assert since_read({(3, 100): 1500, (3, 101): 20, (4, 101): 7}, 102, [3, 4, 5]) == {
+        3: 1500, 4: 7, 5: 0}
+    assert since_read({(3, 102): 2}, 103, [3, 4]) == {3: 2, 4: 0}  # reset by the read
+    windowed = Peaks(15)
+    windowed({(3, 100): 1500}, 101, [3])
+    assert windowed({}, 105, [3]) == {3: 1500}  # a read between did not take it away
+    assert windowed({(3, 110): 9}, 116, [3]) == {3: 9}  # 100 is out of the window

@@ -77,7 +77,8 @@ _NODE_ROWS = (
               ("network.interface.name",),
               "The highest packet count to ENI-answered link-local services within one "
               "second (whole seconds of the kernel's monotonic clock) since the previous "
-              "collection, per host interface: a burst over 1024 that a per-interval average "
+              "collection, and at least over the last collectors.ebpf.dns.peak_window "
+              "seconds, per host interface: a burst over 1024 that a per-interval average "
               "hides. 0 when none were sent. Probe dns.", pod=False),
 )
 

@@ -7,8 +7,8 @@ interface each namespace's packets to each ENI-answered service address leave by
 namespace. Then read: ``ll_counts`` per pod (a hostNetwork pod by its socket's cgroup id,
 k8s/cgroupids.py), ``ll_totals`` per interface, and ``ll_seconds``: the finished seconds
 are taken out (lookup-and-delete) and the highest count per interface is the peak since the
-previous collection. The current second stays for the next collection, so no second is
-split between two peaks.
+previous collection (and at least over the last peak_window seconds: ``Peaks``). The
+current second stays for the next collection, so no second is split between two peaks.
 """
 
 from __future__ import annotations
@@ -78,20 +78,44 @@ def linklocal_points(counts: Iterable[CountRow], totals: Iterable[tuple[int, int
     return points
 
 
-def take_peaks(table: Any, now_second: int, interfaces: Iterable[int]) -> dict[int, int]:
-    """The highest count per interface among the finished seconds, which are taken out of
-    the map atomically (a late increment lands in the taken entry or a new one, never
-    counted twice); interfaces with none get 0, so the gauge does not keep an old peak."""
+def take_seconds(table: Any, now_second: int) -> dict[tuple[int, int], int]:
+    """(interface, second) → packets of the finished seconds, taken out of the map
+    atomically (a late increment lands in the taken entry or a new one, never counted
+    twice). The current second stays for the next read, so no second is split."""
     from bcc import lib  # only where bcc loaded the probe
 
-    peaks = dict.fromkeys(interfaces, 0)
+    taken = {}
     for key, _ in list(table.items()):
         if key.second >= now_second:
             continue
         leaf = table.Leaf()
         if lib.bpf_lookup_and_delete(table.map_fd, ctypes.byref(key), ctypes.byref(leaf)) == 0:
-            peaks[key.ifindex] = max(peaks.get(key.ifindex, 0), int(leaf.value))
-    return peaks
+            taken[(int(key.ifindex), int(key.second))] = int(leaf.value)
+    return taken
+
+
+class Peaks:
+    """The peak per interface: the highest finished second since the previous read, and
+    at least over the last ``window`` seconds (collectors.ebpf.dns.peak_window). A read
+    the node API triggers between two scheduled collections would otherwise take a burst's
+    second out from under the next scheduled one, whose gauge is the one exported."""
+
+    def __init__(self, window: int) -> None:
+        self._window = window
+        self._recent: dict[tuple[int, int], int] = {}
+
+    def __call__(self, taken: Mapping[tuple[int, int], int], now_second: int,
+                 interfaces: Iterable[int]) -> dict[int, int]:
+        """Interfaces with no packets get 0, so the gauge does not keep an old peak."""
+        self._recent = {k: n for k, n in self._recent.items()
+                        if k[1] >= now_second - self._window}
+        peaks = dict.fromkeys(interfaces, 0)
+        for (ifindex, _second), n in [*taken.items(), *self._recent.items()]:
+            peaks[ifindex] = max(peaks.get(ifindex, 0), n)
+        for (ifindex, second), n in taken.items():
+            if self._window and second >= now_second - self._window:
+                self._recent[(ifindex, second)] = max(n, self._recent.get((ifindex, second), 0))
+        return peaks
 
 
 def _words(address: Address) -> tuple[int, int, int, int]:
@@ -182,6 +206,7 @@ class LinkLocalReader:
         eni = [a for a in every if codes[a] >> 4 <= ENI_SERVICES]
         self._routes = RouteWriter(eni, every)
         self._cgroups = CgroupPods(config.dns.cgroup_root)
+        self._peaks = Peaks(int(config.dns.peak_window))
 
     def __call__(self, maps: ProbeMaps) -> list[Point]:
         resolver = maps.live.resolver
@@ -191,7 +216,8 @@ class LinkLocalReader:
                    sum(v.bytes for v in vals)) for k, vals in maps.live_items("ll_counts")]
         totals = [(k.ifindex, k.service, sum(v)) for k, v in maps.table("ll_totals").items()]
         now_second = time.monotonic_ns() // 1_000_000_000  # bpf_ktime_get_ns's clock
-        peaks = take_peaks(maps.table("ll_seconds"), now_second, {t[0] for t in totals})
+        peaks = self._peaks(take_seconds(maps.table("ll_seconds"), now_second), now_second,
+                            {t[0] for t in totals})
         host = next((i for i, (_, ident) in walk.entries.items() if ident.kind == "host"), None)
         pods = self._cgroups.lookup(row[1] for row in counts)
         return linklocal_points(counts, totals, peaks,

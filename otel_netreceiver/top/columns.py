@@ -97,8 +97,9 @@ COLUMNS: tuple[Column, ...] = (
            scale=1000.0, priority=7),
     Column("dns_timeouts", "DNS timeouts/s", "{query}/s",
            (Source("netreceiver.pod.dns.timeouts"),), optional=True, priority=8),
-    Column("linklocal", "link-local pkt/s", "{packet}/s",
-           (Source("netreceiver.pod.linklocal.packets"),), optional=True, priority=9),
+    Column("linklocal", "link-local pkt/s", "{packet}/s",  # what counts against the ENI
+           (Source("netreceiver.pod.linklocal.packets", (("linklocal.answered_by", "eni"),)),),
+           optional=True, priority=9),
     Column("cross_zone", "x-zone pkt/s", "{packet}/s",
            (Source("netreceiver.pod.peer.packets", (("peer.class", "other_zone"),)),),
            optional=True, priority=12),

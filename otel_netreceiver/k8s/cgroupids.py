@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 
-from otel_netreceiver.k8s.cgroup import pod_from_path
+from otel_netreceiver.k8s.cgroup import PodCgroup, pod_from_path
 
 MAX_DEPTH = 5  # kubepods.slice/<qos>.slice/<pod>.slice/<container>.scope, and one more
 
@@ -27,10 +27,10 @@ def v2_root(cgroup_root: str) -> str | None:
     return None
 
 
-def walk_pod_cgroups(root: str) -> dict[int, str]:
-    """cgroup id (directory inode) → pod UID, for every pod and container cgroup under the
-    kubepods directories of the v2 tree at ``root``."""
-    out: dict[int, str] = {}
+def walk_pod_cgroups(root: str) -> dict[int, PodCgroup]:
+    """cgroup id (directory inode) → pod (UID, path under ``root``), for every pod and
+    container cgroup under the kubepods directories of the v2 tree at ``root``."""
+    out: dict[int, PodCgroup] = {}
     try:
         tops = [e for e in os.scandir(root) if e.is_dir(follow_symlinks=False)
                 and e.name.startswith("kubepods")]
@@ -42,7 +42,7 @@ def walk_pod_cgroups(root: str) -> dict[int, str]:
         pod = pod_from_path(path[len(root):])
         try:
             if pod is not None:
-                out[os.stat(path).st_ino] = pod.pod_uid
+                out[os.stat(path).st_ino] = pod
             if depth < MAX_DEPTH:
                 stack.extend((e.path, depth + 1) for e in os.scandir(path)
                              if e.is_dir(follow_symlinks=False))
@@ -61,7 +61,7 @@ class CgroupPods:
 
     def __init__(self, cgroup_root: str) -> None:
         self._root = v2_root(cgroup_root)
-        self._known: dict[int, str] = {}
+        self._known: dict[int, PodCgroup] = {}
         self._other: set[int] = set()
         self.walks = 0
 
@@ -72,4 +72,16 @@ class CgroupPods:
             self._known = walk_pod_cgroups(self._root)
             self._other = (self._other | wanted) - set(self._known)
             self.walks += 1
-        return {i: self._known[i] for i in wanted if i in self._known}
+        return {i: self._known[i].pod_uid for i in wanted if i in self._known}
+
+    def gone(self, ids: Iterable[int]) -> set[int]:
+        """The pod cgroups among ``ids`` whose directory is gone (the pod was deleted): their
+        map rows can go, so a hostNetwork pod's series ends and the map does not fill."""
+        out = set()
+        for i in ids:
+            pod = self._known.get(i)
+            if pod is not None and self._root is not None and not os.path.isdir(
+                    self._root + pod.path):
+                out.add(i)
+                del self._known[i]
+        return out

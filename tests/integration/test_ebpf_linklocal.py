@@ -280,3 +280,6 @@ def test_node_answered_services_and_a_hostnetwork_pod(node: Node,
     # what the node answers never counts against the ENI
     assert _moved(before, after, "netreceiver.linklocal.packets") == {
         _iface(a, "amazon_dns"): 30}
+    node.host_cgroup.rmdir()  # the hostNetwork pod is deleted: its series end
+    later = _points(collector.collect(), "netreceiver.pod.linklocal.packets")
+    assert not [k for k in later if ("k8s.pod.uid", node.host_uid) in k]

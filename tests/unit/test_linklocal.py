@@ -98,7 +98,7 @@ def test_cgroup_ids_are_directory_inodes_of_kubepods_pods(tmp_path: Path) -> Non
     container = pod / f"cri-containerd-{'ab' * 32}.scope"
     container.mkdir(parents=True)
     (tmp_path / "system.slice" / "chronyd.service").mkdir(parents=True)
-    found = walk_pod_cgroups(str(tmp_path))
+    found = {i: p.pod_uid for i, p in walk_pod_cgroups(str(tmp_path)).items()}
     assert found == {os.stat(pod).st_ino: uid, os.stat(container).st_ino: uid}
 
 
@@ -113,6 +113,9 @@ def test_an_unknown_id_walks_once(tmp_path: Path) -> None:
     (tmp_path / "kubepods" / f"pod{uid}").mkdir()
     new = os.stat(tmp_path / "kubepods" / f"pod{uid}").st_ino
     assert pods.lookup([new, stranger]) == {new: uid} and pods.walks == 2
+    assert pods.gone([new, stranger]) == set()
+    (tmp_path / "kubepods" / f"pod{uid}").rmdir()  # the pod was deleted
+    assert pods.gone([new, stranger]) == {new}
 
 
 def test_node_answered_services_and_an_address_given_twice() -> None:

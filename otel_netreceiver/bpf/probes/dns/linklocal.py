@@ -21,7 +21,12 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from otel_netreceiver.bpf.probes.dns.spec import ENI_SERVICES, service_codes, services
+from otel_netreceiver.bpf.probes.dns.spec import (
+    ENI_SERVICES,
+    SERVICE_CODES,
+    service_codes,
+    services,
+)
 from otel_netreceiver.bpf.readers import NetnsLabels, definition
 from otel_netreceiver.k8s.cgroupids import CgroupPods
 from otel_netreceiver.model import Attributes, Point, attrs
@@ -32,8 +37,7 @@ if TYPE_CHECKING:
     from otel_netreceiver.bpf.maps import ProbeMaps
     from otel_netreceiver.netns.resolver import NetnsResolver, Walk
 
-SERVICES = {1: "amazon_dns", 2: "imds", 3: "time_sync", 4: "node_local_dns",
-            5: "pod_identity"}
+SERVICES = {code: str(service) for service, code in SERVICE_CODES.items()}
 LL_HOST = 0xFFFFFFFF
 REFRESH_S = 60.0  # a namespace's routes are asked again after this (an ENI attached later)
 UNKNOWN = "unknown"
@@ -212,8 +216,13 @@ class LinkLocalReader:
         resolver = maps.live.resolver
         walk = resolver.current()
         self._routes.update(maps.table("ll_routes"), walk, resolver.proc_root)
+        rows = maps.live_items("ll_counts")
+        gone = self._cgroups.gone({k.cgroup for k, _ in rows if k.cgroup})
+        for key in [k for k, _ in rows if k.cgroup in gone]:  # a hostNetwork pod deleted
+            with contextlib.suppress(KeyError):
+                maps.table("ll_counts").__delitem__(key)
         counts = [(k.netns, k.cgroup, k.ifindex, k.service, sum(v.packets for v in vals),
-                   sum(v.bytes for v in vals)) for k, vals in maps.live_items("ll_counts")]
+                   sum(v.bytes for v in vals)) for k, vals in rows if k.cgroup not in gone]
         totals = [(k.ifindex, k.service, sum(v)) for k, v in maps.table("ll_totals").items()]
         now_second = time.monotonic_ns() // 1_000_000_000  # bpf_ktime_get_ns's clock
         peaks = self._peaks(take_seconds(maps.table("ll_seconds"), now_second), now_second,

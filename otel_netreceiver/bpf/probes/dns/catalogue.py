@@ -119,7 +119,9 @@ Fall to the node (`netns.kind` host, no pod):
 
 Not seen: packets that come from no local socket (forwarded through the node from
 elsewhere). Interfaces may be wrong for packets whose route depends on a firewall mark
-(an iptables-set `fwmark` rule): a route lookup carries no mark. `network.interface.name`
+(an iptables-set `fwmark` rule): a route lookup carries no mark. A pod with a branch ENI
+(security groups for pods) is reported under the VLAN interface its route names, not the
+trunk ENI whose ENA counters carry the allowance. `network.interface.name`
 is `unknown` for a pod's packets sent before its route was resolved when the node itself
 had no route to the address.
 

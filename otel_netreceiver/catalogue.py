@@ -108,6 +108,11 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
     ("netreceiver.nodeapi.requests", _C, "{request}", ("outcome",), "self",
      "Node API requests by outcome: ok, refused (unknown caller), rate_limited, bad_request, "
      "too_large, not_allowed, not_found, busy (more than max_connections at once)."),
+    ("netreceiver.nodeapi.dns_events.dropped", _C, "{event}", ("reason",), "self",
+     "DNS failure events (DNS_TIMEOUT, DNS_LATE_ANSWER) the node API's per-pod ring of recent "
+     "events let go, by reason: overwritten (a newer event of the same pod), too_many_pods "
+     "(room for another pod), pod_gone (its network namespace is gone). Only the node API's "
+     "copy: the log records were exported."),
     ("netreceiver.diagnosis.findings", _G, "{finding}",
      ("diagnosis.rule", "diagnosis.verdict", "k8s.pod.uid", "k8s.pod.name",
       "k8s.namespace.name"), "diagnosis",

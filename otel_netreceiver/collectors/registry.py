@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.cloud.imds import InstanceMetadata
@@ -51,6 +51,8 @@ class BuildContext:
     # the peer table of now, from the agent's zone sources (peers/sources.py): the peers probe
     peer_table: Callable[[], PeerTable] | None = None
     peer_records: PeerRecords | None = None  # the peers probe's top-peer log records
+    # also handed every delivered event (the node API's recent DNS events, events/recent.py)
+    event_tap: Callable[[Any], object] | None = None
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -87,7 +89,7 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
 
     c = config.collectors
     return EventsCollector(c.events, c.ebpf, ctx.logs or config.exporters.otlp, ctx.resource,
-                           ctx.proc_root, ctx.pods, ctx.netns, ctx.symbols)
+                           ctx.proc_root, ctx.pods, ctx.netns, ctx.symbols, ctx.event_tap)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {

@@ -9,13 +9,15 @@ shows them on the terminal instead).
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
+from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.sdk_logs import SdkLogsProcessor
 from otel_netreceiver.events.source import EventSource
@@ -23,6 +25,8 @@ from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.k8s.directory import PodDirectory
 from otel_netreceiver.model import Collection, Point, ProbeStatus, attrs
 from otel_netreceiver.netns.resolver import NetnsResolver
+
+log = logging.getLogger(__name__)
 
 
 def _why_not(otlp: OtlpConfig | ExporterSettings) -> str:
@@ -35,13 +39,26 @@ def _why_not(otlp: OtlpConfig | ExporterSettings) -> str:
     return ""
 
 
+def _tee(emit: Callable[[Event], object],
+         tap: Callable[[Event], object]) -> Callable[[Event], None]:
+    """Export first, then the tap (the node API's ring): a tap's failure costs no record."""
+    def sink(event: Event) -> None:
+        emit(event)
+        try:
+            tap(event)
+        except Exception:
+            log.exception("event tap failed for %s", event.name)
+    return sink
+
+
 class EventsCollector:
     name = "events"
 
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, otlp: OtlpConfig | ExporterSettings,
                  resource: Mapping[str, str], proc_root: str, directory: PodDirectory,
                  resolver: NetnsResolver | None = None,
-                 symbols: KernelSymbols | None = None) -> None:
+                 symbols: KernelSymbols | None = None,
+                 tap: Callable[[Event], object] | None = None) -> None:
         self._reason = _why_not(otlp)
         self._source: EventSource | None = None
         self._processor: SdkLogsProcessor | None = None
@@ -52,8 +69,9 @@ class EventsCollector:
         self._processor = SdkLogsProcessor(self._exporter.send, resource, config.max_queue_size,
                                            config.max_export_batch_size, config.schedule_delay,
                                            config.export_timeout)
-        self._source = EventSource(config, ebpf, proc_root, directory, self._processor.emit,
-                                   resolver, symbols)
+        emit = self._processor.emit
+        sink = emit if tap is None else _tee(emit, tap)
+        self._source = EventSource(config, ebpf, proc_root, directory, sink, resolver, symbols)
         self._processor.start()
         self._source.start()
 

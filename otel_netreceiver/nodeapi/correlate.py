@@ -69,17 +69,26 @@ def parse_ask(body: Any, now_ns: int) -> Ask:
                _text(body, "phase", PHASES), min(at, now_ns), float(window))
 
 
+DnsPart = Callable[[Caller, int, int], dict[str, Any]]  # nodeapi/dns.py: DnsEvidence
+
+
 def answer(ask: Ask, caller: Caller, rules: tuple[Rule, ...], source: Source, node: str,
-           now_ns: int) -> dict[str, Any]:
-    """The response document: what the caller may see, nothing of other pods."""
+           now_ns: int, dns: DnsPart | None = None) -> dict[str, Any]:
+    """The response document: what the caller may see, nothing of other pods.
+
+    A "dns" question also gets the caller's own DNS evidence (``dns``), when the agent
+    has it wired."""
     start = ask.at_unix_nano - int(ask.window_seconds * 1e9)
     question = Question(ask.topic, start, now_ns, ask.error_type, ask.transport,
                         caller.pod_uid if caller.kind == "pod" else "")
     findings = evaluate(rules, source, question)
-    return {"node": node, "caller": caller.as_dict(),
-            "window": {"start_unix_nano": start, "end_unix_nano": now_ns,
-                       "seconds": round((now_ns - start) / 1e9, 3)},
-            "verdict": verdict(findings), "findings": [f.as_dict() for f in findings]}
+    out = {"node": node, "caller": caller.as_dict(),
+           "window": {"start_unix_nano": start, "end_unix_nano": now_ns,
+                      "seconds": round((now_ns - start) / 1e9, 3)},
+           "verdict": verdict(findings), "findings": [f.as_dict() for f in findings]}
+    if ask.topic == "dns" and dns is not None:
+        out["dns"] = dns(caller, start, now_ns)
+    return out
 
 
 def parse_diagnose(params: Mapping[str, str], now_ns: int,
@@ -117,8 +126,8 @@ class Correlator:
     def __init__(self, rules: tuple[Rule, ...], source: Source, node: str,
                  refresh: Callable[..., None] = lambda at_unix_nano=0: None,
                  clock: Callable[[], int] = time.time_ns, pods: PodListing | None = None,
-                 history_seconds: float = MAX_WINDOW_S) -> None:
-        self._rules, self._source, self._node = rules, source, node
+                 history_seconds: float = MAX_WINDOW_S, dns: DnsPart | None = None) -> None:
+        self._rules, self._source, self._node, self._dns = rules, source, node, dns
         self._refresh, self._clock = refresh, clock
         self._pods, self._history_seconds = pods, history_seconds
 
@@ -134,7 +143,8 @@ class Correlator:
     def __call__(self, body: Any, caller: Caller) -> dict[str, Any]:
         ask = parse_ask(body, self._clock())
         self._refresh(ask.at_unix_nano)  # read the counters once more: up to the error
-        return answer(ask, caller, self._rules, self._source, self._node, self._clock())
+        return answer(ask, caller, self._rules, self._source, self._node, self._clock(),
+                      self._dns)
 
 
 class _NoPods:

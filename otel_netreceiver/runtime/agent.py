@@ -98,7 +98,8 @@ class Agent:
                                         dropped=self.store.dropped,
                                         suppressed=self.store.suppressed,
                                         nodeapi=self._nodeapi_stats,
-                                        history=self._history_stats)
+                                        history=self._history_stats,
+                                        nodeapi_dns=self._nodeapi_dns_drops)
         self._available: dict[str, bool] = {}
         self.counters.available = lambda: self._available
         self.pods: PodWatcher | None = None
@@ -157,6 +158,9 @@ class Agent:
 
     def _nodeapi_stats(self) -> dict[str, int]:
         return dict(self.correlation.outcomes) if self.correlation is not None else {}
+
+    def _nodeapi_dns_drops(self) -> dict[str, int]:
+        return dict(self.correlation.recent_dns.dropped) if self.correlation is not None else {}
 
     def _history_stats(self) -> tuple[int, int] | None:
         if self.correlation is None:
@@ -273,7 +277,8 @@ class Agent:
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
                            self.resource, logs=logs, netns=self.netns,
                            peer_table=self._peer_table,
-                           peer_records=self.peer_records.records if self.peer_records else None)
+                           peer_records=self.peer_records.records if self.peer_records else None,
+                           event_tap=self.correlation.event_tap if self.correlation else None)
         if run and _classes_by_peer(cfg):  # the probe classes by zone
             self.peer_zones.start()
         collectors, self.skipped = build_collectors(cfg, ctx)

@@ -26,6 +26,8 @@ from otel_netreceiver.config.schema import AgentConfig, PodNetConfig
 from otel_netreceiver.diagnosis.emitter import DiagnosisCollector
 from otel_netreceiver.diagnosis.local import HistorySource
 from otel_netreceiver.diagnosis.rules import RULES, metric_names
+from otel_netreceiver.events.model import Event
+from otel_netreceiver.events.recent import RecentDnsEvents
 from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.history.store import History
 from otel_netreceiver.k8s.directory import PodDirectory
@@ -34,6 +36,8 @@ from otel_netreceiver.netns.identity import NetnsIdentity
 from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.nodeapi.callers import Caller, CallerIdentifier
 from otel_netreceiver.nodeapi.correlate import Correlator
+from otel_netreceiver.nodeapi.dns import METRICS as DNS_METRICS
+from otel_netreceiver.nodeapi.dns import DnsEvidence, probe_off_reason
 from otel_netreceiver.nodeapi.server import ApiContext, NodeApi
 from otel_netreceiver.ratelimit import KeyedLimiter
 from otel_netreceiver.runtime.scheduler import CollectorRunner
@@ -48,7 +52,12 @@ class CorrelationService:
                  listen: bool = True, resolver: NetnsResolver | None = None) -> None:
         c = cfg.correlation
         self._ttl = c.active_pod_ttl
-        self.history = History(c.history, metric_names())
+        self.history = History(c.history, metric_names() | set(DNS_METRICS))
+        ebpf = cfg.collectors.ebpf
+        self._dns_listed = ebpf.enabled and "dns" in ebpf.probes
+        self._ebpf_statuses: Callable[[], dict[str, str]] | None = None
+        self.recent_dns = RecentDnsEvents(
+            live=(lambda: _live_pods(resolver)) if resolver is not None else None)
         self._active: dict[str, float] = {}  # pod uid → when it last asked (monotonic)
         self._refreshed: list[CollectorRunner] = []
         self.api: NodeApi | None = None
@@ -68,7 +77,9 @@ class CorrelationService:
                                        name="history")
         by_ip = getattr(pods, "by_ip", lambda ip: None)
         self.correlator = Correlator(RULES, self.source, node, self.refresh, pods=self.source,
-                                     history_seconds=c.history)
+                                     history_seconds=c.history,
+                                     dns=DnsEvidence(self.history, self._dns_off,
+                                                     self.recent_dns))
         ctx = ApiContext(CallerIdentifier(cfg.proc_root, pods.get, by_ip),
                          KeyedLimiter(c.rate, c.burst), self._correlate,
                          self.correlator.diagnose, node,
@@ -82,6 +93,14 @@ class CorrelationService:
             return
         where = [f"tcp {c.host}:{self.api.tcp_port}"] if c.host else []
         self.status = ", ".join(where + ([f"unix {c.socket}"] if c.socket else []))
+
+    def _dns_off(self) -> str:
+        statuses = self._ebpf_statuses() if self._ebpf_statuses is not None else None
+        return probe_off_reason(self._dns_listed, statuses)
+
+    def event_tap(self, event: Event) -> None:
+        """Every event the events pipeline delivers: DNS failures go to the ring."""
+        self.recent_dns.observe(event)
 
     def _sampled(self, identity: NetnsIdentity) -> bool:
         if identity.kind == "host":
@@ -115,6 +134,8 @@ class CorrelationService:
 
     def watch_runners(self, runners: dict[str, CollectorRunner]) -> None:
         self._refreshed = [r for r in runners.values() if traits_of(r.collector).refreshed]
+        ebpf = runners.get("ebpf")
+        self._ebpf_statuses = getattr(ebpf.collector, "statuses", None) if ebpf else None
         self.history.born_at_zero({name for name, r in runners.items()
                                    if traits_of(r.collector).born_at_zero})
 
@@ -133,6 +154,15 @@ class CorrelationService:
 
     def probe(self) -> ProbeStatus:
         active = self.api is not None
+        recent = self.recent_dns
         return ProbeStatus("nodeapi", active, f"{self.status}; history "
                            f"{self.history.window_seconds:.0f} s of {len(metric_names())} "
-                           f"metrics, {self.history.series_count()} series")
+                           f"metrics, {self.history.series_count()} series; recent DNS "
+                           f"events of {recent.pods()} pods, {sum(recent.dropped.values())} "
+                           "dropped")
+
+
+def _live_pods(resolver: NetnsResolver) -> set[str]:
+    """UIDs of the pods whose network namespaces the agent's last walk found."""
+    return {identity.pod_uid for _, identity in resolver.resolve().values()
+            if identity.kind == "pod" and identity.pod_uid}

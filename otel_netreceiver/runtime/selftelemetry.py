@@ -40,6 +40,7 @@ class RuntimeCounters:
     reloads: dict[str, int] = field(default_factory=lambda: {"applied": 0, "rejected": 0})
     k8s: Callable[[], tuple[int, int, int] | None] = lambda: None  # pods, lists, errors
     nodeapi: Callable[[], Mapping[str, int]] = dict  # requests by outcome
+    nodeapi_dns: Callable[[], Mapping[str, int]] = dict  # recent DNS events let go, by reason
     history: Callable[[], tuple[int, int] | None] = lambda: None  # series, samples
     available: Callable[[], Mapping[str, bool]] = dict  # probes() when collectors started
     export_crashes: int = 0  # export cycles that raised (an exporter broke its contract)
@@ -93,6 +94,8 @@ class SelfCollector:
             add(Point(metric("netreceiver.k8s.errors"), (), k8s[2]))
         for outcome, n in self._c.nodeapi().items():
             add(Point(metric("netreceiver.nodeapi.requests"), attrs(outcome=outcome), n))
+        for reason, n in self._c.nodeapi_dns().items():
+            add(Point(metric("netreceiver.nodeapi.dns_events.dropped"), attrs(reason=reason), n))
         history = self._c.history()
         if history is not None:
             add(Point(metric("netreceiver.history.series"), (), history[0]))

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from .dns_evidence import DnsEvidence, parse_dns
+
 
 class AnswerError(ValueError):
     """The agent's body is not the contract's JSON; the message names the field."""
@@ -42,6 +44,7 @@ class AgentAnswer:
     window_seconds: float
     verdict: str
     findings: tuple[Finding, ...]
+    dns: DnsEvidence | None = None  # this pod's DNS evidence (a "dns" question only)
 
 
 def _require_object(obj: Any, where: str) -> None:
@@ -109,4 +112,5 @@ def _answer(doc: Any) -> AgentAnswer:
         window_seconds=float(window.get("seconds", 0.0) or 0.0),
         verdict=_get(doc, "verdict", str, "answer"),
         findings=tuple(_finding(f, f"answer.findings[{i}]") for i, f in enumerate(findings)),
+        dns=parse_dns(doc.get("dns")),
     )

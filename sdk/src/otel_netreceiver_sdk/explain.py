@@ -17,6 +17,7 @@ from opentelemetry import trace
 
 from .answer import AgentAnswer
 from .client import CorrelationResult
+from .dns_evidence import dns_sentence
 from .errors import Classification
 from .identity import K8sIdentity
 from .resolver import ResolverContext
@@ -40,6 +41,7 @@ class Explanation:
     agent: AgentAnswer | None
     resolver: ResolverContext | None
     identity: K8sIdentity
+    dns_evidence: str = ""  # what the node saw of this pod's DNS (dns_evidence.py), or ""
 
 
 def _verdict(lost: bool | None, result: CorrelationResult) -> str:
@@ -77,9 +79,14 @@ def build_explanation(c: Classification, result: CorrelationResult,
         summary += f"; node {answer.node or '?'}: {answer.verdict}: {lead}"
     else:
         summary += f"; agent: {result.status}"
+    seen = ""
+    if c.signal == "dns" and answer is not None:
+        at = c.observation.at_unix_nano if c.observation else 0
+        seen = dns_sentence(answer.dns, at)
+        summary += f"; {seen}" if seen else ""
     return Explanation(_verdict(lost, result), summary, c, lost, result.status,
                        result.detail, answer, resolver if c.signal == "dns" else None,
-                       identity)
+                       identity, seen)
 
 
 def event_attributes(e: Explanation) -> dict[str, Any]:
@@ -97,6 +104,8 @@ def event_attributes(e: Explanation) -> dict[str, Any]:
             attrs["dns.lookup.duration"] = obs.duration_s
     if e.packets_lost is not None:
         attrs["dns.packets_lost"] = e.packets_lost
+    if e.dns_evidence:
+        attrs["netreceiver.dns.evidence"] = e.dns_evidence
     if e.agent is not None:
         findings = e.agent.findings
         attrs["netreceiver.findings.rules"] = [f.rule for f in findings]

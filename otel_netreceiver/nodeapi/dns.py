@@ -90,8 +90,10 @@ class DnsEvidence:
         return out
 
 
-def probe_off_reason(listed: bool, statuses: dict[str, str] | None) -> str:
+def probe_off_reason(ebpf: bool, listed: bool, statuses: dict[str, str] | None) -> str:
     """Why the dns probe is not counting: not configured, or not loaded (and why)."""
+    if not ebpf:
+        return "dns probe not enabled (collectors.ebpf.enabled is false)"
     if not listed:
         return "dns probe not enabled (collectors.ebpf.probes does not list dns)"
     if statuses is None:

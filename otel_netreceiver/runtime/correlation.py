@@ -54,7 +54,7 @@ class CorrelationService:
         self._ttl = c.active_pod_ttl
         self.history = History(c.history, metric_names() | set(DNS_METRICS))
         ebpf = cfg.collectors.ebpf
-        self._dns_listed = ebpf.enabled and "dns" in ebpf.probes
+        self._dns_config = (ebpf.enabled, "dns" in ebpf.probes)
         self._ebpf_statuses: Callable[[], dict[str, str]] | None = None
         self.recent_dns = RecentDnsEvents(
             live=(lambda: _live_pods(resolver)) if resolver is not None else None)
@@ -96,7 +96,7 @@ class CorrelationService:
 
     def _dns_off(self) -> str:
         statuses = self._ebpf_statuses() if self._ebpf_statuses is not None else None
-        return probe_off_reason(self._dns_listed, statuses)
+        return probe_off_reason(*self._dns_config, statuses)
 
     def event_tap(self, event: Event) -> None:
         """Every event the events pipeline delivers: DNS failures go to the ring."""

@@ -121,6 +121,9 @@ def test_a_pod_sees_its_own_overflow_and_no_other_pod_sees_it(node):
         status, theirs = _ask(a, target, cgroup=cgroup)
         assert status == 200 and theirs["caller"]["k8s.pod.uid"] == a.uid
         assert theirs["verdict"] == "nothing_abnormal"
+        # a dns question: the pod's own DNS evidence, and this agent says it has none
+        assert theirs["dns"]["status"] == "probe_off"
+        assert theirs["dns"]["detail"].startswith("dns probe not enabled")
         text = json.dumps(theirs)
         assert b.uid not in text and "web-b" not in text and b.pod_ip not in text
 
@@ -145,6 +148,7 @@ def test_unknown_tcp_callers_are_refused_and_host_callers_get_node_data_only(nod
     reply = response.read().decode()
     conn.close()
     assert response.status == 200 and json.loads(reply)["caller"] == {"kind": "host"}
+    assert json.loads(reply)["dns"]["status"] == "no_pod"  # no pod's DNS evidence
     assert b.uid not in reply
 
 

@@ -85,7 +85,7 @@ def test_a_pod_gets_its_own_evidence_and_never_another_pods():
 
 
 def test_probe_off_is_said_never_an_empty_answer():
-    part = DnsEvidence(_history(), lambda: probe_off_reason(False, None), RecentDnsEvents())
+    part = DnsEvidence(_history(), lambda: probe_off_reason(True, False, None), RecentDnsEvents())
     doc = part(A, NOW - 30 * S, NOW)
     assert doc["status"] == "probe_off" and "queries" not in doc
     assert doc["detail"].startswith("dns probe not enabled")
@@ -94,11 +94,12 @@ def test_probe_off_is_said_never_an_empty_answer():
 
 
 def test_probe_off_reasons_name_the_cause():
-    assert "does not list dns" in probe_off_reason(False, {"dns": ""})
-    assert "not running" in probe_off_reason(True, None)
-    assert "not loaded" in probe_off_reason(True, {"tcpreset": ""})
-    assert "unavailable: no BTF" in probe_off_reason(True, {"dns": "no BTF"})
-    assert probe_off_reason(True, {"dns": ""}) == ""
+    assert "ebpf.enabled is false" in probe_off_reason(False, True, {"dns": ""})
+    assert "does not list dns" in probe_off_reason(True, False, {"dns": ""})
+    assert "not running" in probe_off_reason(True, True, None)
+    assert "not loaded" in probe_off_reason(True, True, {"tcpreset": ""})
+    assert "unavailable: no BTF" in probe_off_reason(True, True, {"dns": "no BTF"})
+    assert probe_off_reason(True, True, {"dns": ""}) == ""
 
 
 class _Nothing:

@@ -65,14 +65,25 @@ def _int(value: str | None) -> int:
         return 0
 
 
-def from_event(event: Event) -> DnsEvidenceEvent | None:
-    """The adapter from a DNS event record (dns-events' DNS_TIMEOUT / DNS_LATE_ANSWER).
+def _sent(event: Event, own: dict[str, str], timeout: int) -> int:
+    """When the query left, in Unix time. The record's own times are the kernel's monotonic
+    clock: only their differences are used, against the event's Unix time."""
+    query, answer = _int(own.get("dns.query.time_ns")), _int(own.get("dns.answer.time_ns"))
+    if query and answer:
+        return event.time_unix_nano - (answer - query)
+    latency = _int(own.get("latency.ns"))  # a timeout found by the sweep: now - sent
+    return event.time_unix_nano - (latency or timeout)
 
-    Assumed fields: ``pod`` carries k8s.pod.uid; ``source``/``destination`` are the
-    packet's endpoints (swapped when the source is port 53: an answer); attributes
-    ``dns.question.name``, ``dns.query.time_unix_nano`` (send time), ``latency.ns``
-    (query to answer), ``dns.timeout.ns``, ``dns.late.reason``, ``dns.server.received``
-    ("true"/"false"). A missing send time is derived from the event's own time.
+
+def from_event(event: Event) -> DnsEvidenceEvent | None:
+    """The adapter from a dns probe event (DNS_TIMEOUT / DNS_LATE_ANSWER, events.c).
+
+    Fields read: ``pod``'s k8s.pod.uid; ``source``/``destination`` (swapped when the
+    source is port 53: an answer's direction); attributes ``dns.question.name``,
+    ``dns.timeout.ns``, ``dns.query.time_ns`` and ``dns.answer.time_ns`` (monotonic),
+    ``latency.ns``; the late reason from ``reason`` (after_timeout, no_socket);
+    ``dns.server.received`` ("true"/"false") when a record says whether the resolver pod
+    got the query. A late answer's event time is the answer's arrival.
     """
     kind = KINDS.get(event.name)
     uid = dict(event.pod).get("k8s.pod.uid")
@@ -84,14 +95,12 @@ def from_event(event: Event) -> DnsEvidenceEvent | None:
                                                            or server.port != DNS_PORT):
         client, server = server, client
     timeout = _int(own.get("dns.timeout.ns")) or DEFAULT_TIMEOUT_NS
-    latency = _int(own.get("latency.ns"))
-    answered = event.time_unix_nano if kind == "late_answer" else 0
-    sent = _int(own.get("dns.query.time_unix_nano")) or (
-        answered - latency if answered and latency else event.time_unix_nano - timeout)
+    late = kind == "late_answer"
     received = own.get("dns.server.received")
     return DnsEvidenceEvent(kind, str(uid), client, server,
-                            str(own.get("dns.question.name", "")), sent, answered, timeout,
-                            str(own.get("dns.late.reason", "")),
+                            str(own.get("dns.question.name", "")), _sent(event, own, timeout),
+                            event.time_unix_nano if late else 0, timeout,
+                            (event.reason or own.get("dns.late.reason", "")) if late else "",
                             None if received is None else received == "true")
 
 

@@ -19,9 +19,9 @@ def _timeout(uid: str, sent: int, name: str = "x.test") -> DnsEvidenceEvent:
 
 
 def _event(name: str, uid: str | None, at: int, source: Endpoint, destination: Endpoint,
-           **own: str) -> Event:
+           reason: str = "", **own: str) -> Event:
     pod = attrs({"netns.kind": "pod", "k8s.pod.uid": uid})
-    return Event(name, 13, "WARN", at, 4026532000, pod, source, destination, "", "", (),
+    return Event(name, 13, "WARN", at, 4026532000, pod, source, destination, reason, "", (),
                  attrs(own))
 
 
@@ -76,25 +76,30 @@ def test_bounds_must_be_positive():
 
 
 def test_the_adapter_reads_a_late_answer_record():
+    mono = 77 * S  # the kernel's monotonic clock: only differences mean anything
     late = _event("DNS_LATE_ANSWER", "a", NOW, SERVER, CLIENT,  # the answer: server → pod
-                  **{"latency.ns": "5200000000", "dns.question.name": "svc.shop.test",
-                     "dns.timeout.ns": str(5 * S), "dns.late.reason": "after_timeout",
+                  "after_timeout",
+                  **{"dns.query.time_ns": str(mono),
+                     "dns.answer.time_ns": str(mono + 5_200_000_000),
+                     "dns.question.name": "svc.shop.test", "dns.timeout.ns": str(5 * S),
                      "dns.server.received": "true"})
     e = from_event(late)
     assert e is not None and e.kind == "late_answer"
     assert (e.client, e.server) == (CLIENT, SERVER)  # swapped: the client is the pod
     assert (e.sent_unix_nano, e.answered_unix_nano) == (NOW - 5_200_000_000, NOW)
     assert e.timeout_ns == 5 * S and e.server_received is True
-    assert e.as_dict()["timeout_seconds"] == 5.0
+    assert e.late_reason == "after_timeout" and e.as_dict()["timeout_seconds"] == 5.0
 
 
 def test_the_adapter_reads_a_timeout_record_and_ignores_the_rest():
-    timeout = _event("DNS_TIMEOUT", "a", NOW, CLIENT, SERVER,
-                     **{"dns.query.time_unix_nano": str(NOW - 2 * S),
+    # found by the sweep 2.3 s after it left (latency.ns: sweep time minus send time)
+    timeout = _event("DNS_TIMEOUT", "a", NOW, CLIENT, SERVER, "timeout",
+                     **{"latency.ns": str(2_300_000_000), "dns.query.time_ns": str(9 * S),
                         "dns.timeout.ns": str(2 * S), "dns.question.name": "q.test"})
     e = from_event(timeout)
     assert e is not None and e.kind == "timeout" and e.answered_unix_nano == 0
-    assert e.sent_unix_nano == NOW - 2 * S and e.server_received is None
+    assert e.sent_unix_nano == NOW - 2_300_000_000 and e.server_received is None
+    assert e.late_reason == ""
     assert from_event(_event("DNS_TIMEOUT", None, NOW, CLIENT, SERVER)) is None  # no pod
     assert from_event(_event("TCP_RESET", "a", NOW, CLIENT, SERVER)) is None
     no_sent = from_event(_event("DNS_TIMEOUT", "a", NOW, CLIENT, SERVER))

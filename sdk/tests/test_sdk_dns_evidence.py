@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from otel_netreceiver_sdk.answer import AnswerError, parse_answer
@@ -38,20 +39,29 @@ def _dns(events: list[dict], status: str = "ok", **counts: object) -> dict:
 
 
 def test_a_late_answer_is_told_with_its_times_and_the_timeout():
-    text = dns_sentence(parse_dns(_dns([_timeout(True), _late()])), SENT + 5 * S)
+    own_timeout = {**_timeout(True), "query_name": "late.shop.svc"}  # the same query's
+    text = dns_sentence(parse_dns(_dns([own_timeout, _late()])), SENT + 5 * S)
     assert text == ("the query for late.shop.svc left the pod at 20:13:20.123 UTC, the "
                     "resolver pod (10.251.62.2:53) answered at T+5.2 s, after your 5 s timeout")
     closed = dns_sentence(parse_dns(_dns([_late(reason="no_socket")])), SENT)
     assert closed.endswith("(the socket was already closed)")
 
 
-def test_the_late_answer_nearest_the_error_is_chosen():
+def test_the_query_nearest_the_error_is_told_with_its_late_answer():
     older = _late(SENT - 60 * S)
     older["query_name"] = "older.shop.svc"
-    text = dns_sentence(parse_dns(_dns([older, _late()])), SENT + 5 * S)
-    assert "late.shop.svc" in text
-    text = dns_sentence(parse_dns(_dns([older, _late()])), SENT - 55 * S)
-    assert "older.shop.svc" in text
+    other = {**_timeout(None), "sent_unix_nano": SENT + 20 * S}  # another, later query
+    own = {**_timeout(None), "query_name": "late.shop.svc", "sent_unix_nano": SENT + 30_000}
+    events = [other, older, own, _late()]
+    text = dns_sentence(parse_dns(_dns(events)), SENT + 5 * S)
+    assert "late.shop.svc" in text and "answered at T+5.2 s" in text  # own's late answer
+    assert "older.shop.svc" in dns_sentence(parse_dns(_dns(events)), SENT - 55 * S)
+    text = dns_sentence(parse_dns(_dns(events)), SENT + 25 * S)
+    assert "drop.shop.svc" in text and "no answer within 5 s" in text
+    # a late answer to another query of the same name (a retry, seconds apart) is not its
+    retry = {**_late(), "sent_unix_nano": SENT + 2 * S}
+    text = dns_sentence(parse_dns(_dns([own, retry])), SENT + 5 * S)
+    assert "no answer within 5 s" in text
 
 
 @pytest.mark.parametrize(("received", "tail"), [
@@ -91,6 +101,16 @@ def test_explain_names_the_late_answer_for_a_failed_lookup():
     e = build_explanation(c, CorrelationResult("ok", "", answer), None, K8sIdentity())
     assert "answered at T+5.2 s, after your 5 s timeout" in e.summary
     assert event_attributes(e)["netreceiver.dns.evidence"] == e.dns_evidence
+    # no observation (the wrappers were not installed): the error is "now", so the newest
+    # query's late answer is told, not the oldest event's
+    old = {**_timeout(None), "sent_unix_nano": SENT - 3600 * S}
+    now = {**_late(), "sent_unix_nano": time.time_ns() - 6 * S,
+           "answered_unix_nano": time.time_ns() - S}
+    doc = {**doc, "dns": _dns([old, now])}
+    bare = Classification("dns", "try_again", None, "socket.gaierror")
+    e = build_explanation(bare, CorrelationResult("ok", "", parse_answer(
+        json.dumps(doc).encode())), None, K8sIdentity())
+    assert "answered at T+5.0 s" in e.dns_evidence
     sock = Classification("socket", "ECONNRESET", 104, "ConnectionResetError")
     assert build_explanation(sock, CorrelationResult("ok", "", answer), None,
                              K8sIdentity()).dns_evidence == ""

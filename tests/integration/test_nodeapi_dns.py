@@ -11,9 +11,11 @@ server's own log), and pod C, asking too, must get nothing of A's.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,12 +25,14 @@ from pathlib import Path
 
 import pytest
 
+from otel_netreceiver.bpf.probes import EVENT_NAMES
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
+from tests.support.otlp_sink import OtlpHttpSink
 from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
-from tests.support.sdk_node import link_pods
+from tests.support.sdk_node import link_pods, wait_for
 
 pytestmark = pytest.mark.root
 if REASON:
@@ -54,6 +58,27 @@ print(json.dumps({"summary": e.summary, "dns_evidence": e.dns_evidence,
                   "status": e.agent_status, "detail": e.agent_detail}))
 """
 
+# Runs in pod A: an application with its own resolver (tests/support/dns_client.py's query)
+# that gives up after 1 s, reports EAI_AGAIN as a resolver library would, and keeps its
+# socket open, so the answer that comes later reaches it (a late answer after the timeout).
+OWN_RESOLVER = r"""
+import json, socket, sys, time
+from otel_netreceiver_sdk import explain
+from tests.support.dns_client import query
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.connect((sys.argv[2], 53)); sock.settimeout(1.0)
+sock.send(query(sys.argv[1], "A"))
+try:
+    sock.recv(512)
+    raise SystemExit("answered in time")
+except TimeoutError:
+    failure = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+sock.settimeout(5.0); sock.recv(512)  # the late answer, then explain()
+time.sleep(float(sys.argv[3]))
+e = explain(failure)
+print(json.dumps({"summary": e.summary, "dns_evidence": e.dns_evidence}))
+"""
+
 # Runs in a pod: the raw answer of one question over the Unix socket.
 ASK = r"""
 import http.client, json, socket, sys
@@ -72,42 +97,52 @@ def _netns_name(index: int) -> str:
 
 
 @pytest.fixture(scope="module")
-def node(tmp_path_factory) -> Iterator[dict]:
-    tmp = tmp_path_factory.mktemp("nodeapi-dns")
+def pods() -> Iterator[list[Pod]]:
     conf = Path("/etc/netns") / _netns_name(CLIENT)
     conf.mkdir(parents=True, exist_ok=True)
-    made: list[Pod] = []
-    agent = None
     # before A's first process starts: `ip netns exec` bind-mounts it (B's address, as
     # tests/support/pods.py gives it)
     conf.joinpath("resolv.conf").write_text(
         f"nameserver 10.251.{SERVER}.2\noptions timeout:1 attempts:1\n")
+    made: list[Pod] = []
     try:
         made = [create_pod(CLIENT), create_pod(SERVER, "systemd"), create_pod(OTHER)]
-        server = made[1]
-        assert server.pod_ip == f"10.251.{SERVER}.2"
+        assert made[1].pod_ip == f"10.251.{SERVER}.2"
         link_pods(made)
-        sock = str(tmp / "api.sock")
-        config = f"""
+        yield made
+    finally:
+        for pod in made:
+            destroy_pod(pod)
+        shutil.rmtree(conf, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _agent(tmp: Path, server: Pod, extra: str = "") -> Iterator[dict]:
+    """The agent with the dns probe on and the node API on a Unix socket in ``tmp``."""
+    sock = str(tmp / "api.sock")
+    config = f"""
 interval: 1s
 node_name: dns-node
 collectors:
   ena: {{enabled: false}}
   ebpf: {{probes: [dns], dns: {{cluster_dns: ["{server.pod_ip}"]}}}}
-correlation: {{socket: "{sock}", rate: 50, burst: 50}}
+{extra}correlation: {{socket: "{sock}", rate: 50, burst: 50}}
 """
-        agent = Agent(load_text(config, "test.yaml"), {}, io.StringIO(), InstanceMetadata())
-        agent.start()
+    agent = Agent(load_text(config, "test.yaml"), {}, io.StringIO(), InstanceMetadata())
+    agent.start()
+    try:
         assert agent.wait_first_collection(30)
         statuses = agent.runners["ebpf"].collector.statuses()
         assert statuses == {"dns": ""}, statuses
-        yield {"agent": agent, "pods": made, "socket": sock}
+        yield {"agent": agent, "socket": sock}
     finally:
-        if agent is not None:
-            agent.stop(flush=False)
-        for pod in made:
-            destroy_pod(pod)
-        shutil.rmtree(conf, ignore_errors=True)
+        agent.stop(flush=False)
+
+
+@pytest.fixture(scope="module")
+def node(pods: list[Pod], tmp_path_factory) -> Iterator[dict]:
+    with _agent(tmp_path_factory.mktemp("nodeapi-dns"), pods[1]) as running:
+        yield {**running, "pods": pods}
 
 
 def _in_pod(pod: Pod, sock: str, script: str, *args: str) -> str:
@@ -116,7 +151,7 @@ def _in_pod(pod: Pod, sock: str, script: str, *args: str) -> str:
     procs = pod.cgroup_dir() / "cgroup.procs"
     argv = ["sh", "-c", f'echo $$ > {procs} && exec "$@"', "sh", "ip", "netns", "exec",
             pod.netns, sys.executable, "-c", script, *args]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "sdk" / "src"),
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'sdk' / 'src'}:{ROOT}",
            "OTEL_NETRECEIVER_AGENT_SOCKET": sock}
     out = subprocess.run(argv, capture_output=True, text=True, timeout=40, check=False,
                          env=env)
@@ -161,3 +196,46 @@ def test_a_pods_failed_lookups_are_told_back_to_it_and_to_no_other_pod(node) -> 
     assert theirs["dns"]["events"] == []
     assert client.uid not in json.dumps(theirs) and "late.test" not in json.dumps(theirs)
 
+
+
+@pytest.mark.skipif("DNS_LATE_ANSWER" not in EVENT_NAMES,
+                    reason="needs the dns probe's DNS_TIMEOUT / DNS_LATE_ANSWER event types")
+def test_a_late_answer_is_told_with_when_the_query_left_and_when_it_came(
+        pods: list[Pod], tmp_path) -> None:
+    client, server, other = pods
+    sink = OtlpHttpSink()
+    events = (f"  events: {{types: [DNS_TIMEOUT, DNS_LATE_ANSWER]}}\n"
+              f"exporters: {{otlp: {{endpoint: \"{sink.endpoint}\"}}}}\n")
+    proc = _server(server)
+    try:
+        with _agent(tmp_path, server, events) as node:
+            # the pipeline is live once a lookup's timeout came back with the pod's own 1 s
+            # (the event program starts from the default 5 s until the sweep writes it)
+            ring = node["agent"].correlation.recent_dns
+
+            def live() -> bool:
+                _in_pod(client, node["socket"], EXPLAIN, "drop.test", "0.3")
+                return any(e.timeout_ns == 10**9
+                           for e in ring.latest(client.uid, 0, time.time_ns(), 16))
+
+            wait_for(live, 20, "a DNS_TIMEOUT with the pod's 1 s timeout")
+            # gives up after 1 s; the answer comes at 1.5 s (an event at once); explain()
+            told = json.loads(_in_pod(client, node["socket"], OWN_RESOLVER, "late.test",
+                                      server.pod_ip, "0.5"))
+            mine = json.loads(_in_pod(client, node["socket"], ASK, node["socket"]))["dns"]
+            theirs = json.loads(_in_pod(other, node["socket"], ASK, node["socket"]))["dns"]
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=5)
+        sink.close()
+    assert re.fullmatch(
+        r"the query for late\.test left the pod at \d\d:\d\d:\d\d\.\d{3} UTC, the resolver "
+        r"pod \(10\.251\.82\.2:53\) answered at T\+\d+\.\d s, after your 1 s timeout",
+        told["dns_evidence"]), told
+    assert told["dns_evidence"] in told["summary"]
+    (late,) = [e for e in mine["events"] if e["type"] == "late_answer"]
+    assert late["query_name"] == "late.test" and late["client"]["address"] == client.pod_ip
+    assert late["answered_unix_nano"] - late["sent_unix_nano"] >= 1_500_000_000  # the delay
+    assert late["timeout_seconds"] == 1.0
+    assert late["late_reason"] == "after_timeout"
+    assert theirs["events"] == []  # pod C: nothing of A's

@@ -2,10 +2,10 @@
 
 For a failed lookup the agent sends what its dns probe counted for this pod in the window
 and the latest DNS failure events it kept for it (docs/node-api.md). The sentence names
-the query that matches the error best: a late answer ("the query left the pod at T, the
-resolver pod answered at T+5.2 s, after your 5 s timeout"), else a timeout ("no answer
-within 5 s"), else the counts. A field of the wrong type raises ValueError naming it,
-which ``parse_answer`` turns into its ``AnswerError``.
+the query whose timeout expired nearest the error: its late answer ("the query left the
+pod at T, the resolver pod answered at T+5.2 s, after your 5 s timeout"), else its
+timeout ("no answer within 5 s"); without events, the counts. A field of the wrong type
+raises ValueError naming it, which ``parse_answer`` turns into its ``AnswerError``.
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from typing import Any
+
+# a timeout and a late answer of one query: their send times, derived from two records'
+# clocks, differ by microseconds; two queries of a retrying client, by the timeout at least
+SAME_QUERY_NS = 50_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,16 +96,22 @@ def _seconds(value: float) -> str:
 
 
 def best_event(evidence: DnsEvidence, at_unix_nano: int) -> DnsEvent | None:
-    """The event nearest the error: late answers first (they explain the most), then
-    timeouts; among them, the one whose timeout expired closest to the error."""
-    def distance(e: DnsEvent) -> int:
-        return abs(e.sent_unix_nano + int(e.timeout_s * 1e9) - at_unix_nano)
+    """The event whose timeout expired nearest the error (the failed lookup's own query,
+    as far as the node can tell); for a timeout whose query was answered late after all,
+    the late answer, which tells more."""
+    def expiry(e: DnsEvent) -> int:
+        return e.sent_unix_nano + int(e.timeout_s * 1e9)
 
-    for kind in ("late_answer", "timeout"):
-        found = [e for e in evidence.events if e.kind == kind]
-        if found:
-            return min(found, key=distance)
-    return None
+    if not evidence.events:
+        return None
+    nearest = min(evidence.events, key=lambda e: abs(expiry(e) - at_unix_nano))
+    if nearest.kind == "timeout":
+        for e in evidence.events:
+            if (e.kind == "late_answer" and e.query_name == nearest.query_name
+                    and e.server == nearest.server
+                    and abs(e.sent_unix_nano - nearest.sent_unix_nano) < SAME_QUERY_NS):
+                return e
+    return nearest
 
 
 def _event_sentence(e: DnsEvent) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -81,7 +82,8 @@ def build_explanation(c: Classification, result: CorrelationResult,
         summary += f"; agent: {result.status}"
     seen = ""
     if c.signal == "dns" and answer is not None:
-        at = c.observation.at_unix_nano if c.observation else 0
+        # without the wrapper's observation the question was asked now: so is the error
+        at = c.observation.at_unix_nano if c.observation else time.time_ns()
         seen = dns_sentence(answer.dns, at)
         summary += f"; {seen}" if seen else ""
     return Explanation(_verdict(lost, result), summary, c, lost, result.status,

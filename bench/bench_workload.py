@@ -16,24 +16,36 @@ ping-pong between two sockets and a TCP request/response of 64 bytes each way. A
 with kernel.bpf_stats_enabled=1 prints each program's run_time_ns / run_cnt (own fdinfo);
 the overhead rounds run with statistics off, as on a real node.
 
-    sudo flock /tmp/onr-bench.lock .venv/bin/python bench/bench_workload.py
+With ``--floor``, more states join a rotation on the UDP flood: a bpftrace ``count()`` on
+skb:kfree_skb (what a user's one-liner costs to count drops), an empty classic tracepoint
+program on skb:kfree_skb (the invocation alone) and an empty raw tracepoint program on
+kfree_skb, each against the rounds without anything around it, so the agent's figure can be
+read against the cheapest possible program on the same tracepoint on the same machine.
+
+    sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_workload.py
         [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 5]
+        [--floor]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import socket
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import benchpath  # noqa: F401  (this checkout on sys.path, not the installed package)
+
 from otel_netreceiver.bpf.probes import EVENT_PROBES
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import BPF_PROBES, EVENT_TYPES, EbpfConfig, EventsConfig
-from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.events.hosting import EventHosting
+from otel_netreceiver.events.source import EventSource, settings_of
 from otel_netreceiver.k8s.directory import NoPods
 
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
@@ -97,16 +109,22 @@ class Attached:
     """The agent's loaded BPF objects, attached or detached as a whole between rounds."""
 
     def __init__(self, probes: list[str], events: list[str]) -> None:
-        self.collector = EbpfCollector(EbpfConfig(probes=probes), "/proc", NoPods())
-        self.source = EventSource(EventsConfig(types=events), EbpfConfig(), "/proc", NoPods(),
-                                  lambda event: None)
+        # as the agent builds them (collectors/registry.py): event handlers compiled into the
+        # counting object on their tracepoint when both are on (events/hosting.py)
+        events_config, ebpf_config = EventsConfig(types=events), EbpfConfig(probes=probes)
+        hosting = EventHosting(settings_of(events_config), ebpf_config.timing_sample) \
+            if events and probes else None
+        self.collector = EbpfCollector(ebpf_config, "/proc", NoPods(), hosting=hosting)
+        self.source = EventSource(events_config, EbpfConfig(), "/proc", NoPods(),
+                                  lambda event: None, hosting=hosting)
         self.source.start()
         # (bcc object, classic (tp, fn) pairs, raw tracepoint names) per loaded probe
         self._objects: list[tuple[str, Any, list[tuple[bytes, bytes]], list[bytes]]] = []
         # counting objects as loaded (probes sharing a tracepoint are one object), event ones
         objects = [("", name, spec, bpf) for name, (spec, bpf) in self.collector.objects().items()]
         objects += [("ev:", name, EVENT_PROBES[name], bpf)
-                    for name, bpf in self.source._loaded.items()]
+                    for name, bpf in self.source._loaded.items()
+                    if not any(bpf is other for *_, other in objects)]  # hosted: counted once
         for label, name, spec, bpf in objects:
             classic = [(f"{a.category}:{a.event}".encode(), a.function.encode())
                        for a in spec.attach]
@@ -147,6 +165,107 @@ class Attached:
     def close(self) -> None:
         self.source.close()
         self.collector.close()
+
+
+FLOOR_TRACEPOINT = "skb:kfree_skb"
+
+
+class Bpftrace:
+    """``bpftrace -e 'tracepoint:skb:kfree_skb { @ = count(); }'`` started for a round and
+    stopped after it (attached once it prints its "Attaching" line)."""
+
+    def __init__(self) -> None:
+        self._proc: subprocess.Popen[str] | None = None
+        self.path = shutil.which("bpftrace")
+
+    def attach(self) -> None:
+        assert self.path is not None
+        self._proc = subprocess.Popen(
+            [self.path, "-e", f"tracepoint:{FLOOR_TRACEPOINT} {{ @ = count(); }}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        assert self._proc.stdout is not None
+        for line in self._proc.stdout:  # "Attaching 1 probe..." comes before attaching ends
+            if line.startswith("Attaching"):
+                break
+        time.sleep(0.5)
+
+    def detach(self) -> None:
+        if self._proc is not None:
+            self._proc.terminate()
+            self._proc.communicate(timeout=10)
+            self._proc = None
+
+
+class EmptyProgram:
+    """An empty classic tracepoint program on skb:kfree_skb: the invocation alone."""
+
+    def __init__(self) -> None:
+        from bcc import BPF
+
+        self._bpf = BPF(text=b"int onr_floor(void *ctx) { return 0; }")
+        self._attached = False
+
+    def attach(self) -> None:
+        self._bpf.attach_tracepoint(tp=FLOOR_TRACEPOINT.encode(), fn_name=b"onr_floor")
+        self._attached = True
+
+    def detach(self) -> None:
+        if self._attached:
+            self._bpf.detach_tracepoint(FLOOR_TRACEPOINT.encode())
+            self._attached = False
+
+
+class EmptyRawProgram:
+    """An empty raw tracepoint program on kfree_skb (no trace record filled)."""
+
+    def __init__(self) -> None:
+        from bcc import BPF
+
+        self._bpf = BPF(text=b"int onr_raw_floor(void *ctx) { return 0; }")
+        self._fn = self._bpf.load_func(b"onr_raw_floor", BPF.RAW_TRACEPOINT)
+        self._fd: int | None = None
+
+    def attach(self) -> None:
+        from bcc.libbcc import lib
+
+        self._fd = lib.bpf_attach_raw_tracepoint(self._fn.fd,
+                                                 FLOOR_TRACEPOINT.split(":")[1].encode())
+
+    def detach(self) -> None:
+        import os
+
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def floors(rounds: int) -> None:
+    """Rounds: without, bpftrace, without, empty, without, ... (``rounds`` of each)."""
+    states: list[tuple[str, Any]] = [("empty tracepoint program", EmptyProgram()),
+                                     ("empty raw tracepoint", EmptyRawProgram())]
+    if Bpftrace().path:
+        states.insert(0, ("bpftrace count()", Bpftrace()))
+    run, ops = WORKLOADS["udp_flood"]
+    without: list[float] = [us_per_op(run, ops)]
+    with_: dict[str, list[float]] = {name: [] for name, _ in states}
+    pairs: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in states}
+    for _ in range(rounds):
+        for name, state in states:
+            state.attach()
+            try:
+                with_[name].append(us_per_op(run, ops))
+            finally:
+                state.detach()
+            without.append(us_per_op(run, ops))
+            pairs[name].append((without[-2], without[-1]))
+    print(f"floor on {FLOOR_TRACEPOINT}, udp_flood: {'state':<26} {'us/op':>6} {'delta ns':>9}"
+          f" {'overhead':>9}")
+    for name, _ in states:
+        deltas = [w - (a + b) / 2 for w, (a, b) in zip(with_[name], pairs[name], strict=True)]
+        ratios = [d / ((a + b) / 2) for d, (a, b) in zip(deltas, pairs[name], strict=True)]
+        print(f"{'':<31} {name:<26} {statistics.median(with_[name]):>6.2f} "
+              f"{statistics.median(deltas) * 1e3:>+9.0f} {statistics.median(ratios):>+9.1%}")
+    print(f"{'':<31} {'without':<26} {statistics.median(without):>6.2f}")
 
 
 def paired(without: list[float], with_: list[float]) -> tuple[float, float]:
@@ -212,6 +331,8 @@ def main() -> None:
                         "configuration's default; '' for none)")
     parser.add_argument("--all", action="store_true", help="every probe and every event type")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--floor", action="store_true", help="also the floor: bpftrace "
+                        "count() and an empty program on skb:kfree_skb, alternating")
     args = parser.parse_args()
     probes = list(EbpfConfig().probes) if args.probes is None else \
         [p for p in args.probes.split(",") if p]
@@ -227,6 +348,8 @@ def main() -> None:
         program_costs(agent)
     finally:
         agent.close()
+    if args.floor:
+        floors(args.rounds)
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -9,13 +9,20 @@ one object of a group: the shared headers and #defines once, each tracepoint str
 inline functions, and one entry per tracepoint calling the handlers of every probe on it.
 The loader tries the composite first; if the kernel or compiler refuses it, each probe is
 loaded alone, so a probe the kernel refuses still costs only that probe (bpf/loader.py).
+
+A probe's event-record handler (its ``events`` spec, on the same tracepoints) can join the
+object too (``Hosted``: events/hosting.py decides when): a drop then costs one invocation
+for its counters and its record, not two. The event handlers run after every counting
+handler of the tracepoint, and their maps (the perf buffer, the budget window, the
+suppressed and failed counts) are the same maps an event object alone has.
 Pure: tested without loading.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from otel_netreceiver.bpf.programs import (
@@ -30,6 +37,18 @@ from otel_netreceiver.bpf.programs import (
 )
 
 SEPARATOR = "+"
+
+
+@dataclass(frozen=True, slots=True)
+class Hosted:
+    """Event handlers compiled into a counting object: their specs, the header they share
+    (once per object), their #defines, and how each one's text is rendered (without the
+    tracepoint structs, which the object renders once with every field)."""
+
+    specs: tuple[ProbeSpec, ...]
+    header: str
+    defines: Mapping[str, Any]
+    body: Callable[[ProbeSpec, Formats], str]
 
 
 def tracepoints(spec: ProbeSpec) -> set[tuple[str, str]]:
@@ -120,6 +139,7 @@ def _handlers_static(text: str, spec: ProbeSpec) -> str:
 
 
 def _entries(group: Sequence[ProbeSpec]) -> str:
+    """One entry per tracepoint calling every handler on it, counting ones first."""
     calls: dict[tuple[str, str], list[str]] = {}
     for spec in group:
         for a in spec.attach:
@@ -131,15 +151,30 @@ def _entries(group: Sequence[ProbeSpec]) -> str:
     return "\n".join(out)
 
 
+def hosted_fits(counting: ProbeSpec, events: ProbeSpec) -> bool:
+    """An event handler can join its counting probe's object when it hooks only tracepoints
+    the counting probe has (the object's entries) and neither has a ``finish`` hook."""
+    return (counting.finish is None and events.finish is None
+            and tracepoints(events) <= tracepoints(counting))
+
+
 def render_composite(group: Sequence[ProbeSpec], formats: Formats,
-                     offsets: Mapping[str, Any]) -> str:
+                     offsets: Mapping[str, Any], hosted: Hosted | None = None) -> str:
     """One object for ``group`` (see the module docstring); ``offsets`` holds the #defines of
-    every member (they agree: the same kernel, the same configuration)."""
-    parts = [prelude(tuple(group), {**offsets, "LOST_SLOTS": len(group)}), _structs(group,
-                                                                                    formats)]
+    every member (they agree: the same kernel, the same configuration); ``hosted``, the event
+    handlers compiled in with them."""
+    events = hosted.specs if hosted is not None else ()
+    defines = {**offsets, **(hosted.defines if hosted is not None else {}),
+               "LOST_SLOTS": len(group)}
+    parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
+             _structs((*group, *events), formats)]
     for slot, spec in enumerate(group):
         text = _handlers_static(body(spec, formats, offsets, structs=False), spec)
         parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n{text}\n"
                      "#undef LOST_SLOT\n")
-    parts.append(_entries(group))
+    for spec in events:
+        assert hosted is not None
+        parts.append(f"// event records of probe {spec.name}\n"
+                     + _handlers_static(hosted.body(spec, formats), spec))
+    parts.append(_entries((*group, *events)))
     return "\n".join(parts)

@@ -14,7 +14,7 @@ behind given back (bpf/trim.py).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -67,19 +67,23 @@ class BpfLoader:
 
     def load_all(self, specs: Sequence[ProbeSpec], render: Render,
                  attached: Attached | None = None,
-                 composite: CompositeRender | None = None) -> dict[str, Any]:
+                 composite: CompositeRender | None = None,
+                 compose_alone: Collection[str] = ()) -> dict[str, Any]:
         """Probe name → loaded BPF object, for every spec that loads; the rest get a reason.
 
         With ``composite``, probes sharing a tracepoint are first tried as one object
         (bpf/compose.py; their names then map to the same object); if it does not load,
-        each is loaded alone, so a probe the kernel refuses costs only that probe. The BTF
+        each is loaded alone, so a probe the kernel refuses costs only that probe. A probe in
+        ``compose_alone`` goes through ``composite`` even when no other probe shares its
+        tracepoints (its event handler joins its object, events/hosting.py). The BTF
         (tens of MB of Python objects for a 6.18 kernel) lives only during this call:
         renderers take the offsets they need from it.
         """
         loaded: dict[str, Any] = {}
         btf: list[Btf] = []  # loaded at most once, by the first probe needing it
         for group in groups(specs) if composite is not None else [(s,) for s in specs]:
-            if len(group) > 1 and composite is not None and self._load_composite(
+            joins = len(group) > 1 or any(s.name in compose_alone for s in group)
+            if joins and composite is not None and self._load_composite(
                     group, composite, btf, attached, loaded):
                 continue
             for spec in group:

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.compose import render_composite
+from otel_netreceiver.bpf.compose import SEPARATOR, render_composite
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.bpf.loader import BpfLoader, Formats, ProbeUnavailable
@@ -34,6 +34,7 @@ from otel_netreceiver.netns.resolver import NetnsResolver
 from otel_netreceiver.peers.classes import PeerTable
 
 if TYPE_CHECKING:
+    from otel_netreceiver.events.hosting import EventHosting
     from otel_netreceiver.peers.records import PeerRecords
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,11 @@ class CountingRender:
     """The C text of counting probes for this kernel (a pure rendering of tracepoint formats,
     BTF offsets and configuration); remembers what the programs were built with."""
 
-    def __init__(self, config: EbpfConfig, by_cookie: bool) -> None:
-        self.config = config
+    def __init__(self, config: EbpfConfig, by_cookie: bool,
+                 hosting: EventHosting | None = None) -> None:
+        self.config, self.hosting = config, hosting
+        # composite object name → the probes whose event handlers it was rendered with
+        self.hosted: dict[str, tuple[str, ...]] = {}
         # per-pod maps keyed by namespace cookie where user space can read cookies, else inode
         self.by_cookie = by_cookie
         self.built: dict[str, dict[str, Any]] = {}  # probe → the #defines it was built with
@@ -67,6 +71,7 @@ class CountingRender:
                 raise ProbeUnavailable(reason)
         offsets = self._offsets(spec, formats, btf)
         self.built[spec.name] = {**offsets, "LOST_SLOT": 0}
+        self.hosted.pop(spec.name, None)  # loaded alone after all: no event handler in it
         return render(spec, formats, offsets, function)
 
     def composite(self, group: tuple[ProbeSpec, ...], formats: Formats,
@@ -78,7 +83,11 @@ class CountingRender:
             own = self._offsets(spec, formats, btf)
             self.built[spec.name] = {**own, "LOST_SLOT": slot}
             offsets.update(own)
-        return render_composite(group, formats, offsets)
+        hosted = self.hosting.hosted(group, btf) if self.hosting is not None else None
+        if hosted is None:
+            return render_composite(group, formats, offsets)
+        self.hosted[SEPARATOR.join(s.name for s in group)] = tuple(s.name for s in hosted.specs)
+        return render_composite(group, formats, offsets, hosted)
 
 
 class EbpfCollector:
@@ -91,8 +100,10 @@ class EbpfCollector:
                  resolver: NetnsResolver | None = None,
                  symbols: KernelSymbols | None = None,
                  peer_table: Callable[[], PeerTable] | None = None,
-                 peer_records: PeerRecords | None = None) -> None:
+                 peer_records: PeerRecords | None = None,
+                 hosting: EventHosting | None = None) -> None:
         self._proc_root, self._config = proc_root, config
+        self._hosting = hosting  # event handlers to compile in (events/hosting.py)
         self._peer_table = peer_table  # the agent's zone sources (the peers probe)
         self._peer_records = peer_records  # the peers probe's top-peer log records
         # the agent's shared resolver (one walk per cycle), or a private one walking each call
@@ -100,9 +111,14 @@ class EbpfCollector:
         self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
         self._loader = BpfLoader(config, proc_root, "eBPF probe")
         self._formats = self._loader.formats
-        renderer = CountingRender(config, self._resolver.has_cookies)
-        self._loaded = self._loader.load_all([PROBES[name] for name in config.probes], renderer,
-                                             composite=renderer.composite)
+        renderer = CountingRender(config, self._resolver.has_cookies, hosting)
+        specs = [PROBES[name] for name in config.probes]
+        alone = {s.name for s in specs if hosting is not None and hosting.events_of((s,))}
+        self._loaded = self._loader.load_all(specs, renderer, composite=renderer.composite,
+                                             compose_alone=alone)
+        for name, (_, bpf) in self._loader.objects.items():
+            if hosting is not None and name in renderer.hosted:  # loaded as rendered
+                hosting.adopt(renderer.hosted[name], bpf)
         self._statuses = self._loader.statuses
         if any(UNITS[name].symbols for name in self._loaded):  # kallsyms: ~0.2 s of CPU,
             self._symbols.table()  # read now, never on the first drop a question reads
@@ -165,6 +181,9 @@ class EbpfCollector:
 
     def close(self) -> None:
         for _, bpf in self.objects().values():
-            bpf.cleanup()
+            if self._hosting is not None and self._hosting.owns(bpf):
+                self._hosting.release(bpf)  # the event source may still poll it
+            else:
+                bpf.cleanup()
         self._loaded.clear()
 

@@ -23,6 +23,7 @@ from otel_netreceiver.collectors.netdev import NetdevCollector
 from otel_netreceiver.collectors.nodenet import NodeNetCollector
 from otel_netreceiver.collectors.podnet.collector import PodNetCollector
 from otel_netreceiver.config.schema import AgentConfig
+from otel_netreceiver.events.hosting import EventHosting
 from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.k8s.directory import NoPods, PodDirectory
 from otel_netreceiver.model import ProbeStatus
@@ -53,6 +54,9 @@ class BuildContext:
     peer_records: PeerRecords | None = None  # the peers probe's top-peer log records
     # also handed every delivered event (the node API's recent DNS events, events/recent.py)
     event_tap: Callable[[Any], object] | None = None
+    # event handlers compiled into the counting objects (events/hosting.py); set by
+    # build_collectors when both the ebpf and the events collector will load programs
+    hosting: EventHosting | None = None
 
 
 def _ena(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -81,7 +85,8 @@ def _nodenet(config: AgentConfig, ctx: BuildContext) -> Collector:
 
 def _ebpf(config: AgentConfig, ctx: BuildContext) -> Collector:
     return EbpfCollector(config.collectors.ebpf, ctx.proc_root, ctx.pods, ctx.netns,
-                         ctx.symbols, ctx.peer_table, ctx.peer_records)
+                         ctx.symbols, ctx.peer_table, ctx.peer_records,
+                         hosting=ctx.hosting)
 
 
 def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
@@ -89,7 +94,22 @@ def _events(config: AgentConfig, ctx: BuildContext) -> Collector:
 
     c = config.collectors
     return EventsCollector(c.events, c.ebpf, ctx.logs or config.exporters.otlp, ctx.resource,
-                           ctx.proc_root, ctx.pods, ctx.netns, ctx.symbols, ctx.event_tap)
+                           ctx.proc_root, ctx.pods, ctx.netns, ctx.symbols, ctx.event_tap,
+                           hosting=ctx.hosting)
+
+
+def _event_hosting(config: AgentConfig, ctx: BuildContext) -> EventHosting | None:
+    """One owner per tracepoint (events/hosting.py): only when both collectors will load
+    programs, so a counting object never runs an event handler nobody reads."""
+    c = config.collectors
+    if not (c.ebpf.enabled and c.events.enabled and c.events.types):
+        return None
+    from otel_netreceiver.events.collector import nowhere_to_go  # protobuf: only if on
+    from otel_netreceiver.events.source import settings_of
+
+    if nowhere_to_go(ctx.logs or config.exporters.otlp):
+        return None
+    return EventHosting(settings_of(c.events), c.ebpf.timing_sample)
 
 
 BUILDERS: dict[str, Callable[[AgentConfig, BuildContext], Collector]] = {
@@ -108,6 +128,8 @@ def build_collectors(config: AgentConfig,
     """Enabled collectors, plus a status line for each one not built (and why)."""
     if ctx.symbols is None:
         ctx = replace(ctx, symbols=KernelSymbols(ctx.proc_root))
+    if ctx.hosting is None:
+        ctx = replace(ctx, hosting=_event_hosting(config, ctx))
     built: list[Collector] = []
     skipped: list[ProbeStatus] = []
     for name, builder in BUILDERS.items():

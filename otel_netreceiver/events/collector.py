@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.catalogue import metric
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig, OtlpConfig
+from otel_netreceiver.events.hosting import EventHosting
 from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.sdk_logs import SdkLogsProcessor
@@ -29,7 +30,8 @@ from otel_netreceiver.netns.resolver import NetnsResolver
 log = logging.getLogger(__name__)
 
 
-def _why_not(otlp: OtlpConfig | ExporterSettings) -> str:
+def nowhere_to_go(otlp: OtlpConfig | ExporterSettings) -> str:
+    """Why no event program is loaded with these OTLP settings ("": they are)."""
     if isinstance(otlp, ExporterSettings) and otlp.disabled_by not in ("", "no endpoint"):
         return (f"OTLP logs export is off ({otlp.disabled_by}): event records have nowhere "
                 "to go; `otel-netreceiver watch` shows them on the terminal")
@@ -58,8 +60,9 @@ class EventsCollector:
                  resource: Mapping[str, str], proc_root: str, directory: PodDirectory,
                  resolver: NetnsResolver | None = None,
                  symbols: KernelSymbols | None = None,
-                 tap: Callable[[Event], object] | None = None) -> None:
-        self._reason = _why_not(otlp)
+                 tap: Callable[[Event], object] | None = None,
+                 hosting: EventHosting | None = None) -> None:
+        self._reason = nowhere_to_go(otlp)
         self._source: EventSource | None = None
         self._processor: SdkLogsProcessor | None = None
         self._exporter: OtlpLogsExporter | None = None
@@ -71,7 +74,8 @@ class EventsCollector:
                                            config.export_timeout)
         emit = self._processor.emit
         sink = emit if tap is None else _tee(emit, tap)
-        self._source = EventSource(config, ebpf, proc_root, directory, sink, resolver, symbols)
+        self._source = EventSource(config, ebpf, proc_root, directory, sink, resolver, symbols,
+                                   hosting)
         self._processor.start()
         self._source.start()
 

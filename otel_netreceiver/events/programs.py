@@ -1,23 +1,33 @@
 """How event-record programs are rendered: the probes' ``events`` specs plus the settings below
 as #defines, include/events.h and the record struct (events/record.py).
 
-One BPF object per probe, separate from its counting program, so events cost
-nothing when they are off and a refused event program costs only itself.
+One BPF object per probe when the probe's counters are not loaded; when they are, the
+handler is compiled into the counting object on the same tracepoint (events/hosting.py),
+so a drop costs one program invocation, not two. Either way events cost nothing when
+they are off, and a refused combined object falls back to an event object of its own.
 Rendering is pure: bpf/programs.render (tracefs structs, BTF offsets, the probe's
 own hooks) plus the event defines, tested without loading.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.probes import EVENT_NAMES, EVENT_PROBES, PROBE_OF
-from otel_netreceiver.bpf.programs import Formats, ProbeSpec, header, kernel_offsets, render
+from otel_netreceiver.bpf.programs import (
+    Formats,
+    ProbeSpec,
+    body,
+    header,
+    kernel_offsets,
+    render,
+)
 from otel_netreceiver.events.record import c_struct
 
-__all__ = ["EVENT_PROBES", "PROBE_OF", "EventSettings", "event_offsets", "probes_for",
-           "render_events"]
+__all__ = ["EVENT_PROBES", "PROBE_OF", "EventSettings", "event_defines", "event_handler",
+           "event_offsets", "events_header", "probes_for", "render_events"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,14 +66,25 @@ def events_header() -> str:
     return header("events.h").replace("EV_RECORD_STRUCT", c_struct())
 
 
-def render_events(spec: ProbeSpec, formats: Formats, offsets: dict[str, int],
-                  settings: EventSettings) -> str:
-    """The event program's C text (pure)."""
-    defines: dict[str, object] = dict(offsets)
-    defines.update({f"EV_{name}": index for index, name in enumerate(EVENT_NAMES)})
+def event_defines(settings: EventSettings) -> dict[str, object]:
+    """The settings as the #defines events.h and the handlers read."""
+    defines: dict[str, object] = {f"EV_{name}": index for index, name in enumerate(EVENT_NAMES)}
     defines.update({f"EV_ON_{name}": int(name in settings.types) for name in EVENT_NAMES})
     defines.update({"EV_TYPES": len(EVENT_NAMES), "EV_BUDGET": settings.kernel_budget,
                     "EV_STACKS": int(settings.stacks),
                     "EV_SOFTIRQ_NS": f"{settings.softirq_threshold_ns}ULL",
                     "EV_TXLAT_NS": f"{settings.txlat_threshold_ns}ULL"})
+    return defines
+
+
+def render_events(spec: ProbeSpec, formats: Formats, offsets: dict[str, int],
+                  settings: EventSettings) -> str:
+    """The event program's C text (pure)."""
+    defines: dict[str, object] = {**offsets, **event_defines(settings)}
     return render(spec, formats, defines).replace("EVENTS_H", events_header())
+
+
+def event_handler(spec: ProbeSpec, formats: Formats, defines: Mapping[str, object]) -> str:
+    """The event handler's own text for an object that renders the structs and events.h
+    once (bpf/compose.py, ``Hosted``)."""
+    return body(spec, formats, defines, structs=False).replace("EVENTS_H", "")

@@ -1,6 +1,8 @@
 """Load the event programs and poll their perf buffers on one thread (read; parse in model.py).
 
-One BPF object per probe (events/programs.py). The poll thread waits on every
+One BPF object per probe (events/programs.py), or the counting collector's object on the
+same tracepoint when that one was compiled with the probe's event handler
+(events/hosting.py: one program invocation per event for both). The poll thread waits on every
 object's perf buffers at once (bcc's perf_reader_poll over all readers, with a
 timeout so ``close`` is noticed), decodes each sample, applies the per-type
 token bucket, names the record (pod, reason, drop site, stack) and hands the
@@ -25,8 +27,9 @@ from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.bpf.loader import BpfLoader, Formats, Render
 from otel_netreceiver.bpf.probes import UNITS
 from otel_netreceiver.bpf.programs import ProbeSpec
-from otel_netreceiver.bpf.tracefs import TracepointFormat
+from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
 from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+from otel_netreceiver.events.hosting import EventHosting
 from otel_netreceiver.events.model import (
     EVENT_NAMES,
     DecodeError,
@@ -105,8 +108,10 @@ class EventSource:
     def __init__(self, config: EventsConfig, ebpf: EbpfConfig, proc_root: str,
                  directory: PodDirectory, sink: Callable[[Event], object],
                  resolver: NetnsResolver | None = None,
-                 symbols: KernelSymbols | None = None) -> None:
+                 symbols: KernelSymbols | None = None,
+                 hosting: EventHosting | None = None) -> None:
         self._settings = settings_of(config)
+        self._hosting = hosting  # handlers compiled into counting objects (hosting.py)
         self._timing_sample = ebpf.timing_sample  # TIMING_SAMPLE of the per-packet programs
         self._sink = sink
         self._proc_root = proc_root
@@ -131,14 +136,47 @@ class EventSource:
     def _load_all(self, ebpf: EbpfConfig, proc_root: str) -> None:
         self._loader = BpfLoader(ebpf, proc_root, "event probe")
         self._formats = self._loader.formats
-        self._loaded = self._loader.load_all(
-            [EVENT_PROBES[probe] for probe in probes_for(self._settings.types)],
+        wanted = probes_for(self._settings.types)
+        self._hosted = self._take_hosted(wanted)
+        loaded = self._loader.load_all(
+            [EVENT_PROBES[probe] for probe in wanted if probe not in self._hosted],
             event_render(self._settings, self._timing_sample), self._open_buffer)
-        self.statuses = self._loader.statuses
+        self._loaded = {p: self._hosted.get(p) or loaded[p] for p in wanted
+                        if p in self._hosted or p in loaded}
+        self.statuses = {p: "" if p in self._hosted else self._loader.statuses.get(p, "")
+                         for p in wanted}
         if self._loaded and (self._settings.stacks
                              or any(UNITS[name].symbols for name in self._loaded)):
             self._symbols.table()  # kallsyms (~0.2 s of CPU, ~3 MB) with the programs,
             # not whenever the first record that needs a name happens to arrive
+
+    def _take_hosted(self, wanted: tuple[str, ...]) -> dict[str, Any]:
+        """Probe → the counting object holding its event handler, perf buffer opened once
+        per object (its records carry their type; the probe only finds the stack map)."""
+        hosted: dict[str, Any] = {}
+        for probe in wanted if self._hosting is not None else ():
+            assert self._hosting is not None
+            bpf = self._hosting.take(probe)
+            if bpf is None:
+                continue
+            if not any(other is bpf for other in hosted.values()):
+                try:
+                    self._open_buffer(EVENT_PROBES[probe], bpf)
+                except Exception:
+                    self._hosting.release(bpf)
+                    raise
+            hosted[probe] = bpf
+            for a in EVENT_PROBES[probe].attach:  # enums for the records' names
+                self._formats[(a.category, a.event)] = read_format(a.category, a.event,
+                                                                   self._loader.tracefs)
+        return hosted
+
+    def _objects(self) -> list[Any]:
+        """Each loaded object once (probes hosted in one counting object share it)."""
+        seen: dict[int, Any] = {}
+        for bpf in self._loaded.values():
+            seen.setdefault(id(bpf), bpf)
+        return list(seen.values())
 
     def _open_buffer(self, spec: ProbeSpec, bpf: Any) -> None:
         bpf[b"events"].open_perf_buffer(self._receiver(spec.name), page_cnt=PAGES_PER_CPU,
@@ -164,7 +202,7 @@ class EventSource:
     def _run(self) -> None:
         from bcc.libbcc import lib
 
-        readers_list = [r for bpf in self._loaded.values() for r in bpf.perf_buffers.values()]
+        readers_list = [r for bpf in self._objects() for r in bpf.perf_buffers.values()]
         readers = (ctypes.c_void_p * len(readers_list))(*readers_list)
         while not self._stop.is_set():
             lib.perf_reader_poll(len(readers_list), readers, POLL_TIMEOUT_MS)
@@ -218,7 +256,7 @@ class EventSource:
     def drop_counts(self) -> dict[tuple[str, str], int]:
         """(event.name, reason) → records lost so far, kernel and user side."""
         out: defaultdict[tuple[str, str], int] = defaultdict(int, self.dropped)
-        for bpf in list(self._loaded.values()):
+        for bpf in self._objects():
             for table, reason in ((b"ev_suppressed", "rate_limit_kernel"),
                                   (b"ev_submit_failed", "perf_buffer_full")):
                 for index, count in per_cpu_totals(bpf[table]).items():
@@ -243,6 +281,11 @@ class EventSource:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        for bpf in self._loaded.values():
-            bpf.cleanup()
+        for bpf in self._objects():
+            if not any(bpf is hosted for hosted in self._hosted.values()):
+                bpf.cleanup()
+        for bpf in self._hosted.values():  # one release per take; the last holder unloads
+            assert self._hosting is not None
+            self._hosting.release(bpf)
+        self._hosted.clear()
         self._loaded.clear()

@@ -1,4 +1,5 @@
-"""Probes sharing a tracepoint run as one program, and fall back to one each if it fails.
+"""Probes sharing a tracepoint run as one program, and fall back to one each if it fails;
+with events on, the event handler joins the counting object on its tracepoint.
 
 Real namespaces and drops (UDP to a closed port: NO_SOCKET on skb:kfree_skb), the agent's
 own collector; the kernel's list of attached programs (bpftool-free: the collector's own
@@ -7,12 +8,17 @@ objects and their functions) shows one program where there were two.
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.config.schema import EbpfConfig
+from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+from otel_netreceiver.events.hosting import EventHosting
+from otel_netreceiver.events.model import Event
+from otel_netreceiver.events.source import EventSource, settings_of
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.support.pods import Pod, kernel_supports_test_pods, pod_pair
@@ -78,3 +84,93 @@ def test_a_composite_the_compiler_refuses_falls_back_to_one_program_each(monkeyp
             assert drops == 30 and lost == {"packetloss": 0, "tcptwrcv": 0}
         finally:
             collector.close()
+
+
+def _hosted(events: list[Event], budget: int,
+            probes: list[str]) -> tuple[EventHosting, EbpfCollector, EventSource]:
+    """The counting collector and the event source as the agent builds them (registry)."""
+    config = EventsConfig(types=["PACKETLOSS"], kernel_budget=budget, rate_limit=1e6,
+                          burst=10**6)
+    hosting = EventHosting(settings_of(config), EbpfConfig().timing_sample)
+    collector = EbpfCollector(EbpfConfig(probes=probes), "/proc", NoPods(), hosting=hosting)
+    source = EventSource(config, EbpfConfig(), "/proc", NoPods(), events.append,
+                         hosting=hosting)
+    source.start()
+    return hosting, collector, source
+
+
+def _records(events: list[Event], pod: Pod, n: int) -> list[Event]:
+    inode = int(os.readlink(f"/proc/{pod.holder.pid}/ns/net")[5:-1]) if pod.holder else 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and len(
+            [e for e in events if e.netns == inode]) < n:
+        time.sleep(0.05)
+    return [e for e in events if e.netns == inode and e.reason == "NO_SOCKET"]
+
+
+def test_counters_and_event_records_of_a_tracepoint_are_one_program() -> None:
+    events: list[Event] = []
+    with pod_pair(7) as (a, _b):
+        hosting, collector, source = _hosted(events, 10**6, SHARED)
+        try:
+            [(name, (_spec, bpf))] = collector.objects().items()
+            assert name == "packetloss+tcptwrcv" and source.statuses == {"packetloss": ""}
+            assert source._loaded["packetloss"] is bpf  # no event object of its own
+            assert list(bpf.tracepoint_fds) == [b"skb:kfree_skb"]  # one attachment
+            drops, lost = _counts_and_lost(collector, a)
+            assert drops == 30 and lost == {"packetloss": 0, "tcptwrcv": 0}
+            records = _records(events, a, 30)
+            assert len(records) == 30
+            assert records[0].destination.port == 9 and records[0].location == "__udp4_lib_rcv"
+            collector.close()  # either may close first: the source still holds the object
+            assert hosting.owns(bpf) and list(bpf.tracepoint_fds) == [b"skb:kfree_skb"]
+        finally:
+            collector.close()
+            source.close()
+    assert not hosting.owns(bpf) and not bpf.tracepoint_fds  # the last holder unloaded it
+
+
+def test_a_hosted_flood_above_the_kernel_budget_passes_exactly_the_budget() -> None:
+    # one CPU, one burst well inside a second: the budget window (events.h ev_reserve, its
+    # clock read once per tick) lets exactly the budget through, the rest is counted
+    events: list[Event] = []
+    with pod_pair(7) as (a, _b):
+        _, collector, source = _hosted(events, 10, ["packetloss"])
+        try:
+            assert list(collector.objects()) == ["packetloss"]  # counting + events, one object
+            before = source.drop_counts().get(("PACKETLOSS", "rate_limit_kernel"), 0)
+            a.exec("taskset", "-c", "0", "python3", "-c", "import socket\ns=socket.socket("
+                   "socket.AF_INET,socket.SOCK_DGRAM)\nfor _ in range(300): s.sendto(b'x', "
+                   "('127.0.0.1', 9))")
+            time.sleep(0.5)
+            records = _records(events, a, 10)
+            suppressed = source.drop_counts()[("PACKETLOSS", "rate_limit_kernel")] - before
+        finally:
+            collector.close()
+            source.close()
+    assert len(records) <= 10  # other drops on CPU 0 in the same second share the budget
+    assert len(records) + suppressed >= 300 and suppressed >= 290
+
+
+def test_a_refused_combined_object_leaves_counters_and_records_in_their_own(
+        monkeypatch) -> None:
+    from otel_netreceiver.collectors import ebpf
+
+    real = ebpf.render_composite
+    monkeypatch.setattr(ebpf, "render_composite", lambda group, formats, offsets, hosted=None:
+                        "#error refused by the test\n" if hosted else
+                        real(group, formats, offsets))
+    events: list[Event] = []
+    with pod_pair(7) as (a, _b):
+        hosting, collector, source = _hosted(events, 10**6, SHARED)
+        try:
+            assert list(collector.objects()) == SHARED  # the fallback: each probe alone
+            assert source.statuses == {"packetloss": ""}
+            assert not any(hosting.owns(b) for _, b in collector.objects().values())
+            assert all(source._loaded["packetloss"] is not b
+                       for _, b in collector.objects().values())
+            drops, _lost = _counts_and_lost(collector, a)
+            assert drops == 30 and len(_records(events, a, 30)) == 30
+        finally:
+            collector.close()
+            source.close()

@@ -9,7 +9,8 @@
 // struct nr_event: rendered from the field table in events/record.py
 EV_RECORD_STRUCT
 
-struct ev_win { u64 start; u64 used; };
+// start, used: the window; jiffy: the jiffies64 value when the clock was last read
+struct ev_win { u64 start; u64 used; u64 jiffy; };
 
 BPF_PERF_OUTPUT(events);
 BPF_PERCPU_ARRAY(ev_window, struct ev_win, EV_TYPES);
@@ -26,19 +27,27 @@ static __always_inline void ev_bump(void *table_lookup_result) {
 }
 
 // The kernel-side rate limit: a one-second window per CPU and type; no atomics, no locks
-// (per-CPU values, and a tracepoint program is not preempted on its CPU).
+// (per-CPU values, and a tracepoint program is not preempted on its CPU). The clock
+// (bpf_ktime_get_ns, ~35 ns on a VM: most of a suppressed event's cost, BENCHMARKS.md) is
+// read when jiffies64 (a load) moved since the last read on this CPU for this type, so a
+// flood reads it once per tick, and the window opens and closes within one tick of the
+// second; a record's own time stamp is read when the record is made.
 static __always_inline struct nr_event *ev_reserve(u32 type) {
     u32 zero = 0;
     struct ev_win *w = ev_window.lookup(&type);
     if (!w) return 0;
-    u64 now = bpf_ktime_get_ns();
-    if (now - w->start >= 1000000000ULL) { w->start = now; w->used = 0; }
+    u64 jiffy = bpf_jiffies64();
+    if (jiffy != w->jiffy) {
+        u64 now = bpf_ktime_get_ns();
+        w->jiffy = jiffy;
+        if (now - w->start >= 1000000000ULL) { w->start = now; w->used = 0; }
+    }
     if (w->used >= EV_BUDGET) { ev_bump(ev_suppressed.lookup(&type)); return 0; }
     w->used++;
     struct nr_event *e = ev_scratch.lookup(&zero);
     if (!e) return 0;
     __builtin_memset(e, 0, sizeof(*e));
-    e->ts = now;
+    e->ts = bpf_ktime_get_ns();
     e->type = type;
     e->cpu = bpf_get_smp_processor_id();
     e->stack_id = -1;

@@ -1,0 +1,99 @@
+"""One owner per tracepoint: event handlers compiled into the counting collector's objects.
+
+A probe's counters (collectors/ebpf.py) and its event records (events/source.py) hook the
+same tracepoints. As two objects they are two program invocations per event, and the
+invocation is most of what a program costs (docs/architecture.md, Per-packet budget): on a
+drop flood, the PACKETLOSS record program was half the agent's cost per datagram. So when
+both are on, the counting collector compiles the event handler into its object on that
+tracepoint (bpf/compose.py, ``Hosted``) and the event source opens its perf buffer on that
+object instead of loading its own.
+
+The two collectors are built and closed together (runtime/agent.py rebuilds all collectors
+on a changed configuration), in either order; the object is shared by reference count and
+cleaned up by whichever lets go last, after the event source's poll thread has stopped. If
+the combined object is refused (compiler, verifier), the counting probes load on their own
+(bpf/loader.py) and nothing is hosted: the event source loads its own object as before.
+What is recorded and counted is the same either way: the same handler text, the same
+budget window, suppressed and failed counts (include/events.h), now in the shared object.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.compose import Hosted, conflicts, hosted_fits
+from otel_netreceiver.bpf.probes import EVENT_PROBES
+from otel_netreceiver.bpf.programs import ProbeSpec
+from otel_netreceiver.events.programs import (
+    EventSettings,
+    event_defines,
+    event_handler,
+    event_offsets,
+    events_header,
+    probes_for,
+)
+
+
+class EventHosting:
+    """Which event handlers the counting collector compiles in, and the objects holding them.
+
+    ``settings`` and ``timing_sample`` are the event source's (the same #defines as an event
+    object of its own).
+    """
+
+    def __init__(self, settings: EventSettings, timing_sample: int) -> None:
+        self.settings, self.timing_sample = settings, timing_sample
+        self.wanted = probes_for(settings.types)
+        self._objects: dict[str, Any] = {}  # probe → the object holding its event handler
+        self._users: dict[int, int] = {}  # id(object) → holders (collector, event source)
+        self._lock = threading.Lock()
+
+    def events_of(self, group: Sequence[ProbeSpec]) -> tuple[ProbeSpec, ...]:
+        """The event specs that can join ``group``'s object: wanted, fitting its
+        tracepoints, and declaring nothing the counting text also declares."""
+        out = tuple(EVENT_PROBES[s.name] for s in group
+                    if s.name in self.wanted and hosted_fits(s, EVENT_PROBES[s.name]))
+        return out if out and not conflicts((*group, *out)) else ()
+
+    def hosted(self, group: Sequence[ProbeSpec], btf: Btf | None) -> Hosted | None:
+        """What bpf/compose.py needs to compile ``group``'s event handlers in (None: none)."""
+        events = self.events_of(group)
+        if not events or btf is None:
+            return None
+        defines: dict[str, object] = {**event_offsets(btf), **event_defines(self.settings),
+                                      "TIMING_SAMPLE": self.timing_sample}
+        return Hosted(events, events_header(), defines,
+                      lambda spec, formats: event_handler(spec, formats, defines))
+
+    def adopt(self, probes: Sequence[str], bpf: Any) -> None:
+        """The counting collector loaded ``bpf`` with these probes' event handlers."""
+        with self._lock:
+            self._users[id(bpf)] = self._users.get(id(bpf), 0) + 1
+            self._objects.update(dict.fromkeys(probes, bpf))
+
+    def owns(self, bpf: Any) -> bool:
+        return id(bpf) in self._users
+
+    def take(self, probe: str) -> Any | None:
+        """The object holding ``probe``'s event handler (the event source becomes a holder),
+        or None: load an event object of its own. One ``release`` per ``take``."""
+        with self._lock:
+            bpf = self._objects.get(probe)
+            if bpf is None or id(bpf) not in self._users:
+                return None
+            self._users[id(bpf)] += 1
+            return bpf
+
+    def release(self, bpf: Any) -> None:
+        """A holder lets go; the last one detaches and unloads the object."""
+        with self._lock:
+            left = self._users.get(id(bpf), 1) - 1
+            if left > 0:
+                self._users[id(bpf)] = left
+                return
+            self._users.pop(id(bpf), None)
+            self._objects = {p: b for p, b in self._objects.items() if b is not bpf}
+        bpf.cleanup()

@@ -61,9 +61,10 @@ class EventHosting:
     def hosted(self, group: Sequence[ProbeSpec], btf: Btf | None) -> Hosted | None:
         """What bpf/compose.py needs to compile ``group``'s event handlers in (None: none)."""
         events = self.events_of(group)
-        if not events or btf is None:
-            return None
-        defines: dict[str, object] = {**event_offsets(btf), **event_defines(self.settings),
+        if not events or (btf is None and any(e.needs_btf for e in events)):
+            return None  # the object was built without BTF: its event offsets are unknown
+        offsets = event_offsets(btf) if btf is not None else {}  # as events/source.py
+        defines: dict[str, object] = {**offsets, **event_defines(self.settings),
                                       "TIMING_SAMPLE": self.timing_sample}
         return Hosted(events, events_header(), defines,
                       lambda spec, formats: event_handler(spec, formats, defines))

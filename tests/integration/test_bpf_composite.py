@@ -174,3 +174,58 @@ def test_a_refused_combined_object_leaves_counters_and_records_in_their_own(
         finally:
             collector.close()
             source.close()
+
+
+def _agent_yaml(endpoint: str, probes: str, types: str) -> str:
+    return f"""
+interval: 1s
+jitter: 0
+collectors:
+  ena: {{enabled: false}}
+  netdev: {{enabled: false}}
+  podnet: {{enabled: false}}
+  nodenet: {{enabled: false}}
+  ebpf: {{probes: {probes}}}
+  events: {{types: {types}, schedule_delay: 200ms}}
+exporters:
+  otlp: {{endpoint: "{endpoint}", protocol: http/protobuf}}
+"""
+
+
+def test_the_agent_shares_the_object_and_a_reload_rebuilds_both_sides() -> None:
+    import io
+
+    from otel_netreceiver.cloud.imds import InstanceMetadata
+    from otel_netreceiver.config.loader import load_text
+    from otel_netreceiver.runtime.agent import Agent
+    from tests.support.otlp_sink import OtlpHttpSink, log_records
+
+    sink = OtlpHttpSink()
+    agent = Agent(load_text(_agent_yaml(sink.endpoint, "[packetloss, tcptwrcv]", "[PACKETLOSS]"),
+                            "a.yaml", {}), {}, stream=io.StringIO(), metadata=InstanceMetadata())
+    agent.start()
+    try:
+        with pod_pair(7) as (a, _b):
+            ebpf, events = (agent.runners[n].collector for n in ("ebpf", "events"))
+            [(_, old)] = ebpf.objects().values()
+            assert events._source._loaded["packetloss"] is old  # one program, two owners
+            agent.apply(load_text(_agent_yaml(sink.endpoint, "[packetloss]", "[PACKETLOSS]"),
+                                  "a.yaml", {}))
+            assert not old.tracepoint_fds  # both let go: the old object is unloaded
+            ebpf, events = (agent.runners[n].collector for n in ("ebpf", "events"))
+            [(name, (_, new))] = ebpf.objects().items()
+            assert name == "packetloss" and events._source._loaded["packetloss"] is new
+            drops, _lost = _counts_and_lost(ebpf, a)
+            assert drops == 30
+
+            def records() -> int:
+                return sum(1 for req in sink.log_requests for r in log_records(req)
+                           if r.event_name == "PACKETLOSS"
+                           and any(kv.value.string_value == a.uid for kv in r.attributes))
+            deadline = time.monotonic() + 10
+            while records() < 30 and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert records() == 30  # the new shared object's records reach OTLP
+    finally:
+        agent.stop(flush=False)
+        sink.close()

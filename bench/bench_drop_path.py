@@ -1,0 +1,113 @@
+"""Where a drop's nanoseconds go: the parts of the agent's skb:kfree_skb program, one by one.
+
+The agent's program on skb:kfree_skb (packetloss + tcptwrcv counters and the PACKETLOSS
+record handler, one object: events/hosting.py) does, per drop: read the namespace key
+(skb->dev->nd_net->ns_id, three bpf_probe_read_kernel), count it in a per-CPU hash keyed by
+(location, namespace, reason), and ask the record budget (a per-CPU window; suppressed past
+the budget). Each variant below is that program cut down or changed in one way, attached
+alone to skb:kfree_skb during a UDP flood to a closed port on lo (one kfree_skb per
+datagram), its run time per drop from kernel.bpf_stats_enabled (run_time_ns / run_cnt:
+includes the two clock reads the statistics add, so "empty" is that overhead, not zero),
+medians of three rounds. The workload figure is bench/bench_workload.py's; this one says
+which part of the body costs what.
+
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_drop_path.py
+"""
+
+from __future__ import annotations
+
+import socket
+import statistics
+from pathlib import Path
+from typing import Any
+
+import benchpath  # noqa: F401  (this checkout on sys.path)
+
+from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf.programs import header, kernel_offsets
+
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+DROPS = 50_000
+MAPS = """
+struct args { u64 pad; u64 skbaddr; u64 location; u64 rx_sk; u16 protocol; u16 p2; u32 reason; };
+struct drop_key { u64 location; u64 netns; u32 reason; u32 pad; };
+BPF_PERCPU_HASH(drops, struct drop_key, u64, 16384);
+struct run { struct drop_key key; u64 count; };
+BPF_PERCPU_ARRAY(last, struct run, 1);
+struct ev_win { u64 start; u64 used; u64 jiffy; };
+BPF_PERCPU_ARRAY(ev_window, struct ev_win, 16);
+BPF_PERCPU_ARRAY(ev_suppressed, u64, 16);
+"""
+NETNS = "u64 sk = a->rx_sk; u64 ns = sk ? netns_key_of_sock(sk) : netns_key_of_skb(a->skbaddr);"
+HASH = """struct drop_key key = {}; key.location = a->location; key.reason = a->reason;
+key.netns = ns; u64 one = 1, *v = drops.lookup(&key); if (v) (*v)++;
+else drops.update(&key, &one);"""
+# a per-CPU slot with the last key and its pending count, flushed when the key changes
+RUN = """u32 z = 0; struct run *s = last.lookup(&z); if (!s) return 0;
+u64 loc = a->location; u32 r = a->reason;
+if (s->key.location == loc && s->key.netns == ns && s->key.reason == r) {
+    s->count++; return 0; }
+if (s->count) { u64 *v = drops.lookup(&s->key); if (v) *v += s->count;
+    else drops.update(&s->key, &s->count); }
+s->key.location = loc; s->key.netns = ns; s->key.reason = r; s->count = 1;"""
+BUDGET_CLOCK = """u32 t = 13; struct ev_win *w = ev_window.lookup(&t); if (!w) return 0;
+u64 now = bpf_ktime_get_ns(); if (now - w->start >= 1000000000ULL) { w->start = now;
+w->used = 0; } if (w->used >= 100) { u64 *c = ev_suppressed.lookup(&t); if (c) (*c)++;
+return 0; } w->used++;"""
+BUDGET_TICK = """u32 t = 13; struct ev_win *w = ev_window.lookup(&t); if (!w) return 0;
+u64 j = bpf_jiffies64(); if (j != w->jiffy) { u64 now = bpf_ktime_get_ns(); w->jiffy = j;
+if (now - w->start >= 1000000000ULL) { w->start = now; w->used = 0; } }
+if (w->used >= 100) { u64 *c = ev_suppressed.lookup(&t); if (c) (*c)++; return 0; }
+w->used++;"""
+VARIANTS = {
+    "empty": "",
+    "namespace key (3 reads)": NETNS + " if (ns == 1) return 1;",
+    "+ per-CPU hash count": NETNS + HASH,
+    "+ last-key slot instead": NETNS + RUN,
+    "budget, clock every drop": BUDGET_CLOCK,
+    "budget, clock every tick": BUDGET_TICK,
+    "hash + budget/clock (before)": NETNS + HASH + BUDGET_CLOCK,
+    "hash + budget/tick (now)": NETNS + HASH + BUDGET_TICK,
+    "slot + budget/tick": NETNS + RUN + BUDGET_TICK,
+}
+
+
+def run_time(bpf: Any) -> tuple[int, int]:
+    fd = bpf.funcs[b"fn"].fd
+    text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+    info = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+    return int(info["run_time_ns"]), int(info["run_cnt"])
+
+
+def main() -> None:
+    from bcc import BPF
+
+    offsets = {**kernel_offsets(Btf.load("/sys/kernel/btf/vmlinux")), "NETNS_BY_COOKIE": 1}
+    prelude = "".join(f"#define {k} {v}\n" for k, v in offsets.items()) + header("netns.h")
+    programs = {name: BPF(text=(prelude + MAPS + "int fn(struct args *a) {" + body
+                                + " return 0; }").encode()) for name, body in VARIANTS.items()}
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    results: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    previous = STATS.read_text().strip()
+    STATS.write_text("1\n")
+    try:
+        for _ in range(3):
+            for name, bpf in programs.items():
+                bpf.attach_tracepoint(tp=b"skb:kfree_skb", fn_name=b"fn")
+                ns0, runs0 = run_time(bpf)
+                for _ in range(DROPS):
+                    sock.sendto(b"x", ("127.0.0.1", 9))
+                ns1, runs1 = run_time(bpf)
+                bpf.detach_tracepoint(b"skb:kfree_skb")
+                results[name].append((ns1 - ns0) / max(1, runs1 - runs0))
+    finally:
+        STATS.write_text(previous + "\n")
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    print(f"{'variant on skb:kfree_skb':<30} {'ns/drop':>8}  (rounds)")
+    for name, values in results.items():
+        print(f"{name:<30} {statistics.median(values):>8.1f}  "
+              f"({' '.join(f'{v:.0f}' for v in values)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -16,6 +16,7 @@ which part of the body costs what.
 
 from __future__ import annotations
 
+import argparse
 import socket
 import statistics
 from pathlib import Path
@@ -80,6 +81,7 @@ def run_time(bpf: Any) -> tuple[int, int]:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     from bcc import BPF
 
     offsets = {**kernel_offsets(Btf.load("/sys/kernel/btf/vmlinux")), "NETNS_BY_COOKIE": 1}

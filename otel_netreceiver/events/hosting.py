@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.compose import Hosted, conflicts, hosted_fits
+from otel_netreceiver.bpf.compose import Hosted, conflicts, declared, hosted_fits
 from otel_netreceiver.bpf.probes import EVENT_PROBES
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.events.programs import (
@@ -56,7 +56,12 @@ class EventHosting:
         tracepoints, and declaring nothing the counting text also declares."""
         out = tuple(EVENT_PROBES[s.name] for s in group
                     if s.name in self.wanted and hosted_fits(s, EVENT_PROBES[s.name]))
-        return out if out and not conflicts((*group, *out)) else ()
+        # a probe's two texts share its name, so compare what they declare directly
+        # (net_softirq's both declare struct vec_args: compiled alone, not hosted)
+        mine = {n for s in group for n in declared(s)}
+        if any(declared(e) & mine for e in out) or conflicts(out):
+            return ()
+        return out
 
     def hosted(self, group: Sequence[ProbeSpec], btf: Btf | None) -> Hosted | None:
         """What bpf/compose.py needs to compile ``group``'s event handlers in (None: none)."""

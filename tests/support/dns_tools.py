@@ -159,24 +159,27 @@ def tcpdump(interface: str, expression: str = "port 53") -> Iterator[list[Seen]]
     assert dropped is not None and dropped[1] == "0", err
 
 
-def dnsmasq_argv(listen: str, log: Path, *records: str) -> list[str]:
+def dnsmasq_argv(listen: str, log: Path, *records: str, log_queries: bool = True) -> list[str]:
     """dnsmasq in the foreground, from nothing but its arguments: no /etc/dnsmasq.conf,
     /etc/hosts or resolv.conf; names under .test it does not know are NXDOMAIN."""
     return [require_tool("dnsmasq"), "--no-daemon", "--conf-file=/dev/null", "--no-resolv",
             "--no-hosts", f"--listen-address={listen}", "--bind-interfaces",
-            "--cache-size=0", "--local=/test/", "--log-queries", f"--log-facility={log}",
+            "--cache-size=0", "--local=/test/", f"--log-facility={log}",
+            *(["--log-queries"] if log_queries else []),
             "--user=root", "--group=root", "--pid-file=", *records]
 
 
 class Dnsmasq:
     """A dnsmasq in a pod, with its query log (what it received, what it answered)."""
 
-    def __init__(self, pod: Pod, *records: str) -> None:
+    def __init__(self, pod: Pod, *records: str, log_queries: bool = True) -> None:
         self.log = Path(tempfile.mkstemp(prefix="onr-dnsmasq-", suffix=".log")[1])
-        self.proc = subprocess.Popen(["ip", "netns", "exec", pod.netns,
-                                      *dnsmasq_argv(pod.pod_ip, self.log, *records)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                     text=True, preexec_fn=_die_with_parent)
+        argv = dnsmasq_argv(pod.pod_ip, self.log, *records, log_queries=log_queries)
+        self.proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, *argv],
+                                     # --no-daemon echoes the log to stderr too: a pipe
+                                     # nobody reads would fill and stop dnsmasq
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 10
         while "using only locally-known addresses" not in self.log.read_text():
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -209,5 +212,5 @@ class Dnsmasq:
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGCONT)
         self.proc.terminate()
-        self.proc.communicate(timeout=10)
+        self.proc.wait(timeout=10)
         self.log.unlink(missing_ok=True)

@@ -12,9 +12,10 @@ cost: kernel.bpf_stats_enabled=1, the dns probe loaded and two bpftrace processe
   packet per device queue), the floor of "a program on every packet"; and the dns probe's
   kfree_skb program against bpftrace's count() on the very same tracepoint.
 qps: dnsperf against dnsmasq for ``--seconds`` per round, rounds alternating without and
-  with the probe attached (detached and re-attached between rounds, compiled once);
-  overhead = median over rounds of (with / mean of the two rounds without around it - 1),
-  in queries per second. Statistics stay off, as on a node.
+  with the probe attached (detached and re-attached between rounds, compiled once), and
+  with two empty cgroup_skb programs in its place (bench_dns_hook.py's: the hook's own
+  price); change = median over rounds of (with / mean of the two rounds without around
+  it - 1), in queries per second. Statistics stay off, as on a node.
 
     sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_tools.py cost
     sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_tools.py qps --rounds 7
@@ -172,28 +173,38 @@ def cost(client: Pod, resolver: Pod, seconds: float, queries: Path, packets: int
 
 
 def qps(client: Pod, resolver: Pod, seconds: float, queries: Path, rounds: int) -> None:
+    """Rounds: without, then each variant followed by a round without; a variant's change is
+    the median over rounds of its q/s against the mean of the rounds without around it."""
+    from bench.bench_dns_hook import hooks
+
     collector = load(resolver)
-    switch = probe_switch(collector)
-    switch(False)
+    variants = {"cgroup_skb, empty programs": hooks()["cgroup_skb, empty"],
+                "the dns probe": probe_switch(collector)}
+    variants["the dns probe"](False)
+    without: list[float] = []
+    with_: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     try:
         with Dnsmasq(resolver, *RECORDS, log_queries=False):
             dnsperf(client, resolver.pod_ip, 1, queries)  # warm up
-            without, with_ = [dnsperf(client, resolver.pod_ip, seconds, queries)], []
+            without.append(dnsperf(client, resolver.pod_ip, seconds, queries))
             for _ in range(rounds):
-                switch(True)
-                try:
-                    with_.append(dnsperf(client, resolver.pod_ip, seconds, queries))
-                finally:
-                    switch(False)
-                without.append(dnsperf(client, resolver.pod_ip, seconds, queries))
+                for name, switch in variants.items():
+                    switch(True)
+                    try:
+                        rate = dnsperf(client, resolver.pod_ip, seconds, queries)
+                    finally:
+                        switch(False)
+                    without.append(dnsperf(client, resolver.pod_ip, seconds, queries))
+                    with_[name].append((rate, (without[-2] + without[-1]) / 2))
     finally:
         collector.close()
-    ratios = [w / ((without[i] + without[i + 1]) / 2) - 1 for i, w in enumerate(with_)]
-    print("without q/s: " + " ".join(f"{q:.0f}" for q in without))
-    print("with q/s:    " + " ".join(f"{q:.0f}" for q in with_))
-    print(f"median without {statistics.median(without):.0f} q/s, with "
-          f"{statistics.median(with_):.0f} q/s; paired change {statistics.median(ratios):+.2%} "
-          f"(rounds: {' '.join(f'{r:+.1%}' for r in ratios)})")
+    print(f"without q/s: median {statistics.median(without):.0f} "
+          f"(min {min(without):.0f}, max {max(without):.0f}, {len(without)} rounds)")
+    for name, pairs in with_.items():
+        ratios = [rate / base - 1 for rate, base in pairs]
+        print(f"{name:<28} median {statistics.median(r for r, _ in pairs):.0f} q/s, "
+              f"paired change {statistics.median(ratios):+.2%} "
+              f"(rounds: {' '.join(f'{r:+.1%}' for r in ratios)})")
 
 
 def main() -> None:

@@ -271,6 +271,42 @@ def test_a_stopped_resolver_gives_timeouts_then_late_answers_to_gone_sockets(
     assert delta.total("unmatched", client) == 0
 
 
+def test_glibc_search_path_expansion_with_ndots_5(
+        pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
+    """A third pod whose resolv.conf is a Kubernetes pod's (search path, ndots:5): glibc asks
+    api.ns.svc.test (NXDOMAIN) before api.svc.test (the answer), for each type it asks; the
+    NXDOMAINs are that pod's, as tcpdump saw them on its veth and dnsmasq logged them."""
+    client, resolver = pods
+    searcher_index = 77
+    conf = Path("/etc/netns") / f"onrpod{os.getpid() % 1000}x{searcher_index}"
+    conf.mkdir(parents=True, exist_ok=True)
+    (conf / "resolv.conf").write_text(f"nameserver {resolver.pod_ip}\nsearch ns.svc.test "
+                                      "svc.test cluster.test\noptions ndots:5 timeout:1\n")
+    searcher = None
+    try:
+        searcher = create_pod(searcher_index)
+        link_pods([searcher])
+        before = collector.collect()
+        with Dnsmasq(resolver, *RECORDS, "--host-record=api.svc.test,10.1.2.4") as dnsmasq, \
+                tcpdump(searcher.host_veth) as seen:
+            assert "10.1.2.4" in searcher.exec("getent", "ahosts", "api").stdout
+            answered = dnsmasq.answers()
+        delta = Delta(before, collector.collect())
+    finally:
+        if searcher is not None:
+            destroy_pod(searcher)
+        shutil.rmtree(conf, ignore_errors=True)
+    names = [s.name for s in seen if not s.response]
+    types = len(names) // 2
+    assert types >= 1 and sorted(set(names)) == ["api.ns.svc.test.", "api.svc.test."]
+    exchange = Exchange.of(seen, timeout=1.0)
+    assert exchange.responses == {("NXDOMAIN", "udp"): types, ("NOERROR", "udp"): types}
+    assert answered == {"NXDOMAIN": types}
+    _client_matches_tcpdump(delta, searcher, exchange)
+    assert delta.total("queries", client) == 0  # the other client pod asked nothing
+    assert delta.total("timeouts", searcher) == 0
+
+
 def test_a_flood_of_malformed_port_53_packets_is_counted_and_the_probe_still_works(
         pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
     """3,000 malformed queries and one 3,000-byte query (IP fragments on the wire) from C to

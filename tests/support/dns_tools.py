@@ -37,7 +37,8 @@ _LINE = re.compile(
 _TCP = re.compile(r"^Flags \[[^\]]*\].*? length (?P<length>\d+)(?: (?P<dns>.*))?$")
 _RESPONSE = re.compile(r"^(?P<id>\d+)(?: (?P<rcode>[A-Z][A-Za-z]+))?(?P<flags>[*\-|]*) "
                        r"\d+/\d+/\d+")
-_QUERY = re.compile(r"^(?P<id>\d+)(?P<flags>[+%|]*) (?:\[[^\]]*\] )*(?P<qtype>[A-Z0-9]+)\? ")
+_QUERY = re.compile(r"^(?P<id>\d+)(?P<flags>[+%|]*) (?:\[[^\]]*\] )*(?P<qtype>[A-Z0-9]+)\? "
+                    r"(?P<name>\S+) ")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Seen:
     rcode: str         # the probe's attribute value (NOERROR, ...), "" for queries
     truncated: bool
     qtype: str
+    name: str = ""     # a query's name as tcpdump printed it ("api.svc.test.")
 
 
 def _seconds(stamp: str) -> float:
@@ -90,7 +92,8 @@ def parse_tcpdump(text: str, port: int = 53) -> list[Seen]:
         rcode = RCODES.get(decoded["rcode"] or "", "other") if response else ""
         out.append(Seen(_seconds(m["time"]), client, transport, int(decoded["id"]), response,
                         rcode, "|" in decoded["flags"],
-                        "" if response else decoded["qtype"]))
+                        "" if response else decoded["qtype"],
+                        "" if response else decoded["name"]))
     return out
 
 

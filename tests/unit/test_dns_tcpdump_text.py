@@ -47,3 +47,5 @@ def test_tcpdump_lines_decode_to_what_tcpdump_printed():
     assert exchange.late == 1  # the AAAA answer 1.5 s after its query
     assert exchange.undecoded == 1  # tcpdump could not decode the last query
     assert seen[0].client == ("10.252.1.2", 55130) and seen[1].client == ("10.252.1.2", 55130)
+    assert [s.name for s in seen if not s.response][:3] == ["ok.test.", "nope.test.",
+                                                            "fail.test."]

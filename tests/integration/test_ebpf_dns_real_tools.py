@@ -50,9 +50,10 @@ DNS = "netreceiver.pod.dns."
 @pytest.fixture(scope="module")
 def pods() -> Iterator[tuple[Pod, Pod]]:
     # before the pod's first process starts: `ip netns exec` bind-mounts it
-    conf = Path("/etc/netns") / f"onrpod{os.getpid() % 1000}x{CLIENT}"
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "resolv.conf").write_text(f"nameserver 10.251.{RESOLVER}.2\noptions timeout:1\n")
+    confs = [Path("/etc/netns") / f"onrpod{os.getpid() % 1000}x{i}" for i in (CLIENT, RESOLVER)]
+    for conf in confs:  # R's too: its own lookups (test_ipv6_...) time out after 1 s
+        conf.mkdir(parents=True, exist_ok=True)
+        (conf / "resolv.conf").write_text(f"nameserver 10.251.{RESOLVER}.2\noptions timeout:1\n")
     made = []
     try:
         made = [create_pod(CLIENT), create_pod(RESOLVER, "systemd")]
@@ -68,7 +69,8 @@ def pods() -> Iterator[tuple[Pod, Pod]]:
     finally:
         for pod in made:
             destroy_pod(pod)
-        shutil.rmtree(conf, ignore_errors=True)
+        for conf in confs:
+            shutil.rmtree(conf, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -269,6 +271,37 @@ def test_a_stopped_resolver_gives_timeouts_then_late_answers_to_gone_sockets(
     assert delta.total("timeouts", client) == 3  # once each
     assert delta("late_answers", client, "dns.late.reason") == {("no_socket",): exchange.late}
     assert delta.total("unmatched", client) == 0
+
+
+def test_ipv6_lookups_timeouts_and_late_answers_on_the_resolver_pods_loopback(
+        pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
+    """dig asks dnsmasq on ::1 inside R (R is client and server): IPv6 at the socket hooks,
+    and, with dnsmasq stopped then continued, late IPv6 answers to gone sockets at
+    skb:kfree_skb; tcpdump on R's lo is the witness."""
+    _, resolver = pods
+    before = collector.collect()
+    with Dnsmasq(resolver, *RECORDS, listen="::1") as dnsmasq, \
+            tcpdump("lo", "ip6 and port 53", netns=resolver.netns) as seen:
+        assert dig(resolver, "::1", "ok.test/A", "ok.test/AAAA", "nope.test/A") == [
+            "NOERROR", "NOERROR", "NXDOMAIN"]
+        assert dig(resolver, "::1", "ok.test/AAAA", options=("+tcp",)) == ["NOERROR"]
+        dnsmasq.signal(signal.SIGSTOP)
+        assert dig(resolver, "::1", "ok.test/A", "ok.test/AAAA") == ["timeout"] * 2
+        time.sleep(0.1)
+        stopped = collector.collect()
+        dnsmasq.signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while sum(dnsmasq.queries().values()) < 6 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    delta = Delta(before, collector.collect())
+    assert Delta(before, stopped).total("timeouts", resolver) == 2
+    exchange = Exchange.of(seen, timeout=1.0)
+    assert sum(exchange.queries.values()) == 6 and exchange.late == 2
+    _client_matches_tcpdump(delta, resolver, exchange)
+    assert delta.total("queries", resolver, dns_role="server") == 6
+    assert delta.total("timeouts", resolver) == 2
+    assert delta("late_answers", resolver, "dns.late.reason") == {("no_socket",): 2}
+    assert delta.total("unmatched", resolver) == 0
 
 
 def test_glibc_search_path_expansion_with_ndots_5(

@@ -30,10 +30,10 @@ from tests.support.tools import require_tool
 
 # tcpdump's rcode names (print-domain.c ns_rcode) → the probe's attribute values
 RCODES = {"": "NOERROR", "NXDomain": "NXDOMAIN", "ServFail": "SERVFAIL", "Refused": "REFUSED"}
-_V4 = r"\d+\.\d+\.\d+\.\d+"  # the test pods' addresses (IPv4 only)
+_ADDRESS = r"\d+\.\d+\.\d+\.\d+|[0-9a-f]*:[0-9a-f:]*"  # IPv4, IPv6 (then .port)
 _LINE = re.compile(
-    rf"^(?P<time>\d+:\d+:\d+\.\d+) IP (?P<src>{_V4})\.(?P<sport>\d+) > "
-    rf"(?P<dst>{_V4})\.(?P<dport>\d+): (?P<rest>.*)$")
+    rf"^(?P<time>\d+:\d+:\d+\.\d+) IP6? (?P<src>{_ADDRESS})\.(?P<sport>\d+) > "
+    rf"(?P<dst>{_ADDRESS})\.(?P<dport>\d+): (?P<rest>.*)$")
 _TCP = re.compile(r"^Flags \[[^\]]*\].*? length (?P<length>\d+)(?: (?P<dns>.*))?$")
 _RESPONSE = re.compile(r"^(?P<id>\d+)(?: (?P<rcode>[A-Z][A-Za-z]+))?(?P<flags>[*\-|]*) "
                        r"\d+/\d+/\d+")
@@ -134,13 +134,16 @@ class Exchange:
 
 
 @contextlib.contextmanager
-def tcpdump(interface: str, expression: str = "port 53") -> Iterator[list[Seen]]:
-    """Capture on ``interface`` while the block runs; the list fills when it ends.
+def tcpdump(interface: str, expression: str = "port 53",
+            netns: str | None = None) -> Iterator[list[Seen]]:
+    """Capture on ``interface`` (of namespace ``netns``: the root's if None) while the block
+    runs; the list fills when it ends.
 
     Waits for tcpdump's "listening on" before yielding, and checks it dropped nothing."""
     seen: list[Seen] = []
+    inside = ["ip", "netns", "exec", netns] if netns else []
     with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen([require_tool("tcpdump"), "-n", "-l", "-B", "16384", "-i",
+        proc = subprocess.Popen([*inside, require_tool("tcpdump"), "-n", "-l", "-B", "16384", "-i",
                                  interface, expression], stdout=out,
                                 stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         assert proc.stderr is not None
@@ -175,9 +178,10 @@ def dnsmasq_argv(listen: str, log: Path, *records: str, log_queries: bool = True
 class Dnsmasq:
     """A dnsmasq in a pod, with its query log (what it received, what it answered)."""
 
-    def __init__(self, pod: Pod, *records: str, log_queries: bool = True) -> None:
+    def __init__(self, pod: Pod, *records: str, log_queries: bool = True,
+                 listen: str | None = None) -> None:
         self.log = Path(tempfile.mkstemp(prefix="onr-dnsmasq-", suffix=".log")[1])
-        argv = dnsmasq_argv(pod.pod_ip, self.log, *records, log_queries=log_queries)
+        argv = dnsmasq_argv(listen or pod.pod_ip, self.log, *records, log_queries=log_queries)
         self.proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, *argv],
                                      # --no-daemon echoes the log to stderr too: a pipe
                                      # nobody reads would fill and stop dnsmasq

@@ -31,6 +31,19 @@ options [nop,nop,TS val 354398398 ecr 295410762], length 793 60736* 1/0/0 TXT "a
 22:44:38.600000 IP 10.252.1.2.54040 > 10.252.2.2.53: 7 [b2&3=0x1900] [|domain]
 22:44:38.700000 IP 10.252.1.2 > 10.252.2.2: ip-proto-17
 """
+CAPTURE6 = """\
+23:20:01.000001 IP6 ::1.41234 > ::1.53: 4660+ [1au] AAAA? ok.test. (36)
+23:20:01.000101 IP6 ::1.53 > ::1.41234: 4660* 0/0/1 (36)
+23:20:02.000001 IP6 fd00::2.41235 > fd00::1.53: 4661+ A? nope.test. (27)
+23:20:02.000101 IP6 fd00::1.53 > fd00::2.41235: 4661 NXDomain* 0/0/0 (27)
+"""
+
+
+def test_ipv6_lines():
+    seen = parse_tcpdump(CAPTURE6)
+    assert [(s.client, s.response, s.rcode, s.qtype) for s in seen] == [
+        (("::1", 41234), False, "", "AAAA"), (("::1", 41234), True, "NOERROR", ""),
+        (("fd00::2", 41235), False, "", "A"), (("fd00::2", 41235), True, "NXDOMAIN", "")]
 
 
 def test_tcpdump_lines_decode_to_what_tcpdump_printed():

@@ -273,6 +273,51 @@ def test_a_stopped_resolver_gives_timeouts_then_late_answers_to_gone_sockets(
     assert delta.total("unmatched", client) == 0
 
 
+@pytest.fixture(scope="module")
+def glibc_stall(pods: tuple[Pod, Pod],
+                collector: EbpfCollector) -> tuple[Delta, Exchange, int]:
+    """getent (glibc: one socket, `timeout:1`, `attempts:2` by default, the same id re-sent)
+    against a stopped dnsmasq, which then answers every attempt it queued: all of them to a
+    socket that is gone. Returns what moved, tcpdump's view, and the types glibc asked."""
+    client, resolver = pods
+    before = collector.collect()
+    with Dnsmasq(resolver, *RECORDS) as dnsmasq, tcpdump(client.host_veth) as seen:
+        dnsmasq.signal(signal.SIGSTOP)
+        assert client.exec("getent", "ahosts", "ok.test", check=False).returncode != 0
+        time.sleep(0.1)
+        dnsmasq.signal(signal.SIGCONT)
+        deadline = time.monotonic() + 10
+        while (dnsmasq.log.read_text().count("config ok.test") < 2
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+    exchange = Exchange.of(seen, timeout=1.0)
+    types = len({s.qtype for s in seen if not s.response})
+    return Delta(before, collector.collect()), exchange, types
+
+
+def test_glibc_resends_to_a_stalled_resolver_count_each_attempt_once(
+        pods: tuple[Pod, Pod], glibc_stall: tuple[Delta, Exchange, int]) -> None:
+    client, _ = pods
+    delta, exchange, types = glibc_stall
+    assert sum(exchange.queries.values()) == 2 * types  # two attempts per type, same ids
+    _client_matches_tcpdump(delta, client, exchange)
+    assert delta.total("timeouts", client) == 2 * types
+    assert delta.total("retransmits", client) == types
+    assert exchange.late == 2 * types and exchange.unanswered == 0
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the probe counts the answer to a re-sent query's first attempt as unmatched: the "
+    "second answer with the same (port, id) finds no entry, as the first took it out of "
+    "pending/expired; tcpdump shows both arriving after the timeout to a gone socket"))
+def test_glibc_every_late_answer_to_a_resent_query_is_late(
+        pods: tuple[Pod, Pod], glibc_stall: tuple[Delta, Exchange, int]) -> None:
+    client, _ = pods
+    delta, exchange, _types = glibc_stall
+    assert delta("late_answers", client, "dns.late.reason") == {("no_socket",): exchange.late}
+    assert delta.total("unmatched", client) == exchange.unmatched == 0
+
+
 def test_ipv6_lookups_timeouts_and_late_answers_on_the_resolver_pods_loopback(
         pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
     """dig asks dnsmasq on ::1 inside R (R is client and server): IPv6 at the socket hooks,

@@ -105,16 +105,19 @@ class Exchange:
     queries: Counter[tuple[str, str]]      # (qtype class, transport) → n
     responses: Counter[tuple[str, str]]    # (rcode, transport) → n
     truncated: int
-    unanswered: int                        # queries no response followed
-    late: int                              # responses more than `timeout` after their query
+    unanswered: int                        # queries (by key) no response followed
+    late: int                              # responses `timeout` or more after the last
+                                           # query with their key (re-sent ones included)
+    unmatched: int                         # responses with no query before them
     undecoded: int                         # messages tcpdump could not decode
 
     @classmethod
     def of(cls, seen: list[Seen], timeout: float) -> Exchange:
         queries: Counter[tuple[str, str]] = Counter()
         responses: Counter[tuple[str, str]] = Counter()
-        waiting: dict[tuple, float] = {}
-        late = truncated = undecoded = 0
+        last: dict[tuple, float] = {}
+        answered: set[tuple] = set()
+        late = truncated = undecoded = unmatched = 0
         for s in seen:
             if s.id is None:
                 undecoded += 1
@@ -123,14 +126,17 @@ class Exchange:
             if not s.response:
                 cls_ = s.qtype if s.qtype in ("A", "AAAA") else "other"
                 queries[(cls_, s.transport)] += 1
-                waiting[key] = s.at
+                last[key] = s.at
                 continue
             responses[(s.rcode, s.transport)] += 1
             truncated += s.truncated
-            sent = waiting.pop(key, None)
-            if sent is not None and s.at - sent >= timeout:
-                late += 1
-        return cls(queries, responses, truncated, len(waiting), late, undecoded)
+            if key not in last:
+                unmatched += 1
+                continue
+            answered.add(key)
+            late += s.at - last[key] >= timeout
+        return cls(queries, responses, truncated, len(set(last) - answered), late, unmatched,
+                   undecoded)
 
 
 @contextlib.contextmanager

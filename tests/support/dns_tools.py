@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from otel_netreceiver.model import Collection
 from tests.support.pods import Pod, _die_with_parent
 from tests.support.tools import require_tool
 
@@ -227,3 +228,57 @@ class Dnsmasq:
         self.proc.terminate()
         self.proc.wait(timeout=10)
         self.log.unlink(missing_ok=True)
+
+
+# --- reading the probe's counts next to the witnesses' ---
+
+def counts(collection: Collection, metric: str, pod: Pod, *keys: str,
+            **match: str) -> Counter[tuple]:
+    """The metric's points of ``pod`` matching ``match``, summed by the ``keys`` attributes."""
+    out: Counter[tuple] = Counter()
+    for point in collection.points:
+        a = dict(point.attributes)
+        if (point.metric.name == "netreceiver.pod.dns." + metric and a.get("k8s.pod.uid") == pod.uid
+                and all(a.get(k.replace("_", ".")) == v for k, v in match.items())):
+            value = point.value
+            out[tuple(a.get(k) for k in keys)] += int(getattr(value, "count", value))
+    return out
+
+
+class Delta:
+    """What moved between two collections, per pod."""
+
+    def __init__(self, before: Collection, after: Collection) -> None:
+        self.before, self.after = before, after
+
+    def __call__(self, metric: str, pod: Pod, *keys: str, **match: str) -> Counter[tuple]:
+        moved = counts(self.after, metric, pod, *keys, **match)
+        moved.subtract(counts(self.before, metric, pod, *keys, **match))
+        return +moved
+
+    def total(self, metric: str, pod: Pod, **match: str) -> int:
+        return sum(self(metric, pod, **match).values())
+
+
+def dig(client: Pod, server: str, *queries: str, options: tuple[str, ...] = ()) -> list[str]:
+    """One dig process per query (name/TYPE): its socket is gone when the next starts.
+    Returns the status dig printed for each ("timeout" when it got none)."""
+    statuses = []
+    for spec in queries:
+        name, qtype = spec.split("/")
+        out = client.exec(require_tool("dig"), f"@{server}", "+tries=1", "+timeout=1",
+                          *options, name, qtype, check=False).stdout
+        found = re.findall(r"status: (\w+)", out)
+        statuses.append(found[-1] if found else "timeout")
+    return statuses
+
+
+def client_matches_tcpdump(delta: Delta, client: Pod, seen: Exchange) -> None:
+    """The probe's client-side counts are tcpdump's, query for query, rcode for rcode."""
+    queries = delta("queries", client, "dns.question.type", "network.transport",
+                    dns_role="client")
+    assert queries == seen.queries
+    responses = delta("responses", client, "dns.response.code", "network.transport",
+                      dns_role="client")
+    assert responses == seen.responses
+    assert delta.total("truncated", client, dns_role="client") == seen.truncated

@@ -74,11 +74,11 @@ struct qinfo { u64 name; u64 first; u32 len; u32 pad; };
 // ndots runs (search-path expansion): (namespace, first label) → the run so far
 struct run_key { u64 netns; u64 first; };
 struct run_val { u64 last; u32 start_len; u32 last_len; u32 counted; u32 pad; };
-BPF_TABLE("lru_hash", struct run_key, struct run_val, ndots_runs, 4096);
+BPF_TABLE("lru_hash", struct run_key, struct run_val, ndots_runs, 2048);
 // truncated UDP answers waiting for their TCP retry: (namespace, name) → when, timeout
 struct tc_key { u64 netns; u64 name; };
 struct tc_val { u64 at; u64 timeout; u8 rclass; u8 pad[7]; };
-BPF_TABLE("lru_hash", struct tc_key, struct tc_val, tc_wait, 4096);
+BPF_TABLE("lru_hash", struct tc_key, struct tc_val, tc_wait, 2048);
 
 static __always_inline void count(u64 netns, u8 kind, u8 role, u8 rclass, u8 value,
                                   u8 transport, u64 n) {

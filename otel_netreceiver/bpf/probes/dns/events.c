@@ -46,8 +46,8 @@ struct nx_win { u64 start; u32 count; u32 reported; };
 
 BPF_TABLE("lru_hash", struct dq_key, struct dq_val, ev_pending, EV_DNS_PENDING);
 BPF_TABLE("lru_hash", struct dq_key, struct dq_val, ev_expired, EV_DNS_PENDING);
-BPF_HASH(ev_timeouts, u64, u64, 16384);  // namespace cookie → resolver timeout (user space)
-BPF_TABLE("lru_hash", u64, struct nx_win, ev_nx, 16384);
+BPF_HASH(ev_timeouts, u64, u64, 4096);  // namespace cookie → resolver timeout (user space)
+BPF_TABLE("lru_hash", u64, struct nx_win, ev_nx, 4096);
 BPF_PERCPU_ARRAY(dnsev_scratch, struct dnsev, 1);
 BPF_PERCPU_ARRAY(dq_scratch, struct dq_val, 1);
 

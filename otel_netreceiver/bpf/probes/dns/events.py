@@ -102,10 +102,13 @@ def event_attributes(record: Record) -> Mapping[str, str]:
     if rcode != NO_RCODE:
         out["dns.response.code"] = (Rcode(rcode).name if rcode in Rcode._value2member_map_
                                     else str(rcode))
+    # the kernel's CLOCK_MONOTONIC as Unix time, as the event source converts the record's
+    offset = time.time_ns() - time.monotonic_ns()
     if sent:
-        out["dns.query.time_ns"] = str(sent)
+        out["dns.query.time_unix_nano"] = str(sent + offset)
     if answered and sent:
-        out["dns.answer.time_ns"] = str(answered)
+        out["dns.answer.time_unix_nano"] = str(answered + offset)
+        out["dns.answer.latency_ns"] = str(answered - sent)
         if answered - sent >= timeout:
             out["dns.late.ns"] = str(answered - sent - timeout)
     if count:

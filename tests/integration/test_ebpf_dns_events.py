@@ -120,21 +120,28 @@ def test_failure_records_name_the_query_pod_and_numbers(
     proc = _server(server)
     try:
         queries = ["drop.one.test/A/udp/1.3", "late.two.test/A/udp/3", "fail.three.test/A/udp/2",
-                   "refused.four.test/AAAA/udp/2"] + ["nx.storm.test/A/udp/2"] * 25
+                   "refused.four.test/AAAA/udp/2"] + ["nx.storm.test/A/udp/2"] * 25 + [
+                   "late.five.test/A/udp/1.2"]  # the socket is closed when the answer comes
         client.exec(sys.executable, str(SUPPORT / "dns_client.py"), server.pod_ip, *queries)
-        _wait(lambda: len(_of(events, client, "DNS_TIMEOUT")) >= 2)
+        _wait(lambda: len(_of(events, client, "DNS_TIMEOUT")) >= 3
+              and len(_of(events, client, "DNS_LATE_ANSWER")) >= 2)
     finally:
         _stop(proc)
     timeouts = {e["dns.question.name"]: e for e in _of(events, client, "DNS_TIMEOUT")}
-    assert set(timeouts) == {"drop.one.test", "late.two.test"}, timeouts
-    (late,) = _of(events, client, "DNS_LATE_ANSWER")
-    assert late["dns.question.name"] == "late.two.test" and late["reason"] == "after_timeout"
+    assert set(timeouts) == {"drop.one.test", "late.two.test", "late.five.test"}, timeouts
+    lates = {e["dns.question.name"]: e for e in _of(events, client, "DNS_LATE_ANSWER")}
+    assert {n: e["reason"] for n, e in lates.items()} == {"late.two.test": "after_timeout",
+                                                          "late.five.test": "no_socket"}
+    late = lates["late.two.test"]
     assert late["dns.timeout.ns"] == str(10**9)
     answered = int(late["dns.answer.time_unix_nano"]) - int(late["dns.query.time_unix_nano"])
     assert int(late["dns.answer.latency_ns"]) == answered
     assert 1.4e9 < answered < 2.5e9  # the server answers 1.5 s after the query
     assert int(late["dns.late.ns"]) == answered - 10**9
-    assert late["server"] == f"{server.pod_ip}:53" and late["client"].startswith(client.pod_ip)
+    for record in lates.values():
+        assert record["server"] == f"{server.pod_ip}:53"
+        assert record["client"].startswith(f"{client.pod_ip}:")
+    assert int(lates["late.five.test"]["dns.late.ns"]) > 4e8  # answered 1.5 s after
     for record in timeouts.values():
         assert record["dns.question.type"] == "A" and record["network.transport"] == "udp"
         assert int(record["latency.ns"]) >= 10**9  # waited at least the pod's timeout

@@ -18,6 +18,9 @@
 // NXDOMAIN bursts are counted here, per namespace, in a window of NX_WINDOW_NS: one record
 // when the count reaches NX_BURST (a storm would otherwise spend the per-type budget on
 // single answers and be suppressed exactly when it matters).
+#ifndef OFF_NET_COOKIE
+#error "the dns event program keys queries by namespace cookie (bpf_get_netns_cookie): this kernel's struct net has no ns_common.ns_id (Linux 6.18)"
+#endif
 KFREE_ARGS_STRUCT
 EVENTS_H
 
@@ -315,7 +318,9 @@ int dnsev_no_socket(struct kfree_skb_args *args) {
     q->server_port = sport;
     q->transport = 0;
     q->sent = 0;
-    u64 netns = netns_key_of_skb(skb);
+    u64 net = net_of_skb(skb), netns = 0;  // the cookie, as bpf_get_netns_cookie gives it
+    if (!net || bpf_probe_read_kernel(&netns, sizeof(netns), (void *)(net + OFF_NET_COOKIE)))
+        return 0;
     struct dq_key key = {.netns = netns, .port = dport, .id = (u[8] << 8) | u[9]};
     dnsev_answer(args, netns, &key, q, u[11] & 0xF, 1, bpf_ktime_get_ns());
     return 0;

@@ -6,12 +6,13 @@ search path. Pod B answers with tests/support/dns_server.py (answers chosen by t
 label: late, drop, fail, refused, nx, tc) and, for the search-path test, with Debian's
 dnsmasq (every name local: NXDOMAIN unless configured). Clients: tests/support/dns_client.py
 (its own resolver), glibc (`getent ahosts`) and `dig` (which retries a truncated answer over
-TCP by itself). The records are compared with what was asked; the counters with what the
-clients did.
+TCP by itself; nftables in pod B resets one such retry). The records are compared with
+what was asked; the counters with what the clients did.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -199,6 +200,20 @@ def test_search_path_expansion_counts_one_per_lookup(
     assert _count(after, "netreceiver.pod.dns.ndots_expansions", server) == 0
 
 
+@contextlib.contextmanager
+def _tcp_reset(pod: Pod) -> Iterator[None]:
+    """nftables in the pod answers TCP to port 53 with a reset (connection refused)."""
+    rules = ("add table inet onrtc\nadd chain inet onrtc input { type filter hook input "
+             "priority 0; }\nadd rule inet onrtc input tcp dport 53 reject with tcp reset\n")
+    subprocess.run(["ip", "netns", "exec", pod.netns, "nft", "-f", "-"], input=rules,
+                   text=True, check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["ip", "netns", "exec", pod.netns, "nft", "delete", "table", "inet",
+                        "onrtc"], check=False)
+
+
 def test_truncated_answer_then_tcp_ok_or_failed(
         pods: tuple[Pod, Pod], agent: tuple[EbpfCollector, EventSource, list[Event]]) -> None:
     client, server = pods
@@ -212,9 +227,13 @@ def test_truncated_answer_then_tcp_ok_or_failed(
         out = client.exec("dig", f"@{server.pod_ip}", "+tries=1", "+time=2", "tc.ok.test").stdout
         assert "10.1.2.3" in out, out  # dig retried over TCP by itself
         client.exec("dig", f"@{server.pod_ip}", "+tries=1", "+time=2", "+ignore", "tc.no.test")
+        with _tcp_reset(server):  # dig's TCP retry is refused
+            out = client.exec("dig", f"@{server.pod_ip}", "+tries=1", "+time=2",
+                              "tc.refused.test", check=False).stdout
+        assert "10.1.2.3" not in out, out
     finally:
         _stop(proc)
     time.sleep(1.1)  # the pod's timeout passes for the one nobody retried
     after = collector.collect()
     assert _count(after, name, client, **{"dns.fallback.result": "ok"}) - ok0 == 1
-    assert _count(after, name, client, **{"dns.fallback.result": "failed"}) - failed0 == 1
+    assert _count(after, name, client, **{"dns.fallback.result": "failed"}) - failed0 == 2

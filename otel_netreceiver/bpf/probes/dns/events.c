@@ -99,6 +99,23 @@ static __always_inline void dnsev_emit(void *ctx, u32 type, u64 netns, struct dq
         ev_bump(ev_submit_failed.lookup(&type));
 }
 
+// The offset of the root label ending the name in q->name's first n bytes, or -1 when it
+// is not a plain name within them (a pointer, a label past the end: no record is made).
+static __always_inline int dnsev_walk(struct dq_val *q, u32 n) {
+    u32 pos = 0;
+    for (int i = 0; i < 128; i++) {
+        if (pos >= n)
+            return -1;
+        u8 len = q->name[pos & 0xFF];
+        if (len == 0)
+            return pos < 255 ? (int)pos : -1;
+        if (len & 0xC0)
+            return -1;
+        pos += len + 1;
+    }
+    return -1;
+}
+
 // The question's wire name into q->name, its length and type; 0, or -1 when malformed
 // (counting.c counts it as unparsed; no record is made of it).
 static __always_inline int dnsev_question(struct __sk_buff *skb, u32 off, struct dq_val *q) {
@@ -106,19 +123,9 @@ static __always_inline int dnsev_question(struct __sk_buff *skb, u32 off, struct
     u32 n = left > 255 ? 255 : left;
     if (n < 5 || bpf_skb_load_bytes(skb, off, q->name, n & 0xFF) != 0)
         return -1;
-    u32 pos = 0;
-    for (int i = 0; i < 128; i++) {
-        if (pos >= n)
-            return -1;
-        u8 len = q->name[pos & 0xFF];
-        if (len == 0)
-            break;
-        if (len & 0xC0)
-            return -1;
-        pos += len + 1;
-    }
+    int pos = dnsev_walk(q, n);
     u8 qt[2];
-    if (pos >= 255 || bpf_skb_load_bytes(skb, off + pos + 1, qt, 2) != 0)
+    if (pos < 0 || bpf_skb_load_bytes(skb, off + pos + 1, qt, 2) != 0)
         return -1;
     q->name_len = pos + 1;
     q->qtype = (qt[0] << 8) | qt[1];
@@ -299,21 +306,12 @@ int dnsev_no_socket(struct kfree_skb_args *args) {
     n = n > 255 ? 255 : n;
     if (n < 5 || bpf_probe_read_kernel(q->name, n & 0xFF, (void *)(head + th + 20)))
         return 0;
-    u32 pos = 0;
-    for (int i = 0; i < 128; i++) {
-        if (pos >= n)
-            return 0;
-        u8 len = q->name[pos & 0xFF];
-        if (len == 0)
-            break;
-        if (len & 0xC0)
-            return 0;
-        pos += len + 1;
-    }
-    if (pos + 2 >= n)
+    int pos = dnsev_walk(q, n);
+    u8 qt[2];
+    if (pos < 0 || bpf_probe_read_kernel(qt, 2, (void *)(head + th + 20 + pos + 1)))
         return 0;
     q->name_len = pos + 1;
-    q->qtype = (q->name[(pos + 1) & 0xFF] << 8) | q->name[(pos + 2) & 0xFF];
+    q->qtype = (qt[0] << 8) | qt[1];
     q->client_port = dport;
     q->server_port = sport;
     q->transport = 0;

@@ -139,3 +139,20 @@ def test_the_timeout_is_read_again_when_resolv_conf_changes(tmp_path: Path) -> N
     conf.unlink()
     assert writer.timeout_of(1, 42) == 5_000_000_000  # gone: the resolver's default
     assert struct.calcsize("<QQQQIHBBB7x") == TAIL.size == 48
+
+
+def test_the_node_api_adapter_reads_the_query_time_of_a_late_record() -> None:
+    from otel_netreceiver.events.recent import from_event
+
+    late = EVENT_NAMES.index("DNS_LATE_ANSWER")
+    head = RECORD.pack(9, 0, 2_600_000_000, late, 0, 0, 0, -1, 1, 0x0800, 17, 0,
+                       bytes(28), bytes(28), b"")
+    raw = wire("late.test")
+    data = head + TAIL.pack(77, 1_000, 2_600_001_000, 2_000_000_000, 0, 1, 0, len(raw), 0) + raw
+    names = Names({}, lambda a: "", lambda inode: attrs({"k8s.pod.uid": "u1"}),
+                  lambda cookie: 5)
+    event = to_event(decode_record(data), names, 0)
+    found = from_event(event)
+    assert found is not None and found.query_name == "late.test"
+    assert found.sent_unix_nano == int(dict(event.attributes)["dns.query.time_unix_nano"])
+    assert found.timeout_ns == 2_000_000_000 and found.late_reason == "after_timeout"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.model import Kind, Point
@@ -20,6 +20,7 @@ from otel_netreceiver.model import Kind, Point
 if TYPE_CHECKING:
     from otel_netreceiver.bpf.maps import ProbeMaps
     from otel_netreceiver.events.model import Names, Record
+    from otel_netreceiver.netns.resolver import NetnsResolver
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,9 @@ class EventType:
     default: bool  # in collectors.events.types by default
     reason: ReasonOf = _no_reason
     attributes: AttributesOf = _no_attributes
+    # records whose netns field is 0 and that carry the namespace cookie instead (programs
+    # that know only bpf_get_netns_cookie, e.g. cgroup_skb): record → cookie
+    cookie: Callable[[Record], int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,3 +78,7 @@ class Probe:
     opt_in: str = ""
     # names kernel addresses (drop sites) from kallsyms: the table is read when it loads
     symbols: bool = False
+    # (proc_root, resolver) → a callable the event source calls after each poll with the
+    # loaded event object: records found in user space (raw bytes, as the kernel writes
+    # them: timeouts nothing in the kernel fires for), rate-limited like the kernel's
+    event_sweep: Callable[[str, NetnsResolver], Callable[[Any], list[bytes]]] | None = None

@@ -41,6 +41,7 @@ class Record:
     saddr: bytes
     daddr: bytes
     ifname: str
+    extra: bytes = b""  # what follows the fixed record (a type's variable part: DNS names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +78,7 @@ def decode_record(data: bytes) -> Record:
     if values["type"] >= len(EVENT_NAMES):
         raise DecodeError(f"event record with unknown type {values['type']}")
     values["ifname"] = values["ifname"].split(b"\0", 1)[0].decode(errors="replace")
-    return Record(**values)
+    return Record(**values, extra=bytes(data[RECORD.size:]))
 
 
 def parse_sockaddr(raw: bytes) -> Endpoint | None:
@@ -99,6 +100,8 @@ class Names:
     enums: Mapping[tuple[str, str, str], Mapping[int, str]]
     symbol: Callable[[int], str]
     pod: Callable[[int], Attributes]
+    # namespace cookie → inode, for records that carry a cookie (EventType.cookie); 0 unknown
+    inode_of: Callable[[int], int] = lambda cookie: 0
 
     def enum(self, category: str, event: str, field: str) -> Mapping[int, str]:
         return self.enums.get((category, event, field), {})
@@ -112,8 +115,9 @@ def to_event(record: Record, names: Names, clock_offset_ns: int,
     if record.value_ns:
         own["latency.ns"] = str(record.value_ns)
     location = names.symbol(record.location) if record.location else ""
+    netns = names.inode_of(kind.cookie(record)) if kind.cookie else record.netns
     return Event(kind.name, kind.severity_number, kind.severity_text,
-                 record.ts_ns + clock_offset_ns, record.netns, names.pod(record.netns),
+                 record.ts_ns + clock_offset_ns, netns, names.pod(netns),
                  parse_sockaddr(record.saddr), parse_sockaddr(record.daddr),
                  kind.reason(record, names), location, stack, tuple(sorted(own.items())))
 
@@ -133,7 +137,8 @@ def summary(event: Event) -> str:
         parts.append(f"{_endpoint(event.source)} -> {_endpoint(event.destination)}")
     own = dict(event.attributes)
     for key in ("tcp.state", "softirq.vector", "softirq.phase", "network.interface.name",
-                "network.transport"):
+                "network.transport", "dns.question.name", "dns.question.type",
+                "dns.response.code"):
         if key in own:
             parts.append(f"{key.rsplit('.', 1)[-1]}={own[key]}")
     if event.reason:

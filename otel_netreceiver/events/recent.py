@@ -66,8 +66,12 @@ def _int(value: str | None) -> int:
 
 
 def _sent(event: Event, own: dict[str, str], timeout: int) -> int:
-    """When the query left, in Unix time. The record's own times are the kernel's monotonic
-    clock: only their differences are used, against the event's Unix time."""
+    """When the query left, in Unix time: the record's ``dns.query.time_unix_nano`` (the dns
+    probe converts the kernel's monotonic clock as it converts the record's time), else from
+    monotonic differences against the event's Unix time (older records)."""
+    sent = _int(own.get("dns.query.time_unix_nano"))
+    if sent:
+        return sent
     query, answer = _int(own.get("dns.query.time_ns")), _int(own.get("dns.answer.time_ns"))
     if query and answer:
         return event.time_unix_nano - (answer - query)
@@ -80,10 +84,10 @@ def from_event(event: Event) -> DnsEvidenceEvent | None:
 
     Fields read: ``pod``'s k8s.pod.uid; ``source``/``destination`` (swapped when the
     source is port 53: an answer's direction); attributes ``dns.question.name``,
-    ``dns.timeout.ns``, ``dns.query.time_ns`` and ``dns.answer.time_ns`` (monotonic),
-    ``latency.ns``; the late reason from ``reason`` (after_timeout, no_socket);
-    ``dns.server.received`` ("true"/"false") when a record says whether the resolver pod
-    got the query. A late answer's event time is the answer's arrival.
+    ``dns.timeout.ns``, ``dns.query.time_unix_nano`` (or ``dns.query.time_ns`` and
+    ``dns.answer.time_ns``, monotonic), ``latency.ns``; the late reason from ``reason``
+    (after_timeout, no_socket); ``dns.server.received`` ("true"/"false") when a record says
+    whether the resolver pod got the query. A late answer's event time is the answer's arrival.
     """
     kind = KINDS.get(event.name)
     uid = dict(event.pod).get("k8s.pod.uid")

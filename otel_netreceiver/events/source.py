@@ -94,12 +94,27 @@ class PodLabels:
             return attrs({"netns.inode": inode, "netns.kind": "unknown"})
         return self.resolver.attributes(inode, entry[1])
 
+    def inode_of(self, cookie: int) -> int:
+        """The inode of the namespace with this cookie (records of cgroup_skb programs), from
+        the shared walk, or a fresh one at most once a second; 0 when unknown."""
+        if not cookie:
+            return 0
+        inode = self.resolver.current().cookies.get(cookie)
+        if inode is None and self._clock() - self._last >= RESOLVE_EVERY:
+            self._last = self._clock()
+            inode = self.resolver.current(max_age=0).cookies.get(cookie)
+        return inode or 0
 
-def event_render(settings: EventSettings, timing_sample: int) -> Render:
-    """The C text of event-record probes for this kernel and these settings (pure)."""
+
+def event_render(settings: EventSettings, timing_sample: int,
+                 ebpf: EbpfConfig | None = None) -> Render:
+    """The C text of event-record probes for this kernel and these settings (pure); a
+    probe's own ``defines`` hook gets collectors.ebpf (the dns probe's ports, addresses)."""
     def render(spec: ProbeSpec, formats: Formats, btf: Btf | None) -> str:
         offsets = event_offsets(btf) if btf is not None else {}
         offsets["TIMING_SAMPLE"] = timing_sample
+        if spec.defines is not None and ebpf is not None:
+            offsets.update(spec.defines(formats, ebpf))
         return render_events(spec, formats, offsets, settings)
     return render
 
@@ -121,6 +136,7 @@ class EventSource:
         self._limiter = KeyedLimiter(config.rate_limit, config.burst)
         self._formats: dict[tuple[str, str], TracepointFormat] = {}
         self._loaded: dict[str, Any] = {}
+        self._sweeps: dict[str, Callable[[Any], list[bytes]]] = {}
         self._pending: list[tuple[str, bytes]] = []
         self._enums: dict[tuple[str, str, str], dict[int, str]] | None = None
         self._symbols = symbols if symbols is not None else KernelSymbols(proc_root)
@@ -140,11 +156,14 @@ class EventSource:
         self._hosted = self._take_hosted(wanted)
         loaded = self._loader.load_all(
             [EVENT_PROBES[probe] for probe in wanted if probe not in self._hosted],
-            event_render(self._settings, self._timing_sample), self._open_buffer)
+            event_render(self._settings, self._timing_sample, ebpf), self._open_buffer)
         self._loaded = {p: self._hosted.get(p) or loaded[p] for p in wanted
                         if p in self._hosted or p in loaded}
         self.statuses = {p: "" if p in self._hosted else self._loader.statuses.get(p, "")
                          for p in wanted}
+        self._sweeps = {name: sweep(proc_root, self._labels.resolver)
+                        for name in self._loaded
+                        if (sweep := UNITS[name].event_sweep) is not None}
         if self._loaded and (self._settings.stacks
                              or any(UNITS[name].symbols for name in self._loaded)):
             self._symbols.table()  # kallsyms (~0.2 s of CPU, ~3 MB) with the programs,
@@ -207,9 +226,15 @@ class EventSource:
         while not self._stop.is_set():
             lib.perf_reader_poll(len(readers_list), readers, POLL_TIMEOUT_MS)
             try:
+                self._sweep()
                 self._drain()
             except Exception:  # one bad record must not stop the thread
                 log.exception("event handling failed")
+
+    def _sweep(self) -> None:
+        """Records found in user space (Probe.event_sweep), through the same path."""
+        for name, sweep in self._sweeps.items():
+            self._pending.extend((name, data) for data in sweep(self._loaded[name]))
 
     def _drain(self) -> None:
         pending, self._pending = self._pending, []
@@ -231,7 +256,7 @@ class EventSource:
             self._enums = {(category, event, field): symbols
                            for (category, event), fmt in self._formats.items()
                            for field, symbols in fmt.symbols.items()}
-        return Names(self._enums, self._symbols.name, self._labels)
+        return Names(self._enums, self._symbols.name, self._labels, self._labels.inode_of)
 
     def _event(self, probe: str, record: Record, name: str, offset: int) -> Event:
         names = self._names(probe)

@@ -41,7 +41,7 @@ def _spec_and_render(cfg: AgentConfig, name: str) -> tuple[ProbeSpec, Render]:
     ebpf = cfg.collectors.ebpf
     if name.startswith(EVENTS) and name[len(EVENTS):] in EVENT_PROBES:
         return (EVENT_PROBES[name[len(EVENTS):]],
-                event_render(settings_of(cfg.collectors.events), ebpf.timing_sample))
+                event_render(settings_of(cfg.collectors.events), ebpf.timing_sample, ebpf))
     cookies = NetnsResolver(cfg.proc_root, NoPods()).has_cookies
     if name in PROBES:
         return PROBES[name], CountingRender(ebpf, cookies)

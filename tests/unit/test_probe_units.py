@@ -30,11 +30,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "otel_netreceiver"
 def test_event_type_numbers_are_those_recorded_data_carry() -> None:
     """EV_<name> is the position: appending a probe must not renumber the existing types."""
     assert EVENT_NAMES == ("TCP_SEND_RST", "TCP_RECEIVE_RST", "PACKETLOSS", "NET_SOFTIRQ_SLOW",
-                           "NETIF_TXLAT_SLOW", "TCP_RETRANS")
+                           "NETIF_TXLAT_SLOW", "TCP_RETRANS", "DNS_TIMEOUT", "DNS_LATE_ANSWER",
+                           "DNS_SERVFAIL", "DNS_NXDOMAIN_BURST")
     assert EVENT_TYPES == EVENT_NAMES
     assert PROBE_OF == {"TCP_SEND_RST": "tcpreset", "TCP_RECEIVE_RST": "tcpreset",
                         "PACKETLOSS": "packetloss", "NET_SOFTIRQ_SLOW": "net_softirq",
-                        "NETIF_TXLAT_SLOW": "netiftxlat", "TCP_RETRANS": "tcpretrans"}
+                        "NETIF_TXLAT_SLOW": "netiftxlat", "TCP_RETRANS": "tcpretrans",
+                        "DNS_TIMEOUT": "dns", "DNS_LATE_ANSWER": "dns", "DNS_SERVFAIL": "dns",
+                        "DNS_NXDOMAIN_BURST": "dns"}
 
 
 def test_config_catalogue_and_programs_come_from_the_registered_probes() -> None:

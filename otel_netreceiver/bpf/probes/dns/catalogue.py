@@ -50,6 +50,22 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "(short_header, not_dns, label_past_end, bad_label, name_too_long, bad_pointer: "
      "dns/message.py's checks). TCP segments that do not start a message are not counted."
      + _WHERE),
+    ("netreceiver.pod.dns.ndots_expansions", _C, "{lookup}", (CLASS,), "ebpf",
+     "Lookups the pod's resolver fanned out over its search path (resolv.conf search and "
+     "ndots): a run of NXDOMAIN answers for names sharing their first label, followed within "
+     "5 s by an answer for the same first label under another name (a longer or shorter "
+     "suffix), counted once per run whatever its length and however many query types (A and "
+     "AAAA) it carried. Each NXDOMAIN of the run is still a query to the resolver (and, for "
+     "the Amazon resolver, a link-local packet against the ENI's allowance). Runs are keyed "
+     "by pod and first label, so concurrent lookups of other names do not break them; a "
+     "lookup whose first suffix answers is not counted." + _WHERE),
+    ("netreceiver.pod.dns.tcp_fallbacks", _C, "{lookup}", (CLASS, "dns.fallback.result"),
+     "ebpf",
+     "Truncated UDP answers (TC bit) and what the client's retry over TCP for the same name "
+     "gave: dns.fallback.result ok (a TCP answer within the pod's resolver timeout) or "
+     "failed (none in time: the TCP connection refused, reset or unanswered, or no TCP retry "
+     "at all), counted once, at the answer or at the first collection after the timeout."
+     + _WHERE),
     ("netreceiver.pod.linklocal.packets", _C, "{packet}",
      ("linklocal.service", "linklocal.answered_by", "network.interface.name"), "ebpf",
      "Packets the pod's sockets sent to a link-local service. linklocal.answered_by eni: "

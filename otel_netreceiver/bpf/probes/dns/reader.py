@@ -9,7 +9,6 @@ the latency histogram. The conversion to points is a pure function (``dns_points
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import time
 from collections import Counter, defaultdict
@@ -17,10 +16,10 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.probes.dns.linklocal import LinkLocalReader
+from otel_netreceiver.bpf.probes.dns.timeouts import TimeoutWriter
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, histogram
 from otel_netreceiver.dns.message import Unparsed, rcode_class
 from otel_netreceiver.dns.pending import Attempt, Outcome, due, forget, settle
-from otel_netreceiver.dns.resolvconf import read_resolv_conf
 from otel_netreceiver.model import Attributes, Point
 from otel_netreceiver.netns.bpfkeys import DEAD, KeyJoin
 from otel_netreceiver.netns.resolver import NetnsResolver
@@ -30,6 +29,8 @@ if TYPE_CHECKING:
 
 # the C's kinds and codes (bpf/probes/dns/dns.c)
 QUERY, RESPONSE, TRUNCATED, TIMEOUT, LATE, UNMATCHED, UNPARSED, RETRANSMIT = range(1, 9)
+NDOTS, TCP_FALLBACK = 11, 12  # 9, 10: were the link-local counts, now in ll_counts
+FALLBACK_RESULTS = ("ok", "failed")
 ROLES = ("client", "server")
 CLASSES = ("other", "cluster_dns", "node_local", "amazon")
 QTYPES = ("A", "AAAA", "other")
@@ -65,6 +66,9 @@ def _count_point(kind: int, role: int, rclass: int, value: int,
         UNMATCHED: ("unmatched", cls),
         RETRANSMIT: ("retransmits", cls),
         UNPARSED: ("unparsed", {"dns.unparsed.reason": _name(UNPARSED_REASONS, value)}),
+        NDOTS: ("ndots_expansions", cls),
+        TCP_FALLBACK: ("tcp_fallbacks", {**cls, "dns.fallback.result":
+                                         _name(FALLBACK_RESULTS, value)}),
     }
     if kind not in table:
         return None
@@ -73,10 +77,14 @@ def _count_point(kind: int, role: int, rclass: int, value: int,
 
 
 def dns_points(counts: Iterable[CountRow], latencies: Iterable[LatencyRow],
-               swept: Mapping[tuple[int, int], int], labels: NetnsLabels) -> list[Point]:
-    """Kernel rows plus the sweep's timeouts ((netns, class) → n) → catalogue points."""
+               swept: Mapping[tuple[int, int], int], labels: NetnsLabels,
+               fallbacks_failed: Mapping[tuple[int, int], int] | None = None) -> list[Point]:
+    """Kernel rows plus the sweeps' timeouts and failed TCP fallbacks ((netns, class) → n)
+    → catalogue points."""
     totals: defaultdict[tuple[str, Attributes], int] = defaultdict(int)
-    for netns, kind, role, rclass, value, transport, n in counts:
+    failed = [(netns, TCP_FALLBACK, 0, rclass, 1, 1, n)
+              for (netns, rclass), n in (fallbacks_failed or {}).items()]
+    for netns, kind, role, rclass, value, transport, n in [*counts, *failed]:
         found = _count_point(kind, role, rclass, value, transport)
         if found is not None:
             name, extra = found
@@ -118,45 +126,38 @@ class DnsReader:
     def __init__(self, proc_root: str, resolver: NetnsResolver) -> None:
         self._proc_root, self._resolver = proc_root, resolver
         self._swept: Counter[tuple[int, int]] = Counter()  # (netns, class) → timeouts
-        self._written: dict[int, int] = {}  # netns → timeout ns written to the kernel
-        self._options: dict[tuple[int, int], int] = {}  # (inode, pid) → timeout ns
+        self._failed: Counter[tuple[int, int]] = Counter()  # (netns, class) → TC fallbacks
+        self.timeouts = TimeoutWriter(proc_root, resolver)
 
     def __call__(self, maps: ProbeMaps) -> list[Point]:
-        self._write_timeouts(maps.table("timeouts"))
+        self.timeouts.write(maps.table("timeouts"))
         now = time.monotonic_ns()  # bpf_ktime_get_ns is CLOCK_MONOTONIC
         self._sweep(maps.table("pending"), maps.table("expired"), maps.live, now)
+        self._sweep_fallbacks(maps.table("tc_wait"), maps.live, now)
         counts = [(k.netns, k.kind, k.role, k.rclass, k.value, k.transport, sum(v))
                   for k, v in maps.live_items("dns_counts")]
         latencies = [(k.netns, k.rclass, k.slot, sum(x.count for x in v),
                       sum(x.sum for x in v)) for k, v in maps.live_items("dns_latency")]
-        for key in [k for k in self._swept if maps.live.status(k[0]) == DEAD]:
-            del self._swept[key]
-        return dns_points(counts, latencies, self._swept, maps.labels)
+        for swept in (self._swept, self._failed):
+            for key in [k for k in swept if maps.live.status(k[0]) == DEAD]:
+                del swept[key]
+        return dns_points(counts, latencies, self._swept, maps.labels, self._failed)
 
-    def _write_timeouts(self, table: Any) -> None:
-        """Each live namespace's resolver timeout, written when it changed; the entries of
-        namespaces that are gone deleted (the map would fill with the dead)."""
-        walk = self._resolver.current()
-        if walk.cookies_complete:
-            for cookie in [c for c in self._written if c not in walk.cookies]:
-                del self._written[cookie]
-                with contextlib.suppress(KeyError):
-                    table.__delitem__(table.Key(cookie))
-        inodes = {inode: cookie for cookie, inode in walk.cookies.items()}
-        options: dict[tuple[int, int], int] = {}
-        for inode, (ns, _identity) in walk.entries.items():
-            cookie = inodes.get(inode)
-            if cookie is None:
+    def _sweep_fallbacks(self, table: Any, live: KeyJoin, now: int) -> None:
+        """Truncated answers with no TCP answer within the pod's timeout: failed, once
+        (lookup-and-delete against the kernel's delete when the TCP answer comes)."""
+        from bcc import lib  # only where bcc loaded the probe
+
+        for key, value in list(table.items()):
+            if live.status(key.netns) == DEAD:
+                table.__delitem__(key)
                 continue
-            known = self._options.get((inode, ns.pid))
-            if known is None:
-                parsed = read_resolv_conf(self._proc_root, ns.pid)
-                known = int((parsed.timeout_s if parsed else 5.0) * 1e9)
-            options[(inode, ns.pid)] = known
-            if self._written.get(cookie) != known:
-                table[table.Key(cookie)] = table.Leaf(known)
-                self._written[cookie] = known
-        self._options = options  # re-read when a namespace's first process changes
+            if now - int(value.at) < int(value.timeout):
+                continue
+            leaf = table.Leaf()
+            if lib.bpf_lookup_and_delete(table.map_fd, ctypes.byref(key),
+                                         ctypes.byref(leaf)) == 0:
+                self._failed[(key.netns, int(leaf.rclass))] += 1
 
     def _sweep(self, pending: Any, expired: Any, live: KeyJoin, now: int) -> None:
         """Count expired attempts once (dns/pending.py) and forget what no answer can match."""

@@ -96,4 +96,14 @@ def defines(formats: Formats, config: Any) -> dict[str, Any]:
     return out
 
 
+def event_defines(formats: Formats, config: Any) -> dict[str, Any]:
+    """The event program's (events.c): the same classifiers, its table size and the
+    NXDOMAIN burst threshold."""
+    from otel_netreceiver.bpf.probes.dns.events import EV_PENDING, NX_BURST, NX_WINDOW_NS
+
+    return {**defines(formats, config), "EV_DNS_PENDING": EV_PENDING, "NX_BURST": NX_BURST,
+            "NX_WINDOW_NS": f"{NX_WINDOW_NS}ULL"}
+
+
+event_finish = attacher("dnsev")  # the event program's socket programs
 finish = attacher("dns")  # ProbeSpec.finish: the socket programs on the cgroup v2 root

@@ -1,0 +1,141 @@
+"""What the DNS name checks and the DNS failure records cost a DNS query, on this kernel.
+
+Three programs on the same workloads (bench_dns_hook.py's DNS ping-pong over 127.0.0.1:53,
+rcode NOERROR, and the same with NXDOMAIN answers under changing names): the dns counting
+program as on main (``git show main:...counting.c``), as on this branch (the question walked
+on every client answer too, for the ndots and TC -> TCP checks), and this branch's plus the
+event program (events.c: its own client-side hooks and name-keeping table). Each is attached
+alone in alternating rounds without/with; the figure is the median of paired differences
+per query (thread CPU time), and the kernel's own run time per invocation
+(kernel.bpf_stats_enabled, restored afterwards).
+
+    sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_events.py [--rounds 7]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import struct
+import subprocess
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
+from bench.bench_dns_hook import dns_pingpong, paired
+
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+def nxdomain_pingpong(ops: int) -> None:
+    """Queries for names under a search suffix answered NXDOMAIN (ndots runs start)."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 53))
+    client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    client.connect(("127.0.0.1", 53))
+    for i in range(ops):
+        label = f"h{i % 5000:04d}".encode()
+        query = (struct.pack("!HHHHHH", i & 0xFFFF, 0x0100, 1, 0, 0, 0) + bytes([len(label)])
+                 + label + b"\x01a\x03svc\x07cluster\x05local\x00" + struct.pack("!HH", 1, 1))
+        client.send(query)
+        packet, peer = server.recvfrom(512)
+        server.sendto(packet[:2] + b"\x81\x83" + packet[4:], peer)
+        client.recv(512)
+    client.close()
+    server.close()
+
+
+def _old_counting(spec: Any) -> Any:
+    from otel_netreceiver.bpf.programs import render_struct_of
+
+    here = Path(__file__).parent
+    base = subprocess.run(["git", "merge-base", "HEAD", "main"], check=True, capture_output=True,
+                          text=True, cwd=here).stdout.strip()  # main before this branch
+    old = subprocess.run(["git", "show", f"{base}:otel_netreceiver/bpf/probes/dns/counting.c"],
+                         check=True, capture_output=True, text=True, cwd=here).stdout
+
+    def text(_: str, formats: Any) -> str:
+        return old.replace("KFREE_ARGS_STRUCT", render_struct_of(spec.structs[0], formats))
+    return replace(spec, text=text)
+
+
+def _counting(spec: Any) -> Any:
+    from otel_netreceiver.bpf.loader import BpfLoader
+    from otel_netreceiver.collectors.ebpf import CountingRender
+    from otel_netreceiver.config.schema import EbpfConfig
+
+    config = EbpfConfig(probes=["dns"])
+    loaded = BpfLoader(config, "/proc", "bench").load_all([spec], CountingRender(config, True))
+    return loaded["dns"]
+
+
+def _events() -> Any:
+    from otel_netreceiver.config.schema import EbpfConfig, EventsConfig
+    from otel_netreceiver.events.source import EventSource
+    from otel_netreceiver.k8s.directory import NoPods
+
+    types = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BURST"]
+    return EventSource(EventsConfig(types=types), EbpfConfig(), "/proc", NoPods(),
+                       lambda e: None)
+
+
+def prog_stats(names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    out = json.loads(subprocess.run(["bpftool", "prog", "show", "-j"], check=True,
+                                    capture_output=True, text=True).stdout)
+    return {p["name"]: (p.get("run_time_ns", 0), p.get("run_cnt", 0))
+            for p in out if p.get("name") in names}
+
+
+def measure(label: str, attach: Callable[[bool], None], rounds: int,
+            names: tuple[str, ...]) -> None:
+    for workload, run, ops in (("dns_pingpong", dns_pingpong, 20_000),
+                               ("nxdomain_pingpong", nxdomain_pingpong, 20_000)):
+        before = prog_stats(names)
+        base, delta = paired(attach, run, ops, rounds)
+        after = prog_stats(names)
+        per = {n: (after[n][0] - before.get(n, (0, 0))[0])
+               / max(1, after[n][1] - before.get(n, (0, 0))[1]) for n in after}
+        inv = " ".join(f"{n}={v:.0f}ns" for n, v in sorted(per.items()))
+        print(f"{label:<30} {workload:<18} {base:>9.3f} {delta * 1e3:>+9.0f} "
+              f"{delta / base:>+8.1%}  {inv}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    from otel_netreceiver.bpf.probes import PROBES
+
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    print(f"{'program':<30} {'workload':<18} {'us/query':>9} {'delta ns':>9} {'overhead':>8}"
+          "  kernel ns per invocation")
+    previous = STATS.read_text().strip()
+    STATS.write_text("1")
+    try:
+        for label, spec in (("counting.c as on main", _old_counting(PROBES["dns"])),
+                            ("counting.c on this branch", PROBES["dns"])):
+            probe = _counting(spec)
+            try:
+                probe.socket_hooks(False)
+                measure(label, probe.socket_hooks, args.rounds, ("dns_egress", "dns_ingress"))
+            finally:
+                probe.cleanup()
+        source = _events()
+        try:
+            hooks = source._loaded["dns"]
+            hooks.socket_hooks(False)
+            measure("events.c (DNS records) alone", hooks.socket_hooks, args.rounds,
+                    ("dnsev_egress", "dnsev_ingress"))
+        finally:
+            source.close()
+    finally:
+        STATS.write_text(previous)
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+
+
+if __name__ == "__main__":
+    main()

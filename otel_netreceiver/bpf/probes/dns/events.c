@@ -1,0 +1,328 @@
+// Event records for DNS failures with the query name: DNS_TIMEOUT, DNS_LATE_ANSWER,
+// DNS_SERVFAIL (SERVFAIL or REFUSED), DNS_NXDOMAIN_BURST. A separate object from counting.c
+// (events cost nothing when off), with its own cgroup_skb programs on the client side only
+// and its own small table of outstanding queries, which keeps the raw question name
+// (wire labels, at most 255 bytes) so a query that gets no answer can still be named.
+//
+// A record is struct nr_event (128 bytes) followed by struct dnsev_tail: the namespace
+// cookie, query/answer times, the timeout applied, the raw name (decoded in user space,
+// bpf/probes/dns/events.py); it is submitted with the name's length rounded up to 8, so a
+// typical record is 128 + 48 + 32..64 bytes. The per-type budget of include/events.h
+// applies before anything is copied.
+//
+// Timeouts: the query's entry in ev_pending is taken out by whoever sees it expire first:
+// user space (events.py, every second: lookup-and-delete, DNS_TIMEOUT, moved to ev_expired
+// for a late answer), or this program when the client re-sends the same id (DNS_TIMEOUT) or
+// an answer comes after the timeout (DNS_TIMEOUT and DNS_LATE_ANSWER). A late answer to a
+// socket that is gone is seen at skb:kfree_skb NO_SOCKET (DNS_LATE_ANSWER, reason no_socket).
+// NXDOMAIN bursts are counted here, per namespace, in a window of NX_WINDOW_NS: one record
+// when the count reaches NX_BURST (a storm would otherwise spend the per-type budget on
+// single answers and be suppressed exactly when it matters).
+#ifndef OFF_NET_COOKIE
+#error "the dns event program keys queries by namespace cookie (bpf_get_netns_cookie): this kernel's struct net has no ns_common.ns_id (Linux 6.18)"
+#endif
+KFREE_ARGS_STRUCT
+EVENTS_H
+
+#define DNSEV_NAME 256
+#define LATE_AFTER_TIMEOUT 0
+#define LATE_NO_SOCKET 1
+#define NO_RCODE 0xFF
+
+// a query's identity and what a record needs: addresses, type, raw name
+struct dq_key { u64 netns; u16 port; u16 id; u8 transport; u8 pad[3]; };
+struct dq_val {
+    u64 sent; u64 timeout;
+    u8 client[16]; u8 server[16];
+    u16 family; u16 client_port; u16 server_port; u16 qtype;
+    u8 transport; u8 name_len; u8 pad[6];
+    u8 name[DNSEV_NAME];
+};
+struct dnsev_tail {
+    u64 cookie; u64 sent; u64 answered; u64 timeout;
+    u32 count; u16 qtype; u8 rcode; u8 name_len;
+    u8 transport; u8 pad[7];
+    u8 name[DNSEV_NAME];
+};
+struct dnsev { struct nr_event h; struct dnsev_tail t; };
+struct nx_win { u64 start; u32 count; u32 reported; };
+
+BPF_TABLE("lru_hash", struct dq_key, struct dq_val, ev_pending, EV_DNS_PENDING);
+BPF_TABLE("lru_hash", struct dq_key, struct dq_val, ev_expired, EV_DNS_PENDING);
+BPF_HASH(ev_timeouts, u64, u64, 4096);  // namespace cookie → resolver timeout (user space)
+BPF_TABLE("lru_hash", u64, struct nx_win, ev_nx, 4096);
+BPF_PERCPU_ARRAY(dnsev_scratch, struct dnsev, 1);
+BPF_PERCPU_ARRAY(dq_scratch, struct dq_val, 1);
+
+static __always_inline void dnsev_addr(u8 *out, u16 family, u16 port, const u8 *a) {
+    *(u16 *)&out[0] = family;
+    *(u16 *)&out[2] = bpf_htons(port);
+    if (family == ONR_AF_INET)
+        __builtin_memcpy(&out[4], a, 4);
+    else
+        __builtin_memcpy(&out[8], a, 16);
+}
+
+// One record of `type` about query `q` (budget first: nothing is copied past it).
+static __always_inline void dnsev_emit(void *ctx, u32 type, u64 netns, struct dq_val *q,
+                                       u64 sent, u64 answered, u8 rcode, u32 reason,
+                                       u32 count) {
+    struct nr_event *e = ev_reserve(type);
+    u32 zero = 0;
+    struct dnsev *d = dnsev_scratch.lookup(&zero);
+    if (!e || !d)
+        return;
+    __builtin_memcpy(&d->h, e, sizeof(*e));
+    d->h.reason = reason;
+    d->h.protocol = q->family == ONR_AF_INET ? 0x0800 : 0x86DD;
+    d->h.l4 = q->transport ? 6 : 17;
+    d->h.value_ns = sent ? (answered ? answered : d->h.ts) - sent : 0;
+    dnsev_addr(d->h.saddr, q->family, q->client_port, q->client);
+    dnsev_addr(d->h.daddr, q->family, q->server_port, q->server);
+    d->t.cookie = netns;
+    d->t.sent = sent;
+    d->t.answered = answered;
+    d->t.timeout = q->timeout;
+    d->t.count = count;
+    d->t.qtype = q->qtype;
+    d->t.rcode = rcode;
+    d->t.transport = q->transport;
+    u32 len = q->name_len;
+    d->t.name_len = len;
+    __builtin_memcpy(d->t.name, q->name, DNSEV_NAME);
+    u32 size = (sizeof(struct nr_event) + offsetof(struct dnsev_tail, name) + len + 7) & 0x1F8;
+    if (size > sizeof(*d))
+        size = sizeof(*d);
+    if (size < sizeof(struct nr_event))
+        size = sizeof(struct nr_event);
+    if (events.perf_submit(ctx, d, size) != 0)
+        ev_bump(ev_submit_failed.lookup(&type));
+}
+
+// The offset of the root label ending the name in q->name's first n bytes, or -1 when it
+// is not a plain name within them (a pointer, a label past the end: no record is made).
+static __always_inline int dnsev_walk(struct dq_val *q, u32 n) {
+    u32 pos = 0;
+    for (int i = 0; i < 128; i++) {
+        if (pos >= n)
+            return -1;
+        u8 len = q->name[pos & 0xFF];
+        if (len == 0)
+            return pos < 255 ? (int)pos : -1;
+        if (len & 0xC0)
+            return -1;
+        pos += len + 1;
+    }
+    return -1;
+}
+
+// The question's wire name into q->name, its length and type; 0, or -1 when malformed
+// (counting.c counts it as unparsed; no record is made of it).
+static __always_inline int dnsev_question(struct __sk_buff *skb, u32 off, struct dq_val *q) {
+    u32 left = skb->len > off ? skb->len - off : 0;
+    u32 n = left > 255 ? 255 : left;
+    if (n < 5 || bpf_skb_load_bytes(skb, off, q->name, n & 0xFF) != 0)
+        return -1;
+    int pos = dnsev_walk(q, n);
+    u8 qt[2];
+    if (pos < 0 || bpf_skb_load_bytes(skb, off + pos + 1, qt, 2) != 0)
+        return -1;
+    q->name_len = pos + 1;
+    q->qtype = (qt[0] << 8) | qt[1];
+    return 0;
+}
+
+static __always_inline u64 dnsev_timeout(u64 netns) {
+    u64 *t = ev_timeouts.lookup(&netns);
+    return t ? *t : DEFAULT_TIMEOUT_NS;
+}
+
+static __always_inline void dnsev_query(void *ctx, u64 netns, struct dq_key *key,
+                                        struct dq_val *q, u64 now) {
+    struct dq_val *e = ev_pending.lookup(key);
+    if (e && now - e->sent >= e->timeout)  // re-sent after its timeout
+        dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
+    ev_expired.delete(key);
+    q->sent = now;
+    q->timeout = dnsev_timeout(netns);
+    ev_pending.update(key, q);
+}
+
+static __always_inline void dnsev_nxdomain(void *ctx, u64 netns, struct dq_val *q, u64 now) {
+    struct nx_win zero = {}, *w = ev_nx.lookup_or_try_init(&netns, &zero);
+    if (!w)
+        return;
+    if (now - w->start >= NX_WINDOW_NS) {
+        w->start = now;
+        w->count = 0;
+        w->reported = 0;
+    }
+    w->count++;
+    if (w->count >= NX_BURST && !w->reported) {
+        w->reported = 1;
+        dnsev_emit(ctx, EV_DNS_NXDOMAIN_BURST, netns, q, 0, now, 3, 3, w->count);
+    }
+}
+
+// An answer for the client: late (with the timeout it missed), SERVFAIL/REFUSED, NXDOMAIN.
+static __always_inline void dnsev_answer(void *ctx, u64 netns, struct dq_key *key,
+                                         struct dq_val *q, u8 rcode, u8 no_socket, u64 now) {
+    struct dq_val *e = ev_pending.lookup(key);
+    u32 late = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT;
+    if (e) {
+        if (now - e->sent >= e->timeout) {
+            dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
+            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, e, e->sent, now, rcode, late, 0);
+        } else if (no_socket) {
+            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, e, e->sent, now, rcode, late, 0);
+        }
+        q->sent = e->sent;
+        q->timeout = e->timeout;
+        ev_pending.delete(key);
+    } else if ((e = ev_expired.lookup(key)) != NULL) {  // its timeout was reported already
+        dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, e, e->sent, now, rcode, late, 0);
+        q->sent = e->sent;
+        q->timeout = e->timeout;
+        ev_expired.delete(key);
+    } else {
+        q->timeout = dnsev_timeout(netns);
+    }
+    if (rcode == 2 || rcode == 5)
+        dnsev_emit(ctx, EV_DNS_SERVFAIL, netns, q, q->sent, now, rcode, rcode, 0);
+    else if (rcode == 3)
+        dnsev_nxdomain(ctx, netns, q, now);
+}
+
+// One client-side DNS message at `off`: its query or its answer.
+static __always_inline void dnsev_message(struct __sk_buff *skb, u32 off, u8 egress,
+                                          u8 transport, struct dq_val *q) {
+    u8 h[12];
+    if (bpf_skb_load_bytes(skb, off, h, 12) != 0 || h[4] != 0 || h[5] != 1)
+        return;
+    u8 response = h[2] >> 7;
+    if (egress == response)  // the pod is the server: its own side is counted, not recorded
+        return;
+    if (dnsev_question(skb, off + 12, q) != 0)
+        return;
+    u64 netns = bpf_get_netns_cookie(skb), now = bpf_ktime_get_ns();
+    struct dq_key key = {.netns = netns, .port = q->client_port, .id = (h[0] << 8) | h[1],
+                         .transport = transport};
+    q->transport = transport;
+    q->sent = 0;
+    if (response)
+        dnsev_answer(skb, netns, &key, q, h[3] & 0xF, 0, now);
+    else
+        dnsev_query(skb, netns, &key, q, now);
+}
+
+static __always_inline int dnsev_skb(struct __sk_buff *skb, u8 egress) {
+    void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+    u8 *ip = data, proto;
+    u32 l4, zero = 0;
+    struct dq_val *q = dq_scratch.lookup(&zero);
+    if (!q || data + 40 > end)  // an IP header and the ports at least (v4 with DNS: > 40)
+        return 1;
+    u8 *src, *dst;
+    if (ip[0] >> 4 == 4) {
+        if ((ip[6] & 0x3F) | ip[7])
+            return 1;
+        proto = ip[9];
+        l4 = (ip[0] & 0xF) * 4;
+        q->family = ONR_AF_INET;
+        src = ip + 12;
+        dst = ip + 16;
+    } else if (ip[0] >> 4 == 6) {
+        if (data + 48 > end)
+            return 1;
+        proto = ip[6];
+        l4 = 40;
+        q->family = 10;
+        src = ip + 8;
+        dst = ip + 24;
+    } else {
+        return 1;
+    }
+    if ((proto != 17 && proto != 6) || l4 < 20 || l4 > 60)
+        return 1;
+    u8 *ports = ip + l4;
+    if ((void *)(ports + 13) > end)
+        return 1;
+    u16 sport = (ports[0] << 8) | ports[1], dport = (ports[2] << 8) | ports[3];
+    if (!DNS_PORT(sport) && !DNS_PORT(dport))
+        return 1;
+    // the client is the local end on egress, the remote one on ingress
+    u8 *client = egress ? src : dst, *server = egress ? dst : src;
+    __builtin_memcpy(q->client, client, 16);
+    __builtin_memcpy(q->server, server, 16);
+    q->client_port = egress ? sport : dport;
+    q->server_port = egress ? dport : sport;
+    if (proto == 17) {
+        dnsev_message(skb, l4 + 8, egress, 0, q);
+        return 1;
+    }
+    u32 payload = l4 + (ports[12] >> 4) * 4;
+    if (skb->len >= payload + 14)
+        dnsev_message(skb, payload + 2, egress, 1, q);
+    return 1;
+}
+
+int dnsev_egress(struct __sk_buff *skb) { return dnsev_skb(skb, 1); }
+int dnsev_ingress(struct __sk_buff *skb) { return dnsev_skb(skb, 0); }
+
+#ifdef NO_SOCKET_REASON
+// A late answer to a socket that is gone (counting.c's dns_no_socket says why this way).
+int dnsev_no_socket(struct kfree_skb_args *args) {
+    if (args->reason != NO_SOCKET_REASON)
+        return 0;
+    u64 skb = args->skbaddr, head = 0;
+    u16 th = 0xFFFF, nh = 0xFFFF;
+    bpf_probe_read_kernel(&head, 8, (void *)(skb + OFF_SKB_HEAD));
+    bpf_probe_read_kernel(&th, 2, (void *)(skb + OFF_SKB_TH));
+    bpf_probe_read_kernel(&nh, 2, (void *)(skb + OFF_SKB_NH));
+    u8 u[20], ip[40];
+    if (!head || th == 0xFFFF || nh == 0xFFFF
+        || bpf_probe_read_kernel(u, sizeof(u), (void *)(head + th)))
+        return 0;
+    u16 sport = (u[0] << 8) | u[1], dport = (u[2] << 8) | u[3];
+    if (!DNS_PORT(sport) || DNS_PORT(dport) || !(u[10] >> 7) || u[12] || u[13] != 1)
+        return 0;
+    u32 zero = 0;
+    struct dq_val *q = dq_scratch.lookup(&zero);
+    if (!q || bpf_probe_read_kernel(ip, sizeof(ip), (void *)(head + nh)))
+        return 0;
+    if (ip[0] >> 4 == 4 && ip[9] == 17) {
+        q->family = ONR_AF_INET;
+        __builtin_memcpy(q->server, ip + 12, 4);
+        __builtin_memcpy(q->client, ip + 16, 4);
+    } else if (ip[0] >> 4 == 6 && ip[6] == 17) {
+        q->family = 10;
+        __builtin_memcpy(q->server, ip + 8, 16);
+        __builtin_memcpy(q->client, ip + 24, 16);
+    } else {
+        return 0;
+    }
+    u16 udp_len = (u[4] << 8) | u[5];
+    u32 n = udp_len > 20 ? udp_len - 20 : 0;
+    n = n > 255 ? 255 : n;
+    if (n < 5 || bpf_probe_read_kernel(q->name, n & 0xFF, (void *)(head + th + 20)))
+        return 0;
+    int pos = dnsev_walk(q, n);
+    u8 qt[2];
+    if (pos < 0 || bpf_probe_read_kernel(qt, 2, (void *)(head + th + 20 + pos + 1)))
+        return 0;
+    q->name_len = pos + 1;
+    q->qtype = (qt[0] << 8) | qt[1];
+    q->client_port = dport;
+    q->server_port = sport;
+    q->transport = 0;
+    q->sent = 0;
+    u64 net = net_of_skb(skb), netns = 0;  // the cookie, as bpf_get_netns_cookie gives it
+    if (!net || bpf_probe_read_kernel(&netns, sizeof(netns), (void *)(net + OFF_NET_COOKIE)))
+        return 0;
+    struct dq_key key = {.netns = netns, .port = dport, .id = (u[8] << 8) | u[9]};
+    dnsev_answer(args, netns, &key, q, u[11] & 0xF, 1, bpf_ktime_get_ns());
+    return 0;
+}
+#else
+int dnsev_no_socket(void *args) { return 0; }
+#endif

@@ -14,7 +14,7 @@ from otel_netreceiver.catalogue import metric
 from otel_netreceiver.diagnosis.model import Condition, Op, Rule, Signal
 from otel_netreceiver.diagnosis.precision_doc import load as load_precision
 from otel_netreceiver.diagnosis.precision_doc import precision_markdown
-from otel_netreceiver.diagnosis.rules import RULES
+from otel_netreceiver.diagnosis.rules import DETAILS, RULES
 from otel_netreceiver.diagnosis.rules_cluster import CLUSTER_RULES
 from otel_netreceiver.naming import prometheus_name
 
@@ -64,7 +64,10 @@ def _rule(rule: Rule) -> list[str]:
             by = ", ".join(f"`{g}`" for g in c.signal.group_by) or "—"
             lines.append(f"| {role} | {_signal(c.signal)} | {c.signal.scope.value} | {by} | "
                          f"{_threshold(c)}{of} |")
-    return [*lines, "", f"**Advice.** {rule.advice}", "", f"*Source: {rule.source}.*", ""]
+    detail = DETAILS.get(rule.id)
+    named = [f"**In diagnose.** {' '.join((detail.__doc__ or '').split())}", ""] if detail else []
+    return [*lines, "", f"**Advice.** {rule.advice}", "", *named, f"*Source: {rule.source}.*",
+            ""]
 
 
 def playbooks_markdown(precision: Mapping[str, Mapping[str, Any]] | None = None) -> str:

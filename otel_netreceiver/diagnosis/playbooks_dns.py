@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 from otel_netreceiver.catalogue import CATALOGUE
 from otel_netreceiver.diagnosis import talkers
 from otel_netreceiver.diagnosis.model import Condition, Finding, Op, Question, Rule, Scope, Signal
+from otel_netreceiver.diagnosis.playbooks import UDP4_DROPS
 
 if TYPE_CHECKING:
     from otel_netreceiver.diagnosis.engine import Source
@@ -69,8 +70,11 @@ DNS_EBPF_RULES: tuple[Rule, ...] = (
          "time.",
          "ACK Net Exporter guide, case 1: DNS answer slower than the client timeout; the dns "
          "probe's late answers",
+         # the UDP counters' view of the same answers (case1.dns_answer_after_timeout in
+         # playbooks.py), whose finding this one replaces when both hold
          also=(_pod("timeouts"),
-               Condition(_pod("latency"), Op.QUANTILE, above=LATE_QUANTILE_S)),
+               Condition(_pod("latency"), Op.QUANTILE, above=LATE_QUANTILE_S),
+               Signal("netreceiver.udp.no_ports", Scope.POD), UDP4_DROPS),
          pattern="case 1: DNS answer slower than the client timeout",
          # the timeouts of an answer that came late are that answer's: one finding
          supersedes=frozenset({"udp_no_listener", "dns_timeouts"})),

@@ -264,3 +264,19 @@ def test_an_applications_own_question_never_names_other_pods() -> None:
     assert {"dns_throttled_at_eni", "dns_timeouts"} <= {f.verdict for f in asked}
     assert "coredns" not in text and "u-api" not in text and "api" not in text.replace(
         "api_", "")
+
+
+def test_case_1_seen_by_both_probes_is_one_finding_with_both_evidences() -> None:
+    def udp(no_ports: int, dropped: int, late: int) -> list[Point]:
+        return [p("netreceiver.udp.no_ports", no_ports, WEB),
+                p("netreceiver.packet.drop_sites", dropped, None, **{
+                    "drop.location": "__udp4_lib_rcv", "drop.reason": "NO_SOCKET"}),
+                p("netreceiver.pod.dns.late_answers", late, WEB, **{
+                    "dns.resolver.class": "amazon", "dns.late.reason": "no_socket"})]
+
+    found = [f for f in run(udp(0, 0, 0), udp(4, 4, 4))
+             if f.verdict in ("dns_answer_after_client_timeout", "udp_no_listener")]
+    assert [(f.rule, f.verdict) for f in found] == [("dns.late_answers",
+                                                     "dns_answer_after_client_timeout")]
+    signals = {e.signal for e in found[0].evidence}
+    assert {"netreceiver.udp.no_ports", "netreceiver.packet.drop_sites"} <= signals

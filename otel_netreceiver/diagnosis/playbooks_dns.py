@@ -170,13 +170,19 @@ def timeout_side(finding: Finding, source: Source, question: Question) -> Findin
     whether they received the queries and answered: received more than they answered
     makes the verdict dns_timeouts_resolver_not_answering, naming them with both counts;
     answered all they received makes it dns_timeouts_lost_before_resolver (the queries or
-    their answers were lost between); with no resolver pod in view it stays dns_timeouts
-    and says so."""
+    their answers were lost between); with no resolver pod in view, or only the Amazon
+    resolver asked (never a pod: the ENI's link-local path), it stays dns_timeouts and
+    says so."""
+    mine = sum(e.delta for e in finding.evidence if e.signal == D + "timeouts")
+    head = f"{talkers.number(mine)} queries timed out."
+    classes = {dict(e.attributes).get("dns.resolver.class") for e in finding.evidence
+               if e.signal == D + "timeouts"}
+    if classes == {"amazon"}:  # the VPC resolver: never a pod, always through the ENI
+        return _with(finding, f"{head} They went to the Amazon resolver, outside the cluster, "
+                              "through the ENI's link-local allowance (see dns.eni_linklocal).")
     resolvers = _resolvers(source, question)
     listed = ", ".join(f"{p.name} received {talkers.number(p.total)}, answered "
                        f"{talkers.number(min(a, p.total))}" for p, a in resolvers[:3])
-    mine = sum(e.delta for e in finding.evidence if e.signal == D + "timeouts")
-    head = f"{talkers.number(mine)} queries timed out."
     silent = [(p, a) for p, a in resolvers if a < p.total]
     if silent:
         names = tuple(p.identity for p, _ in silent[:3])

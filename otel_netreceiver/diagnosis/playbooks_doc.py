@@ -95,6 +95,11 @@ def playbooks_markdown(precision: Mapping[str, Mapping[str, Any]] | None = None)
         "Scope pod adds `k8s_pod_uid`, host `netns_kind=\"host\"`; `--node` filters on "
         "`k8s_node_name` or `host_name`.",
         "",
+        "*In diagnose* says what `diagnose` (local or remote, never an application's own "
+        "question, which may not learn about other pods) adds to a rule's finding: the pods "
+        "and numbers behind it, in its summary, its `related` pods and its evidence "
+        "(`otel_netreceiver/diagnosis/talkers.py`).",
+        "",
         "## Node and correlation playbooks (EKS network guide, ACK Net Exporter guide)",
         "",
     ]

@@ -140,6 +140,9 @@ Detail = Callable[[Finding, "Source", Question], Finding]
 
 def apply(findings: Sequence[Finding], source: Source, question: Question,
           details: Mapping[str, Detail]) -> list[Finding]:
-    """Every finding whose rule has a detail, rewritten by it; the others as they were."""
-    node = replace(question, pod_uid="", every_pod=False)
+    """Every finding whose rule has a detail, rewritten by it; the others as they were.
+
+    The details look at the whole node (or cluster) whatever namespace ``diagnose`` was
+    asked about: a share is of the node's total, and a pod's resolver runs elsewhere."""
+    node = replace(question, pod_uid="", every_pod=False, namespace="")
     return [details[f.rule](f, source, node) if f.rule in details else f for f in findings]

@@ -72,9 +72,10 @@ class _Pods:
         return [attrs({k: v for k, v in pod.items() if k.startswith("k8s.")}) for pod in PODS]
 
 
-def run(before: list[Point], after: list[Point]) -> list[Finding]:
+def run(before: list[Point], after: list[Point], namespace: str = "") -> list[Finding]:
     source = HistorySource(_history(before, after))
-    return diagnose(RULE_TABLE, source, _Pods(), Question("", 90 * S, 165 * S, every_pod=True))
+    return diagnose(RULE_TABLE, source, _Pods(), Question("", 90 * S, 165 * S, every_pod=True,
+                                                          namespace=namespace))
 
 
 def only(findings: list[Finding], verdict: str) -> Finding:
@@ -151,6 +152,22 @@ def test_a_resolver_that_received_and_did_not_answer_is_the_resolver_side() -> N
     assert dict(finding.subject)["k8s.pod.name"] == "web" and names(finding) == ["coredns-1"]
     assert "120 queries timed out" in finding.summary
     assert "kube-system/coredns-1 received 500, answered 380" in finding.summary
+
+
+def test_diagnose_of_one_namespace_still_sees_the_resolver_in_kube_system() -> None:
+    found = run(ZERO, _lookups(500, 380, 120, 500, 380), namespace="shop")
+    assert names(only(found, "dns_timeouts_resolver_not_answering")) == ["coredns-1"]
+
+
+def test_timeouts_to_the_amazon_resolver_point_at_the_eni_not_at_a_pod() -> None:
+    def amazon(timeouts: int, received: int, answered: int) -> list[Point]:
+        # a CoreDNS in view leaving queries unanswered: not the resolver the pod asked
+        return [*_lookups(0, 0, 0, received, answered)[4:],
+                p("netreceiver.pod.dns.timeouts", timeouts, WEB,
+                  **{"dns.resolver.class": "amazon"})]
+
+    finding = only(run(amazon(0, 0, 0), amazon(7, 500, 380)), "dns_timeouts")
+    assert "Amazon resolver" in finding.summary and not finding.related
 
 
 def test_a_resolver_that_answered_everything_it_got_puts_the_loss_on_the_path() -> None:

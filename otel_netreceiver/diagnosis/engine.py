@@ -9,10 +9,11 @@ ones once per pod, so a node problem is reported once, a pod problem with its po
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Protocol
 
+from otel_netreceiver.diagnosis import talkers
 from otel_netreceiver.diagnosis.links import link
 from otel_netreceiver.diagnosis.model import (
     SEVERITY_ORDER,
@@ -23,6 +24,7 @@ from otel_netreceiver.diagnosis.model import (
     Rule,
     Scope,
 )
+from otel_netreceiver.diagnosis.rules import DETAILS
 from otel_netreceiver.model import Attributes
 
 NOTHING = "nothing_abnormal"
@@ -107,8 +109,10 @@ def evaluate(rules: Sequence[Rule], source: Source, question: Question,
 
 
 def diagnose(rules: Sequence[Rule], source: Source, pods: PodListing,
-             question: Question) -> list[Finding]:
-    """Every rule over the node once and over each pod seen in the window."""
+             question: Question,
+             details: Mapping[str, talkers.Detail] | None = None) -> list[Finding]:
+    """Every rule over the node once and over each pod seen in the window; the findings
+    of rules with a detail (default: rules.DETAILS) name the pods and numbers behind them."""
     node = replace(question, pod_uid="", every_pod=False)
     findings = evaluate(rules, source, node, NODE_SCOPES)
     for identity in pods.pods(question):
@@ -117,7 +121,9 @@ def diagnose(rules: Sequence[Rule], source: Source, pods: PodListing,
             continue
         mine = evaluate(rules, source, replace(question, pod_uid=uid), {Scope.POD})
         findings += [replace(f, subject=identity) for f in mine]
-    return _ordered(link(findings))
+    named = talkers.apply(link(findings), source, question,
+                          DETAILS if details is None else details)
+    return _ordered(named)
 
 
 def verdict(findings: Sequence[Finding]) -> str:

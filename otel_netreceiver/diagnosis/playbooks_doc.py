@@ -14,7 +14,7 @@ from otel_netreceiver.catalogue import metric
 from otel_netreceiver.diagnosis.model import Condition, Op, Rule, Signal
 from otel_netreceiver.diagnosis.precision_doc import load as load_precision
 from otel_netreceiver.diagnosis.precision_doc import precision_markdown
-from otel_netreceiver.diagnosis.rules import RULES
+from otel_netreceiver.diagnosis.rules import DETAILS, RULES
 from otel_netreceiver.diagnosis.rules_cluster import CLUSTER_RULES
 from otel_netreceiver.naming import prometheus_name
 
@@ -64,7 +64,10 @@ def _rule(rule: Rule) -> list[str]:
             by = ", ".join(f"`{g}`" for g in c.signal.group_by) or "—"
             lines.append(f"| {role} | {_signal(c.signal)} | {c.signal.scope.value} | {by} | "
                          f"{_threshold(c)}{of} |")
-    return [*lines, "", f"**Advice.** {rule.advice}", "", f"*Source: {rule.source}.*", ""]
+    detail = DETAILS.get(rule.id)
+    named = [f"**In diagnose.** {' '.join((detail.__doc__ or '').split())}", ""] if detail else []
+    return [*lines, "", f"**Advice.** {rule.advice}", "", *named, f"*Source: {rule.source}.*",
+            ""]
 
 
 def playbooks_markdown(precision: Mapping[str, Mapping[str, Any]] | None = None) -> str:
@@ -91,6 +94,11 @@ def playbooks_markdown(precision: Mapping[str, Mapping[str, Any]] | None = None)
         "first), quantiles as `histogram_quantile(q, sum by (le, …) (rate(m_bucket[w])))`. "
         "Scope pod adds `k8s_pod_uid`, host `netns_kind=\"host\"`; `--node` filters on "
         "`k8s_node_name` or `host_name`.",
+        "",
+        "*In diagnose* says what `diagnose` (local or remote, never an application's own "
+        "question, which may not learn about other pods) adds to a rule's finding: the pods "
+        "and numbers behind it, in its summary, its `related` pods and its evidence "
+        "(`otel_netreceiver/diagnosis/talkers.py`).",
         "",
         "## Node and correlation playbooks (EKS network guide, ACK Net Exporter guide)",
         "",

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from otel_netreceiver.diagnosis.model import Rule, Scope, Signal
 from otel_netreceiver.diagnosis.playbooks import NODE_PLAYBOOKS
+from otel_netreceiver.diagnosis.playbooks_dns import DETAIL_SIGNALS as DNS_DETAIL_SIGNALS
+from otel_netreceiver.diagnosis.playbooks_dns import DNS_DETAILS, DNS_EBPF_RULES, catalogued
 from otel_netreceiver.diagnosis.playbooks_latency import LATENCY_RULES
 from otel_netreceiver.diagnosis.playbooks_path import PATH_RULES
+from otel_netreceiver.diagnosis.playbooks_peers import DETAIL_SIGNALS as PEER_DETAIL_SIGNALS
+from otel_netreceiver.diagnosis.playbooks_peers import PEER_DETAILS
+from otel_netreceiver.diagnosis.talkers import Detail
 
 ENA = "aws.ena.allowance.exceeded"
 IFACE = ("network.interface.name",)
@@ -45,6 +50,9 @@ RULES: tuple[Rule, ...] = (
          "spread over more nodes (each node's ENI has its own allowance), and cut query "
          "volume: ndots:2 or fully qualified names, client-side caching.",
          "EKS network guide: DNS throttling at the ENI, linklocal_allowance_exceeded"),
+    # the dns probe's view of a lookup (issue 14): before the UDP-counter rules, so its
+    # late-answer finding (resolver class, how late) is the one kept for case 1
+    *catalogued(DNS_EBPF_RULES),
     Rule("conntrack.exhausted", "conntrack_exhausted", "critical", BOTH,
          (_ena("conntrack"),
           Signal("netreceiver.conntrack.insert_failed", Scope.HOST),
@@ -141,6 +149,12 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+# diagnose names the pods behind these rules' findings (talkers.py)
+DETAILS: dict[str, Detail] = {**DNS_DETAILS, **PEER_DETAILS}
+DETAIL_SIGNALS = (*DNS_DETAIL_SIGNALS, *PEER_DETAIL_SIGNALS)
+
+
 def metric_names() -> set[str]:
-    """Every metric the rules read: what the agent's history keeps."""
-    return {s.metric for rule in RULES for s in rule.signals()}
+    """Every metric the rules and their details read: what the agent's history keeps."""
+    return ({s.metric for rule in RULES for s in rule.signals()}
+            | {s.metric for s in DETAIL_SIGNALS})

@@ -28,12 +28,14 @@ from tests.support.tools import require_tool
 ROOT = Path(__file__).resolve().parent.parent.parent
 RULES = ROOT / "deploy/rules"
 AGENT_RULE_FILES = (RULES / "pod-network.rules.yaml", RULES / "agent-health.rules.yaml",
-                    RULES / "ebpf.rules.yaml", RULES / "sdk.rules.yaml")
+                    RULES / "ebpf.rules.yaml", RULES / "sdk.rules.yaml", RULES / "dns.rules.yaml",
+                    RULES / "peers.rules.yaml")
 CONTROL_PLANE_RULE_FILES = (RULES / "control-plane/control-plane.rules.yaml",)
 NEW_RULE_FILES = AGENT_RULE_FILES + CONTROL_PLANE_RULE_FILES
 ALL_RULE_FILES = (*sorted(RULES.glob("*.rules.yaml")), *CONTROL_PLANE_RULE_FILES)
 TEST_FILES = tuple(RULES / "tests" / f"{name}.test.yaml"
-                   for name in ("pod-network", "agent-health", "control-plane", "ebpf", "sdk"))
+                   for name in ("pod-network", "agent-health", "control-plane", "ebpf", "sdk",
+                                "dns", "peers"))
 DASHBOARDS = tuple(sorted((ROOT / "deploy/grafana").glob("*.json")))
 AMP = ROOT / "deploy/amp"
 DEPLOY_DOC = ROOT / "docs/deploy.md"
@@ -184,9 +186,10 @@ def test_the_name_finder_sees_through_grafana_syntax() -> None:
 
 # --- dashboards -------------------------------------------------------------------------------
 
-def test_the_six_dashboards_exist() -> None:
-    assert [p.name for p in DASHBOARDS] == ["agent-health.json", "control-plane.json", "ebpf.json",
-                                            "node-network.json", "pods.json", "sdk.json"]
+def test_the_eight_dashboards_exist() -> None:
+    assert [p.name for p in DASHBOARDS] == ["agent-health.json", "control-plane.json", "dns.json",
+                                            "ebpf.json", "node-network.json", "peers.json",
+                                            "pods.json", "sdk.json"]
 
 
 @pytest.mark.parametrize("path", DASHBOARDS, ids=lambda p: p.name)
@@ -225,6 +228,7 @@ def test_control_plane_heatmap_takes_the_max_across_servers() -> None:
     ("ebpf.json", {"netreceiver_softirq_latency_seconds_bucket",
                    "netreceiver_netif_tx_latency_seconds_bucket"}),
     ("sdk.json", {"dns_lookup_duration_seconds_bucket"}),
+    ("dns.json", {"netreceiver_pod_dns_latency_seconds_bucket"}),
 ])
 def test_latency_heatmaps_are_bucket_counts_by_le(name: str, histograms: set[str]) -> None:
     dashboard = json.loads((ROOT / "deploy/grafana" / name).read_text())
@@ -262,6 +266,36 @@ def test_sdk_dashboard_shows_dns_errors_timeouts_and_socket_errors() -> None:
         assert needle in exprs, needle
 
 
+def test_dns_dashboard_shows_latency_per_class_linklocal_against_1024_and_failures() -> None:
+    dashboard = json.loads((ROOT / "deploy/grafana/dns.json").read_text())
+    heatmap = next(p for p in _panels(dashboard) if p["type"] == "heatmap")
+    assert heatmap["repeat"] == "resolver_class"  # one heatmap per resolver class
+    assert 'dns_resolver_class=~"$resolver_class"' in heatmap["targets"][0]["expr"]
+    lines = [p for p in _panels(dashboard)
+             if any(s.get("value") == 1024 for s in p.get("fieldConfig", {}).get("defaults", {})
+                    .get("thresholds", {}).get("steps", []))]
+    line_exprs = "\n".join(t["expr"] for p in lines for t in p["targets"])
+    assert "netreceiver_linklocal_peak_packets_per_second" in line_exprs
+    assert 'netreceiver_pod_linklocal_packets_total{linklocal_answered_by!="node"' in line_exprs
+    exprs = _exprs_of("dns.json")
+    for needle in ("netreceiver_pod_dns_timeouts_total", "netreceiver_pod_dns_late_answers_total",
+                   'dns_response_code=~"SERVFAIL|REFUSED"', 'dns_role="server"',
+                   'aws_ena_allowance="linklocal"', "k8s_pod_name"):
+        assert needle in exprs, needle
+
+
+def test_peers_dashboard_shows_cross_zone_per_namespace_and_workload_and_pods_per_allowance(
+) -> None:
+    exprs = _exprs_of("peers.json")
+    assert "workload:netreceiver_pod_peer_bytes_cross_zone:rate5m" in exprs  # recorded
+    assert 'peer_class="other_zone"' in exprs and "by (k8s_namespace_name" in exprs
+    assert 'aws_ena_allowance=~"bw_in|bw_out|pps"' in exprs
+    for direction in ("transmit", "receive"):  # bw_out, bw_in: pods off the node
+        assert (f'network_io_direction="{direction}", peer_class!~"same_pod|same_node"'
+                in exprs), direction
+    assert "netreceiver_pod_peer_packets_total{peer_class!~" in exprs  # pps
+
+
 def test_pods_dashboard_covers_the_seed_002_playbooks() -> None:
     dashboard = json.loads((ROOT / "deploy/grafana/pods.json").read_text())
     rows = [p["title"] for p in _panels(dashboard) if p["type"] == "row"]
@@ -292,6 +326,8 @@ def _indented(text: str, indent: str) -> str:
     ("rule-groups-namespace-control-plane.yaml", "control-plane/control-plane.rules.yaml"),
     ("rule-groups-namespace-ebpf.yaml", "ebpf.rules.yaml"),
     ("rule-groups-namespace-sdk.yaml", "sdk.rules.yaml"),
+    ("rule-groups-namespace-dns.yaml", "dns.rules.yaml"),
+    ("rule-groups-namespace-peers.yaml", "peers.rules.yaml"),
 ])
 def test_rule_groups_namespace_embeds_its_rule_file_verbatim(resource: str, source: str) -> None:
     text = (AMP / resource).read_text()

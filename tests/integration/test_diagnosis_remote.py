@@ -49,6 +49,7 @@ def _pod(uid: str, name: str, namespace: str, inode: str) -> dict[str, str]:
 
 WEB_A, WEB_B = _pod("uid-a", "web-a", "shop", "4026532001"), _pod("uid-b", "web-b", "shop", "1")
 DNS_POD = _pod("uid-dns", "coredns-1", "kube-system", "4026532009")
+AMAZON_DNS = {"linklocal.service": "amazon_dns"}
 
 
 def _flat(v: float):
@@ -77,6 +78,15 @@ def agent(p: str) -> list[AgentSeries]:
         AgentSeries("netreceiver.udp.rcvbuf_errors", WEB_A, _rising(0, 2) if bad else _flat(4),
                     NODE_A),
         AgentSeries("netreceiver.udp.rcvbuf_errors", DNS_POD, _flat(0), NODE_A),
+        # the pods behind the link-local drops: web-a sends 3/4, coredns-1 1/4 through the
+        # ENI; what coredns-1 sent that the node answered (NodeLocal DNSCache) never counts
+        AgentSeries("netreceiver.pod.linklocal.packets", {**WEB_A, **AMAZON_DNS},
+                    _rising(0, 30) if bad else _flat(0), NODE_A),
+        AgentSeries("netreceiver.pod.linklocal.packets", {**DNS_POD, **AMAZON_DNS},
+                    _rising(0, 10) if bad else _flat(0), NODE_A),
+        AgentSeries("netreceiver.pod.linklocal.packets",
+                    {**DNS_POD, **AMAZON_DNS, "linklocal.answered_by": "node"},
+                    _rising(0, 500) if bad else _flat(0), NODE_A),
         AgentSeries("netreceiver.udp.rcvbuf_errors", WEB_B, _rising(0, 3) if bad else _flat(1),
                     NODE_B),
         # seed 004: output grows in A and B; only in B does the workload grow with it
@@ -211,6 +221,23 @@ def test_node_playbooks_give_the_same_verdicts_locally_and_remotely(prometheus, 
     assert local == remote
     assert local == ({("dns.eni_linklocal", ""), ("udp.receive_buffer", "web-a")}
                      if period == "A" else set())
+
+
+def test_the_linklocal_finding_names_the_same_pods_locally_and_remotely(prometheus):
+    node_a = [s for s in agent("A") if s.resource is NODE_A]
+    history = History(HOUR + 60, metric_names())
+    for t in range(0, int(HOUR) + 1, int(STEP)):
+        history.record([s.point(t) for s in node_a], int((START["A"] + t) * 1e9))
+    local_source = HistorySource(history)
+    remote_source = PrometheusSource(QueryClient(prometheus.url), Target("node-a"))
+    for source in (local_source, remote_source):
+        (found,) = [f for f in diagnose(RULES, source, source, _question("A"))
+                    if f.rule == "dns.eni_linklocal"]
+        assert [dict(r)["k8s.pod.name"] for r in found.related] == ["web-a", "coredns-1"]
+        # Prometheus extrapolates increase() to the window's edges: the shares are exact
+        assert "shop/web-a " in found.summary and "(75%, 30/s; amazon_dns 100%)" \
+            in found.summary, found.summary
+        assert "kube-system/coredns-1 " in found.summary and "(25%, 10/s" in found.summary
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -156,7 +156,9 @@ class Evidence:
         out = {"signal": self.signal, "scope": self.scope, "attributes": dict(self.attributes),
                "delta": self.delta, "window_seconds": round(self.window_seconds, 3)}
         if self.op != "increase":
-            out["op"], out["value"] = self.op, out.pop("delta")
+            # "delta" stays (the node API's contract: every evidence item has one, and the
+            # SDK requires it); "op" and "value" say what kind of number it is
+            out["op"], out["value"] = self.op, self.delta
         return out
 
 

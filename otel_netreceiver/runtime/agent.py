@@ -44,6 +44,7 @@ from otel_netreceiver.peers.classes import PeerTable
 from otel_netreceiver.peers.sources import PeerZones
 from otel_netreceiver.resource import build_resource, node_name
 from otel_netreceiver.runtime.correlation import CorrelationService
+from otel_netreceiver.runtime.push import push
 from otel_netreceiver.runtime.scheduler import CollectorRunner, Fanout, Sink
 from otel_netreceiver.runtime.selftelemetry import ExporterStats, RuntimeCounters, SelfCollector
 from otel_netreceiver.runtime.store import SeriesStore
@@ -381,22 +382,7 @@ class Agent:
         snapshot = self.store.snapshot()
         self.top.observe(snapshot)  # rates for GET /v1/top, from what is exported anyway
         self.counters.series_exported = {s.metric.name: len(s.points) for s in snapshot.metrics}
-        all_ok = True
-        for exporter in self.exporters:
-            result = exporter.export(snapshot)
-            all_ok = all_ok and result.ok
-            stats = self.counters.exporters.setdefault(exporter.name, ExporterStats())
-            if result.ok:
-                if stats.last_error:
-                    log.info("export to %s recovered", exporter.name)
-                stats.points += result.points
-                stats.encoded_bytes += result.encoded_bytes
-                stats.last_error = ""
-            else:
-                stats.failures += 1
-                log.warning("export to %s failed (%d series kept for the next interval): %s",
-                            exporter.name, snapshot.point_count(), result.error)
-                stats.last_error = result.error
+        all_ok = push(snapshot, self.exporters, self.counters)
         if all_ok:
             self.store.ack_baselines(snapshot)
 

@@ -356,6 +356,16 @@ class PeersConfig:
     node_watch: bool | None = key(None, "Watch the cluster's Node objects (one cluster-wide "
                                   "watch; RBAC get/list/watch on nodes) for their zones and "
                                   "addresses. null: when the Kubernetes API is configured.")
+    service_watch: bool | None = key(None, "Watch the cluster's Service objects (one "
+                                     "cluster-wide watch; RBAC get/list/watch on services): "
+                                     "traffic to a ClusterIP is counted as peer.class service "
+                                     "and top-peer records name the Service. null: when the "
+                                     "Kubernetes API is configured.")
+    service_ranges: list[str] = key([], "The cluster's Service CIDRs (EKS: 10.100.0.0/16 or "
+                                    "172.20.0.0/16, the cluster's kubernetesNetworkConfig), "
+                                    "counted as service: for when the Service watch is off or "
+                                    "not yet listed. A longer prefix found elsewhere still "
+                                    "wins.", check=cidrs)
 
 
 @dataclass(frozen=True)

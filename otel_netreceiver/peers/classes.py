@@ -38,6 +38,7 @@ class PeerClass(enum.IntEnum):
     OTHER_ZONE = 4
     OTHER_VPC = 5  # private or configured ranges outside this VPC's known zones
     LINK_LOCAL = 6
+    SERVICE = 7  # a Kubernetes Service's ClusterIP: the backend is chosen after the socket
 
     @property
     def label(self) -> str:
@@ -87,13 +88,15 @@ def _networks(texts: Iterable[str], where: str) -> list[Network]:
 
 def build_table(node_zone: str, subnets: Mapping[str, str], node_addresses: Iterable[str] = (),
                 other_ranges: Iterable[str] = (), where: str = "peers",
-                node_networks: Iterable[str] = ()) -> PeerTable:
+                node_networks: Iterable[str] = (), service_addresses: Iterable[str] = (),
+                service_ranges: Iterable[str] = ()) -> PeerTable:
     """The table for a node in ``node_zone``.
 
     ``subnets`` maps each known subnet CIDR to its zone (DescribeSubnets, Node
     objects, configuration); ``node_addresses`` are this node's own and its pods'
     addresses and ``node_networks`` its pod CIDRs (same node); ``other_ranges`` are
-    peered VPCs or on-premises ranges.
+    peered VPCs or on-premises ranges; ``service_addresses`` the Services' ClusterIPs
+    (host routes) and ``service_ranges`` the cluster's Service CIDRs (service).
     Longer prefixes win, so a pod address of this node is "same node" although
     its subnet is also in the table.
     """
@@ -116,7 +119,10 @@ def build_table(node_zone: str, subnets: Mapping[str, str], node_addresses: Iter
         if not zone:
             peer_class = PeerClass.OTHER_VPC
         put(_networks([cidr], f"{where}.subnets"), peer_class, index.get(zone, NO_ZONE))
+    put(_networks(service_ranges, f"{where}.service_ranges"), PeerClass.SERVICE)
     put(_networks(LINK_LOCAL_RANGES, where), PeerClass.LINK_LOCAL)
+    put([ipaddress.ip_network(a) for a in _addresses(service_addresses, f"{where}.services")],
+        PeerClass.SERVICE)
     put([ipaddress.ip_network(a) for a in _addresses(node_addresses, f"{where}.node")]
         + _networks(node_networks, f"{where}.node"), PeerClass.SAME_NODE,
         index.get(node_zone, NO_ZONE))

@@ -17,19 +17,22 @@ from otel_netreceiver.events.otlp_logs import OtlpLogsExporter
 from otel_netreceiver.events.sdk_logs import SdkLogsProcessor
 from otel_netreceiver.export.settings import ExporterSettings
 from otel_netreceiver.k8s.nodes import NodeInfo
+from otel_netreceiver.k8s.services import ServiceInfo
 from otel_netreceiver.peers.records import PeerNames, PeerRecords, PodsByAddress
 
 
 class PeerRecordPipeline:
     def __init__(self, cfg: AgentConfig, logs: ExporterSettings, resource: Mapping[str, str],
-                 pods: PodsByAddress, nodes: Callable[[], Iterable[NodeInfo]]) -> None:
+                 pods: PodsByAddress, nodes: Callable[[], Iterable[NodeInfo]],
+                 services: Callable[[], Iterable[ServiceInfo]] = tuple) -> None:
         ebpf, events = cfg.collectors.ebpf, cfg.collectors.events
         self.exporter = OtlpLogsExporter(logs, resource)
         self.processor = SdkLogsProcessor(self.exporter.send, resource, events.max_queue_size,
                                           events.max_export_batch_size, events.schedule_delay,
                                           events.export_timeout, thread_name="peer-records")
         self.records = PeerRecords(self.processor.emit, ebpf.peers_top, ebpf.peers_top_records,
-                                   PeerNames(pods, nodes), lambda: dict(self.processor.dropped))
+                                   PeerNames(pods, nodes, services),
+                                   lambda: dict(self.processor.dropped))
 
     def close(self) -> None:
         """Flush what is queued (the SDK exports on shutdown), then close the transport."""
@@ -39,8 +42,9 @@ class PeerRecordPipeline:
 
 def build(cfg: AgentConfig, logs: ExporterSettings, resource: Mapping[str, str],
           pods: PodsByAddress, nodes: Callable[[], Iterable[NodeInfo]],
+          services: Callable[[], Iterable[ServiceInfo]] = tuple,
           ) -> PeerRecordPipeline | None:
     ebpf = cfg.collectors.ebpf
     if not (ebpf.enabled and "peers" in ebpf.probes and ebpf.peers_top > 0 and logs.enabled):
         return None
-    return PeerRecordPipeline(cfg, logs, resource, pods, nodes)
+    return PeerRecordPipeline(cfg, logs, resource, pods, nodes, services)

@@ -8,7 +8,9 @@ each pod's few largest peers into log records through the event pipeline's proce
 (events/sdk_logs.py: its queue bound and drop counts), then to OTLP logs.
 
 The peer is named by what this node knows: a pod on this node (the pod watch: namespace and
-name), a node of the cluster (the Node watch: its name), else its address. Records are capped
+name), a Service's ClusterIP (the Service watch: namespace/name; at the client end the pod's
+socket sees the ClusterIP, not the backend kube-proxy picks later), a node of the cluster
+(the Node watch: its name), else its address. Records are capped
 per interval node-wide (``collectors.ebpf.peers_top_records``); what the cap or the queue
 refuses is counted in netreceiver.events.dropped like every other record.
 
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from otel_netreceiver.k8s.nodes import NodeInfo
+from otel_netreceiver.k8s.services import ServiceInfo
 from otel_netreceiver.model import Attributes, Point, attrs
 from otel_netreceiver.peers.classes import PeerClass
 
@@ -70,23 +73,34 @@ class PodsByAddress(Protocol):
 
 
 class PeerNames:
-    """Address → the peer's name attributes: this node's pod, a cluster node, else none.
+    """Address → the peer's name attributes: this node's pod, a Service's ClusterIP, a
+    cluster node, else none.
 
-    The node index is rebuilt by ``refresh`` (once per interval, before naming)."""
+    The node and Service indexes are rebuilt by ``refresh`` (once per interval, before
+    naming)."""
 
     def __init__(self, pods: PodsByAddress,
-                 nodes: Callable[[], Iterable[NodeInfo]] = tuple) -> None:
-        self._pods, self._nodes = pods, nodes
+                 nodes: Callable[[], Iterable[NodeInfo]] = tuple,
+                 services: Callable[[], Iterable[ServiceInfo]] = tuple) -> None:
+        self._pods, self._nodes, self._services = pods, nodes, services
         self._node_of: dict[str, str] = {}
+        self._service_of: dict[str, ServiceInfo] = {}
 
     def refresh(self) -> None:
         self._node_of = {a: n.name for n in self._nodes() for a in n.addresses}
+        self._service_of = {str(ipaddress.ip_address(a)): s for s in self._services()
+                            for a in s.cluster_ips}
 
     def __call__(self, address: str) -> dict[str, str]:
         pod = self._pods.by_ip(address)
         if pod is not None and pod.name and not getattr(pod, "host_network", False):
             return {"peer.kind": "pod", "peer.name": f"{pod.namespace}/{pod.name}",
                     "peer.k8s.pod.name": pod.name, "peer.k8s.namespace.name": pod.namespace}
+        service = self._service_of.get(address)
+        if service is not None:
+            return {"peer.kind": "service", "peer.name": service.key,
+                    "peer.k8s.service.name": service.name,
+                    "peer.k8s.namespace.name": service.namespace}
         node = self._node_of.get(address, "")
         if node:
             return {"peer.kind": "node", "peer.name": node, "peer.k8s.node.name": node}

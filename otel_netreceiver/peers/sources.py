@@ -1,6 +1,6 @@
 """The live zone sources of this node and the peer table built from them.
 
-Nothing here does I/O when made: the Node watch and DescribeSubnets start with
+Nothing here does I/O when made: the Node and Service watches and DescribeSubnets start with
 ``start()`` (the probe that classes traffic by peer) or once with ``check()``
 (``otel-netreceiver probes``, which then says which sources answered and why the
 others did not). Each source is optional; without any, the classes that need no
@@ -19,6 +19,7 @@ from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.cloud.subnets import SubnetCache, ec2_client
 from otel_netreceiver.config.schema import PeersConfig
 from otel_netreceiver.k8s.nodes import NodeInfo, NodeWatcher
+from otel_netreceiver.k8s.services import ServiceInfo, ServiceWatcher
 from otel_netreceiver.model import ProbeStatus
 from otel_netreceiver.peers.classes import PeerTable
 from otel_netreceiver.peers.zones import ZoneSources, build, describe
@@ -47,6 +48,12 @@ class PeerZones:
             self._static["Node watch"] = "no Kubernetes API: see kubernetes"
         else:
             self.nodes = NodeWatcher(k8s_factory)
+        self.services: ServiceWatcher | None = None
+        if cfg.service_watch is False:
+            self._static["Service watch"] = ("off in configuration (peers.service_watch: "
+                                             "false)")
+        elif k8s_factory is not None:  # no API: the Node watch line already says so
+            self.services = ServiceWatcher(k8s_factory)
         self._lock = threading.Lock()
         self._started = self._checked = False
         self._last: tuple[ZoneSources, PeerTable] | None = None
@@ -70,29 +77,43 @@ class PeerZones:
         return self._started
 
     def start(self) -> None:
-        if self.nodes is not None and not self._started:
-            if self._checked:  # check() ran a watcher to its end: a thread starts only once
+        if self._started:
+            return
+        if self._checked:  # check() ran the watchers to their end: a thread starts only once
+            if self.nodes is not None:
                 self.nodes = NodeWatcher(self._k8s_factory)
-            self.nodes.start()
+            if self.services is not None:
+                self.services = ServiceWatcher(self._k8s_factory)
+        for watcher in self._watchers():
+            watcher.start()
         self._started = True
 
     def stop(self) -> None:
-        if self.nodes is not None and self._started:
-            self.nodes.stop()
+        if self._started:
+            for watcher in self._watchers():
+                watcher.stop()
         self._started = False
 
+    def _watchers(self) -> list[NodeWatcher | ServiceWatcher]:
+        return [w for w in (self.nodes, self.services) if w is not None]
+
     def check(self, timeout: float = 5.0) -> None:
-        """Ask every source once (``probes``): one DescribeSubnets, the first Node list."""
+        """Ask every source once (``probes``): one DescribeSubnets, the first Node and
+        Service lists."""
         self._checked = True
         if self.subnets is not None:
             self.subnets.refresh_if_due()
-        if self.nodes is not None and not self._started:
-            self.nodes.start()
-            deadline = time.monotonic() + timeout
-            while (not self.nodes.stats.lists and not self.nodes.stats.errors
-                   and time.monotonic() < deadline):
-                time.sleep(0.05)
-            self.nodes.stop()
+        if self._started:
+            return
+        watchers = self._watchers()
+        for watcher in watchers:
+            watcher.start()
+        deadline = time.monotonic() + timeout
+        while (any(not w.stats.lists and not w.stats.errors for w in watchers)
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        for watcher in watchers:
+            watcher.stop()
 
     # --- what is known -------------------------------------------------------------
     def sources(self) -> ZoneSources:
@@ -106,7 +127,9 @@ class PeerZones:
             nodes=self.nodes.nodes() if self.nodes is not None else (),
             pod_ips=self._pods.addresses(),
             configured=tuple(sorted(self._cfg.subnets.items())),
-            other_ranges=tuple(self._cfg.other_ranges))
+            other_ranges=tuple(self._cfg.other_ranges),
+            services=self.services.services() if self.services is not None else (),
+            service_ranges=tuple(self._cfg.service_ranges))
 
     def table(self) -> PeerTable:
         """The peer table of now, rebuilt only when a source changed."""
@@ -120,12 +143,19 @@ class PeerZones:
         """The Node watch's nodes while running (the top-peer records name peers by them)."""
         return self.nodes.nodes() if self.nodes is not None and self._started else ()
 
+    def service_infos(self) -> tuple[ServiceInfo, ...]:
+        """The Service watch's Services while running (top-peer records name ClusterIPs)."""
+        return (self.services.services() if self.services is not None and self._started
+                else ())
+
     def missing(self) -> dict[str, str]:
         out = dict(self._static)
         if self.subnets is not None and self.subnets.stats.last_error:
             out["DescribeSubnets"] = self.subnets.stats.last_error
         if self.nodes is not None and self.nodes.stats.last_error:
             out["Node watch"] = self.nodes.stats.last_error
+        if self.services is not None and self.services.stats.last_error:
+            out["Service watch"] = self.services.stats.last_error
         return out
 
     def status(self) -> ProbeStatus:

@@ -8,6 +8,10 @@ Three sources, each optional, merged by prefix (the table's longest prefix wins)
   node's zone; this node's own addresses, pod CIDRs and pods' IPs are "same node";
 - configuration: subnets of peered VPCs with their zones, and other ranges.
 
+Apart from zones, the Services' ClusterIPs (the Service watch) and the configured Service
+CIDRs (``peers.service_ranges``) are class service: a pod's socket sees the ClusterIP, not
+the backend kube-proxy picks later, so the backend's zone is not known there.
+
 Configuration wins over discovered subnets of the same prefix (the operator knows
 what a peering hides). A node address inside a known subnet of the same zone adds
 nothing, so it is left out: a large cluster costs the kernel table one entry per
@@ -21,9 +25,10 @@ from dataclasses import dataclass
 
 from otel_netreceiver.cloud.subnets import Subnet
 from otel_netreceiver.k8s.nodes import NodeInfo
+from otel_netreceiver.k8s.services import ServiceInfo
 from otel_netreceiver.peers.classes import PeerTable, build_table
 
-NEED_NO_ZONE = "same_node, other_vpc, internet and link_local"
+NEED_NO_ZONE = "same_node, service, other_vpc, internet and link_local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,8 @@ class ZoneSources:
     pod_ips: tuple[str, ...] = ()  # this node's pods (its pod watch)
     configured: tuple[tuple[str, str], ...] = ()  # peers.subnets: (CIDR, zone)
     other_ranges: tuple[str, ...] = ()  # peers.other_ranges
+    services: tuple[ServiceInfo, ...] = ()  # the Service watch
+    service_ranges: tuple[str, ...] = ()  # peers.service_ranges
 
     def own_node(self) -> NodeInfo | None:
         return next((n for n in self.nodes if n.name == self.node_name), None)
@@ -93,7 +100,9 @@ def build(sources: ZoneSources) -> PeerTable:
     addresses = tuple(dict.fromkeys((*(own.addresses if own else ()), *sources.pod_ips)))
     return build_table(sources.node_zone(), subnet_zones(sources), node_addresses=addresses,
                        other_ranges=sources.other_ranges,
-                       node_networks=own.pod_cidrs if own else ())
+                       node_networks=own.pod_cidrs if own else (),
+                       service_addresses=[ip for s in sources.services for ip in s.cluster_ips],
+                       service_ranges=sources.service_ranges)
 
 
 def describe(sources: ZoneSources, missing: dict[str, str]) -> tuple[bool, str]:
@@ -107,12 +116,14 @@ def describe(sources: ZoneSources, missing: dict[str, str]) -> tuple[bool, str]:
     if sources.nodes:
         zoned = sum(1 for n in sources.nodes if n.zone)
         used.append(f"Node watch: {len(sources.nodes)} nodes, {zoned} with a zone label")
+    if sources.services:
+        used.append(f"Service watch: {len(sources.services)} services with a ClusterIP")
     if sources.configured:
         used.append(f"configuration: {len(sources.configured)} ranges with zones")
     zone = sources.node_zone()
     head = ", ".join([f"this node in {zone}" if zone else "this node's zone unknown", *used])
     tail = ["missing: " + "; ".join(f"{k} ({v})" for k, v in missing.items())] if missing else []
-    ok = bool(zone and used)
+    ok = bool(zone and (sources.subnets or sources.nodes or sources.configured))
     if not ok:
         tail.append(f"without zones, {NEED_NO_ZONE} still work")
     return ok, "; ".join([head, *tail])

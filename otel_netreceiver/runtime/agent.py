@@ -274,7 +274,8 @@ class Agent:
         self._close_peer_records()
         if run:
             self.peer_records = peer_records.build(cfg, logs, self.resource, self._directory(),
-                                                   lambda: self.peer_zones.node_infos())
+                                                   lambda: self.peer_zones.node_infos(),
+                                                   lambda: self.peer_zones.service_infos())
         ctx = BuildContext(cfg.proc_root, cfg.sys_root, self.metadata, self._directory(),
                            self.resource, logs=logs, netns=self.netns,
                            peer_table=self._peer_table,

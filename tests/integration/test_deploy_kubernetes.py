@@ -241,14 +241,17 @@ def test_every_host_path_but_the_node_api_socket_is_mounted_read_only(
                 assert mount.get("readOnly") is True, f"{container['name']}: {mount}"
 
 
-def test_rbac_is_get_list_watch_on_pods_and_nodes_only(
+def test_rbac_is_get_list_watch_on_pods_nodes_and_services_only(
         rendered: dict[str, list[Manifest]]) -> None:
-    """Read-only, core group, exactly pods (its node's, by field selector) and nodes (the
-    zone sources' Node watch): no other resource, no write verb."""
+    """Read-only, core group, exactly pods (its node's, by field selector), nodes (the
+    zone sources' Node watch) and services (the Service watch's ClusterIPs): no other
+    resource, no write verb."""
     role = _find(rendered["base"], "ClusterRole", "otel-netreceiver")
     assert role["rules"] == [{"apiGroups": [""], "resources": ["pods"],
                               "verbs": ["get", "list", "watch"]},
                              {"apiGroups": [""], "resources": ["nodes"],
+                              "verbs": ["get", "list", "watch"]},
+                             {"apiGroups": [""], "resources": ["services"],
                               "verbs": ["get", "list", "watch"]}]
     binding = _find(rendered["base"], "ClusterRoleBinding", "otel-netreceiver")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "otel-netreceiver",

@@ -1,4 +1,4 @@
-"""Zone sources end to end: IMDS, EC2 DescribeSubnets and the Node watch, each a loopback double.
+"""Zone sources end to end: IMDS, EC2 DescribeSubnets, the Node and Service watches (doubles).
 
 `otel-netreceiver probes` asks each source once and says which answered, what the
 table knows, and what is missing; the table classes peers by all of them.
@@ -25,7 +25,7 @@ from otel_netreceiver.runtime.agent import Agent
 from otel_netreceiver.runtime.reload import ConfigReloader
 from tests.support.ec2_double import Ec2Double
 from tests.support.imds_double import ImdsDouble
-from tests.support.k8s_api import KubeApiDouble, make_node, write_kubeconfig
+from tests.support.k8s_api import KubeApiDouble, make_node, make_service, write_kubeconfig
 from tests.support.soak import wait_until
 
 pytest.importorskip("botocore", reason="botocore (the amp extra) is not installed")
@@ -47,6 +47,8 @@ def doubles(monkeypatch, tmp_path):
     api.put_node(make_node(NODE, "us-west-2b", ("10.158.112.84",)))
     api.put_node(make_node("ip-10-158-130-7", "us-west-2a", ("10.158.130.7",)))
     api.put_node(make_node("onprem-gw", "us-west-2c", ("192.168.7.1",)))
+    api.put_service(make_service("kube-dns", "kube-system", ("10.100.0.10",)))
+    api.put_service(make_service("db", "shop"))  # headless: no ClusterIP
     kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
     yield imds, ec2, api, kubeconfig
     for double in (imds, ec2, api):
@@ -84,17 +86,18 @@ def test_probes_asks_every_source_once_and_reports_them(doubles, tmp_path) -> No
     assert status["active"], status
     assert status["reason"] == (
         "this node in us-west-2b, DescribeSubnets: 4 subnets in 3 zones, Node watch: 3 nodes, "
-        "3 with a zone label, configuration: 1 ranges with zones")
+        "3 with a zone label, Service watch: 1 services with a ClusterIP, configuration: 1 "
+        "ranges with zones")
     assert ec2.requests and ec2.requests[0]["Filter.1.Value.1"] == "vpc-0e9801d129EXAMPLE"
     assert ec2.scopes[0].endswith("/us-west-2/ec2/aws4_request")  # region from IMDS
-    assert {r["path"] for r in api.requests} == {"/api/v1/nodes"}
+    assert {r["path"] for r in api.requests} == {"/api/v1/nodes", "/api/v1/services"}
 
 
 def test_probes_names_what_is_missing(doubles, tmp_path) -> None:
     imds, ec2, api, kubeconfig = doubles
     ec2.fail_next = [(403, "UnauthorizedOperation",
                       "You are not authorized to perform this operation.")]
-    text = _config(imds, ec2, kubeconfig, "node_watch: false")
+    text = _config(imds, ec2, kubeconfig, "node_watch: false\n  service_watch: false")
     status = _probes(tmp_path, text)["peer-zones"]
     assert status["active"]  # this node's zone (IMDS) and the configured ranges still serve
     assert status["reason"].startswith(
@@ -102,6 +105,8 @@ def test_probes_names_what_is_missing(doubles, tmp_path) -> None:
     assert "DescribeSubnets (ClientError: An error occurred (UnauthorizedOperation)" in \
         status["reason"]
     assert "Node watch (off in configuration (peers.node_watch: false))" in status["reason"]
+    assert "Service watch (off in configuration (peers.service_watch: false))" in \
+        status["reason"]
     assert api.requests == []
 
 
@@ -121,6 +126,8 @@ def test_the_table_classes_peers_by_every_source(doubles) -> None:
               "192.168.7.1": (PeerClass.OTHER_ZONE, "us-west-2c"),  # a node outside the VPC
               "10.77.1.1": (PeerClass.OTHER_ZONE, "us-west-2a"),  # configuration
               "172.20.0.1": (PeerClass.OTHER_VPC, ""),
+              "10.100.0.10": (PeerClass.SERVICE, ""),  # kube-dns's ClusterIP
+              "10.100.0.11": (PeerClass.OTHER_VPC, ""),
               "3.5.0.1": (PeerClass.INTERNET, "")}
     for address, want in expect.items():
         assert classify(table, ipaddress.ip_address(address)) == want, address

@@ -1,4 +1,4 @@
-"""A Kubernetes API server double for pods and nodes: real HTTP, real list/watch, on 127.0.0.1.
+"""A Kubernetes API server double for pods, nodes, services: real HTTP, list/watch, on 127.0.0.1.
 
 What it speaks, as kube-apiserver does for ``GET /api/v1/pods``:
 - LIST: a ``PodList`` with ``metadata.resourceVersion``, filtered by the
@@ -11,7 +11,8 @@ What it speaks, as kube-apiserver does for ``GET /api/v1/pods``:
   sends inside a 200 stream).
 Nodes (``GET /api/v1/nodes``) as the server serves a cluster-wide resource: LIST
 in pages (``limit``, ``continue``), WATCH with BOOKMARK events for the watches that
-asked (``allowWatchBookmarks``).
+asked (``allowWatchBookmarks``). Services (``GET /api/v1/services``, all namespaces) the
+same way.
 Faults for robustness tests: drop the open watch streams mid-stream, expire
 versions, answer the next requests with 500.
 """
@@ -56,6 +57,19 @@ def make_node(name: str, zone: str = "", addresses: tuple[str, ...] = (),
                        "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
+def make_service(name: str, namespace: str, cluster_ips: tuple[str, ...] = (),
+                 ports: tuple[int, ...] = (80,)) -> dict[str, Any]:
+    """A ClusterIP Service (``cluster_ips`` empty: headless, clusterIP None)."""
+    ips = list(cluster_ips) or ["None"]
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": namespace, "uid": str(uuid.uuid4()),
+                         "resourceVersion": "0"},
+            "spec": {"type": "ClusterIP", "clusterIP": ips[0], "clusterIPs": ips,
+                     "ipFamilies": ["IPv6" if ":" in ip else "IPv4" for ip in cluster_ips],
+                     "ports": [{"port": p, "protocol": "TCP", "targetPort": p}
+                               for p in ports]}}
+
+
 def write_kubeconfig(path: Path, server: str) -> Path:
     """A kubeconfig naming ``server`` with no credentials (the double asks for none)."""
     path.write_text(f"""apiVersion: v1
@@ -75,6 +89,7 @@ class KubeApiDouble:
         self._version = 100
         self._pods: dict[str, dict[str, Any]] = {}
         self._nodes: dict[str, dict[str, Any]] = {}
+        self._services: dict[str, dict[str, Any]] = {}  # namespace/name → Service
         self._events: list[tuple[int, str, str, dict[str, Any]]] = []  # version, resource, type
         self._oldest_kept = 100  # versions older than this are "expired" (410)
         self._generation = 0  # bumped to drop open watch streams
@@ -134,6 +149,18 @@ class KubeApiDouble:
     def delete_node(self, name: str) -> None:
         self._record("DELETED", self._nodes.pop(name), "nodes")
 
+    def put_service(self, service: dict[str, Any]) -> dict[str, Any]:
+        """Add a Service, or replace it (MODIFIED: a changed ClusterIP) by namespace/name."""
+        meta = service["metadata"]
+        key = f"{meta['namespace']}/{meta['name']}"
+        kind = "MODIFIED" if key in self._services else "ADDED"
+        self._services[key] = service
+        self._record(kind, service, "services")
+        return service
+
+    def delete_service(self, namespace: str, name: str) -> None:
+        self._record("DELETED", self._services.pop(f"{namespace}/{name}"), "services")
+
     def bookmark(self) -> int:
         """Other objects changed (the version moves on) and the server sends a BOOKMARK."""
         with self._cond:
@@ -192,7 +219,7 @@ class KubeApiDouble:
                 if api.delay:
                     time.sleep(api.delay)
                 resource = parts.path.removeprefix("/api/v1/")
-                if resource not in ("pods", "nodes"):
+                if resource not in ("pods", "nodes", "services"):
                     return self._json(404, _status(404, "NotFound", f"{parts.path} not served"))
                 if api.fail_next > 0:
                     api.fail_next -= 1
@@ -202,6 +229,8 @@ class KubeApiDouble:
                     return self._watch(resource, node, int(query.get("resourceVersion") or 0),
                                        float(query.get("timeoutSeconds") or 30),
                                        query.get("allowWatchBookmarks") == "true")
+                if resource == "services":
+                    return self._json(200, api._list_services())
                 if resource == "nodes" and query.get("continue") and api.expire_next_continue:
                     api.expire_next_continue -= 1  # as kube-apiserver: HTTP 410, a Status
                     return self._json(410, _status(410, "Expired", "The provided continue "
@@ -265,6 +294,13 @@ class KubeApiDouble:
             return {"kind": "NodeList", "apiVersion": "v1", "metadata": meta,
                     "items": json.loads(json.dumps(items[start:end]))}
 
+    def _list_services(self) -> dict[str, Any]:
+        with self._cond:
+            items = [self._services[k] for k in sorted(self._services)]
+            return {"kind": "ServiceList", "apiVersion": "v1",
+                    "metadata": {"resourceVersion": str(self._version)},
+                    "items": json.loads(json.dumps(items))}
+
     def _stream(self, handler: Any, what: tuple[str, str, bool], since: int,
                 timeout: float) -> bool:
         """Send events after ``since`` until timeout (True) or a drop (False)."""
@@ -302,7 +338,7 @@ def _wanted(what: tuple[str, str, bool], resource: str, kind: str, obj: dict[str
 
 
 def _bookmark(resource: str, version: int) -> dict[str, Any]:
-    kind = {"pods": "Pod", "nodes": "Node"}[resource]
+    kind = {"pods": "Pod", "nodes": "Node", "services": "Service"}[resource]
     return {"kind": kind, "apiVersion": "v1", "metadata": {"resourceVersion": str(version)}}
 
 

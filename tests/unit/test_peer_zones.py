@@ -76,8 +76,8 @@ def test_nothing_known_still_classes_what_needs_no_zone_and_says_what_is_missing
                                   "Node watch": "no Kubernetes API"})
     assert not ok
     assert line == ("this node's zone unknown; missing: IMDS (not an EC2 instance); Node watch "
-                    "(no Kubernetes API); without zones, same_node, other_vpc, internet and "
-                    "link_local still work")
+                    "(no Kubernetes API); without zones, same_node, service, other_vpc, "
+                    "internet and link_local still work")
 
 
 def test_the_status_line_counts_what_is_used() -> None:

@@ -120,8 +120,12 @@ def test_kustomize_build_renders(rendered: dict[str, list[Manifest]], build: str
 def test_amp_build_renders_with_the_workspace_id() -> None:
     docs = _kustomize(AMP_BUILD)
     assert {d["kind"] for d in docs} == {"RuleGroupsNamespace", "AlertManagerDefinition"}
-    # ENA, pod network, agent health, control plane, eBPF, SDK rules + the Alertmanager
-    assert len(docs) == 7
+    # one RuleGroupsNamespace per rule-groups file in deploy/amp (none left out of the
+    # kustomization), plus the Alertmanager definition
+    groups = sorted(AMP_BUILD.glob("rule-groups-namespace*.yaml"))
+    assert len(groups) >= 8  # ENA, pod network, agent health, control plane, eBPF, SDK, DNS, peers
+    assert sum(d["kind"] == "RuleGroupsNamespace" for d in docs) == len(groups)
+    assert sum(d["kind"] == "AlertManagerDefinition" for d in docs) == 1
     for doc in docs:
         assert doc["spec"]["workspaceID"].startswith("ws-"), doc["metadata"]["name"]
 

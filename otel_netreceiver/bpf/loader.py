@@ -18,8 +18,9 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
+from otel_netreceiver.bpf import compose_hooks
 from otel_netreceiver.bpf.btf import Btf
-from otel_netreceiver.bpf.compose import composite_spec, conflicts, groups
+from otel_netreceiver.bpf.compose import groups
 from otel_netreceiver.bpf.features import Environment, inspect, why_unavailable
 from otel_netreceiver.bpf.programs import ProbeSpec
 from otel_netreceiver.bpf.tracefs import TracepointFormat, read_format
@@ -72,7 +73,8 @@ class BpfLoader:
         """Probe name → loaded BPF object, for every spec that loads; the rest get a reason.
 
         With ``composite``, probes sharing a tracepoint are first tried as one object
-        (bpf/compose.py; their names then map to the same object); if it does not load,
+        (bpf/compose.py), and so are the socket-hook probes (bpf/compose_hooks.py); their
+        names then map to the same object (each its own view); if it does not load,
         each is loaded alone, so a probe the kernel refuses costs only that probe. A probe in
         ``compose_alone`` goes through ``composite`` even when no other probe shares its
         tracepoints (its event handler joins its object, events/hosting.py). The BTF
@@ -81,7 +83,9 @@ class BpfLoader:
         """
         loaded: dict[str, Any] = {}
         btf: list[Btf] = []  # loaded at most once, by the first probe needing it
-        for group in groups(specs) if composite is not None else [(s,) for s in specs]:
+        plan = compose_hooks.join(groups(specs)) if composite is not None else \
+            [(s,) for s in specs]
+        for group in plan:
             joins = len(group) > 1 or any(s.name in compose_alone for s in group)
             if joins and composite is not None and self._load_composite(
                     group, composite, btf, attached, loaded):
@@ -99,20 +103,20 @@ class BpfLoader:
     def _load_composite(self, group: tuple[ProbeSpec, ...], composite: CompositeRender,
                         btf: list[Btf], attached: Attached | None,
                         loaded: dict[str, Any]) -> bool:
-        clash = conflicts(group)
+        clash = compose_hooks.conflicts_of(group)
         names = "+".join(s.name for s in group)
         if clash:
-            log.info("%s %s share a tracepoint but each declares %s: loaded one by one",
+            log.info("%s %s share a hook but each declares %s: loaded one by one",
                      self._kind, names, ", ".join(sorted(clash)))
             return False
-        spec = composite_spec(group)
+        spec = compose_hooks.spec_of(group)
         bpf, reason = self._try(spec, lambda s, f, b: composite(group, f, b), btf, attached)
         if bpf is None:
             log.warning("%s %s as one program: %s; loading each alone", self._kind, names,
                         reason)
             return False
         for member in group:
-            loaded[member.name] = bpf
+            loaded[member.name] = compose_hooks.member_view(bpf)
             self._status(member.name, "")
         self.objects[spec.name] = (spec, bpf)
         return True

@@ -1,11 +1,13 @@
 """Programs at the node's sockets: BPF_PROG_TYPE_CGROUP_SKB on the cgroup v2 root.
 
-The dns and peers probes run there: once at the sending socket and once at the receiving
-one, never for a forwarded packet. They attach through bpf_link (BPF_LINK_CREATE), which the
-kernel detaches when the link's file is closed, so a killed agent leaves nothing attached (a
-program attached with BPF_PROG_ATTACH would stay until someone detached it). Links on a
-cgroup always let other programs run too (kernel/bpf/cgroup.c, cgroup_bpf_link_attach
-attaches with BPF_F_ALLOW_MULTI), so the agent never displaces another tool's programs.
+Socket-hook probes run there: once at the sending socket and once at the receiving one,
+never for a forwarded packet; several of them are one program per direction
+(bpf/compose_hooks.py, include/sockhook.h). They attach through bpf_link
+(BPF_LINK_CREATE), which the kernel detaches when the link's file is closed, so a killed
+agent leaves nothing attached (a program attached with BPF_PROG_ATTACH would stay until
+someone detached it). Links on a cgroup always let other programs run too
+(kernel/bpf/cgroup.c, cgroup_bpf_link_attach attaches with BPF_F_ALLOW_MULTI), so the
+agent never displaces another tool's programs.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import ctypes
 import os
 import platform
 import struct
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 CGROUP_ROOTS = ("/sys/fs/cgroup/unified", "/sys/fs/cgroup")  # hybrid v1+v2, then pure v2
@@ -48,6 +50,22 @@ def link_create(prog_fd: int, target_fd: int, attach_type: int) -> int:
         errno = ctypes.get_errno()
         raise OSError(errno, f"BPF_LINK_CREATE: {os.strerror(errno)}")
     return int(fd)
+
+
+class HookMember:
+    """One probe's view of an object it shares with other socket-hook probes: its own reader
+    state (``state``), everything else the object's (tables, funcs). ``owner`` is the object
+    the collector cleans up, once."""
+
+    def __init__(self, owner: SocketHookObject) -> None:
+        self.owner = owner
+        self.state: Any = None
+
+    def __getitem__(self, name: bytes) -> Any:
+        return self.owner[name]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.owner, name)
 
 
 class SocketHookObject:
@@ -91,6 +109,11 @@ class SocketHookObject:
         """Attach or detach the cgroup programs (benchmark rounds with and without)."""
         self.attach() if on else self.detach()
 
+    def member(self) -> HookMember:
+        """A view for one probe of a composite: the readers keep their state on the object
+        they are given, and two probes' readers must not share one attribute."""
+        return HookMember(self)
+
     def __getitem__(self, name: bytes) -> Any:
         return self._bpf[name]
 
@@ -102,12 +125,23 @@ class SocketHookObject:
         self._bpf.cleanup()
 
 
-def attacher(prefix: str) -> Callable[[Any], SocketHookObject]:
-    """A ProbeSpec.finish that attaches ``prefix``'s socket programs to the cgroup v2 root."""
-    def finish(bpf: Any) -> SocketHookObject:
+@dataclass(frozen=True, slots=True)
+class SocketAttacher:
+    """A ProbeSpec.finish that attaches ``<prefix>_egress`` and ``<prefix>_ingress`` to the
+    cgroup v2 root; ``handler`` is the probe's C handler (include/sockhook.h), which the
+    composite's entries call when several socket-hook probes are one object."""
+
+    prefix: str
+    handler: str = ""
+
+    def __call__(self, bpf: Any) -> SocketHookObject:
         root = cgroup_root()
         if root is None:
             raise RuntimeError("no cgroup v2 hierarchy mounted (looked at "
                                f"{', '.join(CGROUP_ROOTS)}): the socket hooks need one")
-        return SocketHookObject(bpf, root, prefix)
-    return finish
+        return SocketHookObject(bpf, root, self.prefix)
+
+
+def attacher(prefix: str, handler: str = "") -> SocketAttacher:
+    """A ProbeSpec.finish for a socket-hook probe: its programs' prefix and C handler."""
+    return SocketAttacher(prefix, handler)

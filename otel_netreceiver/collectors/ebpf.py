@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.compose import SEPARATOR, render_composite
+from otel_netreceiver.bpf.compose_hooks import is_hook_group, render_hooks
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
 from otel_netreceiver.bpf.loader import BpfLoader, Formats, ProbeUnavailable
@@ -83,6 +84,8 @@ class CountingRender:
             own = self._offsets(spec, formats, btf)
             self.built[spec.name] = {**own, "LOST_SLOT": slot}
             offsets.update(own)
+        if is_hook_group(group):  # socket-hook probes: one program per direction
+            return render_hooks(group, formats, offsets)
         hosted = self.hosting.hosted(group, btf) if self.hosting is not None else None
         if hosted is None:
             return render_composite(group, formats, offsets)
@@ -171,8 +174,9 @@ class EbpfCollector:
     def objects(self) -> dict[str, tuple[ProbeSpec, Any]]:
         """Loaded object name (a probe's, or probes' joined by '+' when compiled together)
         → its spec (what it attaches) and bcc object (for bench/)."""
+        # a probe sharing a socket-hook object holds a view of it (its ``owner``)
         return {name: pair for name, pair in self._loader.objects.items()
-                if any(pair[1] is bpf for bpf in self._loaded.values())}
+                if any(pair[1] is getattr(bpf, "owner", bpf) for bpf in self._loaded.values())}
 
     def program_fds(self) -> dict[str, int]:
         """'object/function' → program fd of every loaded program (for bench/bench_bpf.py)."""

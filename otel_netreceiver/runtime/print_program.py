@@ -4,12 +4,14 @@ As bcc's tools print theirs with ``--ebpf``: rendering is a pure function of thi
 kernel's tracepoint formats, its BTF offsets and the configuration, so nothing is
 compiled or attached. ``NAME`` is a counting probe (collectors.ebpf.probes) or
 ``events/NAME`` for an event-record program (collectors.events.types), or ``A+B`` for the
-one program probes A and B sharing a tracepoint compile into when both are configured.
+one program probes A and B sharing a tracepoint (or both at the sockets) compile into when
+both are configured.
 """
 
 from __future__ import annotations
 
-from otel_netreceiver.bpf.compose import composite_spec, conflicts, groups
+from otel_netreceiver.bpf.compose import groups
+from otel_netreceiver.bpf.compose_hooks import conflicts_of, join, spec_of
 from otel_netreceiver.bpf.loader import BpfLoader, ProbeUnavailable, Render
 from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
 from otel_netreceiver.bpf.programs import ProbeSpec
@@ -27,10 +29,11 @@ class UnknownProgram(ValueError):
 
 
 def composites() -> dict[str, tuple[ProbeSpec, ...]]:
-    """The objects the agent compiles from probes sharing a tracepoint (bpf/compose.py),
-    named by their probes joined with '+', when all of them are configured."""
-    return {composite_spec(group).name: group for group in groups(list(PROBES.values()))
-            if len(group) > 1 and not conflicts(group)}
+    """The objects the agent compiles from probes sharing a tracepoint (bpf/compose.py) or
+    the socket hooks (bpf/compose_hooks.py), named by their probes joined with '+', when all
+    of them are configured."""
+    return {spec_of(group).name: group for group in join(groups(list(PROBES.values())))
+            if len(group) > 1 and not conflicts_of(group)}
 
 
 def program_names() -> list[str]:
@@ -47,7 +50,7 @@ def _spec_and_render(cfg: AgentConfig, name: str) -> tuple[ProbeSpec, Render]:
         return PROBES[name], CountingRender(ebpf, cookies)
     if name in composites():
         group, counting = composites()[name], CountingRender(ebpf, cookies)
-        return (composite_spec(group),
+        return (spec_of(group),
                 lambda spec, formats, btf: counting.composite(group, formats, btf))
     raise UnknownProgram(f"no probe {name!r}; known: {', '.join(program_names())}")
 

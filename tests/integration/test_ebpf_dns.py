@@ -67,12 +67,14 @@ def pods() -> Iterator[tuple[Pod, Pod]]:
         shutil.rmtree(conf, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def collector(pods: tuple[Pod, Pod]) -> Iterator[EbpfCollector]:
+# alone, and in one program with the other socket-hook probe (bpf/compose_hooks.py)
+@pytest.fixture(scope="module", params=[["dns"], ["dns", "peers"]], ids=["alone", "composite"])
+def collector(pods: tuple[Pod, Pod], request: pytest.FixtureRequest) -> Iterator[EbpfCollector]:
     server = pods[1]
     dns = DnsProbeConfig(cluster_dns=[server.pod_ip], time_sync=[server.host_ip])
-    c = EbpfCollector(EbpfConfig(probes=["dns"], dns=dns), "/proc", NoPods())
-    assert c.statuses() == {"dns": ""}, c.statuses()
+    c = EbpfCollector(EbpfConfig(probes=request.param, dns=dns), "/proc", NoPods())
+    assert c.statuses() == dict.fromkeys(request.param, ""), c.statuses()
+    assert sorted(c.objects()) == ["+".join(request.param)]
     yield c
     c.close()
 

@@ -87,8 +87,15 @@ RECORDS = PeerRecords(lambda e: SENT.append(e) or True, 5, 1000,
                       PeerNames(POD_WATCH, lambda: tuple(NODES)))
 
 
+# alone, and in one program with the other socket-hook probe (bpf/compose_hooks.py)
+@pytest.fixture(scope="module", params=[["peers"], ["dns", "peers"]], ids=["alone", "composite"])
+def probes(request: pytest.FixtureRequest) -> list[str]:
+    return request.param
+
+
 @pytest.fixture(scope="module")
-def pods() -> Iterator[dict[int, Pod]]:
+def pods(probes: list[str]) -> Iterator[dict[int, Pod]]:
+    """Made again for each set of probes: the churn test deletes one."""
     made: dict[int, Pod] = {}
     try:
         for index in (S, P1, P2, P3, P4):
@@ -107,16 +114,17 @@ def pods() -> Iterator[dict[int, Pod]]:
 
 
 @pytest.fixture(scope="module")
-def collector(pods: dict[int, Pod]) -> Iterator[EbpfCollector]:
+def collector(pods: dict[int, Pod], probes: list[str]) -> Iterator[EbpfCollector]:
     cfg = PeersConfig(subnets={"10.251.141.0/24": "zone-a", "10.251.142.0/24": "zone-a",
                                "10.251.143.0/24": "zone-b"},
                       describe_subnets=False, node_watch=False)
     zones = PeerZones(cfg, InstanceMetadata(availability_zone="zone-a"), "node-t",
                       NODE_PODS, None)
     NODE_PODS.set(pods[P3].pod_ip)
-    c = EbpfCollector(EbpfConfig(probes=["peers"]), "/proc", NoPods(), peer_table=zones.table,
+    c = EbpfCollector(EbpfConfig(probes=probes), "/proc", NoPods(), peer_table=zones.table,
                       peer_records=RECORDS)
-    assert c.statuses() == {"peers": ""}, c.statuses()
+    assert c.statuses() == dict.fromkeys(probes, ""), c.statuses()
+    assert sorted(c.objects()) == ["+".join(probes)]
     yield c
     c.close()
 

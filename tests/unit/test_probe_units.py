@@ -68,6 +68,7 @@ def test_the_generic_code_names_no_probe_and_no_event_type() -> None:
     """Per-probe behaviour lives in the probe's module, not in a name check elsewhere."""
     names = {p.name for p in REGISTERED} | set(EVENT_NAMES)
     for path in ("bpf/programs.py", "bpf/loader.py", "bpf/maps.py", "bpf/probe.py",
+                 "bpf/compose_hooks.py", "bpf/socket_hooks.py",
                  "collectors/ebpf.py", "events/programs.py", "events/model.py",
                  "events/source.py"):
         text = (PACKAGE / path).read_text()

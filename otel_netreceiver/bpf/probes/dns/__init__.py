@@ -34,7 +34,8 @@ def _dns_event(name: str) -> EventType:
 PROBE = Probe(
     "dns",
     ProbeSpec("dns", "counting.c", (Attach("skb", "kfree_skb", "dns_no_socket"),),
-              _KFREE, package=__name__, defines=defines, finish=finish),
+              _KFREE, package=__name__, headers=("sockhook.h",), defines=defines,
+              finish=finish),
     read,
     METRICS,
     default=False,

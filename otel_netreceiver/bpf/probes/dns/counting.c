@@ -380,16 +380,10 @@ static __always_inline void ll_per_second(u32 ifindex) {
     else count_lost();
 }
 
-static __always_inline void linklocal(struct __sk_buff *skb, u8 *ip, void *end, u8 service) {
+// `daddr`: the destination as include/sockhook.h parsed it (IPv4: word 0, the rest zero).
+static __always_inline void linklocal(struct __sk_buff *skb, const u32 *daddr, u8 service) {
     struct ll_route_key route = {.netns = bpf_get_netns_cookie(skb)};
-    if (ip[0] >> 4 == 4) {
-        if ((void *)(ip + 20) > end) return;
-        route.addr[0] = *(u32 *)(ip + 16);
-    } else {
-        if ((void *)(ip + 40) > end) return;
-        route.addr[0] = *(u32 *)(ip + 24); route.addr[1] = *(u32 *)(ip + 28);
-        route.addr[2] = *(u32 *)(ip + 32); route.addr[3] = *(u32 *)(ip + 36);
-    }
+    __builtin_memcpy(route.addr, daddr, 16);
     struct ll_key key = {.netns = route.netns, .service = service};
     u32 *via = ll_routes.lookup(&route);
     if (!via && service <= LL_ENI_SERVICES) {  // not resolved yet: the node's own route
@@ -416,55 +410,43 @@ static __always_inline void linklocal(struct __sk_buff *skb, u8 *ip, void *end, 
     ll_per_second(key.ifindex);
 }
 
-static __always_inline int dns_skb(struct __sk_buff *skb, u8 egress) {
-    void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-    u8 *ip = data, proto, remote, local;
-    u32 l4;
-    if (data + 24 > end)  // an IPv4 header and the ports at least
+// The socket-hook handler (include/sockhook.h parsed the IP header: `p`).
+static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *p) {
+    u8 egress = p->egress, proto = p->proto, remote, local;
+    u32 l4 = p->l3;
+    if (p->linear < 24)  // an IPv4 header and the ports at least
         return 1;
-    if (ip[0] >> 4 == 4) {
-        if ((ip[6] & 0x3F) | ip[7])  // a fragment (more fragments, or an offset)
+    if (p->version == 4) {
+        if (p->frag)  // a fragment (more fragments, or an offset)
             return 1;
-        proto = ip[9];
-        l4 = (ip[0] & 0xF) * 4;
-        u32 src = *(u32 *)(ip + 12), dst = *(u32 *)(ip + 16);
+        u32 src = p->saddr[0], dst = p->daddr[0];
         remote = egress ? SERVICE_V4(dst) : SERVICE_V4(src);
         local = egress ? SERVICE_V4(src) : SERVICE_V4(dst);
-    } else if (ip[0] >> 4 == 6) {
-        if (data + 40 > end)
-            return 1;
-        proto = ip[6];
-        l4 = 40;
-        u32 *src = (u32 *)(ip + 8), *dst = (u32 *)(ip + 24);
+    } else {
+        const u32 *src = p->saddr, *dst = p->daddr;
         remote = egress ? SERVICE_V6(dst) : SERVICE_V6(src);
         local = egress ? SERVICE_V6(src) : SERVICE_V6(dst);
-    } else {
-        return 1;
     }
     if (egress && remote >> 4)
-        linklocal(skb, ip, end, remote >> 4);
-    if ((proto != 17 && proto != 6) || l4 < 20 || l4 > 60)
+        linklocal(skb, p->daddr, remote >> 4);
+    if (!p->ports)  // TCP or UDP with its ports in reach (proto, l4 in 20..60)
         return 1;
-    u8 *ports = ip + l4;
-    if ((void *)(ports + 4) > end)
-        return 1;
-    u16 sport = (ports[0] << 8) | ports[1], dport = (ports[2] << 8) | ports[3];
+    u16 sport = p->sport, dport = p->dport;
     if (!DNS_PORT(sport) && !DNS_PORT(dport))
         return 1;
     if (proto == 17) {
         dns_message(skb, l4 + 8, egress, T_UDP, sport, dport, remote, local);
         return 1;
     }
-    if ((void *)(ports + 13) > end)
+    if (!p->l4)  // the TCP data offset is not in reach
         return 1;
-    u32 payload = l4 + (ports[12] >> 4) * 4;
+    u32 payload = l4 + p->l4;
     if (skb->len >= payload + 14)  // a segment that starts with a length-prefixed message
         dns_message(skb, payload + 2, egress, T_TCP, sport, dport, remote, local);
     return 1;
 }
 
-int dns_egress(struct __sk_buff *skb) { return dns_skb(skb, 1); }
-int dns_ingress(struct __sk_buff *skb) { return dns_skb(skb, 0); }
+SOCKET_HOOK(dns, dns_skb)
 
 #ifdef NO_SOCKET_REASON
 // A datagram no socket took (classic tracepoint: the reason is in the record, so every other

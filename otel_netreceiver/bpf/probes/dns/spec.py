@@ -3,7 +3,8 @@
 Rendering is pure (configuration and tracepoint format → #defines): the DNS ports and
 service addresses become compare chains in C macros, so the per-packet filter needs no map
 lookup. Attachment: two BPF_PROG_TYPE_CGROUP_SKB programs (dns_egress, dns_ingress) on the
-cgroup v2 root through bpf_link (bpf/socket_hooks.py says why).
+cgroup v2 root through bpf_link (bpf/socket_hooks.py says why), or, with other socket-hook
+probes on, its handler dns_skb in their shared programs (bpf/compose_hooks.py).
 """
 
 from __future__ import annotations
@@ -106,4 +107,6 @@ def event_defines(formats: Formats, config: Any) -> dict[str, Any]:
 
 
 event_finish = attacher("dnsev")  # the event program's socket programs
-finish = attacher("dns")  # ProbeSpec.finish: the socket programs on the cgroup v2 root
+# ProbeSpec.finish: the socket programs on the cgroup v2 root, or dns_skb called by the
+# composite's entries when another socket-hook probe is on (bpf/compose_hooks.py)
+finish = attacher("dns", "dns_skb")

@@ -17,8 +17,8 @@ from otel_netreceiver.bpf.programs import ProbeSpec
 
 PROBE = Probe(
     "peers",
-    ProbeSpec("peers", "counting.c", (), package=__name__, defines=defines, text=text,
-              finish=finish),
+    ProbeSpec("peers", "counting.c", (), package=__name__, headers=("sockhook.h",),
+              defines=defines, text=text, finish=finish),
     read,
     METRICS,
     default=False,

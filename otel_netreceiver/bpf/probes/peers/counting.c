@@ -29,6 +29,15 @@ PEER_TABLE
 struct peer_key { u64 netns; u8 peer_class; u8 zone; u8 egress; u8 pad[5]; };
 struct peer_val { u64 packets; u64 bytes; };
 BPF_PERCPU_HASH(peer_counts, struct peer_key, struct peer_val, PEER_COUNTS_MAX);
+// The last peer address each namespace classed on this CPU (a slot per namespace cookie
+// modulo PEER_CACHE_SLOTS) and its answer: a flow sends and receives runs of packets to and
+// from one peer, so most packets skip the trie (a slot per namespace, not one per CPU: the
+// two ends of a flow within the node run on one CPU, each with its own peer). peer_gen[0] is
+// the table's generation, which user space bumps after each rewrite of peer_table
+// (bpf/probes/peers/spec.py); an entry of an older generation is not used.
+struct peer_cache { u32 addr[4]; u32 gen; u8 peer_class; u8 zone; u8 valid; u8 pad; };
+BPF_PERCPU_ARRAY(peer_last, struct peer_cache, PEER_CACHE_SLOTS);
+BPF_ARRAY(peer_gen, u32, 1);
 
 // Per-peer counts for the top-peer log records (peers/records.py), only with
 // collectors.ebpf.peers_top > 0: bytes and packets by (namespace, peer address, direction),
@@ -56,53 +65,60 @@ static __always_inline void peer_top_count(struct peer_key *pk, const u8 *addr, 
 }
 #endif
 
-static __always_inline int peer_skb(struct __sk_buff *skb, u8 egress) {
-    void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-    u8 *ip = data, proto;
-    u32 l3;
+// The peer's class and zone: the per-CPU cache when it holds this address under the table's
+// current generation, else the trie (and the cache takes its answer). The generation is read
+// before the trie, so an answer from before a rewrite is stored under the old generation.
+static __always_inline void peer_class_of(const u32 *addr, struct peer_key *key) {
+    u32 zero = 0, slot = key->netns & (PEER_CACHE_SLOTS - 1);
+    u32 *gen = peer_gen.lookup(&zero);
+    struct peer_cache *c = peer_last.lookup(&slot);
+    if (!gen || !c)
+        return;
+    u32 now = *gen;
+    if (c->valid && c->gen == now && c->addr[0] == addr[0] && c->addr[1] == addr[1]
+        && c->addr[2] == addr[2] && c->addr[3] == addr[3]) {
+        key->peer_class = c->peer_class;
+        key->zone = c->zone;
+        return;
+    }
     struct peer_table_key lk = {.prefixlen = 128};
-    if (data + 20 > end)
-        return 1;
-    if (ip[0] >> 4 == 4) {
-        *(u32 *)(lk.addr + 8) = 0xFFFF0000;  // ::ffff:a.b.c.d (bytes 00 00 ff ff, little end)
-        *(u32 *)(lk.addr + 12) = egress ? *(u32 *)(ip + 16) : *(u32 *)(ip + 12);
-        l3 = (ip[0] & 0xF) * 4;
-        proto = ip[9];
-    } else if (ip[0] >> 4 == 6) {
-        if (data + 40 > end)
-            return 1;
-        if (egress)
-            __builtin_memcpy(lk.addr, ip + 24, 16);
-        else
-            __builtin_memcpy(lk.addr, ip + 8, 16);
-        l3 = 40;
-        proto = ip[6];
+    __builtin_memcpy(lk.addr, addr, 16);
+    struct peer_table_value *v = peer_table.lookup(&lk);
+    key->peer_class = v ? v->peer_class : PEER_INTERNET;
+    key->zone = v ? v->zone : 0;
+    __builtin_memcpy(c->addr, addr, 16);
+    c->gen = now;
+    c->peer_class = key->peer_class;
+    c->zone = key->zone;
+    c->valid = 1;
+}
+
+// The socket-hook handler (include/sockhook.h parsed the IP header: `p`).
+static __always_inline int peer_skb(struct __sk_buff *skb, const struct skb_pkt *p) {
+    u8 egress = p->egress, proto = p->proto;
+    u32 l3 = p->l3;
+    u32 addr[4] = {};
+    if (p->version == 4) {  // ::ffff:a.b.c.d (bytes 00 00 ff ff, little end)
+        addr[2] = 0xFFFF0000;
+        addr[3] = egress ? p->daddr[0] : p->saddr[0];
     } else {
-        return 1;
+        __builtin_memcpy(addr, egress ? p->daddr : p->saddr, 16);
     }
     struct peer_key key = {.netns = bpf_get_netns_cookie(skb), .egress = egress};
-    if (skb->ifindex == LOOPBACK_IFINDEX) {
+    if (skb->ifindex == LOOPBACK_IFINDEX)
         key.peer_class = PEER_SAME_POD;
-    } else {
-        struct peer_table_value *c = peer_table.lookup(&lk);
-        if (c) {
-            key.peer_class = c->peer_class;
-            key.zone = c->zone;
-        }
-    }
+    else
+        peer_class_of(addr, &key);
     u32 segs = skb->gso_segs, bytes = skb->len;
     if (segs > 1) {  // headers of the segments the aggregate does not carry
-        u32 l4 = proto == 17 ? 8 : 0;
-        u8 *th = ip + (l3 & 0x3F);
-        if (proto == 6 && (void *)(th + 13) <= end)
-            l4 = (th[12] >> 4) * 4;
+        u32 l4 = proto == 17 ? 8 : proto == 6 ? p->l4 : 0;
         bytes += (segs - 1) * (l3 + l4);
     } else {
         segs = 1;
     }
 #ifdef PEER_TOP_MAX
     if (key.peer_class != PEER_SAME_POD)
-        peer_top_count(&key, lk.addr, segs, bytes);
+        peer_top_count(&key, (const u8 *)addr, segs, bytes);
 #endif
     struct peer_val *v = peer_counts.lookup(&key);
     if (v) {
@@ -116,5 +132,4 @@ static __always_inline int peer_skb(struct __sk_buff *skb, u8 egress) {
     return 1;
 }
 
-int peers_egress(struct __sk_buff *skb) { return peer_skb(skb, 1); }
-int peers_ingress(struct __sk_buff *skb) { return peer_skb(skb, 0); }
+SOCKET_HOOK(peers, peer_skb)

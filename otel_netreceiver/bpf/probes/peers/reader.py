@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from otel_netreceiver.bpf.probes.peers.spec import GENERATION, TABLE, bump_generation
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, with_attrs
 from otel_netreceiver.model import Attributes, Point
 from otel_netreceiver.netns.bpfkeys import LIVE
@@ -68,8 +69,9 @@ class ZoneNumbers:
 class PeersReader:
     """The installed table and the zone numbers, kept on the loaded object between cycles."""
 
-    def __init__(self, peer_map: PeerMap) -> None:
+    def __init__(self, peer_map: PeerMap, generation: Any = None) -> None:
         self.map = peer_map
+        self.generation = generation  # the program's peer_gen (spec.py bump_generation)
         self.zones = ZoneNumbers()
         self._synced: PeerTable | None = None  # the source's last table, as given
 
@@ -77,6 +79,8 @@ class PeersReader:
         table = source() if source is not None else _NO_ZONES
         if table is not self._synced:
             self.map.sync(self.zones.renumber(table))
+            if self.generation is not None:  # the per-CPU caches answer from the new trie
+                bump_generation(self.generation)
             self._synced = table
 
     def __call__(self, maps: ProbeMaps) -> list[Point]:
@@ -133,7 +137,7 @@ def take(table: Any) -> list[tuple[Any, Any]]:
 def read(maps: ProbeMaps) -> list[Point]:
     """Probe.read: the reader's state lives on the loaded object (one per collector)."""
     if maps.bpf.state is None:
-        maps.bpf.state = PeersReader(PeerMap(maps.table("peer_table")))
+        maps.bpf.state = PeersReader(PeerMap(maps.table(TABLE)), maps.table(GENERATION))
     return maps.bpf.state(maps)
 
 

@@ -1,0 +1,119 @@
+"""Socket-hook probes compiled into one program per direction (docs/architecture.md,
+Per-packet budget, rule 2, for cgroup_skb).
+
+A probe whose ``ProbeSpec.finish`` is a ``SocketAttacher`` (bpf/socket_hooks.py) runs at
+every packet end of every local socket, so two such probes loaded alone cost two
+invocations per packet end and parse the IP header twice. ``join`` puts every such probe
+of the configuration into one group; ``render_hooks`` makes one object of it: the shared
+headers and #defines once (with SOCKET_HOOK_COMPOSITE, so each probe's ``SOCKET_HOOK``
+makes no programs of its own), each probe's text in its own ``lost`` slot, and one egress
+and one ingress entry (``onr_sock_egress``, ``onr_sock_ingress``) that parse the IP header
+once (include/sockhook.h ``skb_pkt_parse``) and call each probe's handler in configuration
+order. A member's tracepoint programs (its ``attach``) stay in the object as they are.
+The loader tries the composite first and loads each probe alone if it fails
+(bpf/loader.py). Pure except ``member_view``; no probe is named here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from otel_netreceiver.bpf.compose import SEPARATOR, composite_spec, conflicts
+from otel_netreceiver.bpf.programs import Formats, ProbeSpec, body, prelude
+from otel_netreceiver.bpf.socket_hooks import SocketAttacher
+
+HEADER = "sockhook.h"  # the parser and SOCKET_HOOK: include-guarded, shared by design
+ENTRY = "onr_sock"  # the composite's programs: onr_sock_egress, onr_sock_ingress
+
+
+def hook_of(spec: ProbeSpec) -> SocketAttacher | None:
+    return spec.finish if isinstance(spec.finish, SocketAttacher) else None
+
+
+def is_hook_group(group: Sequence[ProbeSpec]) -> bool:
+    return len(group) > 1 and all(hook_of(s) is not None for s in group)
+
+
+def join(groups: Sequence[tuple[ProbeSpec, ...]]) -> list[tuple[ProbeSpec, ...]]:
+    """``groups`` (bpf/compose.py: each probe with a finish hook alone) with the socket-hook
+    probes as one group, at the first one's position."""
+    hooked = tuple(g[0] for g in groups if len(g) == 1 and hook_of(g[0]) is not None)
+    if len(hooked) < 2:
+        return list(groups)
+    out: list[tuple[ProbeSpec, ...]] = []
+    for group in groups:
+        if len(group) == 1 and group[0] in hooked:
+            if group[0] is hooked[0]:
+                out.append(hooked)
+            continue
+        out.append(group)
+    return out
+
+
+def hook_conflicts(group: Sequence[ProbeSpec]) -> set[str]:
+    """What keeps the group from being one object: names two probes both declare (the parser
+    header excepted: it declares no map), a tracepoint two probes attach to (each keeps
+    its own program there), a probe without a handler for the entries to call."""
+    clash = conflicts(group) - {f"header {HEADER}"}
+    seen: dict[tuple[str, str], str] = {}
+    for spec in group:
+        hook = hook_of(spec)
+        if hook is None or not hook.handler:
+            clash.add(f"{spec.name}: no socket-hook handler")
+        for a in spec.attach:
+            if seen.setdefault((a.category, a.event), spec.name) != spec.name:
+                clash.add(f"tracepoint {a.category}:{a.event}")
+    return clash
+
+
+def hook_spec(group: Sequence[ProbeSpec]) -> ProbeSpec:
+    """What the loader needs of the composite: a name, each member's tracepoint programs,
+    and the finish that attaches the two entries."""
+    return ProbeSpec(SEPARATOR.join(s.name for s in group), "",
+                     tuple(a for s in group for a in s.attach),
+                     needs_btf=any(s.needs_btf for s in group),
+                     headers=tuple(dict.fromkeys(h for s in group for h in s.headers)),
+                     finish=SocketAttacher(ENTRY))
+
+
+def spec_of(group: Sequence[ProbeSpec]) -> ProbeSpec:
+    """The composite spec of any group ``join`` returns: socket hooks or one tracepoint."""
+    return hook_spec(group) if is_hook_group(group) else composite_spec(group)
+
+
+def conflicts_of(group: Sequence[ProbeSpec]) -> set[str]:
+    """Why ``group`` (from ``join``) cannot be one object; empty when it can."""
+    return hook_conflicts(group) if is_hook_group(group) else conflicts(group)
+
+
+def _entries(group: Sequence[ProbeSpec]) -> str:
+    calls = "".join(f"    {hook.handler}(skb, &p);\n" for hook in map(hook_of, group)
+                    if hook is not None)
+    return "\n".join(
+        f"int {ENTRY}_{side}(struct __sk_buff *skb) {{\n    struct skb_pkt p;\n"
+        f"    if (!skb_pkt_parse(skb, {egress}, &p))\n        return 1;\n{calls}    return 1;\n}}\n"
+        for side, egress in (("egress", 1), ("ingress", 0)))
+
+
+def render_hooks(group: Sequence[ProbeSpec], formats: Formats,
+                 offsets: Mapping[str, Any]) -> str:
+    """One object for ``group`` (the module docstring); ``offsets`` holds every member's
+    #defines (they agree where they overlap: one kernel, one configuration)."""
+    missing = [s.name for s in group if HEADER not in s.headers]
+    if missing:
+        raise ValueError(f"socket-hook probes {missing} do not include {HEADER}")
+    parts = [prelude(tuple(group), {**offsets, "LOST_SLOTS": len(group),
+                                    "SOCKET_HOOK_COMPOSITE": 1})]
+    for slot, spec in enumerate(group):
+        parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n"
+                     f"{body(spec, formats, offsets)}\n#undef LOST_SLOT\n")
+    parts.append(_entries(group))
+    return "\n".join(parts)
+
+
+def member_view(bpf: Any) -> Any:
+    """What the collector hands one member's reader: its own view where the object offers
+    one (SocketHookObject.member: per-probe reader state), else the object itself."""
+    member = getattr(type(bpf), "member", None)
+    return bpf.member() if member is not None else bpf

@@ -1,0 +1,104 @@
+"""Socket-hook probes as one program per direction: grouping and rendering, without a kernel."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+from otel_netreceiver.bpf.compose import groups
+from otel_netreceiver.bpf.compose_hooks import (
+    ENTRY,
+    hook_conflicts,
+    hook_spec,
+    is_hook_group,
+    join,
+    render_hooks,
+)
+from otel_netreceiver.bpf.probes import PROBES
+from otel_netreceiver.bpf.programs import Attach, render
+from otel_netreceiver.bpf.socket_hooks import SocketAttacher
+from otel_netreceiver.bpf.tracefs import parse_format
+from otel_netreceiver.collectors.ebpf import CountingRender
+from otel_netreceiver.config.schema import EbpfConfig
+
+DATA = Path(__file__).parent.parent / "data" / "tracefs"
+FORMATS = {("skb", "kfree_skb"): parse_format((DATA / "skb_kfree_skb.format").read_text(),
+                                              "kfree_skb")}
+
+
+def _names(found: list[tuple]) -> list[list[str]]:
+    return [[s.name for s in group] for group in found]
+
+
+def _hooked() -> list:
+    return [p for p in PROBES.values() if isinstance(p.finish, SocketAttacher)]
+
+
+def test_every_socket_hook_probe_joins_one_group_at_the_first_ones_place() -> None:
+    specs = [PROBES[n] for n in ("packetloss", "peers", "tcpreset", "dns", "tcptwrcv")]
+    assert _names(join(groups(specs))) == [["packetloss", "tcptwrcv"], ["peers", "dns"],
+                                           ["tcpreset"]]
+    # one socket-hook probe alone is loaded as it always was
+    alone = [PROBES[n] for n in ("packetloss", "dns")]
+    assert _names(join(groups(alone))) == [["packetloss"], ["dns"]]
+    assert is_hook_group((PROBES["dns"], PROBES["peers"]))
+    assert not is_hook_group((PROBES["packetloss"], PROBES["tcptwrcv"]))
+
+
+def test_the_parser_header_is_shared_but_a_shared_tracepoint_or_no_handler_is_not() -> None:
+    dns, peers = PROBES["dns"], PROBES["peers"]
+    assert hook_conflicts((dns, peers)) == set()
+    twice = dataclasses.replace(peers, attach=(Attach("skb", "kfree_skb", "other_drop"),))
+    assert hook_conflicts((dns, twice)) == {"tracepoint skb:kfree_skb"}
+    bare = dataclasses.replace(peers, finish=SocketAttacher("peers"))
+    assert hook_conflicts((dns, bare)) == {"peers: no socket-hook handler"}
+
+
+def test_the_composite_keeps_each_probes_tracepoints_and_attaches_two_entries() -> None:
+    spec = hook_spec((PROBES["dns"], PROBES["peers"]))
+    assert spec.name == "dns+peers"
+    assert [a.function for a in spec.attach] == ["dns_no_socket"]
+    assert spec.finish == SocketAttacher(ENTRY) and spec.headers == ("sockhook.h",)
+
+
+def test_one_egress_and_one_ingress_program_parse_once_and_call_every_handler() -> None:
+    group = (PROBES["dns"], PROBES["peers"])
+    renderer = CountingRender(EbpfConfig(probes=["dns", "peers"]), by_cookie=False)
+    text = renderer.composite(group, FORMATS, None)
+    offsets = {k: v for k, v in {**renderer.built["dns"], **renderer.built["peers"]}.items()
+               if k != "LOST_SLOT"}
+    assert text == render_hooks(group, FORMATS, offsets)
+    # the programs: the two entries and dns's tracepoint program (#ifdef, #else), no
+    # per-probe hook program
+    programs = re.findall(r"^int (\w+)\(", text, re.M)
+    assert set(programs) == {"dns_no_socket", "onr_sock_egress", "onr_sock_ingress"}
+    assert "#define SOCKET_HOOK_COMPOSITE 1" in text
+    assert text.index("#define SOCKET_HOOK_COMPOSITE") < text.index("#ifdef SOCKET_HOOK_COMPOSITE")
+    assert text.count("static __always_inline int skb_pkt_parse(") == 1
+    for side, egress in (("egress", 1), ("ingress", 0)):
+        entry = text[text.index(f"int onr_sock_{side}("):].split("\n}\n")[0]
+        assert entry.count("skb_pkt_parse(") == 1 and f"skb_pkt_parse(skb, {egress}, &p)" in entry
+        assert entry.index("dns_skb(skb, &p);") < entry.index("peer_skb(skb, &p);")
+    # each probe's maps count their failures in its own slot of the lost map
+    assert renderer.built["dns"]["LOST_SLOT"] == 0 and renderer.built["peers"]["LOST_SLOT"] == 1
+    assert "#define LOST_SLOTS 2" in text
+    first, second = text.index("#define LOST_SLOT 0"), text.index("#define LOST_SLOT 1")
+    assert first < text.index("dns_counts.update") < second < text.index("peer_counts.update")
+
+
+def test_alone_a_probe_makes_its_own_two_programs_from_the_same_handler() -> None:
+    renderer = CountingRender(EbpfConfig(probes=["peers"]), by_cookie=False)
+    text = renderer(PROBES["peers"], FORMATS, None)
+    assert "#define SOCKET_HOOK_COMPOSITE" not in text
+    assert text.rstrip().endswith("SOCKET_HOOK(peers, peer_skb)")
+    assert text == render(PROBES["peers"], FORMATS, {**renderer.built["peers"]})
+
+
+def test_every_socket_hook_probe_names_a_handler_its_c_defines() -> None:
+    for spec in _hooked():
+        handler = spec.finish.handler
+        assert f"SOCKET_HOOK({spec.finish.prefix}, {handler})" in render(
+            spec, FORMATS, CountingRender(EbpfConfig(probes=[spec.name]), False)._offsets(
+                spec, FORMATS, None))
+        assert "sockhook.h" in spec.headers

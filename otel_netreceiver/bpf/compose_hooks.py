@@ -88,11 +88,14 @@ def conflicts_of(group: Sequence[ProbeSpec]) -> set[str]:
 
 
 def _entries(group: Sequence[ProbeSpec]) -> str:
-    calls = "".join(f"    {hook.handler}(skb, &p);\n" for hook in map(hook_of, group)
-                    if hook is not None)
+    """The two programs: parse, copy the header to the per-CPU scratch slot
+    (include/sockhook.h says why), call each handler with it."""
+    calls = "".join(f"    {h.handler}(skb, p);\n" for h in map(hook_of, group) if h is not None)
     return "\n".join(
-        f"int {ENTRY}_{side}(struct __sk_buff *skb) {{\n    struct skb_pkt p;\n"
-        f"    if (!skb_pkt_parse(skb, {egress}, &p))\n        return 1;\n{calls}    return 1;\n}}\n"
+        f"int {ENTRY}_{side}(struct __sk_buff *skb) {{\n    struct skb_pkt parsed;\n"
+        f"    u32 zero = 0;\n    struct skb_pkt *p = skb_pkt_scratch.lookup(&zero);\n"
+        f"    if (!p || !skb_pkt_parse(skb, {egress}, &parsed))\n        return 1;\n"
+        f"    __builtin_memcpy(p, &parsed, sizeof(parsed));\n{calls}    return 1;\n}}\n"
         for side, egress in (("egress", 1), ("ingress", 0)))
 
 

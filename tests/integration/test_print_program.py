@@ -36,8 +36,9 @@ def test_every_program_renders_with_this_kernels_offsets_or_says_why() -> None:
                  else [PROBES[member] for member in name.split("+")])
         for attach in (a for spec in specs for a in spec.attach):  # each handler is in the text
             assert f" {attach.function}(" in text, (name, attach.function)
-        if "+" in name:  # one entry per tracepoint calls every member's handler
-            assert re.search(r"^int onr_\w+\(void \*args\) \{", text, re.M), name
+        if "+" in name:  # one entry per tracepoint (or socket hook) calls every member's
+            assert re.search(r"^int onr_\w+\((void \*args|struct __sk_buff \*skb)\) \{",
+                             text, re.M), name
         assert "#define TIMING_SAMPLE" in text, name  # rendered defines, not the template
 
 

@@ -11,7 +11,7 @@ includes the two clock reads the statistics add, so "empty" is that overhead, no
 medians of three rounds. The workload figure is bench/bench_workload.py's; this one says
 which part of the body costs what.
 
-    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_drop_path.py
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_drop_path.py [--alternate]
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ MAPS = """
 struct args { u64 pad; u64 skbaddr; u64 location; u64 rx_sk; u16 protocol; u16 p2; u32 reason; };
 struct drop_key { u64 location; u64 netns; u32 reason; u32 pad; };
 BPF_PERCPU_HASH(drops, struct drop_key, u64, 16384);
-struct run { struct drop_key key; u64 count; };
-BPF_PERCPU_ARRAY(last, struct run, 1);
+struct drop_slot { u64 seq; struct drop_key key; u64 pending; };
+BPF_PERCPU_ARRAY(drop_last, struct drop_slot, 1);
 struct ev_win { u64 start; u64 used; u64 jiffy; };
 BPF_PERCPU_ARRAY(ev_window, struct ev_win, 16);
 BPF_PERCPU_ARRAY(ev_suppressed, u64, 16);
@@ -43,14 +43,17 @@ NETNS = "u64 sk = a->rx_sk; u64 ns = sk ? netns_key_of_sock(sk) : netns_key_of_s
 HASH = """struct drop_key key = {}; key.location = a->location; key.reason = a->reason;
 key.netns = ns; u64 one = 1, *v = drops.lookup(&key); if (v) (*v)++;
 else drops.update(&key, &one);"""
-# a per-CPU slot with the last key and its pending count, flushed when the key changes
-RUN = """u32 z = 0; struct run *s = last.lookup(&z); if (!s) return 0;
-u64 loc = a->location; u32 r = a->reason;
-if (s->key.location == loc && s->key.netns == ns && s->key.reason == r) {
-    s->count++; return 0; }
-if (s->count) { u64 *v = drops.lookup(&s->key); if (v) *v += s->count;
-    else drops.update(&s->key, &s->count); }
-s->key.location = loc; s->key.netns = ns; s->key.reason = r; s->count = 1;"""
+# packetloss/counting.c since branch drop-slot: a per-CPU slot with the last key and its
+# pending count, changed inside a sequence count (two ordered fetch-adds), flushed to the
+# hash when the key changes
+RUN = """struct drop_key key = {}; key.location = a->location; key.reason = a->reason;
+key.netns = ns; u32 z = 0; struct drop_slot *s = drop_last.lookup(&z); if (!s) return 0;
+if (s->pending && s->key.location == key.location && s->key.netns == key.netns
+    && s->key.reason == key.reason) { s->pending++; return 0; }
+struct drop_key old = s->key; u64 p = s->pending;
+u64 seq = __sync_fetch_and_add(&s->seq, 1); s->key = key; s->pending = 1;
+if (__sync_fetch_and_add(&s->seq, 1) != seq + 1) return 0;
+if (p) { u64 *v = drops.lookup(&old); if (v) *v += p; else drops.update(&old, &p); }"""
 BUDGET_CLOCK = """u32 t = 13; struct ev_win *w = ev_window.lookup(&t); if (!w) return 0;
 u64 now = bpf_ktime_get_ns(); if (now - w->start >= 1000000000ULL) { w->start = now;
 w->used = 0; } if (w->used >= 100) { u64 *c = ev_suppressed.lookup(&t); if (c) (*c)++;
@@ -64,12 +67,12 @@ VARIANTS = {
     "empty": "",
     "namespace key (3 reads)": NETNS + " if (ns == 1) return 1;",
     "+ per-CPU hash count": NETNS + HASH,
-    "+ last-key slot instead": NETNS + RUN,
+    "+ last-key slot instead (now)": NETNS + RUN,
     "budget, clock every drop": BUDGET_CLOCK,
     "budget, clock every tick": BUDGET_TICK,
-    "hash + budget/clock (before)": NETNS + HASH + BUDGET_CLOCK,
-    "hash + budget/tick (now)": NETNS + HASH + BUDGET_TICK,
-    "slot + budget/tick": NETNS + RUN + BUDGET_TICK,
+    "hash + budget/clock (older)": NETNS + HASH + BUDGET_CLOCK,
+    "hash + budget/tick (before)": NETNS + HASH + BUDGET_TICK,
+    "slot + budget/tick (now)": NETNS + RUN + BUDGET_TICK,
 }
 
 
@@ -81,14 +84,21 @@ def run_time(bpf: Any) -> tuple[int, int]:
 
 
 def main() -> None:
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alternate", action="store_true",
+                        help="alternate IPv4 and IPv6 datagrams (two drop sites): every drop "
+                             "changes the key, the last-key slot's worst case")
+    args = parser.parse_args()
     from bcc import BPF
 
     offsets = {**kernel_offsets(Btf.load("/sys/kernel/btf/vmlinux")), "NETNS_BY_COOKIE": 1}
     prelude = "".join(f"#define {k} {v}\n" for k, v in offsets.items()) + header("netns.h")
     programs = {name: BPF(text=(prelude + MAPS + "int fn(struct args *a) {" + body
                                 + " return 0; }").encode()) for name, body in VARIANTS.items()}
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    targets = ([(v4, ("127.0.0.1", 9)), (v6, ("::1", 9))] if args.alternate
+               else [(v4, ("127.0.0.1", 9))])
     results: dict[str, list[float]] = {name: [] for name in VARIANTS}
     previous = STATS.read_text().strip()
     STATS.write_text("1\n")
@@ -97,14 +107,16 @@ def main() -> None:
             for name, bpf in programs.items():
                 bpf.attach_tracepoint(tp=b"skb:kfree_skb", fn_name=b"fn")
                 ns0, runs0 = run_time(bpf)
-                for _ in range(DROPS):
-                    sock.sendto(b"x", ("127.0.0.1", 9))
+                for i in range(DROPS):
+                    sock, address = targets[i % len(targets)]
+                    sock.sendto(b"x", address)
                 ns1, runs1 = run_time(bpf)
                 bpf.detach_tracepoint(b"skb:kfree_skb")
                 results[name].append((ns1 - ns0) / max(1, runs1 - runs0))
     finally:
         STATS.write_text(previous + "\n")
-    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}"
+          f"{'  (keys alternating)' if args.alternate else ''}")
     print(f"{'variant on skb:kfree_skb':<30} {'ns/drop':>8}  (rounds)")
     for name, values in results.items():
         print(f"{name:<30} {statistics.median(values):>8.1f}  "

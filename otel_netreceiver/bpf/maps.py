@@ -30,8 +30,12 @@ class ProbeMaps:
                  symbol: Callable[[int], str], config: Any,
                  built: Mapping[str, Any],
                  peer_table: Callable[[], PeerTable] | None = None,
-                 peer_records: PeerRecords | None = None) -> None:
+                 peer_records: PeerRecords | None = None,
+                 memo: dict[Any, Any] | None = None) -> None:
         self.bpf, self.live, self._formats = bpf, live, formats
+        # what the probe's reader keeps from one read to the next of the same loaded object
+        # (packetloss: the largest totals exported, so a series never goes down)
+        self.memo: dict[Any, Any] = memo if memo is not None else {}
         # the peer table of now (the agent's zone sources), for the probe that classes by peer
         self.peer_table = peer_table
         self.peer_records = peer_records  # where its top peers go as log records (or None)
@@ -63,6 +67,11 @@ class ProbeMaps:
         """(key fields..., count) of a per-namespace map's live entries."""
         return [(*(getattr(key, f) for f in fields), total(value))
                 for key, value in self.live_items(name)]
+
+    def per_cpu(self, name: str, index: int = 0) -> list[Any]:
+        """One entry of a per-CPU array: its value on each possible CPU."""
+        table = self.table(name)
+        return list(table[table.Key(index)])
 
     def enum(self, category: str, event: str, field: str) -> dict[int, str]:
         """A tracepoint field's enum names from this kernel's format file (drop reasons)."""

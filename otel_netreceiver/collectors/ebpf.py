@@ -127,11 +127,13 @@ class EbpfCollector:
             self._symbols.table()  # read now, never on the first drop a question reads
         # what the programs were built with, for the readers
         self._built, self._by_cookie = renderer.built, renderer.by_cookie
+        self._memos: dict[str, dict] = {}  # per loaded object: what its reader keeps
 
     # --- reading ------------------------------------------------------------------
     def _maps(self, name: str, bpf: Any, live: KeyJoin) -> ProbeMaps:
         return ProbeMaps(bpf, live, self._formats, self._symbols.name, self._config,
-                         self._built.get(name, {}), self._peer_table, self._peer_records)
+                         self._built.get(name, {}), self._peer_table, self._peer_records,
+                         self._memos.setdefault(name, {}))
 
     def collect(self) -> Collection:
         live = KeyJoin(self._resolver, self._by_cookie)

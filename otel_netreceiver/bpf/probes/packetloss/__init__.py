@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from otel_netreceiver.bpf.probe import EventType, MetricRow, Probe
+from otel_netreceiver.bpf.probes.packetloss.slots import drop_totals
 from otel_netreceiver.bpf.programs import Attach, ProbeSpec, StructSpec
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, with_attrs
 from otel_netreceiver.model import Kind, Point, attrs
@@ -45,9 +46,9 @@ def site_points(items: Iterable[tuple[int, int, int]], reasons: Mapping[int, str
 
 def read(maps: ProbeMaps) -> list[Point]:
     reasons = maps.enum("skb", "kfree_skb", "reason")
-    rows = maps.netns_items("drops", ("location", "netns", "reason"))
-    drops = [(netns, reason, count) for _, netns, reason, count in rows]
-    sites = [(location, reason, count) for location, _, reason, count in rows]
+    totals = drop_totals(maps)  # the hash plus the per-CPU last-key slots (slots.py)
+    drops = [(netns, reason, count) for (_, netns, reason), count in totals.items()]
+    sites = [(location, reason, count) for (location, _, reason), count in totals.items()]
     return drop_points(drops, reasons, maps.labels) + site_points(sites, reasons, maps.symbol)
 
 

@@ -42,7 +42,7 @@ from otel_netreceiver.k8s.directory import NoPods
 from tests.support.dns_tools import Dnsmasq
 from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
 from tests.support.sdk_node import link_pods
-from tests.support.tools import require_tool
+from tests.support.tools import require_tool, stop_bpftrace
 
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 CLIENT, RESOLVER = 75, 76
@@ -167,8 +167,7 @@ def cost(client: Pod, resolver: Pod, seconds: float, queries: Path, packets: int
     finally:
         STATS.write_text("0\n")
         for proc in tracers.values():
-            proc.send_signal(2)
-            proc.communicate(timeout=30)
+            stop_bpftrace(proc)
         collector.close()
 
 

@@ -12,9 +12,7 @@ configures as Amazon Time Sync (B's node-side address: nothing leaves the machin
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import struct
 import subprocess
 import sys
@@ -30,9 +28,9 @@ from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig
 from otel_netreceiver.dns import message
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
-from tests.integration.test_ebpf_probes import REASON, _wait_for_line
-from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
-from tests.support.sdk_node import link_pods
+from tests.integration.test_ebpf_probes import REASON
+from tests.support.dns_pods import client_and_resolver, start_dns_server
+from tests.support.pods import Pod
 
 pytestmark = pytest.mark.root
 if REASON:
@@ -46,25 +44,10 @@ QUERIES = ["ok.test/A/udp/2", "ok.test/A/udp/2", "ok.test/A/udp/2", "ok.test/AAA
            "drop.test/A/udp/1.2"]
 
 
-def _netns_name(index: int) -> str:
-    return f"onrpod{os.getpid() % 1000}x{index}"  # as tests/support/pods.py names it
-
-
 @pytest.fixture(scope="module")
-def pods() -> Iterator[tuple[Pod, Pod]]:
-    # written before the pod's first process starts: `ip netns exec` bind-mounts it
-    conf = Path("/etc/netns") / _netns_name(CLIENT)
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "resolv.conf").write_text(f"nameserver 10.251.{SERVER}.2\noptions timeout:1\n")
-    made = []
-    try:
-        made = [create_pod(CLIENT), create_pod(SERVER, "systemd")]
-        link_pods(made)
-        yield made[0], made[1]
-    finally:
-        for pod in made:
-            destroy_pod(pod)
-        shutil.rmtree(conf, ignore_errors=True)
+def pods() -> Iterator[list[Pod]]:
+    with client_and_resolver(CLIENT, SERVER, "timeout:1") as made:
+        yield made
 
 
 # alone, and in one program with the other socket-hook probe (bpf/compose_hooks.py)
@@ -91,12 +74,7 @@ def _series(collection: Collection, name: str, pod: Pod) -> dict[tuple, object]:
 
 
 def _run_server(pod: Pod) -> subprocess.Popen:
-    proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable,
-                             str(SUPPORT / "dns_server.py"), pod.pod_ip],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)
-    _wait_for_line(proc, "ready", time.monotonic() + 20)
-    return proc
+    return start_dns_server(pod)
 
 
 def test_client_and_server_counts_latency_timeouts_and_late_answers(

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -29,9 +28,9 @@ from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.source import EventSource
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
-from tests.integration.test_ebpf_probes import REASON, _wait_for_line
-from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
-from tests.support.sdk_node import link_pods
+from tests.integration.test_ebpf_probes import REASON
+from tests.support.dns_pods import client_and_resolver, start_dns_server
+from tests.support.pods import Pod, _die_with_parent
 
 pytestmark = pytest.mark.root
 if REASON:
@@ -43,25 +42,10 @@ SEARCH = "a.svc.cluster.local svc.cluster.local cluster.local"
 DNS_TYPES = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BURST"]
 
 
-def _netns_name(index: int) -> str:
-    return f"onrpod{os.getpid() % 1000}x{index}"  # as tests/support/pods.py names it
-
-
 @pytest.fixture(scope="module")
-def pods() -> Iterator[tuple[Pod, Pod]]:
-    conf = Path("/etc/netns") / _netns_name(CLIENT)
-    conf.mkdir(parents=True, exist_ok=True)
-    (conf / "resolv.conf").write_text(f"nameserver 10.251.{SERVER}.2\nsearch {SEARCH}\n"
-                                      "options timeout:1 attempts:1 ndots:5\n")
-    made = []
-    try:
-        made = [create_pod(CLIENT), create_pod(SERVER, "systemd")]
-        link_pods(made)
-        yield made[0], made[1]
-    finally:
-        for pod in made:
-            destroy_pod(pod)
-        shutil.rmtree(conf, ignore_errors=True)
+def pods() -> Iterator[list[Pod]]:
+    with client_and_resolver(CLIENT, SERVER, "timeout:1 attempts:1 ndots:5", SEARCH) as made:
+        yield made
 
 
 @pytest.fixture(scope="module")
@@ -84,12 +68,7 @@ def agent(pods: tuple[Pod, Pod]) -> Iterator[tuple[EbpfCollector, EventSource, l
 
 
 def _server(pod: Pod) -> subprocess.Popen:
-    proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable,
-                             str(SUPPORT / "dns_server.py"), pod.pod_ip],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)
-    _wait_for_line(proc, "ready", time.monotonic() + 20)
-    return proc
+    return start_dns_server(pod)
 
 
 def _stop(proc: subprocess.Popen) -> None:

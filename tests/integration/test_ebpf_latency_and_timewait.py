@@ -27,7 +27,7 @@ from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.integration.test_ebpf_probes import REASON, _inode, _wait_for_line
 from tests.support.pods import Pod, pod_pair
-from tests.support.tools import require_tool
+from tests.support.tools import require_tool, stop_bpftrace
 
 pytestmark = pytest.mark.root
 if REASON:
@@ -171,8 +171,7 @@ def _bpftrace_tw(inode: int, workload) -> int:  # type: ignore[no-untyped-def]
         workload()
         time.sleep(0.3)
     finally:
-        proc.send_signal(2)
-        out, _ = proc.communicate(timeout=30)
+        out = stop_bpftrace(proc)
     return sum(int(line.split(": ")[1]) for line in out.splitlines() if line.startswith("@tw"))
 
 

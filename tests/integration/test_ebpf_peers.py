@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ from otel_netreceiver.peers.sources import PeerZones
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
 from tests.support.pods import Pod, create_pod, destroy_pod, nstat, run
 from tests.support.sdk_node import link_pods
+from tests.support.tools import stop_bpftrace
 
 pytestmark = pytest.mark.root
 if REASON:
@@ -260,8 +260,7 @@ def _dev_queue(veths: list[str]) -> subprocess.Popen:
 
 def _dev_queue_counts(proc: subprocess.Popen) -> dict[tuple[str, int], int]:
     """(device, frame length) → frames, ARP (42-byte frames) left out."""
-    proc.send_signal(signal.SIGINT)
-    out, _ = proc.communicate(timeout=20)
+    out = stop_bpftrace(proc, timeout=20)
     counts = {}
     for line in out.splitlines():
         found = re.match(r"@\[(\S+), (\d+)\]: (\d+)", line)

@@ -20,7 +20,7 @@ from otel_netreceiver.config.schema import EbpfConfig
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.support.pods import Pod, destroy_pod, kernel_supports_test_pods, nstat, pod_pair
-from tests.support.tools import require_tool
+from tests.support.tools import require_tool, stop_bpftrace
 
 pytestmark = pytest.mark.root
 
@@ -98,8 +98,7 @@ def _bpftrace_drops(inode: int, workload) -> dict[int, int]:  # type: ignore[no-
         workload()
         time.sleep(0.3)
     finally:
-        proc.send_signal(2)
-        out, _ = proc.communicate(timeout=30)
+        out = stop_bpftrace(proc)
     counts = {}
     for line in out.splitlines():
         if line.startswith("@["):

@@ -16,7 +16,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -29,10 +28,11 @@ from otel_netreceiver.bpf.probes import EVENT_NAMES
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.runtime.agent import Agent
-from tests.integration.test_ebpf_probes import REASON, _wait_for_line
+from tests.integration.test_ebpf_probes import REASON
+from tests.support.dns_pods import client_and_resolver, start_dns_server
 from tests.support.otlp_sink import OtlpHttpSink
-from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
-from tests.support.sdk_node import link_pods, wait_for
+from tests.support.pods import Pod
+from tests.support.sdk_node import wait_for
 
 pytestmark = pytest.mark.root
 if REASON:
@@ -92,28 +92,10 @@ print(conn.getresponse().read().decode())
 """
 
 
-def _netns_name(index: int) -> str:
-    return f"onrpod{os.getpid() % 1000}x{index}"  # as tests/support/pods.py names it
-
-
 @pytest.fixture(scope="module")
 def pods() -> Iterator[list[Pod]]:
-    conf = Path("/etc/netns") / _netns_name(CLIENT)
-    conf.mkdir(parents=True, exist_ok=True)
-    # before A's first process starts: `ip netns exec` bind-mounts it (B's address, as
-    # tests/support/pods.py gives it)
-    conf.joinpath("resolv.conf").write_text(
-        f"nameserver 10.251.{SERVER}.2\noptions timeout:1 attempts:1\n")
-    made: list[Pod] = []
-    try:
-        made = [create_pod(CLIENT), create_pod(SERVER, "systemd"), create_pod(OTHER)]
-        assert made[1].pod_ip == f"10.251.{SERVER}.2"
-        link_pods(made)
+    with client_and_resolver(CLIENT, SERVER, "timeout:1 attempts:1", others=(OTHER,)) as made:
         yield made
-    finally:
-        for pod in made:
-            destroy_pod(pod)
-        shutil.rmtree(conf, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -160,12 +142,7 @@ def _in_pod(pod: Pod, sock: str, script: str, *args: str) -> str:
 
 
 def _server(pod: Pod) -> subprocess.Popen:
-    proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable,
-                             str(SUPPORT / "dns_server.py"), pod.pod_ip],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)
-    _wait_for_line(proc, "ready", time.monotonic() + 20)
-    return proc
+    return start_dns_server(pod)
 
 
 def test_a_pods_failed_lookups_are_told_back_to_it_and_to_no_other_pod(node) -> None:

@@ -209,7 +209,14 @@ def test_backend_down_then_back_loses_nothing(kind: str, sampler: ResourceSample
             # the first read of the kernel's counter made after the outage ended
             after_value, after_start = wait_until(lambda: _last(sink, outage_end_ns), 5)
             snapshot_series = agent.store.snapshot().point_count()
-            fds_after = fd_count()
+            # settled, not the first instant: the sink's thread for a connection the agent
+            # already closed may not have closed its end yet (seen once in CI: +2 for a
+            # moment); a leak stays, a connection being torn down does not
+            fds_steady_now = sampler.steady("steady", "outage")[2]
+            settle = time.monotonic() + 3
+            while fd_count() > fds_steady_now + 1 and time.monotonic() < settle:
+                time.sleep(0.05)
+            fds_after = fd_count()  # asserted below: a leak is still there after 3 s
         finally:
             sink.close()
     sampler.mark("end")

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 TOOLS_BIN = Path(os.environ.get("ONR_TOOLS_BIN", "/opt/otel-netreceiver/tools/bin"))
@@ -35,3 +38,24 @@ def require_tool(name: str) -> str:
             "run `bash scripts/install-deps.sh` as root"
         )
     return path
+
+
+def stop_bpftrace(proc: subprocess.Popen, timeout: float = 30.0) -> str:
+    """SIGINT bpftrace until it prints its maps and exits; its stdout.
+
+    bpftrace 0.17 (Debian bookworm) can lose a SIGINT that arrives soon after its BEGIN
+    probe: it then sleeps in epoll_wait with the signal handled and nothing pending, for
+    good (seen here in CI: a 30 s communicate() timed out, and a second SIGINT minutes
+    later made it exit at once). So the signal is sent again every second.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        proc.send_signal(signal.SIGINT)
+        try:
+            out, _ = proc.communicate(timeout=min(1.0, max(deadline - time.monotonic(), 0.01)))
+            return out or ""
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                proc.kill()
+                proc.communicate()
+                raise

@@ -1,0 +1,75 @@
+"""Pods for the DNS tests: a client whose resolv.conf the test writes, a resolver pod, and
+the repository's test DNS server running in it (tests/support/dns_server.py).
+
+One place for what test_ebpf_dns, test_ebpf_dns_events and test_nodeapi_dns each set up
+the same way: the resolv.conf has to exist under /etc/netns/<name>/ before the client's
+first process starts, because `ip netns exec` bind-mounts it over /etc/resolv.conf.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
+from tests.support.sdk_node import link_pods
+
+SUPPORT = Path(__file__).resolve().parent
+
+
+def netns_name(index: int) -> str:
+    return f"onrpod{os.getpid() % 1000}x{index}"  # as tests/support/pods.py names it
+
+
+def resolver_address(index: int) -> str:
+    return f"10.251.{index}.2"  # the pod address tests/support/pods.py gives pod ``index``
+
+
+@contextlib.contextmanager
+def client_and_resolver(client: int, server: int, options: str, search: str = "",
+                        others: tuple[int, ...] = ()) -> Iterator[list[Pod]]:
+    """[client, resolver, *others], linked; the client's resolv.conf names the resolver
+    with ``options`` (e.g. "timeout:1") and ``search`` when given."""
+    conf = Path("/etc/netns") / netns_name(client)
+    conf.mkdir(parents=True, exist_ok=True)
+    lines = [f"nameserver {resolver_address(server)}"] + ([f"search {search}"] if search else [])
+    conf.joinpath("resolv.conf").write_text("\n".join([*lines, f"options {options}", ""]))
+    made: list[Pod] = []
+    try:
+        made = [create_pod(client), create_pod(server, "systemd"),
+                *(create_pod(i) for i in others)]
+        assert made[1].pod_ip == resolver_address(server)
+        link_pods(made)
+        yield made
+    finally:
+        for pod in made:
+            destroy_pod(pod)
+        shutil.rmtree(conf, ignore_errors=True)
+
+
+def start_dns_server(pod: Pod, ready_within: float = 20.0) -> subprocess.Popen:
+    """tests/support/dns_server.py on the pod's address, once it says it is ready."""
+    proc = subprocess.Popen(["ip", "netns", "exec", pod.netns, sys.executable,
+                             str(SUPPORT / "dns_server.py"), pod.pod_ip],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_die_with_parent)
+    deadline = time.monotonic() + ready_within
+    assert proc.stdout is not None
+    while (left := deadline - time.monotonic()) > 0:
+        if not select.select([proc.stdout], [], [], left)[0]:
+            break
+        line = proc.stdout.readline()
+        if "ready" in line:
+            return proc
+        if not line:
+            break
+    proc.kill()
+    _, err = proc.communicate(timeout=5)
+    raise AssertionError(f"dns_server.py in {pod.netns} never said ready: {err}")

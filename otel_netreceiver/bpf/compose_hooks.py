@@ -94,9 +94,15 @@ def conflicts_of(group: Sequence[ProbeSpec]) -> set[str]:
 def _entries(group: Sequence[ProbeSpec]) -> str:
     """The two programs: parse, copy the header to the per-CPU scratch slot
     (include/sockhook.h says why), call each handler with it."""
-    hooks = sorted((h for h in map(hook_of, group) if h is not None),
-                   key=lambda h: bool(h.tail_calls))  # a tail call does not return: last
+    hooks = [h for h in map(hook_of, group) if h is not None]
     calls = "".join(f"    {h.handler}(skb, p);\n" for h in hooks)
+    # a member's tail call (at most one: hook_conflicts) after every handler, as a tail
+    # call does not return; the member asks for it with skb->cb[4] (ctx memory: a flag in a
+    # register would make the verifier walk the handlers after it once per value)
+    tails = [t for h in hooks for t in h.tail_calls]
+    if tails:
+        calls = (f"    skb->cb[4] = 0;\n{calls}    if (skb->cb[4])\n"
+                 f"        {tails[0][0]}.call(skb, 0);\n")
     return "\n".join(
         f"int {ENTRY}_{side}(struct __sk_buff *skb) {{\n    struct skb_pkt parsed;\n"
         f"    u32 zero = 0;\n    struct skb_pkt *p = skb_pkt_scratch.lookup(&zero);\n"

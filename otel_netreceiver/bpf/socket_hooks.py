@@ -137,8 +137,8 @@ class SocketAttacher:
     cgroup v2 root; ``handler`` is the probe's C handler (include/sockhook.h), which the
     composite's entries call when several socket-hook probes are one object.
     ``tail_calls``: (BPF_PROG_ARRAY, program) pairs, the program put in slot 0 of the array
-    before the programs are attached (a handler that tail-calls ends the entry: the
-    composite calls it last, bpf/compose_hooks.py)."""
+    before the programs are attached (in the composite the entry makes the call, after
+    every handler, when the member set skb->cb[4]: bpf/compose_hooks.py)."""
 
     prefix: str
     handler: str = ""

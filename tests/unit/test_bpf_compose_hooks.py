@@ -89,9 +89,11 @@ def test_one_egress_and_one_ingress_program_parse_once_and_call_every_handler() 
         assert entry.count("skb_pkt_parse(") == 1
         assert f"skb_pkt_parse(skb, {egress}, &parsed)" in entry
         # the handlers read the header from the per-CPU slot (values the verifier forgets)
-        # dns last: its TCP walk may tail-call, which does not return to the entry
-        assert entry.index("memcpy(p, &parsed") < entry.index("peer_skb(skb, p);") \
-            < entry.index("dns_skb(skb, p);")
+        assert entry.index("memcpy(p, &parsed") < entry.index("dns_skb(skb, p);") \
+            < entry.index("peer_skb(skb, p);")
+        # dns's tail call (its TCP walk) after every handler: a tail call does not return
+        assert entry.index("skb->cb[4] = 0;") < entry.index("dns_skb(skb, p);") \
+            < entry.index("peer_skb(skb, p);") < entry.index("dns_next.call(skb, 0);")
     # each probe's maps count their failures in its own slot of the lost map
     assert renderer.built["dns"]["LOST_SLOT"] == 0 and renderer.built["peers"]["LOST_SLOT"] == 1
     assert "#define LOST_SLOTS 2" in text

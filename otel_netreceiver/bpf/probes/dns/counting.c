@@ -379,7 +379,8 @@ static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egres
 // Its state is in skb->cb (per packet; the kernel saves and restores cb around a cgroup
 // program): cb[0] the next message's offset, cb[1] sport << 16 | dport, cb[2] egress | remote
 // << 8 | local << 16, cb[3] messages parsed. A tail call does not return: it is this
-// program's last act, and the packet's verdict is dns_tcp_next's (always 1).
+// program's last act (in the socket-hook composite the entry makes it, after every probe's
+// handler, when cb[4] is set), and the packet's verdict is dns_tcp_next's (always 1).
 #define TCP_MESSAGES 4
 BPF_PROG_ARRAY(dns_next, 1);  // [0]: dns_tcp_next, set by user space (spec.py)
 
@@ -405,7 +406,11 @@ static __always_inline void dns_tcp(struct __sk_buff *skb, u32 payload, u8 egres
     skb->cb[1] = (u32)sport << 16 | dport;
     skb->cb[2] = egress | remote << 8 | local << 16;
     skb->cb[3] = 1;
+#ifdef SOCKET_HOOK_COMPOSITE
+    skb->cb[4] = 1;  // the composite's entry tail-calls after every probe's handler
+#else
     dns_next.call(skb, 0);
+#endif
 }
 
 int dns_tcp_next(struct __sk_buff *skb) {

@@ -61,6 +61,9 @@ def hook_conflicts(group: Sequence[ProbeSpec]) -> set[str]:
         hook = hook_of(spec)
         if hook is None or not hook.handler:
             clash.add(f"{spec.name}: no socket-hook handler")
+    if sum(bool(h and h.tail_calls) for h in map(hook_of, group)) > 1:
+        clash.add("more than one socket-hook handler tail-calls (each would end the entry)")
+    for spec in group:
         for a in spec.attach:
             if seen.setdefault((a.category, a.event), spec.name) != spec.name:
                 clash.add(f"tracepoint {a.category}:{a.event}")
@@ -74,7 +77,8 @@ def hook_spec(group: Sequence[ProbeSpec]) -> ProbeSpec:
                      tuple(a for s in group for a in s.attach),
                      needs_btf=any(s.needs_btf for s in group),
                      headers=tuple(dict.fromkeys(h for s in group for h in s.headers)),
-                     finish=SocketAttacher(ENTRY))
+                     finish=SocketAttacher(ENTRY, tail_calls=tuple(
+                         t for s in group if (h := hook_of(s)) for t in h.tail_calls)))
 
 
 def spec_of(group: Sequence[ProbeSpec]) -> ProbeSpec:
@@ -90,7 +94,15 @@ def conflicts_of(group: Sequence[ProbeSpec]) -> set[str]:
 def _entries(group: Sequence[ProbeSpec]) -> str:
     """The two programs: parse, copy the header to the per-CPU scratch slot
     (include/sockhook.h says why), call each handler with it."""
-    calls = "".join(f"    {h.handler}(skb, p);\n" for h in map(hook_of, group) if h is not None)
+    hooks = [h for h in map(hook_of, group) if h is not None]
+    calls = "".join(f"    {h.handler}(skb, p);\n" for h in hooks)
+    # a member's tail call (at most one: hook_conflicts) after every handler, as a tail
+    # call does not return; the member asks for it with skb->cb[4] (ctx memory: a flag in a
+    # register would make the verifier walk the handlers after it once per value)
+    tails = [t for h in hooks for t in h.tail_calls]
+    if tails:
+        calls = (f"    skb->cb[4] = 0;\n{calls}    if (skb->cb[4])\n"
+                 f"        {tails[0][0]}.call(skb, 0);\n")
     return "\n".join(
         f"int {ENTRY}_{side}(struct __sk_buff *skb) {{\n    struct skb_pkt parsed;\n"
         f"    u32 zero = 0;\n    struct skb_pkt *p = skb_pkt_scratch.lookup(&zero);\n"

@@ -77,10 +77,16 @@ class SocketHookObject:
     bench/bench_workload.py's rounds with and without.
     """
 
-    def __init__(self, bpf: Any, root: str, prefix: str) -> None:
+    def __init__(self, bpf: Any, root: str, prefix: str,
+                 tail_calls: tuple[tuple[str, str], ...] = ()) -> None:
+        import ctypes
+
         from bcc import BPF
 
         self._bpf, self._root = bpf, root
+        for table, program in tail_calls:  # before attaching: no packet finds a slot empty
+            fd = bpf.load_func(program.encode(), BPF.CGROUP_SKB).fd
+            bpf[table.encode()][ctypes.c_int(0)] = ctypes.c_int(fd)
         self._programs = [(bpf.load_func(f"{prefix}_{side}".encode(), BPF.CGROUP_SKB).fd, kind)
                           for side, kind in (("egress", BPF_CGROUP_INET_EGRESS),
                                              ("ingress", BPF_CGROUP_INET_INGRESS))]
@@ -129,19 +135,24 @@ class SocketHookObject:
 class SocketAttacher:
     """A ProbeSpec.finish that attaches ``<prefix>_egress`` and ``<prefix>_ingress`` to the
     cgroup v2 root; ``handler`` is the probe's C handler (include/sockhook.h), which the
-    composite's entries call when several socket-hook probes are one object."""
+    composite's entries call when several socket-hook probes are one object.
+    ``tail_calls``: (BPF_PROG_ARRAY, program) pairs, the program put in slot 0 of the array
+    before the programs are attached (in the composite the entry makes the call, after
+    every handler, when the member set skb->cb[4]: bpf/compose_hooks.py)."""
 
     prefix: str
     handler: str = ""
+    tail_calls: tuple[tuple[str, str], ...] = ()
 
     def __call__(self, bpf: Any) -> SocketHookObject:
         root = cgroup_root()
         if root is None:
             raise RuntimeError("no cgroup v2 hierarchy mounted (looked at "
                                f"{', '.join(CGROUP_ROOTS)}): the socket hooks need one")
-        return SocketHookObject(bpf, root, self.prefix)
+        return SocketHookObject(bpf, root, self.prefix, self.tail_calls)
 
 
-def attacher(prefix: str, handler: str = "") -> SocketAttacher:
+def attacher(prefix: str, handler: str = "",
+             tail_calls: tuple[tuple[str, str], ...] = ()) -> SocketAttacher:
     """A ProbeSpec.finish for a socket-hook probe: its programs' prefix and C handler."""
-    return SocketAttacher(prefix, handler)
+    return SocketAttacher(prefix, handler, tail_calls)

@@ -40,6 +40,8 @@ class Unparsed(enum.StrEnum):
     BAD_POINTER = "bad_pointer"          # a compression pointer forwards, to itself or
                                          # into the header: the only way to loop
     BAD_TCP_LENGTH = "bad_tcp_length"    # a TCP length prefix shorter than a header
+    TCP_MESSAGES_PAST_LIMIT = "tcp_messages_past_limit"  # the probe parses 4 messages of a
+                                         # TCP segment (counting.c TCP_MESSAGES), not more
 
 
 class DnsParseError(ValueError):

@@ -196,6 +196,44 @@ def test_unparsed_queries_by_reason_as_dns_message_parses_them(
     assert seen == expected
 
 
+_LISTEN = ("import socket, sys\nl = socket.socket(socket.AF_INET, socket.SOCK_STREAM)\n"
+           "l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+           "l.bind((sys.argv[1], 53)); l.listen(1); print('ready', flush=True)\n"
+           "c, _ = l.accept()\nwhile c.recv(4096): pass\n")
+
+
+def test_pipelined_tcp_queries_up_to_the_limit_and_the_rest_unparsed(
+        pods: tuple[Pod, Pod], collector: EbpfCollector) -> None:
+    """Six length-prefixed queries in one TCP write (one segment: 6 x 29 bytes, Nagle off):
+    the probe parses four (TCP_MESSAGES in counting.c, the 2nd-4th through its tail call)
+    and counts the segment once as unparsed for the rest."""
+    client, server = pods
+    messages = [struct.pack("!HHHHHH", 0x4000 + i, 0x0100, 1, 0, 0, 0)
+                + b"\x04pipe\x04test\x00\x00\x01\x00\x01" for i in range(6)]
+    queries = b"".join(struct.pack("!H", len(m)) + m for m in messages)
+    listener = subprocess.Popen(["ip", "netns", "exec", server.netns, sys.executable, "-c",
+                                 _LISTEN, server.pod_ip], stdout=subprocess.PIPE, text=True,
+                                preexec_fn=_die_with_parent)
+    try:
+        _wait_for_line(listener, "ready", time.monotonic() + 20)
+        before = collector.collect()
+        client.exec(sys.executable, "-c", "import socket, sys\n"
+                    "s = socket.create_connection((sys.argv[1], 53))\n"
+                    "s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)\n"
+                    "s.sendall(bytes.fromhex(sys.argv[2])); s.close()\n",
+                    server.pod_ip, queries.hex())
+        after = collector.collect()
+    finally:
+        listener.kill()
+        listener.communicate(timeout=5)
+    moved = [_total(after, n, client, **m) - _total(before, n, client, **m)
+             for n, m in (("netreceiver.pod.dns.queries", {"network.transport": "tcp"}),
+                          ("netreceiver.pod.dns.unparsed", {}),
+                          ("netreceiver.pod.dns.unparsed",
+                           {"dns.unparsed.reason": "tcp_messages_past_limit"}))]
+    assert moved == [4, 1, 1]  # tcp queries, unparsed, of them past the limit
+
+
 def _total(collection: Collection, name: str, pod: Pod, **match: str) -> int:
     return sum(int(v) for k, v in _series(collection, name, pod).items()  # type: ignore[call-overload]
                if all((a, b) in k for a, b in match.items()))

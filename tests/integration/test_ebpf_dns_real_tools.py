@@ -252,10 +252,6 @@ def test_glibc_resends_to_a_stalled_resolver_count_each_attempt_once(
     assert exchange.late == 2 * types and exchange.unanswered == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the probe counts the answer to a re-sent query's first attempt as unmatched: the "
-    "second answer with the same (port, id) finds no entry, as the first took it out of "
-    "pending/expired; tcpdump shows both arriving after the timeout to a gone socket"))
 def test_glibc_every_late_answer_to_a_resent_query_is_late(
         pods: tuple[Pod, Pod], glibc_stall: tuple[Delta, Exchange, int]) -> None:
     client, _ = pods

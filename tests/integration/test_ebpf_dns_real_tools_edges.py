@@ -203,11 +203,6 @@ def test_glibc_retries_a_truncated_answer_over_tcp(
     assert delta.total("timeouts", dual_stack) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a TCP segment carrying two DNS messages (glibc's A and AAAA in one writev) counts "
-    "only the first: the AAAA query over TCP is missed and its response counted unmatched "
-    "(tcpdump itself prints that segment as '[prefix length(27) != length(56)] (invalid)', "
-    "dnsmasq logs both queries)"))
 def test_glibc_every_query_of_a_pipelined_tcp_segment_is_counted(
         dual_stack: Pod, glibc_tcp_fallback: tuple[Delta, Exchange, Counter[str]]) -> None:
     delta, _exchange, logged = glibc_tcp_fallback

@@ -142,7 +142,7 @@ def test_both_in_one_program_count_what_each_counts_alone(pods: tuple[Pod, Pod],
         assert sorted(made[2].objects()) == ["dns+peers"]
         [(_, bpf)] = made[2].objects().values()
         assert sorted(f.name for f in bpf.funcs.values()) == [
-            b"dns_no_socket", b"onr_sock_egress", b"onr_sock_ingress"]
+            b"dns_no_socket", b"dns_tcp_next", b"onr_sock_egress", b"onr_sock_ingress"]
         dns, peers, both = _moved(made, pods)
         assert _families(dns) == {"netreceiver.pod.dns", "netreceiver.pod.linklocal"}
         assert _families(peers) == {"netreceiver.pod.peer"}

@@ -53,13 +53,19 @@ def test_the_parser_header_is_shared_but_a_shared_tracepoint_or_no_handler_is_no
     assert hook_conflicts((dns, twice)) == {"tracepoint skb:kfree_skb"}
     bare = dataclasses.replace(peers, finish=SocketAttacher("peers"))
     assert hook_conflicts((dns, bare)) == {"peers: no socket-hook handler"}
+    jumper = dataclasses.replace(peers, finish=SocketAttacher("peers", "peer_skb",
+                                                             (("peer_next", "peer_more"),)))
+    assert hook_conflicts((dns, jumper)) == {
+        "more than one socket-hook handler tail-calls (each would end the entry)"}
 
 
 def test_the_composite_keeps_each_probes_tracepoints_and_attaches_two_entries() -> None:
     spec = hook_spec((PROBES["dns"], PROBES["peers"]))
     assert spec.name == "dns+peers"
     assert [a.function for a in spec.attach] == ["dns_no_socket"]
-    assert spec.finish == SocketAttacher(ENTRY) and spec.headers == ("sockhook.h",)
+    # dns's TCP walk tail-calls dns_tcp_next: the composite fills the slot too
+    assert spec.finish == SocketAttacher(ENTRY, tail_calls=(("dns_next", "dns_tcp_next"),))
+    assert spec.headers == ("sockhook.h",)
 
 
 def test_one_egress_and_one_ingress_program_parse_once_and_call_every_handler() -> None:
@@ -72,7 +78,8 @@ def test_one_egress_and_one_ingress_program_parse_once_and_call_every_handler() 
     # the programs: the two entries and dns's tracepoint program (#ifdef, #else), no
     # per-probe hook program
     programs = re.findall(r"^int (\w+)\(", text, re.M)
-    assert set(programs) == {"dns_no_socket", "onr_sock_egress", "onr_sock_ingress"}
+    assert set(programs) == {"dns_no_socket", "dns_tcp_next", "onr_sock_egress",
+                             "onr_sock_ingress"}
     assert "#define SOCKET_HOOK_COMPOSITE 1" in text
     assert text.count("BPF_PERCPU_ARRAY(skb_pkt_scratch") == 1
     assert text.index("#define SOCKET_HOOK_COMPOSITE") < text.index("#ifdef SOCKET_HOOK_COMPOSITE")
@@ -84,6 +91,9 @@ def test_one_egress_and_one_ingress_program_parse_once_and_call_every_handler() 
         # the handlers read the header from the per-CPU slot (values the verifier forgets)
         assert entry.index("memcpy(p, &parsed") < entry.index("dns_skb(skb, p);") \
             < entry.index("peer_skb(skb, p);")
+        # dns's tail call (its TCP walk) after every handler: a tail call does not return
+        assert entry.index("skb->cb[4] = 0;") < entry.index("dns_skb(skb, p);") \
+            < entry.index("peer_skb(skb, p);") < entry.index("dns_next.call(skb, 0);")
     # each probe's maps count their failures in its own slot of the lost map
     assert renderer.built["dns"]["LOST_SLOT"] == 0 and renderer.built["peers"]["LOST_SLOT"] == 1
     assert "#define LOST_SLOTS 2" in text

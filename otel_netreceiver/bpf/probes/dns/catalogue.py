@@ -37,19 +37,21 @@ _ROWS: tuple[tuple[str, Kind, str, tuple[str, ...], str, str], ...] = (
      "query, a late answer)." + _WHERE),
     ("netreceiver.pod.dns.late_answers", _C, "{response}", (CLASS, "dns.late.reason"), "ebpf",
      "Responses that came after their query timed out (dns.late.reason after_timeout) or to a "
-     "socket that no longer existed (no_socket: the kernel dropped them with NO_SOCKET)."
+     "socket that no longer existed (no_socket: the kernel dropped them with NO_SOCKET); "
+     "a query re-sent with the same id can be answered once per attempt, each answer counted."
      + _WHERE),
     ("netreceiver.pod.dns.unmatched", _C, "{response}", (CLASS,), "ebpf",
-     "Client responses that matched no outstanding query (a duplicate, or one older than the "
-     "late-answer window)." + _WHERE),
+     "Client responses that matched no outstanding query (more answers than attempts, or one "
+     "older than the late-answer window)." + _WHERE),
     ("netreceiver.pod.dns.retransmits", _C, "{query}", (CLASS,), "ebpf",
      "Client queries re-sent with the same client port and transaction id while the first "
      "was outstanding or after it timed out." + _WHERE),
     ("netreceiver.pod.dns.unparsed", _C, "{packet}", ("dns.unparsed.reason",), "ebpf",
      "UDP packets on a DNS port that are not a DNS message the probe can use, by reason "
      "(short_header, not_dns, label_past_end, bad_label, name_too_long, bad_pointer: "
-     "dns/message.py's checks). TCP segments that do not start a message are not counted."
-     + _WHERE),
+     "dns/message.py's checks). TCP segments that do not start a message are not counted; "
+     "the probe parses the first 4 length-prefixed messages of a TCP segment and counts a "
+     "segment with more once (tcp_messages_past_limit)." + _WHERE),
     ("netreceiver.pod.dns.ndots_expansions", _C, "{lookup}", (CLASS,), "ebpf",
      "Lookups the pod's resolver fanned out over its search path (resolv.conf search and "
      "ndots): a run of NXDOMAIN answers for names sharing their first label, followed within "

@@ -20,7 +20,9 @@
 // timeout and moves the entry to `expired`, where a late answer still finds it
 // (dns/pending.py). An attempt the kernel sees expire first (a late answer, or the client
 // re-sending the same id) is counted here instead: each attempt's timeout is counted once,
-// by whichever side takes it out of `pending`.
+// by whichever side takes it out of `pending`. An entry counts its attempts: while more than
+// one is unanswered, an answer leaves it (in `expired`) for the next, so each answer to a
+// re-sent id matches (answered()).
 // A response to a socket that no longer exists never reaches a socket hook: skb:kfree_skb
 // with reason NO_SOCKET (net/ipv4/udp.c __udp4_lib_rcv) catches it, reading the UDP and DNS
 // headers at BTF offsets.
@@ -52,6 +54,7 @@ KFREE_ARGS_STRUCT
 #define U_BAD_LABEL 3
 #define U_NAME_TOO_LONG 4
 #define U_BAD_POINTER 5
+#define U_TCP_PAST_LIMIT 7  // 6 is BAD_TCP_LENGTH (user space's parser only)
 #define T_UDP 0
 #define T_TCP 1
 #define QMAX 272  // a question: a name of at most 255 bytes, type and class
@@ -179,41 +182,61 @@ static __always_inline void client_query(u64 netns, u16 port, u16 id, u8 transpo
         e->attempts++;
         return;
     }
-    if (expired.lookup(&key)) {  // re-sent after user space counted the timeout
+    u16 attempts = 1;
+    if ((e = expired.lookup(&key)) != NULL) {  // re-sent after user space counted the timeout
+        attempts += e->attempts;  // its earlier attempts may still be answered
         expired.delete(&key);
         count(netns, K_RETRANSMIT, ROLE_CLIENT, rclass, 0, transport, 1);
     }
     u64 *t = timeouts.lookup(&netns);
     struct pend_val v = {.sent = now, .timeout = t ? *t : DEFAULT_TIMEOUT_NS,
-                         .rclass = rclass, .qclass = qclass, .attempts = 1};
+                         .rclass = rclass, .qclass = qclass, .attempts = attempts};
     if (pending.update(&key, &v) != 0)
         count_lost();
 }
 
+// The entry of a key one of whose attempts was just answered: gone when that was its last
+// outstanding attempt; otherwise kept, one attempt fewer, in `expired` (out of `pending`,
+// so no sweep counts another timeout for it), where the answer to an earlier attempt of a
+// re-sent id (glibc: same id, same port) still matches: late when it comes after the last
+// attempt's timeout or to a gone socket, like any answer there.
+static __always_inline void answered(struct pend_key *key, struct pend_val *e) {
+    if (e->attempts <= 1) {
+        expired.delete(key);
+        return;
+    }
+    struct pend_val v = *e;
+    v.attempts--;
+    if (expired.update(key, &v) != 0)
+        count_lost();
+}
+
 // A response for the client at `port`: match, time, and count it in time, late or unmatched.
+// An attempt's timeout is counted here only when this program takes its entry out of
+// `pending` (delete succeeds): user space's sweep takes it atomically otherwise.
 static __always_inline void client_response(u64 netns, u16 port, u16 id, u8 transport,
                                             u8 rclass, u8 flags2, u8 flags3, u8 no_socket) {
     struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
     u64 now = bpf_ktime_get_ns();
-    struct pend_val *e = pending.lookup(&key);
+    struct pend_val *e = pending.lookup(&key), v;
+    u8 late_reason = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT;
     if (e) {
-        u64 delta = now - e->sent;
-        rclass = e->rclass;
+        v = *e;
+        u64 delta = now - v.sent;
+        rclass = v.rclass;
         observe(netns, rclass, delta);
-        if (delta >= e->timeout) {
+        if (pending.delete(&key) == 0 && delta >= v.timeout)
             count(netns, K_TIMEOUT, ROLE_CLIENT, rclass, 0, transport, 1);
-            if (!no_socket)
-                count(netns, K_LATE, ROLE_CLIENT, rclass, LATE_AFTER_TIMEOUT, transport, 1);
-        }
-        if (no_socket)
-            count(netns, K_LATE, ROLE_CLIENT, rclass, LATE_NO_SOCKET, transport, 1);
-        pending.delete(&key);
+        if (no_socket || delta >= v.timeout)
+            count(netns, K_LATE, ROLE_CLIENT, rclass, late_reason, transport, 1);
+        answered(&key, &v);
     } else if ((e = expired.lookup(&key)) != NULL) {  // its timeout is counted already
-        rclass = e->rclass;
-        observe(netns, rclass, now - e->sent);
-        count(netns, K_LATE, ROLE_CLIENT, rclass, no_socket ? LATE_NO_SOCKET
-              : LATE_AFTER_TIMEOUT, transport, 1);
-        expired.delete(&key);
+        v = *e;
+        rclass = v.rclass;
+        observe(netns, rclass, now - v.sent);
+        if (no_socket || now - v.sent >= v.timeout)
+            count(netns, K_LATE, ROLE_CLIENT, rclass, late_reason, transport, 1);
+        answered(&key, &v);
     } else {
         count(netns, K_UNMATCHED, ROLE_CLIENT, rclass, 0, transport, 1);
     }
@@ -343,6 +366,73 @@ static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egres
         count(netns, K_TRUNCATED, ROLE_SERVER, rclass, 0, transport, 1);
 }
 
+// A TCP segment: length-prefixed messages (RFC 7766 6.2.1.1: a client may pipeline; glibc
+// writes its A and AAAA queries in one segment). The first is parsed here; a next one whose
+// header is in the segment by dns_tcp_next, a program of its own reached by tail call, and
+// so on up to TCP_MESSAGES; one more is counted once as unparsed (tcp_messages_past_limit).
+// A segment that does not start a message (the rest of one begun in an earlier segment) is
+// not told apart: its header check fails silently.
+// Why a tail call: each message is a walk of dns_message for the verifier (about 210k of the
+// 1M instructions on ingress; bcc links no bpf-to-bpf call, a noinline function lands in
+// .text, outside the program's section), and a loop walks it again per end state of the
+// message before: two messages in one program exceed 1M. dns_tcp_next is verified once.
+// Its state is in skb->cb (per packet; the kernel saves and restores cb around a cgroup
+// program): cb[0] the next message's offset, cb[1] sport << 16 | dport, cb[2] egress | remote
+// << 8 | local << 16, cb[3] messages parsed. A tail call does not return: it is this
+// program's last act (in the socket-hook composite the entry makes it, after every probe's
+// handler, when cb[4] is set), and the packet's verdict is dns_tcp_next's (always 1).
+#define TCP_MESSAGES 4
+BPF_PROG_ARRAY(dns_next, 1);  // [0]: dns_tcp_next, set by user space (spec.py)
+
+// The offset of the message after the one whose length prefix is at `off`, or 0 when there
+// is none to parse in this segment (prefix unreadable, not a message, header not in it).
+static __always_inline u32 dns_tcp_after(struct __sk_buff *skb, u32 off) {
+    u8 prefix[2];
+    if (bpf_skb_load_bytes(skb, off, prefix, 2) != 0)
+        return 0;
+    u32 len = (prefix[0] << 8) | prefix[1], next = off + 2 + len;
+    return len >= 12 && skb->len >= next + 14 ? next : 0;
+}
+
+static __always_inline void dns_tcp(struct __sk_buff *skb, u32 payload, u8 egress, u16 sport,
+                                    u16 dport, u8 remote, u8 local) {
+    if (skb->len < payload + 14)  // a segment that starts with a length-prefixed message
+        return;
+    dns_message(skb, payload + 2, egress, T_TCP, sport, dport, remote, local);
+    u32 next = dns_tcp_after(skb, payload);
+    if (!next)
+        return;
+    skb->cb[0] = next;
+    skb->cb[1] = (u32)sport << 16 | dport;
+    skb->cb[2] = egress | remote << 8 | local << 16;
+    skb->cb[3] = 1;
+#ifdef SOCKET_HOOK_COMPOSITE
+    skb->cb[4] = 1;  // the composite's entry tail-calls after every probe's handler
+#else
+    dns_next.call(skb, 0);
+#endif
+}
+
+int dns_tcp_next(struct __sk_buff *skb) {
+    u32 off = skb->cb[0], ports = skb->cb[1], flow = skb->cb[2], n = skb->cb[3];
+    if (n >= TCP_MESSAGES) {
+        count(bpf_get_netns_cookie(skb), K_UNPARSED, ROLE_CLIENT, 0, U_TCP_PAST_LIMIT, T_TCP,
+              1);
+        return 1;
+    }
+    if (off > 0xFFFF || skb->len < off + 14)
+        return 1;
+    dns_message(skb, off + 2, flow & 1, T_TCP, ports >> 16, ports & 0xFFFF,
+                (flow >> 8) & 0xFF, (flow >> 16) & 0xFF);
+    u32 next = dns_tcp_after(skb, off);
+    if (!next)
+        return 1;
+    skb->cb[0] = next;
+    skb->cb[3] = n + 1;
+    dns_next.call(skb, 0);
+    return 1;
+}
+
 // ---- link-local packets: per pod, per egress interface, per-second peak ----------------
 // Only packets to a configured link-local service get here (the address compare before
 // is the whole hot-path cost). Service codes 1..LL_ENI_SERVICES are answered by the ENI and
@@ -440,9 +530,7 @@ static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *
     }
     if (!p->l4)  // the TCP data offset is not in reach
         return 1;
-    u32 payload = l4 + p->l4;
-    if (skb->len >= payload + 14)  // a segment that starts with a length-prefixed message
-        dns_message(skb, payload + 2, egress, T_TCP, sport, dport, remote, local);
+    dns_tcp(skb, l4 + p->l4, egress, sport, dport, remote, local);
     return 1;
 }
 

@@ -108,5 +108,7 @@ def event_defines(formats: Formats, config: Any) -> dict[str, Any]:
 
 event_finish = attacher("dnsev")  # the event program's socket programs
 # ProbeSpec.finish: the socket programs on the cgroup v2 root, or dns_skb called by the
-# composite's entries when another socket-hook probe is on (bpf/compose_hooks.py)
-finish = attacher("dns", "dns_skb")
+# composite's entries when another socket-hook probe is on (bpf/compose_hooks.py); either
+# way dns_tcp_next goes into dns_next[0], the tail call of the TCP walk (counting.c: the
+# second and later messages of a segment)
+finish = attacher("dns", "dns_skb", tail_calls=(("dns_next", "dns_tcp_next"),))

@@ -28,9 +28,9 @@ from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig
 from otel_netreceiver.dns import message
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
-from tests.integration.test_ebpf_probes import REASON
+from tests.integration.test_ebpf_probes import REASON, _wait_for_line
 from tests.support.dns_pods import client_and_resolver, start_dns_server
-from tests.support.pods import Pod
+from tests.support.pods import Pod, _die_with_parent
 
 pytestmark = pytest.mark.root
 if REASON:

@@ -28,7 +28,7 @@ from otel_netreceiver.config.loader import load_text
 from otel_netreceiver.config.schema import ImdsConfig
 from otel_netreceiver.runtime.agent import Agent
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
-from tests.support.ec2_double import PAGES, Ec2Double
+from tests.support.ec2_double import PAGES, Ec2Double, static_aws_credentials
 from tests.support.imds_double import ImdsDouble
 from tests.support.k8s_api import KubeApiDouble, make_node, make_pod, write_kubeconfig
 from tests.support.otlp_sink import OtlpHttpSink, log_records
@@ -77,13 +77,8 @@ def _pages(tmp_path: Path) -> tuple[Path, ...]:
 
 @pytest.fixture
 def doubles(monkeypatch, tmp_path, pods):  # type: ignore[no-untyped-def]
-    for name, value in (("AWS_ACCESS_KEY_ID", "AKIDPEERS"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
-                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2",
-                 "AWS_EC2_METADATA_DISABLED", "KUBECONFIG"):
-        monkeypatch.delenv(name, raising=False)
+    static_aws_credentials(monkeypatch, tmp_path, "AKIDPEERS", imds=True)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     imds, ec2, api, sink = ImdsDouble(RECORDING), Ec2Double(_pages(tmp_path)), KubeApiDouble(), \
         OtlpHttpSink()
     api.put_node(make_node(NODE, "us-west-2b", ("10.158.112.84",)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from otel_netreceiver.cloud.subnets import Subnet, SubnetCache, ec2_client
-from tests.support.ec2_double import Ec2Double
+from tests.support.ec2_double import Ec2Double, static_aws_credentials
 
 pytest.importorskip("botocore", reason="botocore (the amp extra) is not installed")
 
@@ -15,14 +15,7 @@ VPC = "vpc-0e9801d129EXAMPLE"
 @pytest.fixture
 def ec2(monkeypatch, tmp_path):
     # botocore's default chain, fed by the variables (nothing from this machine's files or IMDS)
-    for name, value in (("AWS_ACCESS_KEY_ID", "AKIDSUBNETS"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
-                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none")),
-                        ("AWS_EC2_METADATA_DISABLED", "true")):
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_ENDPOINT_URL",
-                 "AWS_ENDPOINT_URL_EC2"):
-        monkeypatch.delenv(name, raising=False)
+    static_aws_credentials(monkeypatch, tmp_path, "AKIDSUBNETS", imds=False)
     double = Ec2Double()
     yield double
     double.close()

@@ -23,7 +23,7 @@ from otel_netreceiver.peers.classes import PeerClass, classify
 from otel_netreceiver.peers.sources import PeerZones
 from otel_netreceiver.runtime.agent import Agent
 from otel_netreceiver.runtime.reload import ConfigReloader
-from tests.support.ec2_double import Ec2Double
+from tests.support.ec2_double import Ec2Double, static_aws_credentials
 from tests.support.imds_double import ImdsDouble
 from tests.support.k8s_api import KubeApiDouble, make_node, make_service, write_kubeconfig
 from tests.support.soak import wait_until
@@ -36,13 +36,8 @@ NODE = "ip-10-158-112-84.us-west-2.compute.internal"
 
 @pytest.fixture
 def doubles(monkeypatch, tmp_path):
-    for name, value in (("AWS_ACCESS_KEY_ID", "AKIDZONES"), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
-                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
-                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_EC2",
-                 "AWS_EC2_METADATA_DISABLED", "KUBECONFIG"):
-        monkeypatch.delenv(name, raising=False)
+    static_aws_credentials(monkeypatch, tmp_path, "AKIDZONES", imds=True)
+    monkeypatch.delenv("KUBECONFIG", raising=False)
     imds, ec2, api = ImdsDouble(RECORDING), Ec2Double(), KubeApiDouble()
     api.put_node(make_node(NODE, "us-west-2b", ("10.158.112.84",)))
     api.put_node(make_node("ip-10-158-130-7", "us-west-2a", ("10.158.130.7",)))

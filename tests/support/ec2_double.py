@@ -79,3 +79,21 @@ class Ec2Double:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def static_aws_credentials(monkeypatch, tmp_path: Path, key_id: str, *,  # type: ignore[no-untyped-def]
+                           imds: bool) -> None:
+    """botocore's default chain fed by the environment only: ``key_id`` and a secret, no
+    config or credentials file, token, profile, role or endpoint of this machine's; IMDS
+    left to the test's double (``imds``) or turned off."""
+    for name, value in (("AWS_ACCESS_KEY_ID", key_id), ("AWS_SECRET_ACCESS_KEY", "s3cr3t"),
+                        ("AWS_CONFIG_FILE", str(tmp_path / "none")),
+                        ("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))):
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ROLE_ARN", "AWS_ENDPOINT_URL",
+                 "AWS_ENDPOINT_URL_EC2"):
+        monkeypatch.delenv(name, raising=False)
+    if imds:
+        monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+    else:
+        monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")

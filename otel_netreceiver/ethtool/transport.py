@@ -15,6 +15,7 @@ import mmap
 import os
 import socket
 import struct
+import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
@@ -122,7 +123,7 @@ class IoctlTransport:
     checks CAP_NET_ADMIN for commands that change something). The device is
     looked up in the network namespace of the socket, i.e. of the thread that
     made the first call: a caller that switches namespaces needs a transport
-    per namespace. Not thread-safe (one scratch buffer): one per thread.
+    per namespace. Calls through the one scratch buffer are serialised by a lock.
     """
 
     def __init__(self) -> None:
@@ -131,6 +132,7 @@ class IoctlTransport:
         self._scratch_pin: ctypes.Array[ctypes.c_char] | None = None
         self._scratch_address = 0
         self._ifreqs: dict[str, bytearray] = {}
+        self._lock = threading.Lock()
 
     def __enter__(self) -> IoctlTransport:
         return self
@@ -148,10 +150,15 @@ class IoctlTransport:
             # its address never changes, so the ifreq naming it is built once per
             # interface (bench/bench_ethtool.py: this took a warm read from ~11 to
             # ~5 us of CPU, most of it the two syscalls).
-            scratch = self._scratch_buffer()
-            scratch[:size] = buf
-            self._ioctl(ifname, command, self._ifreq(ifname))
-            buf[:] = scratch[:size]
+            # One caller at a time: the scratch mapping is shared, and a second thread's
+            # request written into it between this copy and the ioctl is what the kernel
+            # reads (ethtool_get_strings echoes the header it copied in: seen in CI as a
+            # GSTRINGS answer carrying GDRVINFO's command during test_host_surprises).
+            with self._lock:
+                scratch = self._scratch_buffer()
+                scratch[:size] = buf
+                self._ioctl(ifname, command, self._ifreq(ifname))
+                buf[:] = scratch[:size]
             return buf
         # from_buffer() pins buf (it cannot be resized or freed) while `pinned`
         # lives, so the address the kernel writes to stays valid during the call

@@ -35,7 +35,7 @@ struct dq_val {
     u64 sent; u64 timeout;
     u8 client[16]; u8 server[16];
     u16 family; u16 client_port; u16 server_port; u16 qtype;
-    u8 transport; u8 name_len; u8 pad[6];
+    u8 transport; u8 name_len; u16 attempts; u8 pad[4];
     u8 name[DNSEV_NAME];
 };
 struct dnsev_tail {
@@ -53,6 +53,7 @@ BPF_HASH(ev_timeouts, u64, u64, 4096);  // namespace cookie → resolver timeout
 BPF_TABLE("lru_hash", u64, struct nx_win, ev_nx, 4096);
 BPF_PERCPU_ARRAY(dnsev_scratch, struct dnsev, 1);
 BPF_PERCPU_ARRAY(dq_scratch, struct dq_val, 1);
+BPF_PERCPU_ARRAY(dq_copy, struct dq_val, 1);  // an entry being answered (dnsev_answer)
 
 static __always_inline void dnsev_addr(u8 *out, u16 family, u16 port, const u8 *a) {
     *(u16 *)&out[0] = family;
@@ -137,12 +138,24 @@ static __always_inline u64 dnsev_timeout(u64 netns) {
     return t ? *t : DEFAULT_TIMEOUT_NS;
 }
 
+// A query: a new entry, or one more attempt of the entry its id already has (glibc re-sends
+// the same id from the same port after its timeout). As counting.c's client_query: the
+// entry counts its attempts, so each attempt's answer still finds it (dnsev_answered).
 static __always_inline void dnsev_query(void *ctx, u64 netns, struct dq_key *key,
                                         struct dq_val *q, u64 now) {
     struct dq_val *e = ev_pending.lookup(key);
-    if (e && now - e->sent >= e->timeout)  // re-sent after its timeout
-        dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
-    ev_expired.delete(key);
+    if (e) {  // re-sent while in ev_pending: its timeout is reported here if it passed
+        if (now - e->sent >= e->timeout)
+            dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
+        e->sent = now;
+        e->attempts++;
+        return;
+    }
+    q->attempts = 1;
+    if ((e = ev_expired.lookup(key)) != NULL) {  // re-sent after user space reported it
+        q->attempts += e->attempts;  // its earlier attempts may still be answered
+        ev_expired.delete(key);
+    }
     q->sent = now;
     q->timeout = dnsev_timeout(netns);
     ev_pending.update(key, q);
@@ -164,28 +177,42 @@ static __always_inline void dnsev_nxdomain(void *ctx, u64 netns, struct dq_val *
     }
 }
 
+// The entry (a copy: `e`) one of whose attempts was just answered: gone when that was
+// its last outstanding attempt; otherwise kept, one attempt fewer, in ev_expired (out of
+// ev_pending: no sweep reports another timeout for it), where the answer to the other
+// attempt still finds it. As counting.c's answered(), so records and counts agree.
+static __always_inline void dnsev_answered(struct dq_key *key, struct dq_val *e) {
+    if (e->attempts <= 1) {
+        ev_expired.delete(key);
+        return;
+    }
+    e->attempts--;
+    ev_expired.update(key, e);
+}
+
 // An answer for the client: late (with the timeout it missed), SERVFAIL/REFUSED, NXDOMAIN.
+// The timeout of the attempt is reported here only when this program takes the entry out
+// of ev_pending (delete succeeds): user space's sweep takes it atomically otherwise.
 static __always_inline void dnsev_answer(void *ctx, u64 netns, struct dq_key *key,
                                          struct dq_val *q, u8 rcode, u8 no_socket, u64 now) {
     struct dq_val *e = ev_pending.lookup(key);
-    u32 late = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT;
-    if (e) {
-        if (now - e->sent >= e->timeout) {
-            dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
-            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, e, e->sent, now, rcode, late, 0);
-        } else if (no_socket) {
-            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, e, e->sent, now, rcode, late, 0);
-        }
-        q->sent = e->sent;
-        q->timeout = e->timeout;
-        ev_pending.delete(key);
-    } else if ((e = ev_expired.lookup(key)) != NULL) {  // its timeout was reported already
-        dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, e, e->sent, now, rcode, late, 0);
-        q->sent = e->sent;
-        q->timeout = e->timeout;
-        ev_expired.delete(key);
-    } else {
+    u32 late = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT, zero = 0;
+    if (!e && (e = ev_expired.lookup(key)) == NULL) {
         q->timeout = dnsev_timeout(netns);
+    } else {
+        // a copy: the entry is deleted below, and an LRU slot can be reused meanwhile
+        struct dq_val *c = dq_copy.lookup(&zero);
+        if (!c)
+            return;
+        __builtin_memcpy(c, e, sizeof(*c));
+        u8 was_pending = ev_pending.delete(key) == 0, expired = now - c->sent >= c->timeout;
+        if (was_pending && expired)
+            dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, c, c->sent, 0, NO_RCODE, 0, 0);
+        if (no_socket || expired)
+            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, c, c->sent, now, rcode, late, 0);
+        q->sent = c->sent;
+        q->timeout = c->timeout;
+        dnsev_answered(key, c);
     }
     if (rcode == 2 || rcode == 5)
         dnsev_emit(ctx, EV_DNS_SERVFAIL, netns, q, q->sent, now, rcode, rcode, 0);
@@ -215,17 +242,19 @@ static __always_inline void dnsev_message(struct __sk_buff *skb, u32 off, u8 egr
         dnsev_query(skb, netns, &key, q, now);
 }
 
-static __always_inline int dnsev_skb(struct __sk_buff *skb, u8 egress) {
+// The packet's endpoints into q (client: the local end on egress, the remote one on
+// ingress) and its DNS payload's offset: after the UDP header, or the start of the TCP
+// segment's data (proto in *tcp); 0 when it is not a whole DNS packet to parse.
+static __always_inline u32 dnsev_flow(struct __sk_buff *skb, u8 egress, struct dq_val *q,
+                                      u8 *tcp) {
     void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
-    u8 *ip = data, proto;
-    u32 l4, zero = 0;
-    struct dq_val *q = dq_scratch.lookup(&zero);
-    if (!q || data + 40 > end)  // an IP header and the ports at least (v4 with DNS: > 40)
-        return 1;
-    u8 *src, *dst;
+    u8 *ip = data, proto, *src, *dst;
+    u32 l4;
+    if (data + 40 > end)  // an IP header and the ports at least (v4 with DNS: > 40)
+        return 0;
     if (ip[0] >> 4 == 4) {
         if ((ip[6] & 0x3F) | ip[7])
-            return 1;
+            return 0;
         proto = ip[9];
         l4 = (ip[0] & 0xF) * 4;
         q->family = ONR_AF_INET;
@@ -233,36 +262,89 @@ static __always_inline int dnsev_skb(struct __sk_buff *skb, u8 egress) {
         dst = ip + 16;
     } else if (ip[0] >> 4 == 6) {
         if (data + 48 > end)
-            return 1;
+            return 0;
         proto = ip[6];
         l4 = 40;
         q->family = 10;
         src = ip + 8;
         dst = ip + 24;
     } else {
-        return 1;
+        return 0;
     }
     if ((proto != 17 && proto != 6) || l4 < 20 || l4 > 60)
-        return 1;
+        return 0;
     u8 *ports = ip + l4;
     if ((void *)(ports + 13) > end)
-        return 1;
+        return 0;
     u16 sport = (ports[0] << 8) | ports[1], dport = (ports[2] << 8) | ports[3];
     if (!DNS_PORT(sport) && !DNS_PORT(dport))
-        return 1;
-    // the client is the local end on egress, the remote one on ingress
-    u8 *client = egress ? src : dst, *server = egress ? dst : src;
-    __builtin_memcpy(q->client, client, 16);
-    __builtin_memcpy(q->server, server, 16);
+        return 0;
+    __builtin_memcpy(q->client, egress ? src : dst, 16);
+    __builtin_memcpy(q->server, egress ? dst : src, 16);
     q->client_port = egress ? sport : dport;
     q->server_port = egress ? dport : sport;
-    if (proto == 17) {
-        dnsev_message(skb, l4 + 8, egress, 0, q);
+    *tcp = proto == 6;
+    return proto == 17 ? l4 + 8 : l4 + (ports[12] >> 4) * 4;
+}
+
+// A TCP segment: length-prefixed messages (RFC 7766 6.2.1.1: a client may pipeline; glibc
+// writes its A and AAAA queries in one segment, resolv/res_send.c send_vc). As counting.c's
+// dns_tcp: the first message here, the next ones by dnsev_tcp_next, a program of its own
+// reached by tail call (each message is a walk of dnsev_message for the verifier, and bcc
+// links no bpf-to-bpf call), up to TCP_MESSAGES per segment. Its state in skb->cb (the
+// kernel saves and restores cb around a cgroup program: net/core/filter.c
+// bpf_prog_run_save_cb via bpf_prog_run_array_cg): cb[0] the next message's length prefix,
+// cb[1] egress, cb[2] messages parsed. The endpoints are parsed again from the packet
+// there, not kept in the per-CPU scratch across the call.
+#define TCP_MESSAGES 4
+BPF_PROG_ARRAY(dnsev_next, 1);  // [0]: dnsev_tcp_next, set by user space (spec.py)
+
+// The offset of the message after the one whose length prefix is at `off`, or 0 when there
+// is none to parse in this segment (counting.c's dns_tcp_after).
+static __always_inline u32 dnsev_tcp_after(struct __sk_buff *skb, u32 off) {
+    u8 prefix[2];
+    if (bpf_skb_load_bytes(skb, off, prefix, 2) != 0)
+        return 0;
+    u32 len = (prefix[0] << 8) | prefix[1], next = off + 2 + len;
+    return len >= 12 && skb->len >= next + 14 ? next : 0;
+}
+
+static __always_inline void dnsev_tcp_step(struct __sk_buff *skb, u32 off, u8 egress, u32 n,
+                                           struct dq_val *q) {
+    dnsev_message(skb, off + 2, egress, 1, q);
+    u32 next = dnsev_tcp_after(skb, off);
+    if (!next || n + 1 >= TCP_MESSAGES)
+        return;
+    skb->cb[0] = next;
+    skb->cb[1] = egress;
+    skb->cb[2] = n + 1;
+    dnsev_next.call(skb, 0);
+}
+
+static __always_inline int dnsev_skb(struct __sk_buff *skb, u8 egress) {
+    u32 zero = 0;
+    u8 tcp = 0;
+    struct dq_val *q = dq_scratch.lookup(&zero);
+    if (!q)
         return 1;
-    }
-    u32 payload = l4 + (ports[12] >> 4) * 4;
-    if (skb->len >= payload + 14)
-        dnsev_message(skb, payload + 2, egress, 1, q);
+    u32 off = dnsev_flow(skb, egress, q, &tcp);
+    if (!off)
+        return 1;
+    if (!tcp)
+        dnsev_message(skb, off, egress, 0, q);
+    else if (skb->len >= off + 14)  // a segment that starts with a length-prefixed message
+        dnsev_tcp_step(skb, off, egress, 0, q);
+    return 1;
+}
+
+int dnsev_tcp_next(struct __sk_buff *skb) {
+    u32 off = skb->cb[0], egress = skb->cb[1] & 1, n = skb->cb[2], zero = 0;
+    u8 tcp = 0;
+    struct dq_val *q = dq_scratch.lookup(&zero);
+    if (!q || n >= TCP_MESSAGES || off > 0xFFFF || skb->len < off + 14)
+        return 1;
+    if (dnsev_flow(skb, egress, q, &tcp) && tcp)
+        dnsev_tcp_step(skb, off, egress, n, q);
     return 1;
 }
 

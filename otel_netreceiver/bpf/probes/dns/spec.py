@@ -106,7 +106,9 @@ def event_defines(formats: Formats, config: Any) -> dict[str, Any]:
             "NX_WINDOW_NS": f"{NX_WINDOW_NS}ULL"}
 
 
-event_finish = attacher("dnsev")  # the event program's socket programs
+# the event program's socket programs, and dnsev_tcp_next in dnsev_next[0]: the tail call
+# of its TCP walk (events.c: the second and later messages of a segment)
+event_finish = attacher("dnsev", tail_calls=(("dnsev_next", "dnsev_tcp_next"),))
 # ProbeSpec.finish: the socket programs on the cgroup v2 root, or dns_skb called by the
 # composite's entries when another socket-hook probe is on (bpf/compose_hooks.py); either
 # way dns_tcp_next goes into dns_next[0], the tail call of the TCP walk (counting.c: the

@@ -26,7 +26,7 @@ from typing import Any
 
 import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
-from bench.bench_dns_hook import dns_pingpong, paired
+from bench.bench_dns_hook import dns_pingpong, paired, udp_pingpong
 
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
@@ -146,14 +146,15 @@ def measure(label: str, attach: Callable[[bool], None], rounds: int,
             names: tuple[str, ...]) -> None:
     for workload, run, ops in (("dns_pingpong", dns_pingpong, 20_000),
                                ("nxdomain_pingpong", nxdomain_pingpong, 20_000),
-                               ("tcp_pipelined", tcp_pipelined, 10_000)):
+                               ("tcp_pipelined", tcp_pipelined, 10_000),
+                               ("udp_pingpong (not DNS)", udp_pingpong, 30_000)):
         before = prog_stats(names)
         base, delta = paired(attach, run, ops, rounds)
         after = prog_stats(names)
         per = {n: (after[n][0] - before.get(n, (0, 0))[0])
                / max(1, after[n][1] - before.get(n, (0, 0))[1]) for n in after}
         inv = " ".join(f"{n}={v:.0f}ns" for n, v in sorted(per.items()))
-        print(f"{label:<32} {workload:<18} {base:>9.3f} {delta * 1e3:>+9.0f} "
+        print(f"{label:<32} {workload:<22} {base:>9.3f} {delta * 1e3:>+9.0f} "
               f"{delta / base:>+8.1%}  {inv}", flush=True)
 
 
@@ -164,7 +165,7 @@ def main() -> None:
     from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
 
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
-    print(f"{'program':<32} {'workload':<18} {'us/query':>9} {'delta ns':>9} {'overhead':>8}"
+    print(f"{'program':<32} {'workload':<22} {'us/query':>9} {'delta ns':>9} {'overhead':>8}"
           "  kernel ns per invocation")
     previous = STATS.read_text().strip()
     STATS.write_text("1")

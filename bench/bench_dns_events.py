@@ -1,11 +1,11 @@
 """What the DNS name checks and the DNS failure records cost a DNS query, on this kernel.
 
-Three programs on the same workloads (bench_dns_hook.py's DNS ping-pong over 127.0.0.1:53,
-rcode NOERROR, and the same with NXDOMAIN answers under changing names): the dns counting
-program as on main (``git show main:...counting.c``), as on this branch (the question walked
-on every client answer too, for the ndots and TC -> TCP checks), and this branch's plus the
-event program (events.c: its own client-side hooks and name-keeping table). Each is attached
-alone in alternating rounds without/with; the figure is the median of paired differences
+Four programs on the same workloads (bench_dns_hook.py's DNS ping-pong over 127.0.0.1:53,
+rcode NOERROR; the same with NXDOMAIN answers under changing names; two queries per TCP
+segment, as glibc pipelines them; a UDP ping-pong off the DNS ports): the dns counting
+program and the event program (events.c: its own client-side hooks and name-keeping
+table), each as on the merge-base with main (``git show``) and as on this branch. Each is
+attached alone in alternating rounds without/with; the figure is the median of paired differences
 per query (thread CPU time), and the kernel's own run time per invocation
 (kernel.bpf_stats_enabled, restored afterwards).
 

@@ -15,6 +15,9 @@
 // for a late answer), or this program when the client re-sends the same id (DNS_TIMEOUT) or
 // an answer comes after the timeout (DNS_TIMEOUT and DNS_LATE_ANSWER). A late answer to a
 // socket that is gone is seen at skb:kfree_skb NO_SOCKET (DNS_LATE_ANSWER, reason no_socket).
+// An entry counts its attempts, as counting.c's do, so the records are as many as its
+// counts: each attempt's timeout one DNS_TIMEOUT, each attempt's late answer one
+// DNS_LATE_ANSWER (dnsev_answered), every message of a pipelined TCP segment parsed.
 // NXDOMAIN bursts are counted here, per namespace, in a window of NX_WINDOW_NS: one record
 // when the count reaches NX_BURST (a storm would otherwise spend the per-type budget on
 // single answers and be suppressed exactly when it matters).

@@ -38,8 +38,36 @@ BPF_PERCPU_ARRAY(drop_last, struct drop_slot, 1);
 struct ev_win { u64 start; u64 used; u64 jiffy; };
 BPF_PERCPU_ARRAY(ev_window, struct ev_win, 16);
 BPF_PERCPU_ARRAY(ev_suppressed, u64, 16);
+struct ns_cache { u64 ptr; u64 key; u64 gen; };
+BPF_PERCPU_ARRAY(ns_last, struct ns_cache, 1);
+BPF_ARRAY(ns_gen, u64, 1);
 """
 NETNS = "u64 sk = a->rx_sk; u64 ns = sk ? netns_key_of_sock(sk) : netns_key_of_skb(a->skbaddr);"
+# skb->dev and dev->nd_net only (what a cache validated by the net pointer still reads)
+NET_PTR = """u64 dev = 0, net = 0; bpf_probe_read_kernel(&dev, 8, (void *)(a->skbaddr + OFF_SKB_DEV));
+if (dev) bpf_probe_read_kernel(&net, 8, (void *)(dev + OFF_DEV_NET));"""
+# a per-CPU cache of the last struct net pointer and its key: 2 reads, the cookie's skipped
+# when the pointer repeats. Not exact alone: a freed struct net's address is reused by the
+# next namespace (slab), so the cached key can be a dead namespace's
+CACHE_NET = "u64 ns; u64 sk = a->rx_sk; if (sk) ns = netns_key_of_sock(sk); else {" + NET_PTR + """
+u32 z0 = 0; struct ns_cache *c = ns_last.lookup(&z0);
+if (c && net && c->ptr == net) ns = c->key;
+else { ns = netns_key_of_net(net); if (c) { c->ptr = net; c->key = ns; } } }"""
+# the same with a global generation (a map word bumped whenever a namespace is freed, e.g.
+# by a probe there): exact, one more inlined array lookup and compare
+CACHE_NET_GEN = "u64 ns; u64 sk = a->rx_sk; if (sk) ns = netns_key_of_sock(sk); else {" + \
+    NET_PTR + """
+u32 z0 = 0; struct ns_cache *c = ns_last.lookup(&z0); u64 *g = ns_gen.lookup(&z0);
+u64 gen = g ? *g : 0;
+if (c && net && c->ptr == net && c->gen == gen) ns = c->key;
+else { ns = netns_key_of_net(net); if (c) { c->ptr = net; c->key = ns; c->gen = gen; } } }"""
+# the lower bound: the skb->dev pointer alone as the cache key (1 read; not exact: a device
+# moves between namespaces, and its address is reused)
+CACHE_DEV = """u64 ns; u64 sk = a->rx_sk; if (sk) ns = netns_key_of_sock(sk); else {
+u64 dev = 0; bpf_probe_read_kernel(&dev, 8, (void *)(a->skbaddr + OFF_SKB_DEV));
+u32 z0 = 0; struct ns_cache *c = ns_last.lookup(&z0);
+if (c && dev && c->ptr == dev) ns = c->key;
+else { ns = netns_key_of_skb(a->skbaddr); if (c) { c->ptr = dev; c->key = ns; } } }"""
 HASH = """struct drop_key key = {}; key.location = a->location; key.reason = a->reason;
 key.netns = ns; u64 one = 1, *v = drops.lookup(&key); if (v) (*v)++;
 else drops.update(&key, &one);"""
@@ -66,6 +94,10 @@ w->used++;"""
 VARIANTS = {
     "empty": "",
     "namespace key (3 reads)": NETNS + " if (ns == 1) return 1;",
+    "net pointer only (2 reads)": NET_PTR + " if (net == 1) return 1;",
+    "key cached by net pointer": CACHE_NET + " if (ns == 1) return 1;",
+    "key cached by net + gen": CACHE_NET_GEN + " if (ns == 1) return 1;",
+    "key cached by dev (1 read)": CACHE_DEV + " if (ns == 1) return 1;",
     "+ per-CPU hash count": NETNS + HASH,
     "+ last-key slot instead (now)": NETNS + RUN,
     "budget, clock every drop": BUDGET_CLOCK,
@@ -73,6 +105,7 @@ VARIANTS = {
     "hash + budget/clock (older)": NETNS + HASH + BUDGET_CLOCK,
     "hash + budget/tick (before)": NETNS + HASH + BUDGET_TICK,
     "slot + budget/tick (now)": NETNS + RUN + BUDGET_TICK,
+    "cache net + gen, slot, budget": CACHE_NET_GEN + RUN + BUDGET_TICK,
 }
 
 

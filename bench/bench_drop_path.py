@@ -44,7 +44,8 @@ BPF_ARRAY(ns_gen, u64, 1);
 """
 NETNS = "u64 sk = a->rx_sk; u64 ns = sk ? netns_key_of_sock(sk) : netns_key_of_skb(a->skbaddr);"
 # skb->dev and dev->nd_net only (what a cache validated by the net pointer still reads)
-NET_PTR = """u64 dev = 0, net = 0; bpf_probe_read_kernel(&dev, 8, (void *)(a->skbaddr + OFF_SKB_DEV));
+NET_PTR = """u64 dev = 0, net = 0;
+bpf_probe_read_kernel(&dev, 8, (void *)(a->skbaddr + OFF_SKB_DEV));
 if (dev) bpf_probe_read_kernel(&net, 8, (void *)(dev + OFF_DEV_NET));"""
 # a per-CPU cache of the last struct net pointer and its key: 2 reads, the cookie's skipped
 # when the pointer repeats. Not exact alone: a freed struct net's address is reused by the

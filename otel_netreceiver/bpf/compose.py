@@ -101,10 +101,13 @@ def entry_name(category: str, event: str) -> str:
 def composite_spec(group: Sequence[ProbeSpec]) -> ProbeSpec:
     """What the loader needs of the composite: a name, every tracepoint once (its entry)."""
     seen = dict.fromkeys((a.category, a.event) for s in group for a in s.attach)
+    # at most one member has a finish hook (bpf/compose_hooks.py adopt): the object's
+    finish = next((s.finish for s in group if s.finish is not None), None)
     return ProbeSpec(SEPARATOR.join(s.name for s in group), "",
                      tuple(Attach(c, e, entry_name(c, e)) for c, e in seen),
                      needs_btf=any(s.needs_btf for s in group),
-                     headers=tuple(dict.fromkeys(h for s in group for h in s.headers)))
+                     headers=tuple(dict.fromkeys(h for s in group for h in s.headers)),
+                     finish=finish)
 
 
 def members(name: str) -> tuple[str, ...]:

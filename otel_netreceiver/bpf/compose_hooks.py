@@ -10,8 +10,12 @@ makes no programs of its own), each probe's text in its own ``lost`` slot, and o
 and one ingress entry (``onr_sock_egress``, ``onr_sock_ingress``) that parse the IP header
 once (include/sockhook.h ``skb_pkt_parse``) and call each probe's handler in configuration
 order. A member's tracepoint programs (its ``attach``) stay in the object as they are.
-The loader tries the composite first and loads each probe alone if it fails
-(bpf/loader.py). Pure except ``member_view``; no probe is named here.
+A socket-hook probe that is the only one of the configuration instead joins the probes on
+its tracepoints (``adopt``: dns's NO_SOCKET handler and the default set on skb:kfree_skb,
+one invocation per drop); the object then has their entry and the probe's own socket
+programs. The loader tries the composite first and, if it fails, the group without the
+adopted probe, then each probe alone (bpf/loader.py, ``split``). Pure except
+``member_view``; no probe is named here.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from otel_netreceiver.bpf.compose import SEPARATOR, composite_spec, conflicts
+from otel_netreceiver.bpf.compose import SEPARATOR, composite_spec, conflicts, tracepoints
 from otel_netreceiver.bpf.programs import Formats, ProbeSpec, body, prelude
 from otel_netreceiver.bpf.socket_hooks import SocketAttacher
 
@@ -37,8 +41,11 @@ def is_hook_group(group: Sequence[ProbeSpec]) -> bool:
 
 def join(groups: Sequence[tuple[ProbeSpec, ...]]) -> list[tuple[ProbeSpec, ...]]:
     """``groups`` (bpf/compose.py: each probe with a finish hook alone) with the socket-hook
-    probes as one group, at the first one's position."""
+    probes as one group, at the first one's position; a lone socket-hook probe instead joins
+    the group on its tracepoints (``adopt``)."""
     hooked = tuple(g[0] for g in groups if len(g) == 1 and hook_of(g[0]) is not None)
+    if len(hooked) == 1:
+        return adopt(groups, hooked[0])
     if len(hooked) < 2:
         return list(groups)
     out: list[tuple[ProbeSpec, ...]] = []
@@ -49,6 +56,33 @@ def join(groups: Sequence[tuple[ProbeSpec, ...]]) -> list[tuple[ProbeSpec, ...]]
             continue
         out.append(group)
     return out
+
+
+def adopt(groups: Sequence[tuple[ProbeSpec, ...]],
+          hooked: ProbeSpec) -> list[tuple[ProbeSpec, ...]]:
+    """The one socket-hook probe of the configuration in the group of the probes sharing its
+    tracepoints (dns's dns_no_socket on skb:kfree_skb with packetloss and tcptwrcv): one
+    invocation per drop for all of them, and the object's finish is the probe's (its socket
+    programs stay in the object as they are). With two socket-hook probes the hook group
+    wins (one program per packet end is the larger saving) and the tracepoint stays a
+    program of that object. The loader falls back to the group without it (``split``)."""
+    others = [g for g in groups if g != (hooked,) and not any(s.finish for s in g)
+              and any(tracepoints(hooked) & tracepoints(s) for s in g)]
+    if len(others) != 1:
+        return list(groups)
+    merged = (*others[0], hooked)  # its handler last: the group's order is kept
+    return [merged if g == others[0] else g for g in groups if g != (hooked,)]
+
+
+def split(group: Sequence[ProbeSpec]) -> list[tuple[ProbeSpec, ...]]:
+    """What to load when ``group``'s one object was refused: a tracepoint group that adopted
+    a socket-hook probe (``adopt``) as the group without it, then the probe alone (so a
+    refused socket hook costs the other probes nothing); any other group, probe by probe."""
+    hooked = [s for s in group if hook_of(s) is not None]
+    if is_hook_group(group) or len(hooked) != 1 or len(group) < 3:
+        return [(s,) for s in group]
+    rest = tuple(s for s in group if s is not hooked[0])
+    return [rest, (hooked[0],)]
 
 
 def hook_conflicts(group: Sequence[ProbeSpec]) -> set[str]:

@@ -90,11 +90,17 @@ class BpfLoader:
             if joins and composite is not None and self._load_composite(
                     group, composite, btf, attached, loaded):
                 continue
-            for spec in group:
-                bpf, reason = self._try(spec, render, btf, attached)
-                if bpf is not None:
-                    loaded[spec.name] = bpf
-                self._status(spec.name, reason)
+            # refused: a tracepoint group that adopted a socket-hook probe is tried without
+            # it first (bpf/compose_hooks.py split); any other group, probe by probe
+            for part in compose_hooks.split(group) if joins else [(s,) for s in group]:
+                if len(part) > 1 and composite is not None and self._load_composite(
+                        part, composite, btf, attached, loaded):
+                    continue
+                for spec in part:
+                    bpf, reason = self._try(spec, render, btf, attached)
+                    if bpf is not None:
+                        loaded[spec.name] = bpf
+                    self._status(spec.name, reason)
         btf.clear()
         if loaded:
             self.release()

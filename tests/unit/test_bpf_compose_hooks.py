@@ -14,6 +14,8 @@ from otel_netreceiver.bpf.compose_hooks import (
     is_hook_group,
     join,
     render_hooks,
+    spec_of,
+    split,
 )
 from otel_netreceiver.bpf.probes import PROBES
 from otel_netreceiver.bpf.programs import Attach, render
@@ -39,9 +41,17 @@ def test_every_socket_hook_probe_joins_one_group_at_the_first_ones_place() -> No
     specs = [PROBES[n] for n in ("packetloss", "peers", "tcpreset", "dns", "tcptwrcv")]
     assert _names(join(groups(specs))) == [["packetloss", "tcptwrcv"], ["peers", "dns"],
                                            ["tcpreset"]]
-    # one socket-hook probe alone is loaded as it always was
-    alone = [PROBES[n] for n in ("packetloss", "dns")]
-    assert _names(join(groups(alone))) == [["packetloss"], ["dns"]]
+    # one socket-hook probe alone joins the probes on its tracepoints (dns_no_socket on
+    # skb:kfree_skb): its finish becomes the object's; refused, the rest stay one object
+    alone = [PROBES[n] for n in ("packetloss", "tcpreset", "dns", "tcptwrcv")]
+    [adopted, reset] = join(groups(alone))
+    assert _names([adopted, reset]) == [["packetloss", "tcptwrcv", "dns"], ["tcpreset"]]
+    assert spec_of(adopted).finish == PROBES["dns"].finish
+    assert [a.function for a in spec_of(adopted).attach] == ["onr_skb_kfree_skb"]
+    assert _names(split(adopted)) == [["packetloss", "tcptwrcv"], ["dns"]]
+    assert _names(split(reset)) == [["tcpreset"]]
+    # nothing on its tracepoints: alone, as it always was
+    assert _names(join(groups([PROBES["tcpreset"], PROBES["dns"]]))) == [["tcpreset"], ["dns"]]
     assert is_hook_group((PROBES["dns"], PROBES["peers"]))
     assert not is_hook_group((PROBES["packetloss"], PROBES["tcptwrcv"]))
 
@@ -116,3 +126,22 @@ def test_every_socket_hook_probe_names_a_handler_its_c_defines() -> None:
             spec, FORMATS, CountingRender(EbpfConfig(probes=[spec.name]), False)._offsets(
                 spec, FORMATS, None))
         assert "sockhook.h" in spec.headers
+
+
+def test_a_lone_socket_hook_probe_is_a_handler_of_the_tracepoints_one_program() -> None:
+    [group] = join(groups([PROBES[n] for n in ("packetloss", "tcptwrcv", "dns")]))
+    renderer = CountingRender(EbpfConfig(probes=["packetloss", "tcptwrcv", "dns"]), False)
+    text = renderer.composite(group, FORMATS, None)
+    # on skb:kfree_skb one entry calling the three handlers (dns's inlined, not a program of
+    # its own); dns's socket programs and its TCP walk's tail call stay programs
+    programs = re.findall(r"^int (\w+)\(", text, re.M)
+    assert sorted(programs) == ["dns_tcp_next", "onr_skb_kfree_skb"]
+    assert text.rstrip().count("SOCKET_HOOK(dns, dns_skb)") == 1  # dns_egress, dns_ingress
+    assert "static __always_inline int dns_no_socket(struct kfree_skb_args *args)" in text
+    entry = text[text.index("int onr_skb_kfree_skb("):]
+    assert entry.index("on_kfree_skb(args);") < entry.index("on_tw_drop(args);") \
+        < entry.index("dns_no_socket(args);")
+    assert "#define SOCKET_HOOK_COMPOSITE" not in text
+    assert text.count("struct kfree_skb_args {") == 1
+    assert [renderer.built[n]["LOST_SLOT"] for n in ("packetloss", "tcptwrcv", "dns")] == [0, 1,
+                                                                                           2]

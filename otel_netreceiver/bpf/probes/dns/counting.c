@@ -536,15 +536,20 @@ static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *
 
 SOCKET_HOOK(dns, dns_skb)
 
-#ifdef NO_SOCKET_REASON
 // A datagram no socket took (classic tracepoint: the reason is in the record, so every other
 // drop costs the invocation and one compare). Only UDP: TCP answers a closed port with RST.
+// One definition whatever the kernel (its body is empty without drop reasons): with other
+// probes on skb:kfree_skb it is a handler of their shared program (bpf/compose_hooks.py
+// adopt), which calls it by this name.
+#ifdef NO_SOCKET_REASON
 #define SKB_BASE (OFF_SKB_TRANSPORT & ~7)  // 8-aligned, so head is read aligned
 #if OFF_SKB_HEAD + 8 - SKB_BASE > SKB_WINDOW || OFF_SKB_HEAD < SKB_BASE \
     || OFF_SKB_NETWORK < SKB_BASE
 #error "struct sk_buff: transport_header, network_header and head are not within SKB_WINDOW bytes"
 #endif
+#endif
 int dns_no_socket(struct kfree_skb_args *args) {
+#ifdef NO_SOCKET_REASON  // kernels before 5.17 have no drop reasons: nothing to see here
     if (args->reason != NO_SOCKET_REASON)
         return 0;
     // one read for the header offsets and head (adjacent in struct sk_buff: SKB_WINDOW
@@ -570,8 +575,6 @@ int dns_no_socket(struct kfree_skb_args *args) {
         return 0;
     u64 netns = netns_key_of_skb(skb);
     client_response(netns, dport, (u[8] << 8) | u[9], T_UDP, 0, u[10], u[11], 1);
+#endif
     return 0;
 }
-#else
-int dns_no_socket(void *args) { return 0; }  // no drop reasons on this kernel
-#endif

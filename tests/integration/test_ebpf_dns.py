@@ -50,8 +50,11 @@ def pods() -> Iterator[list[Pod]]:
         yield made
 
 
-# alone, and in one program with the other socket-hook probe (bpf/compose_hooks.py)
-@pytest.fixture(scope="module", params=[["dns"], ["dns", "peers"]], ids=["alone", "composite"])
+# alone, in one program with the other socket-hook probe, and its NO_SOCKET handler in the
+# default set's skb:kfree_skb program (bpf/compose_hooks.py join, adopt)
+@pytest.fixture(scope="module", params=[["dns"], ["dns", "peers"],
+                                        ["packetloss", "tcptwrcv", "dns"]],
+                ids=["alone", "composite", "drop-program"])
 def collector(pods: tuple[Pod, Pod], request: pytest.FixtureRequest) -> Iterator[EbpfCollector]:
     server = pods[1]
     dns = DnsProbeConfig(cluster_dns=[server.pod_ip], time_sync=[server.host_ip])

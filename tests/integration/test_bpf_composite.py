@@ -86,6 +86,37 @@ def test_a_composite_the_compiler_refuses_falls_back_to_one_program_each(monkeyp
             collector.close()
 
 
+def test_dns_joins_the_drop_program_and_a_refusal_leaves_the_rest_one_program(
+        monkeypatch) -> None:
+    """dns's NO_SOCKET handler in the skb:kfree_skb program (bpf/compose_hooks.py adopt); the
+    composite refused, packetloss and tcptwrcv stay one program and dns loads alone."""
+    from otel_netreceiver.collectors import ebpf
+
+    probes = [*SHARED, "dns"]
+    real = ebpf.render_composite
+    with pod_pair(7) as (a, _b):
+        collector = EbpfCollector(EbpfConfig(probes=probes), "/proc", NoPods())
+        try:
+            [(name, (_, bpf))] = collector.objects().items()
+            assert name == "packetloss+tcptwrcv+dns" and list(bpf.tracepoint_fds) == [
+                b"skb:kfree_skb"]
+            drops, lost = _counts_and_lost(collector, a)
+            assert drops == 30 and lost == {"packetloss": 0, "tcptwrcv": 0, "dns": 0}
+        finally:
+            collector.close()
+        monkeypatch.setattr(ebpf, "render_composite", lambda group, *rest: (
+            "#error refused by the test\n" if any(s.name == "dns" for s in group)
+            else real(group, *rest)))
+        collector = EbpfCollector(EbpfConfig(probes=probes), "/proc", NoPods())
+        try:
+            assert collector.statuses() == dict.fromkeys(probes, "")
+            assert sorted(collector.objects()) == ["dns", "packetloss+tcptwrcv"]
+            drops, lost = _counts_and_lost(collector, a)
+            assert drops == 30 and lost == {"packetloss": 0, "tcptwrcv": 0, "dns": 0}
+        finally:
+            collector.close()
+
+
 def _hosted(events: list[Event], budget: int,
             probes: list[str]) -> tuple[EventHosting, EbpfCollector, EventSource]:
     """The counting collector and the event source as the agent builds them (registry)."""

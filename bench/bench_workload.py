@@ -20,7 +20,9 @@ With ``--floor``, more states join a rotation on the UDP flood: a bpftrace ``cou
 skb:kfree_skb (what a user's one-liner costs to count drops), an empty classic tracepoint
 program on skb:kfree_skb (the invocation alone) and an empty raw tracepoint program on
 kfree_skb, each against the rounds without anything around it, so the agent's figure can be
-read against the cheapest possible program on the same tracepoint on the same machine.
+read against the cheapest possible program on the same tracepoint on the same machine; two
+empty programs say what a second program on the tracepoint adds, and the agent's probes
+are in the same rotation, so its row compares with the floor's rounds directly.
 
     sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_workload.py
         [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 5]
@@ -215,6 +217,23 @@ class EmptyProgram:
             self._attached = False
 
 
+class TwoEmptyPrograms:
+    """Two empty classic programs on skb:kfree_skb: what a second program on a tracepoint
+    adds (the kernel fills the trace record once and runs every attached program on it:
+    kernel/trace/bpf_trace.c trace_call_bpf, bpf_prog_run_array)."""
+
+    def __init__(self) -> None:
+        self._programs = (EmptyProgram(), EmptyProgram())
+
+    def attach(self) -> None:
+        for program in self._programs:
+            program.attach()
+
+    def detach(self) -> None:
+        for program in self._programs:
+            program.detach()
+
+
 class EmptyRawProgram:
     """An empty raw tracepoint program on kfree_skb (no trace record filled)."""
 
@@ -239,10 +258,13 @@ class EmptyRawProgram:
             self._fd = None
 
 
-def floors(rounds: int) -> None:
-    """Rounds: without, bpftrace, without, empty, without, ... (``rounds`` of each)."""
+def floors(rounds: int, agent: Attached) -> None:
+    """Rounds: without, bpftrace, without, empty, without, ..., the agent's probes, without
+    (``rounds`` of each): every state against the same rounds without anything."""
     states: list[tuple[str, Any]] = [("empty tracepoint program", EmptyProgram()),
-                                     ("empty raw tracepoint", EmptyRawProgram())]
+                                     ("two empty tracepoint programs", TwoEmptyPrograms()),
+                                     ("empty raw tracepoint", EmptyRawProgram()),
+                                     ("the agent (probes above)", agent)]
     if Bpftrace().path:
         states.insert(0, ("bpftrace count()", Bpftrace()))
     run, ops = WORKLOADS["udp_flood"]
@@ -258,14 +280,14 @@ def floors(rounds: int) -> None:
                 state.detach()
             without.append(us_per_op(run, ops))
             pairs[name].append((without[-2], without[-1]))
-    print(f"floor on {FLOOR_TRACEPOINT}, udp_flood: {'state':<26} {'us/op':>6} {'delta ns':>9}"
+    print(f"floor on {FLOOR_TRACEPOINT}, udp_flood: {'state':<29} {'us/op':>6} {'delta ns':>9}"
           f" {'overhead':>9}")
     for name, _ in states:
         deltas = [w - (a + b) / 2 for w, (a, b) in zip(with_[name], pairs[name], strict=True)]
         ratios = [d / ((a + b) / 2) for d, (a, b) in zip(deltas, pairs[name], strict=True)]
-        print(f"{'':<31} {name:<26} {statistics.median(with_[name]):>6.2f} "
+        print(f"{'':<31} {name:<29} {statistics.median(with_[name]):>6.2f} "
               f"{statistics.median(deltas) * 1e3:>+9.0f} {statistics.median(ratios):>+9.1%}")
-    print(f"{'':<31} {'without':<26} {statistics.median(without):>6.2f}")
+    print(f"{'':<31} {'without':<29} {statistics.median(without):>6.2f}")
 
 
 def paired(without: list[float], with_: list[float]) -> tuple[float, float]:
@@ -346,10 +368,10 @@ def main() -> None:
     try:
         overhead(agent, args.rounds)
         program_costs(agent)
+        if args.floor:
+            floors(args.rounds, agent)
     finally:
         agent.close()
-    if args.floor:
-        floors(args.rounds)
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 BTF_MAGIC = 0xEB9F
 KIND_STRUCT, KIND_UNION = 4, 5
+KIND_TYPEDEF = 8  # btf.rst "BTF_KIND_TYPEDEF"
 KIND_FUNC = 12  # btf.rst "BTF_KIND_FUNC"
 # bytes of kind-specific data after struct btf_type, per kind (btf.rst "Type encoding")
 _FIXED_EXTRA = {1: 4, 3: 12, 14: 4, 17: 4}  # INT, ARRAY, VAR, DECL_TAG
@@ -113,6 +114,12 @@ class Btf:
             self._functions = {t.name: i for i, t in enumerate(self._types)
                                if t.kind == KIND_FUNC and t.name}
         return self._functions.get(name)
+
+    def typedef_id(self, name: str) -> int | None:
+        """BTF id of the typedef ``name`` (btf_trace_<event>: a tp_btf program's
+        attach_btf_id, include/trace/bpf_probe.h)."""
+        return next((i for i, t in enumerate(self._types)
+                     if t.kind == KIND_TYPEDEF and t.name == name), None)
 
     def _resolve(self, type_id: int) -> int:
         while self._types[type_id].kind in _MODIFIERS:

@@ -193,6 +193,39 @@ class TpBtf:
         self._link = -1
 
 
+def build(names: list[str]) -> dict[str, Any]:
+    """The variants named, compiled and loaded (not attached): bcc objects or TpBtf."""
+    from bcc import BPF
+
+    offsets = {**kernel_offsets(Btf.load("/sys/kernel/btf/vmlinux")), "NETNS_BY_COOKIE": 1}
+    prelude = "".join(f"#define {k} {v}\n" for k, v in offsets.items()) + header("netns.h")
+    btf_id = Btf.load("/sys/kernel/btf/vmlinux").typedef_id("btf_trace_kfree_skb")
+    out: dict[str, Any] = {}
+    for name in names:
+        if name in VARIANTS:
+            out[name] = BPF(text=(prelude + MAPS + "int fn(struct args *a) {" + VARIANTS[name]
+                                  + " return 0; }").encode())
+        elif btf_id is not None:
+            out[name] = TpBtf(BPF(text=(prelude + MAPS + "int fn(u64 *ctx) {" + TP_BTF_ARGS
+                                        + TP_BTF_VARIANTS[name] + " return 0; }").encode()),
+                              btf_id)
+    return out
+
+
+def attach(program: Any) -> None:
+    if isinstance(program, TpBtf):
+        program.attach()
+    else:
+        program.attach_tracepoint(tp=b"skb:kfree_skb", fn_name=b"fn")
+
+
+def detach(program: Any) -> None:
+    if isinstance(program, TpBtf):
+        program.detach()
+    else:
+        program.detach_tracepoint(b"skb:kfree_skb")
+
+
 def bpf_of(program: Any) -> Any:
     return program._bpf if isinstance(program, TpBtf) else program
 
@@ -210,19 +243,7 @@ def main() -> None:
                         help="alternate IPv4 and IPv6 datagrams (two drop sites): every drop "
                              "changes the key, the last-key slot's worst case")
     args = parser.parse_args()
-    from bcc import BPF
-
-    offsets = {**kernel_offsets(Btf.load("/sys/kernel/btf/vmlinux")), "NETNS_BY_COOKIE": 1}
-    prelude = "".join(f"#define {k} {v}\n" for k, v in offsets.items()) + header("netns.h")
-    programs: dict[str, Any] = {
-        name: BPF(text=(prelude + MAPS + "int fn(struct args *a) {" + body
-                        + " return 0; }").encode()) for name, body in VARIANTS.items()}
-    btf_id = Btf.load("/sys/kernel/btf/vmlinux").typedef_id("btf_trace_kfree_skb")
-    if btf_id is not None:
-        for name, body in TP_BTF_VARIANTS.items():
-            text = (prelude + MAPS + "int fn(u64 *ctx) {" + TP_BTF_ARGS + body
-                    + " return 0; }")
-            programs[name] = TpBtf(BPF(text=text.encode()), btf_id)
+    programs = build([*VARIANTS, *TP_BTF_VARIANTS])
     v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     targets = ([(v4, ("127.0.0.1", 9)), (v6, ("::1", 9))] if args.alternate
@@ -233,19 +254,13 @@ def main() -> None:
     try:
         for _ in range(3):
             for name, bpf in programs.items():
-                if isinstance(bpf, TpBtf):
-                    bpf.attach()
-                else:
-                    bpf.attach_tracepoint(tp=b"skb:kfree_skb", fn_name=b"fn")
+                attach(bpf)
                 ns0, runs0 = run_time(bpf)
                 for i in range(DROPS):
                     sock, address = targets[i % len(targets)]
                     sock.sendto(b"x", address)
                 ns1, runs1 = run_time(bpf)
-                if isinstance(bpf, TpBtf):
-                    bpf.detach()
-                else:
-                    bpf.detach_tracepoint(b"skb:kfree_skb")
+                detach(bpf)
                 results[name].append((ns1 - ns0) / max(1, runs1 - runs0))
     finally:
         STATS.write_text(previous + "\n")

@@ -22,7 +22,9 @@ program on skb:kfree_skb (the invocation alone) and an empty raw tracepoint prog
 kfree_skb, each against the rounds without anything around it, so the agent's figure can be
 read against the cheapest possible program on the same tracepoint on the same machine; two
 empty programs say what a second program on the tracepoint adds, and the agent's probes
-are in the same rotation, so its row compares with the floor's rounds directly.
+are in the same rotation, so its row compares with the floor's rounds directly; so are
+bench/bench_drop_path.py's reconstruction of the drop body as a classic program and as a
+BTF raw tracepoint (tp_btf: the namespace chain as plain loads), and an empty tp_btf.
 
     sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_workload.py
         [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 5]
@@ -258,6 +260,25 @@ class EmptyRawProgram:
             self._fd = None
 
 
+class DropBody:
+    """A variant of bench/bench_drop_path.py on skb:kfree_skb: the default set's drop body
+    (namespace key, last-key slot, record budget) as a classic tracepoint program or as a
+    BTF raw tracepoint (tp_btf), in the workload's rotation."""
+
+    def __init__(self, variant: str) -> None:
+        import bench_drop_path
+
+        self._module = bench_drop_path
+        self._program = bench_drop_path.build([variant]).get(variant)
+        self.available = self._program is not None
+
+    def attach(self) -> None:
+        self._module.attach(self._program)
+
+    def detach(self) -> None:
+        self._module.detach(self._program)
+
+
 def floors(rounds: int, agent: Attached) -> None:
     """Rounds: without, bpftrace, without, empty, without, ..., the agent's probes, without
     (``rounds`` of each): every state against the same rounds without anything."""
@@ -265,6 +286,12 @@ def floors(rounds: int, agent: Attached) -> None:
                                      ("two empty tracepoint programs", TwoEmptyPrograms()),
                                      ("empty raw tracepoint", EmptyRawProgram()),
                                      ("the agent (probes above)", agent)]
+    for label, variant in (("drop body, classic", "slot + budget/tick (now)"),
+                           ("tp_btf: empty", "tp_btf: empty"),
+                           ("tp_btf: drop body", "tp_btf: slot + budget/tick")):
+        body = DropBody(variant)
+        if body.available:  # tp_btf: a kernel with BTF; classic: always
+            states.append((label, body))
     if Bpftrace().path:
         states.insert(0, ("bpftrace count()", Bpftrace()))
     run, ops = WORKLOADS["udp_flood"]

@@ -1,0 +1,126 @@
+"""Where a DNS packet's nanoseconds go in the dns probe's counting program (counting.c).
+
+Each variant is this checkout's counting.c cut down at one point (text patched before
+compiling, each patch's anchor checked), loaded by the agent's own loader and attached
+alone (cgroup_skb egress and ingress on the cgroup v2 root), in rounds alternating over the
+variants; per variant and program the kernel's run_time_ns / run_cnt
+(kernel.bpf_stats_enabled=1, restored afterwards; it includes the two clock reads the
+statistics add) over a DNS ping-pong on 127.0.0.1:53 (bench_dns_hook.py's: egress is the
+client's query and the server's answer, ingress the server's query and the client's answer)
+and the same with NXDOMAIN answers under changing names (bench_dns_events.py's: an ndots
+run started per answer). Medians of the rounds. Every other local packet on the machine
+runs the programs too (a few, at ~40 ns: they pull an average down slightly).
+
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_breakdown.py [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
+from bench.bench_dns_events import _counting, nxdomain_pingpong
+from bench.bench_dns_hook import dns_pingpong
+
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+OPS = 20_000
+HEADER = "u8 response = h[2] >> 7, server = egress == response;\n"
+QUESTION = "int q = question_class(skb, off + 12, skb->len - off - 12, &qi);\n"
+UDP_CALL = "dns_message(skb, l4 + 8, egress, T_UDP, sport, dport, remote, local);"
+CLIENT_QUERY = "client_query(netns, port, id, transport, rclass, q);"
+CLIENT_RESPONSE = "client_response(netns, port, id, transport, rclass, h[2], h[3], 0);"
+Patch = tuple[str, str]
+# cumulative stages: each adds a part of the DNS path to the one before
+VARIANTS: dict[str, tuple[Patch, ...]] = {
+    "ports filter only": ((UDP_CALL, "(void)l4;"),),
+    "+ header, netns cookie": ((HEADER, HEADER + "if (skb->len) return;\n"),),
+    "+ question walk": ((QUESTION, QUESTION.replace("&qi", "NULL") + "if (skb->len) return;\n"),),
+    "+ name hashes": ((QUESTION, QUESTION + "if (skb->len) return;\n"),),
+    "+ counters only": ((CLIENT_QUERY, "count(netns, K_QUERY, ROLE_CLIENT, rclass, q, transport,"
+                         " 1);"),
+                        (CLIENT_RESPONSE, "count(netns, K_RESPONSE, ROLE_CLIENT, rclass, h[3] & "
+                         "0xF, transport, 1); if (skb->len) return;")),
+    "+ pending/expired, no name checks": (("if (q >= 0) {", "if (q >= 0 && !skb->len) {"),),
+    "whole program": (),
+    "whole, pending/expired BPF_HASH": tuple(
+        (f'BPF_TABLE("lru_hash", struct pend_key, struct pend_val, {m}, PENDING_MAX);',
+         f"BPF_HASH({m}, struct pend_key, struct pend_val, PENDING_MAX);")
+        for m in ("pending", "expired")),
+}
+
+
+def patched(patches: tuple[Patch, ...]) -> Callable[[str, Any], str]:
+    def text(rendered: str, formats: Any) -> str:
+        for old, new in patches:
+            if rendered.count(old) != 1:
+                raise RuntimeError(f"anchor not found once in counting.c: {old!r}")
+            rendered = rendered.replace(old, new)
+        return rendered
+    return text
+
+
+def run_time(probe: Any) -> dict[str, tuple[int, int]]:
+    out = {}
+    for side in ("egress", "ingress"):
+        fd = probe.funcs[f"dns_{side}".encode()].fd
+        text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+        info = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+        out[side] = (int(info["run_time_ns"]), int(info["run_cnt"]))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--only", default="", help="comma-separated variant names")
+    args = parser.parse_args()
+    from otel_netreceiver.bpf.probes import PROBES
+
+    spec = PROBES["dns"]
+    chosen = {n: p for n, p in VARIANTS.items() if not args.only or n in args.only.split(",")}
+    probes = {}
+    for name, patches in chosen.items():
+        base = spec.text
+        hook = patched(patches)
+        text = hook if base is None else (lambda t, f, h=hook, b=base: h(b(t, f), f))
+        probes[name] = _counting(replace(spec, text=text))
+        probes[name].socket_hooks(False)
+    workloads = (("dns", dns_pingpong), ("nxdomain", nxdomain_pingpong))
+    results: dict[tuple[str, str, str], list[float]] = {}
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    previous = STATS.read_text().strip()
+    STATS.write_text("1\n")
+    try:
+        for _ in range(args.rounds):
+            for name, probe in probes.items():
+                for workload, run in workloads:
+                    probe.socket_hooks(True)
+                    before = run_time(probe)
+                    run(OPS)
+                    after = run_time(probe)
+                    probe.socket_hooks(False)
+                    for side in after:
+                        ns = after[side][0] - before[side][0]
+                        runs = max(1, after[side][1] - before[side][1])
+                        results.setdefault((name, workload, side), []).append(ns / runs)
+    finally:
+        STATS.write_text(previous + "\n")
+        for probe in probes.values():
+            probe.cleanup()
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    print(f"{'variant (cumulative)':<36} {'dns egr':>8} {'dns ingr':>8} {'nx egr':>8} "
+          f"{'nx ingr':>8}  ns/run, median of {args.rounds}")
+    for name in probes:
+        cells = [statistics.median(results[(name, w, s)])
+                 for w, _ in workloads for s in ("egress", "ingress")]
+        print(f"{name:<36} " + " ".join(f"{c:>8.1f}" for c in cells))
+
+
+if __name__ == "__main__":
+    main()

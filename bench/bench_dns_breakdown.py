@@ -11,13 +11,15 @@ and the same with NXDOMAIN answers under changing names (bench_dns_events.py's: 
 run started per answer). Medians of the rounds. Every other local packet on the machine
 runs the programs too (a few, at ~40 ns: they pull an average down slightly).
 
-    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_breakdown.py [--rounds 3]
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_breakdown.py [--rounds 3] \
+        [--rev main --rev HEAD] [--only 'whole program|...']
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -29,6 +31,7 @@ from bench.bench_dns_events import _counting, nxdomain_pingpong
 from bench.bench_dns_hook import dns_pingpong
 
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+COUNTING = Path(__file__).parent.parent / "otel_netreceiver/bpf/probes/dns/counting.c"
 OPS = 20_000
 HEADER = "u8 response = h[2] >> 7, server = egress == response;\n"
 QUESTION = "int q = question_class(skb, off + 12, skb->len - off - 12, &qi);\n"
@@ -55,11 +58,29 @@ VARIANTS: dict[str, tuple[Patch, ...]] = {
 }
 
 
-def patched(patches: tuple[Patch, ...]) -> Callable[[str, Any], str]:
+def source_at(rev: str) -> str:
+    """counting.c as at a git revision ("" for this checkout's file)."""
+    if rev in ("", "."):
+        return COUNTING.read_text()
+    return subprocess.run(["git", "show", f"{rev}:otel_netreceiver/bpf/probes/dns/counting.c"],
+                          check=True, capture_output=True, text=True,
+                          cwd=COUNTING.parent).stdout
+
+
+def applies(source: str, patches: tuple[Patch, ...]) -> bool:
+    return all(source.count(old) == 1 for old, _ in patches)
+
+
+def patched(source: str, patches: tuple[Patch, ...]) -> Callable[[str, Any], str]:
+    """The text hook: the rendered file with ``source``'s body (a revision's) and patches."""
     def text(rendered: str, formats: Any) -> str:
+        from otel_netreceiver.bpf.probes import PROBES
+        from otel_netreceiver.bpf.programs import render_struct_of
+
+        if source != COUNTING.read_text():  # the hook gets the file with its struct rendered
+            rendered = source.replace("KFREE_ARGS_STRUCT",
+                                      render_struct_of(PROBES["dns"].structs[0], formats))
         for old, new in patches:
-            if rendered.count(old) != 1:
-                raise RuntimeError(f"anchor not found once in counting.c: {old!r}")
             rendered = rendered.replace(old, new)
         return rendered
     return text
@@ -78,19 +99,23 @@ def run_time(probe: Any) -> dict[str, tuple[int, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", default="", help="comma-separated variant names")
+    parser.add_argument("--only", default="", help="variant names separated by |")
+    parser.add_argument("--rev", action="append", help="counting.c at these git revisions "
+                        "(repeatable; '.' or none: this checkout's); variants whose anchors are "
+                        "not in a revision's text are left out")
     args = parser.parse_args()
     from otel_netreceiver.bpf.probes import PROBES
 
     spec = PROBES["dns"]
-    chosen = {n: p for n, p in VARIANTS.items() if not args.only or n in args.only.split(",")}
     probes = {}
-    for name, patches in chosen.items():
-        base = spec.text
-        hook = patched(patches)
-        text = hook if base is None else (lambda t, f, h=hook, b=base: h(b(t, f), f))
-        probes[name] = _counting(replace(spec, text=text))
-        probes[name].socket_hooks(False)
+    for rev in args.rev or [""]:
+        source = source_at(rev)
+        for name, patches in VARIANTS.items():
+            if (args.only and name not in args.only.split("|")) or not applies(source, patches):
+                continue
+            label = f"{rev}: {name}" if rev not in ("", ".") else name
+            probes[label] = _counting(replace(spec, text=patched(source, patches)))
+            probes[label].socket_hooks(False)
     workloads = (("dns", dns_pingpong), ("nxdomain", nxdomain_pingpong))
     results: dict[tuple[str, str, str], list[float]] = {}
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
@@ -114,12 +139,12 @@ def main() -> None:
         for probe in probes.values():
             probe.cleanup()
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
-    print(f"{'variant (cumulative)':<36} {'dns egr':>8} {'dns ingr':>8} {'nx egr':>8} "
+    print(f"{'variant (cumulative)':<44} {'dns egr':>8} {'dns ingr':>8} {'nx egr':>8} "
           f"{'nx ingr':>8}  ns/run, median of {args.rounds}")
     for name in probes:
         cells = [statistics.median(results[(name, w, s)])
                  for w, _ in workloads for s in ("egress", "ingress")]
-        print(f"{name:<36} " + " ".join(f"{c:>8.1f}" for c in cells))
+        print(f"{name:<44} " + " ".join(f"{c:>8.1f}" for c in cells))
 
 
 if __name__ == "__main__":

@@ -67,8 +67,13 @@ struct lat_val { u64 count; u64 sum; };
 BPF_PERCPU_HASH(dns_latency, struct lat_key, struct lat_val, 8192);
 struct pend_key { u64 netns; u16 port; u16 id; u8 transport; u8 pad[3]; };
 struct pend_val { u64 sent; u64 timeout; u8 rclass; u8 qclass; u16 attempts; u32 pad; };
-BPF_TABLE("lru_hash", struct pend_key, struct pend_val, pending, PENDING_MAX);
-BPF_TABLE("lru_hash", struct pend_key, struct pend_val, expired, PENDING_MAX);
+// Plain (preallocated) hashes, not LRU: an LRU insert takes the common LRU's lock and
+// list (kernel/bpf/bpf_lru_list.c), ~65-90 ns more per query (BENCHMARKS.md, "The dns
+// probe's cost per DNS packet"); user space takes every expired or stale entry out each
+// cycle (reader.py), so a full table means a burst of outstanding queries: the insert
+// fails and is counted lost, where an LRU would have evicted another attempt uncounted.
+BPF_HASH(pending, struct pend_key, struct pend_val, PENDING_MAX);
+BPF_HASH(expired, struct pend_key, struct pend_val, PENDING_MAX);
 BPF_HASH(timeouts, u64, u64, 16384);  // namespace → its resolv.conf timeout (user space)
 struct scratch { u8 b[512]; };
 BPF_PERCPU_ARRAY(question, struct scratch, 1);
@@ -211,13 +216,13 @@ static __always_inline void answered(struct pend_key *key, struct pend_val *e) {
         count_lost();
 }
 
-// A response for the client at `port`: match, time, and count it in time, late or unmatched.
-// An attempt's timeout is counted here only when this program takes its entry out of
-// `pending` (delete succeeds): user space's sweep takes it atomically otherwise.
-static __always_inline void client_response(u64 netns, u16 port, u16 id, u8 transport,
-                                            u8 rclass, u8 flags2, u8 flags3, u8 no_socket) {
+// A response for the client at `port`, at `now`: match, time, and count it in time, late or
+// unmatched. An attempt's timeout is counted here only when this program takes its entry
+// out of `pending` (delete succeeds): user space's sweep takes it atomically otherwise.
+static __always_inline void client_response_at(u64 netns, u16 port, u16 id, u8 transport,
+                                               u8 rclass, u8 flags2, u8 flags3, u8 no_socket,
+                                               u64 now) {
     struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
-    u64 now = bpf_ktime_get_ns();
     struct pend_val *e = pending.lookup(&key), v;
     u8 late_reason = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT;
     if (e) {
@@ -243,6 +248,12 @@ static __always_inline void client_response(u64 netns, u16 port, u16 id, u8 tran
     count(netns, K_RESPONSE, ROLE_CLIENT, rclass, flags3 & 0xF, transport, 1);
     if (flags2 & 0x02)
         count(netns, K_TRUNCATED, ROLE_CLIENT, rclass, 0, transport, 1);
+}
+
+static __always_inline void client_response(u64 netns, u16 port, u16 id, u8 transport,
+                                            u8 rclass, u8 flags2, u8 flags3, u8 no_socket) {
+    client_response_at(netns, port, id, transport, rclass, flags2, flags3, no_socket,
+                       bpf_ktime_get_ns());
 }
 
 // Search-path expansion (the ndots pattern): the pod's resolver tried a name under several
@@ -339,9 +350,15 @@ static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egres
     u8 code = *(volatile u8 *)&sc->b[SCRATCH_CODE];
     u8 rclass = code & 0xF, role = server ? ROLE_SERVER : ROLE_CLIENT;
     u16 port = DNS_PORT(dport) ? sport : dport;  // the client's
-    struct qinfo qi = {};
-    int q = question_class(skb, off + 12, skb->len - off - 12, &qi);
-    if (!response) {
+    u32 left = skb->len - off - 12;
+    if (response && server) {  // counted by its header alone: no question walk
+        count(netns, K_RESPONSE, ROLE_SERVER, rclass, h[3] & 0xF, transport, 1);
+        if (h[2] & 0x02)
+            count(netns, K_TRUNCATED, ROLE_SERVER, rclass, 0, transport, 1);
+        return;
+    }
+    if (!response) {  // its type only: the name checks look at answers (no name hashes)
+        int q = question_class(skb, off + 12, left, NULL);
         if (q < 0) {
             count(netns, K_UNPARSED, role, 0, (u8)(-1 - q), transport, 1);
             return;
@@ -352,18 +369,14 @@ static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egres
             client_query(netns, port, id, transport, rclass, q);
         return;
     }
-    if (!server) {
-        client_response(netns, port, id, transport, rclass, h[2], h[3], 0);
-        if (q >= 0) {
-            u64 now = bpf_ktime_get_ns();
-            ndots_step(netns, &qi, h[3] & 0xF, rclass, now);
-            fallback_step(netns, &qi, h[2], transport, rclass, now);
-        }
-        return;
+    struct qinfo qi = {};  // a client's answer: the question's hashes for the name checks
+    int q = question_class(skb, off + 12, left, &qi);
+    u64 now = bpf_ktime_get_ns();  // one clock read for the match and the name checks
+    client_response_at(netns, port, id, transport, rclass, h[2], h[3], 0, now);
+    if (q >= 0) {
+        ndots_step(netns, &qi, h[3] & 0xF, rclass, now);
+        fallback_step(netns, &qi, h[2], transport, rclass, now);
     }
-    count(netns, K_RESPONSE, ROLE_SERVER, rclass, h[3] & 0xF, transport, 1);
-    if (h[2] & 0x02)
-        count(netns, K_TRUNCATED, ROLE_SERVER, rclass, 0, transport, 1);
 }
 
 // A TCP segment: length-prefixed messages (RFC 7766 6.2.1.1: a client may pipeline; glibc

@@ -107,6 +107,15 @@ def dns_points(counts: Iterable[CountRow], latencies: Iterable[LatencyRow],
     return points
 
 
+def _put(table: Any, key: Any, leaf: Any) -> None:
+    """Write an entry back; dropped when the table is full (plain hashes, not LRU: a burst
+    of outstanding queries filled it; the kernel counts its own failed inserts lost). A
+    timeout is counted already; only a late answer to it is then counted unmatched."""
+    from bcc import lib  # only where bcc loaded the probe
+
+    lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(leaf), 0)
+
+
 def _attempt(value: Any, netns: int) -> Attempt:
     return Attempt(netns, int(value.rclass), int(value.sent), int(value.timeout))
 
@@ -175,9 +184,9 @@ class DnsReader:
             outcome = settle(taken, now)
             if outcome is Outcome.TIMEOUT and taken is not None:
                 self._swept[(key.netns, taken.resolver)] += 1
-                expired[key] = leaf
+                _put(expired, key, leaf)
             elif outcome is Outcome.PUT_BACK:
-                pending[key] = leaf
+                _put(pending, key, leaf)
         old = [(k, _attempt(v, k.netns)) for k, v in expired.items()]
         for key in forget(old, now) + [k for k, _ in old if live.status(k.netns) == DEAD]:
             expired.__delitem__(key)

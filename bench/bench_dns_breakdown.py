@@ -51,6 +51,18 @@ VARIANTS: dict[str, tuple[Patch, ...]] = {
                          "0xF, transport, 1); if (skb->len) return;")),
     "+ pending/expired, no name checks": (("if (q >= 0) {", "if (q >= 0 && !skb->len) {"),),
     "whole program": (),
+    # one part taken out of the whole program each (where the revision has it)
+    "whole, query: no pending/expired": ((CLIENT_QUERY, "count(netns, K_QUERY, ROLE_CLIENT, "
+                                          "rclass, q, transport, 1);"),),
+    "whole, query: no expired lookup": (("if ((e = expired.lookup(&key)) != NULL) {  // re-sent",
+                                         "if (0 && (e = expired.lookup(&key)) != NULL) {  //"),),
+    "whole, query: no timeouts lookup": (("u64 *t = timeouts.lookup(&netns);\n    struct "
+                                          "pend_val v", "u64 *t = NULL;\n    struct pend_val v"),),
+    "whole, answer: no latency": (("observe(netns, rclass, delta);", ""),),
+    "whole, query+answer: no count()": (("count(netns, K_QUERY, ROLE_CLIENT, rclass, qclass, "
+                                         "transport, 1);", ""),
+                                        ("count(netns, K_RESPONSE, ROLE_CLIENT, rclass, flags3 "
+                                         "& 0xF, transport, 1);", "")),
     "whole, pending/expired BPF_HASH": tuple(
         (f'BPF_TABLE("lru_hash", struct pend_key, struct pend_val, {m}, PENDING_MAX);',
          f"BPF_HASH({m}, struct pend_key, struct pend_val, PENDING_MAX);")

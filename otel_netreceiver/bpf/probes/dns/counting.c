@@ -173,41 +173,52 @@ static __always_inline int question_class(struct __sk_buff *skb, u32 off, u32 le
     return qtype == 1 ? 0 : qtype == 28 ? 1 : 2;
 }
 
+// A new query leaves one insert (BPF_NOEXIST: it fails when the id is outstanding, the
+// rarer re-send, which then looks the entry up): no lookup before it.
 static __always_inline void client_query(u64 netns, u16 port, u16 id, u8 transport,
                                          u8 rclass, u8 qclass) {
     struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
     u64 now = bpf_ktime_get_ns();
-    struct pend_val *e = pending.lookup(&key);
     count(netns, K_QUERY, ROLE_CLIENT, rclass, qclass, transport, 1);
-    if (e) {  // the same query again: the client re-sent it (after its timeout, or sooner)
-        if (now - e->sent >= e->timeout)
-            count(netns, K_TIMEOUT, ROLE_CLIENT, e->rclass, 0, transport, 1);
-        count(netns, K_RETRANSMIT, ROLE_CLIENT, e->rclass, 0, transport, 1);
-        e->sent = now;
-        e->attempts++;
-        return;
-    }
     u16 attempts = 1;
-    if ((e = expired.lookup(&key)) != NULL) {  // re-sent after user space counted the timeout
+    struct pend_val *e = expired.lookup(&key);  // re-sent after user space counted the timeout
+    if (e)
         attempts += e->attempts;  // its earlier attempts may still be answered
-        expired.delete(&key);
-        count(netns, K_RETRANSMIT, ROLE_CLIENT, rclass, 0, transport, 1);
-    }
     u64 *t = timeouts.lookup(&netns);
     struct pend_val v = {.sent = now, .timeout = t ? *t : DEFAULT_TIMEOUT_NS,
                          .rclass = rclass, .qclass = qclass, .attempts = attempts};
-    if (pending.update(&key, &v) != 0)
+    if (pending.insert(&key, &v) == 0) {
+        if (e) {
+            expired.delete(&key);
+            count(netns, K_RETRANSMIT, ROLE_CLIENT, rclass, 0, transport, 1);
+        }
+        return;
+    }
+    e = pending.lookup(&key);
+    if (!e) {  // the table is full
         count_lost();
+        return;
+    }
+    // the same query again: the client re-sent it (after its timeout, or sooner)
+    if (now - e->sent >= e->timeout)
+        count(netns, K_TIMEOUT, ROLE_CLIENT, e->rclass, 0, transport, 1);
+    count(netns, K_RETRANSMIT, ROLE_CLIENT, e->rclass, 0, transport, 1);
+    e->sent = now;
+    e->attempts++;
 }
 
 // The entry of a key one of whose attempts was just answered: gone when that was its last
 // outstanding attempt; otherwise kept, one attempt fewer, in `expired` (out of `pending`,
 // so no sweep counts another timeout for it), where the answer to an earlier attempt of a
 // re-sent id (glibc: same id, same port) still matches: late when it comes after the last
-// attempt's timeout or to a gone socket, like any answer there.
-static __always_inline void answered(struct pend_key *key, struct pend_val *e) {
+// attempt's timeout or to a gone socket, like any answer there. An entry taken from
+// `pending` has none in `expired` (a re-send folds it in: client_query), so only one taken
+// from `expired` is deleted there: no failed delete (a bucket lock) per answer.
+static __always_inline void answered(struct pend_key *key, struct pend_val *e,
+                                     u8 from_expired) {
     if (e->attempts <= 1) {
-        expired.delete(key);
+        if (from_expired)
+            expired.delete(key);
         return;
     }
     struct pend_val v = *e;
@@ -234,14 +245,14 @@ static __always_inline void client_response_at(u64 netns, u16 port, u16 id, u8 t
             count(netns, K_TIMEOUT, ROLE_CLIENT, rclass, 0, transport, 1);
         if (no_socket || delta >= v.timeout)
             count(netns, K_LATE, ROLE_CLIENT, rclass, late_reason, transport, 1);
-        answered(&key, &v);
+        answered(&key, &v, 0);
     } else if ((e = expired.lookup(&key)) != NULL) {  // its timeout is counted already
         v = *e;
         rclass = v.rclass;
         observe(netns, rclass, now - v.sent);
         if (no_socket || now - v.sent >= v.timeout)
             count(netns, K_LATE, ROLE_CLIENT, rclass, late_reason, transport, 1);
-        answered(&key, &v);
+        answered(&key, &v, 1);
     } else {
         count(netns, K_UNMATCHED, ROLE_CLIENT, rclass, 0, transport, 1);
     }

@@ -102,8 +102,9 @@ def main() -> None:
         gc.freeze()
         idle, idle_points = measure(collector, args.cycles, args.gap, None)
         busy, busy_points = measure(collector, args.cycles, args.gap, traffic)
-        swept = sum(1 for _ in collector._loaded["dns"][b"expired"].items())
-        pending = sum(1 for _ in collector._loaded["dns"][b"pending"].items())
+        entries = [v for _, v in collector._loaded["dns"][b"pending"].items()]
+        swept = sum(1 for v in entries if v.expired)
+        pending = len(entries) - swept
     finally:
         collector.close()
         traffic.close()

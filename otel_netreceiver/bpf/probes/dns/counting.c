@@ -17,12 +17,12 @@
 // (namespace, client port, transaction id, transport); its response deletes it and feeds the
 // latency histogram. Nothing fires when no answer comes: user space sweeps `pending` every
 // cycle, takes each attempt older than its timeout atomically (lookup-and-delete), counts the
-// timeout and moves the entry to `expired`, where a late answer still finds it
+// timeout and puts the entry back marked `expired`, where a late answer still finds it
 // (dns/pending.py). An attempt the kernel sees expire first (a late answer, or the client
 // re-sending the same id) is counted here instead: each attempt's timeout is counted once,
-// by whichever side takes it out of `pending`. An entry counts its attempts: while more than
-// one is unanswered, an answer leaves it (in `expired`) for the next, so each answer to a
-// re-sent id matches (answered()).
+// by whichever side takes its outstanding entry out. An entry counts its attempts: while
+// more than one is unanswered, an answer leaves it (expired) for the next, so each answer
+// to a re-sent id matches (client_response_at()).
 // A response to a socket that no longer exists never reaches a socket hook: skb:kfree_skb
 // with reason NO_SOCKET (net/ipv4/udp.c __udp4_lib_rcv) catches it, reading the UDP and DNS
 // headers at BTF offsets.
@@ -66,14 +66,18 @@ struct lat_key { u64 netns; u8 rclass; u8 slot; u8 pad[6]; };
 struct lat_val { u64 count; u64 sum; };
 BPF_PERCPU_HASH(dns_latency, struct lat_key, struct lat_val, 8192);
 struct pend_key { u64 netns; u16 port; u16 id; u8 transport; u8 pad[3]; };
-struct pend_val { u64 sent; u64 timeout; u8 rclass; u8 qclass; u16 attempts; u32 pad; };
-// Plain (preallocated) hashes, not LRU: an LRU insert takes the common LRU's lock and
-// list (kernel/bpf/bpf_lru_list.c), ~65-90 ns more per query (BENCHMARKS.md, "The dns
-// probe's cost per DNS packet"); user space takes every expired or stale entry out each
-// cycle (reader.py), so a full table means a burst of outstanding queries: the insert
-// fails and is counted lost, where an LRU would have evicted another attempt uncounted.
-BPF_HASH(pending, struct pend_key, struct pend_val, PENDING_MAX);
-BPF_HASH(expired, struct pend_key, struct pend_val, PENDING_MAX);
+// `expired`: user space counted the last attempt's timeout (or an earlier attempt was
+// answered): the entry waits only for late answers
+struct pend_val { u64 sent; u64 timeout; u8 rclass; u8 qclass; u16 attempts; u8 expired;
+                  u8 pad[3]; };
+// Outstanding and expired attempts in one table: a query touches one hash bucket (the
+// table is large and the ids random: each bucket is a cache miss, ~60 ns here). A plain
+// (preallocated) hash, not an LRU: an LRU insert takes the common LRU's lock and list
+// (kernel/bpf/bpf_lru_list.c), ~65-90 ns more per query (BENCHMARKS.md, "The dns probe:
+// cost per DNS packet"). User space takes every expired and stale entry out each cycle
+// (reader.py), so a full table means a burst of outstanding queries: the insert fails and
+// is counted lost, where an LRU would have evicted another attempt uncounted.
+BPF_HASH(pending, struct pend_key, struct pend_val, PENDING_MAX * 2);
 BPF_HASH(timeouts, u64, u64, 16384);  // namespace → its resolv.conf timeout (user space)
 struct scratch { u8 b[512]; };
 BPF_PERCPU_ARRAY(question, struct scratch, 1);
@@ -173,33 +177,30 @@ static __always_inline int question_class(struct __sk_buff *skb, u32 off, u32 le
     return qtype == 1 ? 0 : qtype == 28 ? 1 : 2;
 }
 
-// A new query leaves one insert (BPF_NOEXIST: it fails when the id is outstanding, the
-// rarer re-send, which then looks the entry up): no lookup before it.
+// A new query is one insert (BPF_NOEXIST): no lookup before it. It fails when the key has
+// an entry: the client re-sent the id, while it was outstanding or after user space counted
+// its timeout (then its earlier attempts may still be answered: `attempts` counts them).
 static __always_inline void client_query(u64 netns, u16 port, u16 id, u8 transport,
                                          u8 rclass, u8 qclass) {
     struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
     u64 now = bpf_ktime_get_ns();
     count(netns, K_QUERY, ROLE_CLIENT, rclass, qclass, transport, 1);
-    u16 attempts = 1;
-    struct pend_val *e = expired.lookup(&key);  // re-sent after user space counted the timeout
-    if (e)
-        attempts += e->attempts;  // its earlier attempts may still be answered
     u64 *t = timeouts.lookup(&netns);
     struct pend_val v = {.sent = now, .timeout = t ? *t : DEFAULT_TIMEOUT_NS,
-                         .rclass = rclass, .qclass = qclass, .attempts = attempts};
-    if (pending.insert(&key, &v) == 0) {
-        if (e) {
-            expired.delete(&key);
-            count(netns, K_RETRANSMIT, ROLE_CLIENT, rclass, 0, transport, 1);
-        }
+                         .rclass = rclass, .qclass = qclass, .attempts = 1};
+    if (pending.insert(&key, &v) == 0)
         return;
-    }
-    e = pending.lookup(&key);
+    struct pend_val *e = pending.lookup(&key);
     if (!e) {  // the table is full
         count_lost();
         return;
     }
-    // the same query again: the client re-sent it (after its timeout, or sooner)
+    if (e->expired) {  // its timeout is counted already (user space's sweep)
+        count(netns, K_RETRANSMIT, ROLE_CLIENT, rclass, 0, transport, 1);
+        v.attempts += e->attempts;
+        *e = v;
+        return;
+    }
     if (now - e->sent >= e->timeout)
         count(netns, K_TIMEOUT, ROLE_CLIENT, e->rclass, 0, transport, 1);
     count(netns, K_RETRANSMIT, ROLE_CLIENT, e->rclass, 0, transport, 1);
@@ -207,52 +208,39 @@ static __always_inline void client_query(u64 netns, u16 port, u16 id, u8 transpo
     e->attempts++;
 }
 
-// The entry of a key one of whose attempts was just answered: gone when that was its last
-// outstanding attempt; otherwise kept, one attempt fewer, in `expired` (out of `pending`,
-// so no sweep counts another timeout for it), where the answer to an earlier attempt of a
-// re-sent id (glibc: same id, same port) still matches: late when it comes after the last
-// attempt's timeout or to a gone socket, like any answer there. An entry taken from
-// `pending` has none in `expired` (a re-send folds it in: client_query), so only one taken
-// from `expired` is deleted there: no failed delete (a bucket lock) per answer.
-static __always_inline void answered(struct pend_key *key, struct pend_val *e,
-                                     u8 from_expired) {
-    if (e->attempts <= 1) {
-        if (from_expired)
-            expired.delete(key);
-        return;
-    }
-    struct pend_val v = *e;
-    v.attempts--;
-    if (expired.update(key, &v) != 0)
-        count_lost();
-}
-
-// A response for the client at `port`, at `now`: match, time, and count it in time, late or
-// unmatched. An attempt's timeout is counted here only when this program takes its entry
-// out of `pending` (delete succeeds): user space's sweep takes it atomically otherwise.
+// An answer for the client at `port`, at `now`: match, time, and count it in time, late or
+// unmatched. An attempt's timeout is counted here only when this program takes its
+// outstanding entry out (delete succeeds): user space's sweep takes it atomically otherwise
+// (lookup-and-delete). While more attempts of the id are unanswered, the entry stays, as
+// expired and one attempt fewer (no sweep counts another timeout for it), where the answer
+// to an earlier attempt of a re-sent id (glibc: same id, same port) still matches: late
+// when it comes after the last attempt's timeout or to a gone socket, like any answer there.
 static __always_inline void client_response_at(u64 netns, u16 port, u16 id, u8 transport,
                                                u8 rclass, u8 flags2, u8 flags3, u8 no_socket,
                                                u64 now) {
     struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = transport};
     struct pend_val *e = pending.lookup(&key), v;
-    u8 late_reason = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT;
     if (e) {
         v = *e;
         u64 delta = now - v.sent;
         rclass = v.rclass;
         observe(netns, rclass, delta);
-        if (pending.delete(&key) == 0 && delta >= v.timeout)
-            count(netns, K_TIMEOUT, ROLE_CLIENT, rclass, 0, transport, 1);
         if (no_socket || delta >= v.timeout)
-            count(netns, K_LATE, ROLE_CLIENT, rclass, late_reason, transport, 1);
-        answered(&key, &v, 0);
-    } else if ((e = expired.lookup(&key)) != NULL) {  // its timeout is counted already
-        v = *e;
-        rclass = v.rclass;
-        observe(netns, rclass, now - v.sent);
-        if (no_socket || now - v.sent >= v.timeout)
-            count(netns, K_LATE, ROLE_CLIENT, rclass, late_reason, transport, 1);
-        answered(&key, &v, 1);
+            count(netns, K_LATE, ROLE_CLIENT, rclass,
+                  no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT, transport, 1);
+        if (v.expired) {
+            if (v.attempts > 1)
+                e->attempts = v.attempts - 1;
+            else
+                pending.delete(&key);
+        } else if (pending.delete(&key) == 0) {
+            if (delta >= v.timeout)
+                count(netns, K_TIMEOUT, ROLE_CLIENT, rclass, 0, transport, 1);
+            v.attempts--;
+            v.expired = 1;
+            if (v.attempts > 0 && pending.insert(&key, &v) != 0)
+                count_lost();
+        }
     } else {
         count(netns, K_UNMATCHED, ROLE_CLIENT, rclass, 0, transport, 1);
     }

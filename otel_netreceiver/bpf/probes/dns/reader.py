@@ -2,7 +2,7 @@
 
 Every cycle: write each live namespace's resolver timeout into the kernel (``timeouts``,
 from the resolv.conf its first process sees), sweep ``pending`` (dns/pending.py: take
-expired attempts atomically, count them, keep them in ``expired`` for late answers),
+expired attempts atomically, count them, keep them, marked expired, for late answers),
 forget what is stale or belongs to a namespace that is gone, then read the counters and
 the latency histogram. The conversion to points is a pure function (``dns_points``).
 """
@@ -38,6 +38,7 @@ LATE_REASONS = ("after_timeout", "no_socket")
 TRANSPORTS = ("udp", "tcp")
 UNPARSED_REASONS = tuple(Unparsed)
 
+BPF_NOEXIST = 1  # include/uapi/linux/bpf.h
 CountRow = tuple[int, int, int, int, int, int, int]  # netns, kind, role, class, value, tr, n
 LatencyRow = tuple[int, int, int, int, int]  # netns, class, slot, count, sum ns
 
@@ -107,13 +108,25 @@ def dns_points(counts: Iterable[CountRow], latencies: Iterable[LatencyRow],
     return points
 
 
-def _put(table: Any, key: Any, leaf: Any) -> None:
-    """Write an entry back; dropped when the table is full (plain hashes, not LRU: a burst
-    of outstanding queries filled it; the kernel counts its own failed inserts lost). A
-    timeout is counted already; only a late answer to it is then counted unmatched."""
+def _take(table: Any, key: Any) -> Any:
+    """The entry, taken out atomically (BPF_MAP_LOOKUP_AND_DELETE_ELEM), or None when the
+    kernel took it first."""
     from bcc import lib  # only where bcc loaded the probe
 
-    lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(leaf), 0)
+    leaf = table.Leaf()
+    if lib.bpf_lookup_and_delete(table.map_fd, ctypes.byref(key), ctypes.byref(leaf)) != 0:
+        return None
+    return leaf
+
+
+def _put(table: Any, key: Any, leaf: Any) -> None:
+    """Put an entry back unless the kernel made a new one meanwhile (BPF_NOEXIST: the client
+    re-sent the id in between; its new attempt is kept). Dropped when the table is full (a
+    plain hash, not an LRU: a burst of outstanding queries filled it; the kernel counts its
+    own failed inserts lost): a late answer to it is then counted unmatched."""
+    from bcc import lib  # only where bcc loaded the probe
+
+    lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(leaf), BPF_NOEXIST)
 
 
 def _attempt(value: Any, netns: int) -> Attempt:
@@ -141,7 +154,7 @@ class DnsReader:
     def __call__(self, maps: ProbeMaps) -> list[Point]:
         self.timeouts.write(maps.table("timeouts"))
         now = time.monotonic_ns()  # bpf_ktime_get_ns is CLOCK_MONOTONIC
-        self._sweep(maps.table("pending"), maps.table("expired"), maps.live, now)
+        self._sweep(maps.table("pending"), maps.live, now)
         self._sweep_fallbacks(maps.table("tc_wait"), maps.live, now)
         counts = [(k.netns, k.kind, k.role, k.rclass, k.value, k.transport, sum(v))
                   for k, v in maps.live_items("dns_counts")]
@@ -168,25 +181,29 @@ class DnsReader:
                                          ctypes.byref(leaf)) == 0:
                 self._failed[(key.netns, int(leaf.rclass))] += 1
 
-    def _sweep(self, pending: Any, expired: Any, live: KeyJoin, now: int) -> None:
-        """Count expired attempts once (dns/pending.py) and forget what no answer can match."""
-        from bcc import lib  # only where bcc loaded the probe
+    def _sweep(self, pending: Any, live: KeyJoin, now: int) -> None:
+        """Count expired attempts once (dns/pending.py) and forget what no answer can match.
 
+        One table holds both (the kernel's ``expired`` flag, counting.c): an outstanding
+        attempt past its timeout is taken atomically (lookup-and-delete: the kernel's answer
+        or re-send may take it first) and put back expired; an expired one past the grace is
+        taken and dropped, or put back when a re-send made it outstanding meanwhile."""
         entries = list(pending.items())
-        gone = [k for k, _ in entries if live.status(k.netns) == DEAD]
-        for key in gone:
+        for key in [k for k, _ in entries if live.status(k.netns) == DEAD]:
             pending.__delitem__(key)
-        for key in due([(k, _attempt(v, k.netns)) for k, v in entries if k not in gone], now):
-            leaf = pending.Leaf()
-            found = lib.bpf_lookup_and_delete(pending.map_fd, ctypes.byref(key),
-                                              ctypes.byref(leaf)) == 0
-            taken = _attempt(leaf, key.netns) if found else None
+        alive = [(k, v) for k, v in entries if live.status(k.netns) != DEAD]
+        for key in due([(k, _attempt(v, k.netns)) for k, v in alive if not v.expired], now):
+            leaf = _take(pending, key)
+            taken = _attempt(leaf, key.netns) if leaf is not None and not leaf.expired else None
             outcome = settle(taken, now)
-            if outcome is Outcome.TIMEOUT and taken is not None:
+            if outcome is Outcome.TIMEOUT and taken is not None and leaf is not None:
                 self._swept[(key.netns, taken.resolver)] += 1
-                _put(expired, key, leaf)
-            elif outcome is Outcome.PUT_BACK:
+                leaf.expired = 1
                 _put(pending, key, leaf)
-        old = [(k, _attempt(v, k.netns)) for k, v in expired.items()]
-        for key in forget(old, now) + [k for k, _ in old if live.status(k.netns) == DEAD]:
-            expired.__delitem__(key)
+            elif leaf is not None:  # PUT_BACK, or an answer left it expired meanwhile
+                _put(pending, key, leaf)
+        for key in forget([(k, _attempt(v, k.netns)) for k, v in alive if v.expired], now):
+            leaf = _take(pending, key)
+            if leaf is not None and not (leaf.expired
+                                         and _attempt(leaf, key.netns).stale(now)):
+                _put(pending, key, leaf)

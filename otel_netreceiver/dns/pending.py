@@ -1,15 +1,15 @@
 """Queries waiting for an answer: which have timed out, each attempt counted exactly once.
 
-The DNS program (bpf/probes/dns/dns.c) keeps one entry per outstanding client query in a
-kernel LRU hash (namespace, client port, transaction id, transport) holding when its last
+The DNS program (bpf/probes/dns/counting.c) keeps one entry per outstanding client query in
+a kernel hash (namespace, client port, transaction id, transport) holding when its last
 attempt left and the namespace's resolver timeout (``options timeout:`` of the resolv.conf
 its processes see). Answers that come in time delete their entry in the kernel and feed the
 latency histogram. Nothing in the kernel fires when an answer does *not* come, so user
 space sweeps the table every cycle: an attempt whose age passed its timeout is taken out
-of the table atomically (BPF_MAP_LOOKUP_AND_DELETE_ELEM), counted as a timeout and moved
-to a second table, ``expired``, where a late answer still finds it. Whoever takes an
-attempt out of ``pending`` counts its timeout: this sweep, or the kernel when a late
-answer or a re-sent query (glibc resends the same id on the same socket) meets the entry
+of the table atomically (BPF_MAP_LOOKUP_AND_DELETE_ELEM), counted as a timeout and put
+back marked ``expired``, where a late answer still finds it. Whoever takes an outstanding
+attempt out of the table counts its timeout: this sweep, or the kernel when a late answer
+or a re-sent query (glibc resends the same id on the same socket) meets the entry
 first. So each attempt's timeout is counted once, on expiry or at the first packet after
 it (docs/background.md, "DNS timeouts and late answers").
 

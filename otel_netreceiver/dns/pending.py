@@ -64,3 +64,11 @@ def settle(taken: Attempt | None, now_ns: int) -> Outcome:
 def forget(entries: Iterable[tuple[Hashable, Attempt]], now_ns: int) -> list[Hashable]:
     """Keys of ``expired`` no late answer is waited for any more."""
     return [key for key, attempt in entries if attempt.stale(now_ns)]
+
+
+def overflow(entries: Iterable[tuple[Hashable, Attempt]], room: int) -> list[Hashable]:
+    """Keys of ``expired`` beyond ``room``, oldest first: outstanding and expired attempts
+    share one kernel table, so expired ones must not fill it (a resolver outage would leave
+    new queries untracked); the oldest go first, as an LRU of expired attempts evicted them."""
+    ordered = sorted(entries, key=lambda entry: entry[1].sent_ns)
+    return [key for key, _ in ordered[:max(0, len(ordered) - room)]]

@@ -11,6 +11,7 @@ from otel_netreceiver.dns.pending import (
     Outcome,
     due,
     forget,
+    overflow,
     settle,
 )
 
@@ -28,6 +29,14 @@ def test_an_attempt_is_due_from_its_timeout_on_and_stale_after_the_grace() -> No
 def test_each_entry_carries_its_own_namespace_timeout() -> None:
     short, long = Attempt(1, 0, 0, 1 * S), Attempt(2, 0, 0, 5 * S)
     assert due([("a", short), ("b", long)], 2 * S) == ["a"]
+
+
+def test_expired_attempts_beyond_their_room_go_oldest_first() -> None:
+    kept = [(f"k{sent}", Attempt(1, 0, sent * S, 5 * S)) for sent in (3, 1, 4, 2)]
+    assert overflow(kept, 4) == []
+    assert overflow(kept, 2) == ["k1", "k2"]
+    assert overflow(kept, 0) == ["k1", "k2", "k3", "k4"]
+    assert overflow(kept, -3) == ["k1", "k2", "k3", "k4"]  # the new ones took all the room
 
 
 def test_what_lookup_and_delete_returned_decides() -> None:

@@ -19,7 +19,7 @@ from otel_netreceiver.bpf.probes.dns.linklocal import LinkLocalReader
 from otel_netreceiver.bpf.probes.dns.timeouts import TimeoutWriter
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, histogram
 from otel_netreceiver.dns.message import Unparsed, rcode_class
-from otel_netreceiver.dns.pending import Attempt, Outcome, due, forget, settle
+from otel_netreceiver.dns.pending import Attempt, Outcome, due, forget, overflow, settle
 from otel_netreceiver.model import Attributes, Point
 from otel_netreceiver.netns.bpfkeys import DEAD, KeyJoin
 from otel_netreceiver.netns.resolver import NetnsResolver
@@ -186,12 +186,16 @@ class DnsReader:
 
         One table holds both (the kernel's ``expired`` flag, counting.c): an outstanding
         attempt past its timeout is taken atomically (lookup-and-delete: the kernel's answer
-        or re-send may take it first) and put back expired; an expired one past the grace is
-        taken and dropped, or put back when a re-send made it outstanding meanwhile."""
+        or re-send may take it first) and put back expired. Expired ones are forgotten past
+        the grace, and the oldest beyond half the table (as the separate LRU of expired
+        attempts evicted them): a resolver outage must not fill the table and leave new
+        queries untracked. Each is taken and dropped, or put back when a re-send made it
+        outstanding meanwhile."""
         entries = list(pending.items())
         for key in [k for k, _ in entries if live.status(k.netns) == DEAD]:
             pending.__delitem__(key)
         alive = [(k, v) for k, v in entries if live.status(k.netns) != DEAD]
+        moved = 0
         for key in due([(k, _attempt(v, k.netns)) for k, v in alive if not v.expired], now):
             leaf = _take(pending, key)
             taken = _attempt(leaf, key.netns) if leaf is not None and not leaf.expired else None
@@ -199,11 +203,13 @@ class DnsReader:
             if outcome is Outcome.TIMEOUT and taken is not None and leaf is not None:
                 self._swept[(key.netns, taken.resolver)] += 1
                 leaf.expired = 1
+                moved += 1
                 _put(pending, key, leaf)
             elif leaf is not None:  # PUT_BACK, or an answer left it expired meanwhile
                 _put(pending, key, leaf)
-        for key in forget([(k, _attempt(v, k.netns)) for k, v in alive if v.expired], now):
+        kept = [(k, _attempt(v, k.netns)) for k, v in alive if v.expired]
+        room = pending.max_entries // 2 - moved  # the ones moved now are the newest
+        for key in {*forget(kept, now), *overflow(kept, room)}:
             leaf = _take(pending, key)
-            if leaf is not None and not (leaf.expired
-                                         and _attempt(leaf, key.netns).stale(now)):
-                _put(pending, key, leaf)
+            if leaf is not None and not leaf.expired:
+                _put(pending, key, leaf)  # a re-send made it outstanding meanwhile

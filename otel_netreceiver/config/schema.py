@@ -208,10 +208,10 @@ class DnsProbeConfig:
                              "two scheduled ones cannot take a burst from the exported gauge. "
                              "0: only the seconds since the previous collection.",
                              duration=True, minimum=0.0)
-    max_pending: int = key(16384, "Outstanding client queries tracked node-wide (one kernel "
-                           "hash table of twice this many entries also keeps timed-out ones for "
-                           "late answers); a query beyond it is not matched and is counted "
-                           "lost.", minimum=64)
+    max_pending: int = key(16384, "Outstanding client queries tracked node-wide, and as many "
+                           "timed-out ones kept for late answers (the oldest forgotten beyond "
+                           "it): one kernel hash table of twice this size; a query finding it "
+                           "full is not matched and is counted lost.", minimum=64)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ import struct
 
 from otel_netreceiver.bpf.probes.dns.reader import (
     LATE,
+    NDOTS_GAP_NS,
     QUERY,
     RESPONSE,
     TIMEOUT,
@@ -95,3 +96,14 @@ def test_the_dns_probe_is_never_compiled_into_another_probes_object() -> None:
     specs = [PROBES["packetloss"], PROBES["dns"], PROBES["tcptwrcv"]]
     assert [[s.name for s in g] for g in groups(specs)] == [["packetloss", "tcptwrcv"],
                                                             ["dns"]]
+
+
+def test_the_reader_forgets_ndots_runs_after_the_gap_the_kernel_uses() -> None:
+    """The kernel ends a run it meets past NDOTS_GAP_NS; the reader forgets the others
+    after the same gap (a plain hash: nothing evicts them)."""
+    import re
+    from importlib import resources
+
+    text = resources.files("otel_netreceiver.bpf.probes.dns").joinpath("counting.c").read_text()
+    found = re.search(r"#define NDOTS_GAP_NS (\d+)ULL", text)
+    assert found is not None and int(found[1]) == NDOTS_GAP_NS

@@ -87,7 +87,10 @@ struct qinfo { u64 name; u64 first; u32 len; u32 pad; };
 // ndots runs (search-path expansion): (namespace, first label) → the run so far
 struct run_key { u64 netns; u64 first; };
 struct run_val { u64 last; u32 start_len; u32 last_len; u32 counted; u32 pad; };
-BPF_TABLE("lru_hash", struct run_key, struct run_val, ndots_runs, 2048);
+// A plain hash, not an LRU (an LRU insert takes the common LRU's lock: 25-35 ns more per
+// NXDOMAIN of a new first label, BENCHMARKS.md); user space forgets the runs past their gap
+// each cycle (reader.py), the ones no answer comes back to delete here.
+BPF_HASH(ndots_runs, struct run_key, struct run_val, 2048);
 // truncated UDP answers waiting for their TCP retry: (namespace, name) → when, timeout
 struct tc_key { u64 netns; u64 name; };
 struct tc_val { u64 at; u64 timeout; u8 rclass; u8 pad[7]; };

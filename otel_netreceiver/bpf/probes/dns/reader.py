@@ -39,6 +39,7 @@ TRANSPORTS = ("udp", "tcp")
 UNPARSED_REASONS = tuple(Unparsed)
 
 BPF_NOEXIST = 1  # include/uapi/linux/bpf.h
+NDOTS_GAP_NS = 5 * 10**9  # counting.c's: a run whose last answer is older is over
 CountRow = tuple[int, int, int, int, int, int, int]  # netns, kind, role, class, value, tr, n
 LatencyRow = tuple[int, int, int, int, int]  # netns, class, slot, count, sum ns
 
@@ -129,6 +130,19 @@ def _put(table: Any, key: Any, leaf: Any) -> None:
     lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(leaf), BPF_NOEXIST)
 
 
+def _forget_runs(table: Any, live: KeyJoin, now: int) -> None:
+    """ndots runs past their gap, or of a gone namespace: over. The kernel deletes one it
+    meets; nothing evicts the others from its plain hash. Each is taken atomically and put
+    back when the kernel renewed it in between (its ``last`` after ``now``)."""
+    for key, value in list(table.items()):
+        if live.status(key.netns) != DEAD and now - int(value.last) < NDOTS_GAP_NS:
+            continue
+        leaf = _take(table, key)
+        if leaf is not None and live.status(key.netns) != DEAD \
+                and now - int(leaf.last) < NDOTS_GAP_NS:
+            _put(table, key, leaf)
+
+
 def _attempt(value: Any, netns: int) -> Attempt:
     return Attempt(netns, int(value.rclass), int(value.sent), int(value.timeout))
 
@@ -156,6 +170,7 @@ class DnsReader:
         now = time.monotonic_ns()  # bpf_ktime_get_ns is CLOCK_MONOTONIC
         self._sweep(maps.table("pending"), maps.live, now)
         self._sweep_fallbacks(maps.table("tc_wait"), maps.live, now)
+        _forget_runs(maps.table("ndots_runs"), maps.live, now)
         counts = [(k.netns, k.kind, k.role, k.rclass, k.value, k.transport, sum(v))
                   for k, v in maps.live_items("dns_counts")]
         latencies = [(k.netns, k.rclass, k.slot, sum(x.count for x in v),

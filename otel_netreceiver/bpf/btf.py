@@ -18,6 +18,7 @@ BTF_MAGIC = 0xEB9F
 KIND_STRUCT, KIND_UNION = 4, 5
 KIND_TYPEDEF = 8  # btf.rst "BTF_KIND_TYPEDEF"
 KIND_FUNC = 12  # btf.rst "BTF_KIND_FUNC"
+KIND_PTR, KIND_FUNC_PROTO = 2, 13  # btf.rst "BTF_KIND_PTR", "BTF_KIND_FUNC_PROTO"
 # bytes of kind-specific data after struct btf_type, per kind (btf.rst "Type encoding")
 _FIXED_EXTRA = {1: 4, 3: 12, 14: 4, 17: 4}  # INT, ARRAY, VAR, DECL_TAG
 # STRUCT, UNION, ENUM, FUNC_PROTO, DATASEC, ENUM64
@@ -76,6 +77,9 @@ def _parse_btf(data: bytes) -> list[BtfType]:
         members: tuple[Member, ...] = ()
         if kind in (KIND_STRUCT, KIND_UNION):
             members = tuple(_members(data, pos, vlen, kflag, strings))
+        elif kind == KIND_FUNC_PROTO:  # struct btf_param {name_off, type}: offset 0
+            members = tuple(Member(_string(strings, n), t, 0) for n, t in (
+                struct.unpack_from("<II", data, pos + 8 * i) for i in range(vlen)))
         pos += _FIXED_EXTRA.get(kind, 0) + _PER_MEMBER.get(kind, 0) * vlen
         types.append(BtfType(_string(strings, name_off), kind, size_or_type, members))
     return types
@@ -120,6 +124,28 @@ class Btf:
         attach_btf_id, include/trace/bpf_probe.h)."""
         return next((i for i, t in enumerate(self._types)
                      if t.kind == KIND_TYPEDEF and t.name == name), None)
+
+    def typedef_params(self, name: str) -> tuple[str, ...] | None:
+        """The parameter types of the function pointer typedef ``name`` ("void *",
+        "struct sk_buff *", "enum skb_drop_reason", ...): what a tp_btf program's ctx[i]
+        holds (ctx[0] is the second: the first, ``void *__data``, is the tracepoint's)."""
+        type_id = self.typedef_id(name)
+        if type_id is None:
+            return None
+        proto = self._resolve(self._types[type_id].size_or_type)
+        if self._types[proto].kind == KIND_PTR:
+            proto = self._resolve(self._types[proto].size_or_type)
+        if self._types[proto].kind != KIND_FUNC_PROTO:
+            return None
+        return tuple(self._describe(m.type_id) for m in self._types[proto].members)
+
+    def _describe(self, type_id: int) -> str:
+        t = self._types[self._resolve(type_id)]
+        if t.kind == KIND_PTR:
+            inner = self._describe(t.size_or_type) if t.size_or_type else "void"
+            return f"{inner} *"
+        prefix = {KIND_STRUCT: "struct ", KIND_UNION: "union ", 6: "enum ", 19: "enum "}
+        return prefix.get(t.kind, "") + (t.name or "void")
 
     def _resolve(self, type_id: int) -> int:
         while self._types[type_id].kind in _MODIFIERS:

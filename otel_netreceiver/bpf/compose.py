@@ -15,6 +15,11 @@ object too (``Hosted``: events/hosting.py decides when): a drop then costs one i
 for its counters and its record, not two. The event handlers run after every counting
 handler of the tracepoint, and their maps (the perf buffer, the budget window, the
 suppressed and failed counts) are the same maps an event object alone has.
+With ``tp_btf`` (the loader's first try where bpf/tp_btf.py ``plan`` allows it) each entry
+takes the tracepoint's typed arguments (``u64 *ctx``) and builds the same struct the
+handlers read from them (bpf/tp_btf.py ``EVENTS``), with the context in ``onr_ctx`` for
+perf_submit; the handlers keep their code and only the namespace reads change (include/
+netns.h, ONR_TP_BTF).
 Pure: tested without loading.
 """
 
@@ -35,6 +40,7 @@ from otel_netreceiver.bpf.programs import (
     render_struct_of,
     source,
 )
+from otel_netreceiver.bpf.tp_btf import field_sources
 
 SEPARATOR = "+"
 
@@ -114,19 +120,33 @@ def members(name: str) -> tuple[str, ...]:
     return tuple(name.split(SEPARATOR))
 
 
-def _structs(group: Sequence[ProbeSpec], formats: Formats) -> str:
-    """Each struct name once, with the fields every probe of the group reads from it."""
+def _by_name(group: Sequence[ProbeSpec]) -> dict[str, list[StructSpec]]:
     by_name: dict[str, list[StructSpec]] = {}
     for spec in group:
         for struct in spec.structs:
             by_name.setdefault(struct.struct_name, []).append(struct)
+    return by_name
+
+
+def _fields(same: Sequence[StructSpec], formats: Formats) -> tuple[str, ...]:
+    """The fields of one struct name: the first spec's own, optional ones the kernel has,
+    and those the other specs on the same tracepoint read."""
+    fmt = formats[(same[0].category, same[0].event)]
+    return tuple(dict.fromkeys(
+        (*same[0].fields, *(f for s in same for f in (*s.fields, *s.optional)
+                            if (s.category, s.event) == (same[0].category, same[0].event)
+                            and fmt.field(f)))))
+
+
+def _structs(group: Sequence[ProbeSpec], formats: Formats, tp_btf: bool = False) -> str:
+    """Each struct name once, with the fields every probe of the group reads from it (and,
+    for a tp_btf entry, the program context it copies the fields from)."""
     out = []
-    for same in by_name.values():
-        fmt = formats[(same[0].category, same[0].event)]
-        extra = tuple(f for s in same[1:] for f in (*s.fields, *s.optional)
-                      if (s.category, s.event) == (same[0].category, same[0].event)
-                      and fmt.field(f))
-        out.append(render_struct_of(same[0], formats, extra))
+    for same in _by_name(group).values():
+        text = render_struct_of(same[0], formats, _fields(same, formats)[len(same[0].fields):])
+        if tp_btf:
+            text = text.removesuffix("};") + "    void *onr_ctx;\n};"
+        out.append(text)
     return "\n".join(out) + "\n"
 
 
@@ -141,7 +161,7 @@ def _handlers_static(text: str, spec: ProbeSpec) -> str:
     return text
 
 
-def _entries(group: Sequence[ProbeSpec]) -> str:
+def _entries(group: Sequence[ProbeSpec], formats: Formats, tp_btf: bool = False) -> str:
     """One entry per tracepoint calling every handler on it, counting ones first."""
     calls: dict[tuple[str, str], list[str]] = {}
     for spec in group:
@@ -150,8 +170,24 @@ def _entries(group: Sequence[ProbeSpec]) -> str:
     out = []
     for (category, event), functions in calls.items():
         lines = "".join(f"    {fn}(args);\n" for fn in dict.fromkeys(functions))
-        out.append(f"int {entry_name(category, event)}(void *args) {{\n{lines}    return 0;\n}}\n")
+        head = f"int {entry_name(category, event)}(void *args) {{\n"
+        if tp_btf:
+            head = _tp_btf_head(group, formats, category, event)
+        out.append(f"{head}{lines}    return 0;\n}}\n")
     return "\n".join(out)
+
+
+def _tp_btf_head(group: Sequence[ProbeSpec], formats: Formats, category: str,
+                 event: str) -> str:
+    """A tp_btf entry's start: the classic record's fields copied from the typed arguments
+    into the struct the handlers take (bpf/tp_btf.py ``EVENTS`` says from where)."""
+    same = next(v for v in _by_name(group).values()
+                if (v[0].category, v[0].event) == (category, event))
+    copies = "".join(f"    a.{f} = {expr};\n"
+                     for f, expr in field_sources(category, event, _fields(same, formats)))
+    return (f"int {entry_name(category, event)}(u64 *ctx) {{\n"
+            f"    struct {same[0].struct_name} a = {{}};\n{copies}    a.onr_ctx = ctx;\n"
+            f"    struct {same[0].struct_name} *args = &a;\n")
 
 
 def hosted_fits(counting: ProbeSpec, events: ProbeSpec) -> bool:
@@ -162,15 +198,16 @@ def hosted_fits(counting: ProbeSpec, events: ProbeSpec) -> bool:
 
 
 def render_composite(group: Sequence[ProbeSpec], formats: Formats,
-                     offsets: Mapping[str, Any], hosted: Hosted | None = None) -> str:
+                     offsets: Mapping[str, Any], hosted: Hosted | None = None,
+                     tp_btf: bool = False) -> str:
     """One object for ``group`` (see the module docstring); ``offsets`` holds the #defines of
     every member (they agree: the same kernel, the same configuration); ``hosted``, the event
-    handlers compiled in with them."""
+    handlers compiled in with them; ``tp_btf``, every entry a tp_btf program."""
     events = hosted.specs if hosted is not None else ()
     defines = {**offsets, **(hosted.defines if hosted is not None else {}),
-               "LOST_SLOTS": len(group)}
+               "LOST_SLOTS": len(group), **({"ONR_TP_BTF": 1} if tp_btf else {})}
     parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
-             _structs((*group, *events), formats)]
+             _structs((*group, *events), formats, tp_btf)]
     for slot, spec in enumerate(group):
         text = _handlers_static(body(spec, formats, offsets, structs=False), spec)
         parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n{text}\n"
@@ -179,5 +216,5 @@ def render_composite(group: Sequence[ProbeSpec], formats: Formats,
         assert hosted is not None
         parts.append(f"// event records of probe {spec.name}\n"
                      + _handlers_static(hosted.body(spec, formats), spec))
-    parts.append(_entries((*group, *events)))
+    parts.append(_entries((*group, *events), formats, tp_btf))
     return "\n".join(parts)

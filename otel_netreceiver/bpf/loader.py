@@ -18,8 +18,8 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import replace
 from typing import Any
 
-from otel_netreceiver.bpf import compose_hooks
-from otel_netreceiver.bpf.btf import Btf
+from otel_netreceiver.bpf import compose_hooks, tp_btf
+from otel_netreceiver.bpf.btf import Btf, BtfError
 from otel_netreceiver.bpf.compose import groups
 from otel_netreceiver.bpf.features import Environment, inspect, why_unavailable
 from otel_netreceiver.bpf.programs import ProbeSpec
@@ -37,8 +37,8 @@ Formats = dict[tuple[str, str], TracepointFormat]
 Render = Callable[[ProbeSpec, Formats, "Btf | None"], str]
 # called with (spec, loaded object) after attachment; raising unloads the probe
 Attached = Callable[[ProbeSpec, Any], None]
-# (the probes of one object, tracepoint formats, BTF or None) → the composite's C text
-CompositeRender = Callable[[tuple[ProbeSpec, ...], Formats, "Btf | None"], str]
+# (the probes of one object, tracepoint formats, BTF or None, tp_btf entries) → its C text
+CompositeRender = Callable[[tuple[ProbeSpec, ...], Formats, "Btf | None", bool], str]
 
 
 class ProbeUnavailable(Exception):
@@ -57,6 +57,9 @@ class BpfLoader:
                                         config.tracefs_path)
         self.formats: dict[tuple[str, str], TracepointFormat] = {}
         self.statuses: dict[str, str] = {}  # probe → "" (loaded) or why not
+        # probe → how its tracepoint program runs when that is a choice (bpf/tp_btf.py):
+        # "tp_btf", or "classic tracepoint: <why not tp_btf>"
+        self.programs: dict[str, str] = {}
         # object name (a probe, or probes joined by "+") → its spec and loaded object
         self.objects: dict[str, tuple[ProbeSpec, Any]] = {}
         self.released: Released | None = None
@@ -116,7 +119,11 @@ class BpfLoader:
                      self._kind, names, ", ".join(sorted(clash)))
             return False
         spec = compose_hooks.spec_of(group)
-        bpf, reason = self._try(spec, lambda s, f, b: composite(group, f, b), btf, attached)
+        bpf, how = self._try_tp_btf(group, spec, composite, btf, attached)
+        reason = ""
+        if bpf is None:
+            bpf, reason = self._try(spec, lambda s, f, b: composite(group, f, b, False), btf,
+                                    attached)
         if bpf is None:
             log.warning("%s %s as one program: %s; loading each alone", self._kind, names,
                         reason)
@@ -124,8 +131,34 @@ class BpfLoader:
         for member in group:
             loaded[member.name] = compose_hooks.member_view(bpf)
             self._status(member.name, "")
+            if how:
+                self.programs[member.name] = how
         self.objects[spec.name] = (spec, bpf)
         return True
+
+    def _try_tp_btf(self, group: tuple[ProbeSpec, ...], spec: ProbeSpec,
+                    composite: CompositeRender, btf: list[Btf],
+                    attached: Attached | None) -> tuple[Any, str]:
+        """The composite with tp_btf entries (bpf/tp_btf.py) where this kernel allows it:
+        (object, "tp_btf"), or (None, "classic tracepoint: why not") for the caller to load
+        the classic one; (None, "") for groups with no tracepoint to choose for."""
+        if compose_hooks.is_hook_group(group) or not spec.attach or not spec.needs_btf:
+            return None, ""
+        try:
+            if not btf:
+                btf.append(Btf.load(self._config.btf_path))
+            tp_spec, why = tp_btf.plan(spec, btf[0])
+        except BtfError as exc:
+            tp_spec, why = None, str(exc)
+        if tp_spec is not None:
+            bpf, why = self._try(tp_spec, lambda s, f, b: composite(group, f, b, True), btf,
+                                 attached)
+            if bpf is not None:
+                log.info("%s %s: skb programs as tp_btf", self._kind, spec.name)
+                return bpf, "tp_btf"
+        log.warning("%s %s as tp_btf: %s; loading the classic tracepoint program", self._kind,
+                    spec.name, why)
+        return None, f"classic tracepoint: tp_btf {why[:200]}"
 
     def _try(self, spec: ProbeSpec, render: Render, btf: list[Btf],
              attached: Attached | None) -> tuple[Any, str]:
@@ -171,6 +204,14 @@ class BpfLoader:
             self.formats[(attach.category, attach.event)] = read_format(
                 attach.category, attach.event, self.env.tracefs)
         bpf = BPF(text=render(spec, self.formats, btf).encode())
+        entries = {f"{a.category}:{a.event}".encode(): (a.function.encode(), a.btf_id)
+                   for a in spec.attach if a.btf_id}
+        if entries:  # loaded through bpf(2): bcc cannot (bpf/tp_btf.py)
+            try:
+                bpf = tp_btf.TpBtfObject(bpf, entries)
+            except BaseException:
+                bpf.cleanup()
+                raise
         try:
             for attach in spec.attach:
                 bpf.attach_tracepoint(tp=f"{attach.category}:{attach.event}".encode(),

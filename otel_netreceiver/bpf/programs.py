@@ -37,6 +37,7 @@ class Attach:
     category: str
     event: str
     function: str
+    btf_id: int = 0  # the BTF typedef btf_trace_<event>: loaded as tp_btf (bpf/tp_btf.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,7 @@ def kernel_offsets(btf: Btf) -> dict[str, int]:
         "OFF_SKB_DEV": btf.offset("sk_buff", "dev"),
         "OFF_SKB_SK": btf.offset("sk_buff", "sk"),
         "OFF_SKB_HEAD": btf.offset("sk_buff", "head"),
+        "OFF_SKB_PROTOCOL": btf.offset("sk_buff", "protocol"),
         "OFF_SKB_TRANSPORT": btf.offset("sk_buff", "transport_header"),
         "OFF_SKB_NETWORK": btf.offset("sk_buff", "network_header"),
         "OFF_DEV_NET": btf.offset("net_device", "nd_net"),

@@ -76,7 +76,7 @@ class CountingRender:
         return render(spec, formats, offsets, function)
 
     def composite(self, group: tuple[ProbeSpec, ...], formats: Formats,
-                  btf: Btf | None) -> str:
+                  btf: Btf | None, tp_btf: bool = False) -> str:
         """Probes sharing a tracepoint as one program (bpf/compose.py); each keeps the
         #defines its reader needs and its own slot of the ``lost`` map."""
         offsets: dict[str, Any] = {}
@@ -88,9 +88,9 @@ class CountingRender:
             return render_hooks(group, formats, offsets)
         hosted = self.hosting.hosted(group, btf) if self.hosting is not None else None
         if hosted is None:
-            return render_composite(group, formats, offsets)
+            return render_composite(group, formats, offsets, None, tp_btf)
         self.hosted[SEPARATOR.join(s.name for s in group)] = tuple(s.name for s in hosted.specs)
-        return render_composite(group, formats, offsets, hosted)
+        return render_composite(group, formats, offsets, hosted, tp_btf)
 
 
 class EbpfCollector:
@@ -168,6 +168,7 @@ class EbpfCollector:
         probe's refused table writes; '' for most."""
         state = getattr(self._loaded.get(name), "state", None)
         line = state.status() if hasattr(state, "status") else ""
+        line = "; ".join(w for w in (self._loader.programs.get(name, ""), line) if w)
         return f" ({line})" if line else ""
 
     def statuses(self) -> dict[str, str]:

@@ -74,7 +74,7 @@ def test_a_composite_the_compiler_refuses_falls_back_to_one_program_each(monkeyp
     from otel_netreceiver.collectors import ebpf
 
     monkeypatch.setattr(ebpf, "render_composite",
-                        lambda group, formats, offsets: "#error composite refused by the test\n")
+                        lambda group, *rest: "#error composite refused by the test\n")
     with pod_pair(7) as (a, _b):
         collector = EbpfCollector(EbpfConfig(probes=SHARED), "/proc", NoPods())
         try:
@@ -188,9 +188,9 @@ def test_a_refused_combined_object_leaves_counters_and_records_in_their_own(
     from otel_netreceiver.collectors import ebpf
 
     real = ebpf.render_composite
-    monkeypatch.setattr(ebpf, "render_composite", lambda group, formats, offsets, hosted=None:
-                        "#error refused by the test\n" if hosted else
-                        real(group, formats, offsets))
+    monkeypatch.setattr(ebpf, "render_composite", lambda group, formats, offsets, hosted=None,
+                        tp_btf=False: "#error refused by the test\n" if hosted else
+                        real(group, formats, offsets, None, tp_btf))
     events: list[Event] = []
     with pod_pair(7) as (a, _b):
         hosting, collector, source = _hosted(events, 10**6, SHARED)

@@ -54,6 +54,15 @@ static __always_inline struct nr_event *ev_reserve(u32 type) {
     return e;
 }
 
+// The program's context for perf_submit and get_stackid (ARG_PTR_TO_CTX): a tp_btf entry
+// hands its handlers a copy of the tracepoint fields with the context in onr_ctx
+// (bpf/compose.py), a classic one the record itself.
+#ifdef ONR_TP_BTF
+#define EV_CTX(args) ((args)->onr_ctx)
+#else
+#define EV_CTX(args) (args)
+#endif
+
 static __always_inline void ev_submit(void *ctx, struct nr_event *e) {
 #if EV_STACKS
     e->stack_id = ev_stacks.get_stackid(ctx, 0);

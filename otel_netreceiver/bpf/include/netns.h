@@ -9,11 +9,22 @@
 // SO_NETNS_COOKIE return), which the kernel never gives another namespace; user space joins
 // it to the live namespace through /proc (netns/resolver.py). Without it (kernels before
 // NS_GET_ID), the key is the inode, as the events use.
+//
+// ONR_TP_BTF (the drop program loaded as tp_btf, bpf/tp_btf.py): the skb and socket come
+// from the tracepoint's typed arguments, so each step of the chain is a plain load the
+// verifier checks against BTF and the JIT guards with an exception table (BPF_PROBE_MEM,
+// kernel/bpf/verifier.c check_ptr_to_btf_access), not a bpf_probe_read_kernel call. Only
+// objects whose every netns.h caller has such pointers define it (bpf/compose.py).
+#ifdef ONR_TP_BTF
+#define NETNS_READ(dst, addr) ((dst) = *(typeof(dst) *)(addr))
+#else
+#define NETNS_READ(dst, addr) bpf_probe_read_kernel(&(dst), sizeof(dst), (void *)(addr))
+#endif
 
 static __always_inline u64 net_of_sock(u64 sk) {
     u64 net = 0;
     if (sk)
-        bpf_probe_read_kernel(&net, sizeof(net), (void *)(sk + OFF_SOCK_NET));
+        NETNS_READ(net, sk + OFF_SOCK_NET);
     return net;
 }
 
@@ -22,20 +33,20 @@ static __always_inline u64 net_of_skb(u64 skb) {
     u64 dev = 0, sk = 0, net = 0;
     if (!skb)
         return 0;
-    bpf_probe_read_kernel(&dev, sizeof(dev), (void *)(skb + OFF_SKB_DEV));
+    NETNS_READ(dev, skb + OFF_SKB_DEV);
     if (dev) {
-        bpf_probe_read_kernel(&net, sizeof(net), (void *)(dev + OFF_DEV_NET));
+        NETNS_READ(net, dev + OFF_DEV_NET);
         if (net)
             return net;
     }
-    bpf_probe_read_kernel(&sk, sizeof(sk), (void *)(skb + OFF_SKB_SK));
+    NETNS_READ(sk, skb + OFF_SKB_SK);
     return net_of_sock(sk);
 }
 
 static __always_inline u32 netns_of_net(u64 net) {
     u32 inum = 0;
     if (net)
-        bpf_probe_read_kernel(&inum, sizeof(inum), (void *)(net + OFF_NET_INUM));
+        NETNS_READ(inum, net + OFF_NET_INUM);
     return inum;
 }
 
@@ -46,7 +57,7 @@ static __always_inline u64 netns_key_of_net(u64 net) {
 #ifdef NETNS_BY_COOKIE
     u64 cookie = 0;
     if (net)
-        bpf_probe_read_kernel(&cookie, sizeof(cookie), (void *)(net + OFF_NET_COOKIE));
+        NETNS_READ(cookie, net + OFF_NET_COOKIE);
     return cookie;
 #else
     return netns_of_net(net);

@@ -13,6 +13,6 @@ int ev_on_kfree_skb(struct kfree_skb_args *args) {
     e->protocol = args->protocol;
     e->netns = sk ? netns_of_sock(sk) : netns_of_skb(args->skbaddr);
     ev_from_skb(e, args->skbaddr, args->protocol);
-    ev_submit(args, e);
+    ev_submit(EV_CTX(args), e);
     return 0;
 }

@@ -142,8 +142,8 @@ class BpfLoader:
         """The composite with tp_btf entries (bpf/tp_btf.py) where this kernel allows it:
         (object, "tp_btf"), or (None, "classic tracepoint: why not") for the caller to load
         the classic one; (None, "") for groups with no tracepoint to choose for."""
-        if compose_hooks.is_hook_group(group) or not spec.attach or not spec.needs_btf:
-            return None, ""
+        if compose_hooks.is_hook_group(group) or not tp_btf.applies(spec):
+            return None, ""  # no tracepoint of it has a tp_btf entry: nothing to say
         try:
             if not btf:
                 btf.append(Btf.load(self._config.btf_path))

@@ -66,6 +66,13 @@ EVENTS = {
 }
 
 
+def applies(spec: ProbeSpec) -> bool:
+    """Whether ``spec`` (a composite) is one ``plan`` decides for: every tracepoint of it
+    has a tp_btf entry, and its text gets BTF offsets (netns.h)."""
+    return bool(spec.attach) and spec.needs_btf and all(
+        (a.category, a.event) in EVENTS for a in spec.attach)
+
+
 def plan(spec: ProbeSpec, btf: Btf) -> tuple[ProbeSpec | None, str]:
     """(``spec`` with each attach's BTF id, '') or (None, why it stays a classic
     tracepoint)."""

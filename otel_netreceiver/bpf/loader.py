@@ -80,7 +80,8 @@ class BpfLoader:
         names then map to the same object (each its own view); if it does not load,
         each is loaded alone, so a probe the kernel refuses costs only that probe. A probe in
         ``compose_alone`` goes through ``composite`` even when no other probe shares its
-        tracepoints (its event handler joins its object, events/hosting.py). The BTF
+        tracepoints (its event handler joins its object, events/hosting.py), and so does a
+        lone probe on a tracepoint with a tp_btf entry (bpf/tp_btf.py ``applies``). The BTF
         (tens of MB of Python objects for a 6.18 kernel) lives only during this call:
         renderers take the offsets they need from it.
         """
@@ -89,7 +90,9 @@ class BpfLoader:
         plan = compose_hooks.join(groups(specs)) if composite is not None else \
             [(s,) for s in specs]
         for group in plan:
-            joins = len(group) > 1 or any(s.name in compose_alone for s in group)
+            # a lone probe on a tp_btf tracepoint too: its entry is the tp_btf program
+            joins = len(group) > 1 or any(s.name in compose_alone for s in group) or (
+                group[0].finish is None and tp_btf.applies(group[0]))
             if joins and composite is not None and self._load_composite(
                     group, composite, btf, attached, loaded):
                 continue

@@ -36,12 +36,13 @@ def _prog_type(fd: int) -> int:
     return int(info["prog_type"])
 
 
-def _drop_program(collector: EbpfCollector) -> tuple[int, dict[str, str]]:
+def _drop_program(collector: EbpfCollector,
+                  probes: list[str] = PROBES) -> tuple[int, dict[str, str]]:
     """The kfree_skb entry's program type, and the probes' status words."""
     [(name, (_, bpf))] = collector.objects().items()
-    assert name == "packetloss+tcptwrcv+dns" and list(bpf.tracepoint_fds) == [b"skb:kfree_skb"]
+    assert name == "+".join(probes) and list(bpf.tracepoint_fds) == [b"skb:kfree_skb"]
     words = {p.split(":")[0].strip(): p for p in collector.probe().reason.split("; ")
-             if p.split(":")[0].strip() in PROBES}
+             if p.split(":")[0].strip() in probes}
     return _prog_type(bpf.funcs[ENTRY].fd), words
 
 
@@ -75,5 +76,18 @@ def test_a_refused_tp_btf_program_falls_back_to_the_classic_one_with_the_same_co
             assert "refused by the test" in words["dns"]
             drops, lost = _counts_and_lost(collector, a)
             assert drops == 30 and lost == {"packetloss": 0, "tcptwrcv": 0, "dns": 0}
+        finally:
+            collector.close()
+
+
+def test_a_lone_packetloss_probe_is_a_tp_btf_program_too() -> None:
+    with pod_pair(7) as (a, _b):
+        collector = EbpfCollector(EbpfConfig(probes=["packetloss"]), "/proc", NoPods())
+        try:
+            prog_type, words = _drop_program(collector, ["packetloss"])
+            assert prog_type == tp_btf.BPF_PROG_TYPE_TRACING
+            assert words["packetloss"] == "packetloss: loaded (tp_btf)"
+            drops, lost = _counts_and_lost(collector, a)
+            assert drops == 30 and lost == {"packetloss": 0}
         finally:
             collector.close()

@@ -75,7 +75,7 @@ def test_the_composite_keeps_each_probes_tracepoints_and_attaches_two_entries() 
     assert [a.function for a in spec.attach] == ["dns_no_socket"]
     # dns's TCP walk tail-calls dns_tcp_next: the composite fills the slot too
     assert spec.finish == SocketAttacher(ENTRY, tail_calls=(("dns_next", "dns_tcp_next"),))
-    assert spec.headers == ("sockhook.h",)
+    assert spec.headers == ("sockhook.h", "dnstcp.h")
 
 
 def test_one_egress_and_one_ingress_program_parse_once_and_call_every_handler() -> None:

@@ -34,14 +34,15 @@ def _dns_event(name: str) -> EventType:
 PROBE = Probe(
     "dns",
     ProbeSpec("dns", "counting.c", (Attach("skb", "kfree_skb", "dns_no_socket"),),
-              _KFREE, package=__name__, headers=("sockhook.h",), defines=defines,
+              _KFREE, package=__name__, headers=("sockhook.h", "dnstcp.h"), defines=defines,
               finish=finish),
     read,
     METRICS,
     default=False,
     opt_in="runs at every local socket's every packet (cgroup_skb ingress and egress)",
     events=ProbeSpec("dns", "events.c", (Attach("skb", "kfree_skb", "dnsev_no_socket"),),
-                     _KFREE, package=__name__, defines=event_defines, finish=event_finish),
+                     _KFREE, package=__name__, headers=("dnstcp.h",), defines=event_defines,
+                     finish=event_finish),
     # appended after every earlier probe's types: EV_<name> numbers are registration order
     event_types=tuple(_dns_event(n) for n in ("DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL",
                                               "DNS_NXDOMAIN_BURST")),

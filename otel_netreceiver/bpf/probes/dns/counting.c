@@ -399,15 +399,7 @@ static __always_inline void dns_message(struct __sk_buff *skb, u32 off, u8 egres
 #define TCP_MESSAGES 4
 BPF_PROG_ARRAY(dns_next, 1);  // [0]: dns_tcp_next, set by user space (spec.py)
 
-// The offset of the message after the one whose length prefix is at `off`, or 0 when there
-// is none to parse in this segment (prefix unreadable, not a message, header not in it).
-static __always_inline u32 dns_tcp_after(struct __sk_buff *skb, u32 off) {
-    u8 prefix[2];
-    if (bpf_skb_load_bytes(skb, off, prefix, 2) != 0)
-        return 0;
-    u32 len = (prefix[0] << 8) | prefix[1], next = off + 2 + len;
-    return len >= 12 && skb->len >= next + 14 ? next : 0;
-}
+// dns_tcp_after: include/dnstcp.h
 
 static __always_inline void dns_tcp(struct __sk_buff *skb, u32 payload, u8 egress, u16 sport,
                                     u16 dport, u8 remote, u8 local) {

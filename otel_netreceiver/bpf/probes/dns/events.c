@@ -302,20 +302,12 @@ static __always_inline u32 dnsev_flow(struct __sk_buff *skb, u8 egress, struct d
 #define TCP_MESSAGES 4
 BPF_PROG_ARRAY(dnsev_next, 1);  // [0]: dnsev_tcp_next, set by user space (spec.py)
 
-// The offset of the message after the one whose length prefix is at `off`, or 0 when there
-// is none to parse in this segment (counting.c's dns_tcp_after).
-static __always_inline u32 dnsev_tcp_after(struct __sk_buff *skb, u32 off) {
-    u8 prefix[2];
-    if (bpf_skb_load_bytes(skb, off, prefix, 2) != 0)
-        return 0;
-    u32 len = (prefix[0] << 8) | prefix[1], next = off + 2 + len;
-    return len >= 12 && skb->len >= next + 14 ? next : 0;
-}
+// dns_tcp_after: include/dnstcp.h (shared with counting.c)
 
 static __always_inline void dnsev_tcp_step(struct __sk_buff *skb, u32 off, u8 egress, u32 n,
                                            struct dq_val *q) {
     dnsev_message(skb, off + 2, egress, 1, q);
-    u32 next = dnsev_tcp_after(skb, off);
+    u32 next = dns_tcp_after(skb, off);
     if (!next || n + 1 >= TCP_MESSAGES)
         return;
     skb->cb[0] = next;

@@ -23,13 +23,11 @@ from pathlib import Path
 import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import Event
 from otel_netreceiver.events.source import EventSource
-from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from tests.integration.test_ebpf_probes import REASON
-from tests.support.dns_pods import client_and_resolver, start_dns_server
+from tests.support.dns_pods import client_and_resolver, dns_counting_and_events, start_dns_server
 from tests.support.pods import Pod, _die_with_parent
 
 pytestmark = pytest.mark.root
@@ -39,7 +37,6 @@ if REASON:
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 CLIENT, SERVER = 65, 66
 SEARCH = "a.svc.cluster.local svc.cluster.local cluster.local"
-DNS_TYPES = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BURST"]
 
 
 @pytest.fixture(scope="module")
@@ -50,21 +47,8 @@ def pods() -> Iterator[list[Pod]]:
 
 @pytest.fixture(scope="module")
 def agent(pods: tuple[Pod, Pod]) -> Iterator[tuple[EbpfCollector, EventSource, list[Event]]]:
-    dns = DnsProbeConfig(cluster_dns=[pods[1].pod_ip])
-    ebpf = EbpfConfig(probes=["dns"], dns=dns)
-    collector = EbpfCollector(ebpf, "/proc", NoPods())
-    assert collector.statuses() == {"dns": ""}, collector.statuses()
-    events: list[Event] = []
-    source = EventSource(EventsConfig(types=DNS_TYPES), ebpf, "/proc", NoPods(), events.append)
-    try:
-        assert source.statuses == {"dns": ""}, source.statuses
-        source.start()
-        collector.collect()  # pod A's 1 s timeout into the kernel (the event sweep does too)
-        time.sleep(1.2)
-        yield collector, source, events
-    finally:
-        source.close()
-        collector.close()
+    with dns_counting_and_events(pods[1].pod_ip) as made:  # pod A's 1 s timeout
+        yield made
 
 
 def _server(pod: Pod) -> subprocess.Popen:

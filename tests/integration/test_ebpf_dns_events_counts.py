@@ -22,12 +22,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig, EventsConfig
 from otel_netreceiver.events.model import Event
-from otel_netreceiver.events.source import EventSource
-from otel_netreceiver.k8s.directory import NoPods
 from tests.integration.test_ebpf_probes import REASON
-from tests.support.dns_pods import client_and_resolver, start_dns_server
+from tests.support.dns_pods import client_and_resolver, dns_counting_and_events, start_dns_server
 from tests.support.dns_tools import Delta, Dnsmasq, tcpdump
 from tests.support.pods import Pod
 
@@ -36,7 +33,6 @@ if REASON:
     pytest.skip(REASON, allow_module_level=True)
 
 CLIENT, RESOLVER = 83, 84
-DNS_TYPES = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BURST"]
 Agent = tuple[EbpfCollector, list[Event]]
 
 
@@ -52,20 +48,8 @@ def pods() -> Iterator[list[Pod]]:
 
 @pytest.fixture(scope="module")
 def agent(pods: list[Pod]) -> Iterator[Agent]:
-    ebpf = EbpfConfig(probes=["dns"], dns=DnsProbeConfig(cluster_dns=[pods[1].pod_ip]))
-    collector = EbpfCollector(ebpf, "/proc", NoPods())
-    assert collector.statuses() == {"dns": ""}, collector.statuses()
-    events: list[Event] = []
-    source = EventSource(EventsConfig(types=DNS_TYPES), ebpf, "/proc", NoPods(), events.append)
-    try:
-        assert source.statuses == {"dns": ""}, source.statuses
-        source.start()
-        collector.collect()  # C's 1 s timeout into the kernel (the event sweep does too)
-        time.sleep(1.2)
+    with dns_counting_and_events(pods[1].pod_ip) as (collector, _, events):
         yield collector, events
-    finally:
-        source.close()
-        collector.close()
 
 
 def _records(events: list[Event], pod: Pod, name: str) -> Counter[tuple[str, str, str]]:

@@ -18,6 +18,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from otel_netreceiver.collectors.ebpf import EbpfCollector
+from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig, EventsConfig
+from otel_netreceiver.events.model import Event
+from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.k8s.directory import NoPods
 from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
 from tests.support.sdk_node import link_pods
 
@@ -73,3 +78,30 @@ def start_dns_server(pod: Pod, ready_within: float = 20.0) -> subprocess.Popen:
     proc.kill()
     _, err = proc.communicate(timeout=5)
     raise AssertionError(f"dns_server.py in {pod.netns} never said ready: {err}")
+
+
+DNS_TYPES = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BURST"]
+
+
+@contextlib.contextmanager
+def dns_counting_and_events(
+        resolver: str) -> Iterator[tuple[EbpfCollector, EventSource, list[Event]]]:
+    """The dns probe's counting program and its DNS failure records, loaded as the agent
+    loads them, with ``resolver`` as cluster DNS: (collector, event source, records).
+
+    The client's resolv.conf timeout reaches the kernel at the first collection (the event
+    sweep writes it too), so the first queries are timed with it."""
+    ebpf = EbpfConfig(probes=["dns"], dns=DnsProbeConfig(cluster_dns=[resolver]))
+    collector = EbpfCollector(ebpf, "/proc", NoPods())
+    assert collector.statuses() == {"dns": ""}, collector.statuses()
+    events: list[Event] = []
+    source = EventSource(EventsConfig(types=DNS_TYPES), ebpf, "/proc", NoPods(), events.append)
+    try:
+        assert source.statuses == {"dns": ""}, source.statuses
+        source.start()
+        collector.collect()
+        time.sleep(1.2)
+        yield collector, source, events
+    finally:
+        source.close()
+        collector.close()

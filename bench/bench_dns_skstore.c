@@ -1,0 +1,195 @@
+// bench_dns_skstore.py's programs: the client side of the dns probe's matching, cut to the
+// store, once with the node-wide hash (counting.c's `pending`) and once with per-socket
+// local storage (BPF_MAP_TYPE_SK_STORAGE). Not the probe: a measurement prototype.
+//
+// Common to every variant (the part the probe pays whatever the store): the IPv4/UDP port
+// filter with direct packet access, the DNS header (bpf_skb_load_bytes), the netns cookie,
+// a clock read per client query and answer, one per-CPU latency slot per answer. STORE:
+// 0 no store (the latency slot of a fixed delta), 1 the hash (insert at the query,
+// lookup + delete at the answer, counting.c's key and value), 2 the socket's slot array
+// (SLOTS (id, sent) pairs, found by id). FULLSOCK: pass skb->sk through bpf_sk_fullsock
+// first (the helper checks sk_fullsock itself: net/core/bpf_sk_storage.c bpf_sk_storage_get).
+#include <uapi/linux/bpf.h>
+
+#define T_UDP 0
+#ifndef TIMEOUT_MS
+#define TIMEOUT_MS 5000
+#endif
+#define C_LOST 62
+#define C_UNMATCHED 63
+BPF_PERCPU_ARRAY(latency, u64, 64);  // log2 slots of the answer's delay; 62 lost, 63 unmatched
+
+static __always_inline void bump(u32 k) {
+    u64 *v = latency.lookup(&k);
+    if (v) (*v)++;
+}
+
+#if STORE == 1
+struct pend_key { u64 netns; u16 port; u16 id; u8 transport; u8 pad[3]; };
+struct pend_val { u64 sent; u64 timeout; u8 rclass; u8 qclass; u16 attempts; u8 expired;
+                  u8 pad[3]; };
+BPF_HASH(pending, struct pend_key, struct pend_val, PENDING_ENTRIES);
+
+static __always_inline void query(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = T_UDP};
+    struct pend_val v = {.sent = bpf_ktime_get_ns(), .timeout = 5000000000ULL, .attempts = 1};
+    if (pending.insert(&key, &v) != 0)
+        bump(C_LOST);
+}
+
+static __always_inline void answer(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    struct pend_key key = {.netns = netns, .port = port, .id = id, .transport = T_UDP};
+    u64 now = bpf_ktime_get_ns();
+    struct pend_val *e = pending.lookup(&key);
+    if (!e) {
+        bump(C_UNMATCHED);
+        return;
+    }
+    bump(bpf_log2l(now - e->sent) & 0x3F);
+    pending.delete(&key);
+}
+
+#elif STORE == 2
+struct slot { u64 sent; u16 id; u8 used; u8 rclass; u32 timeout_ms; };
+struct sk_pending { struct slot s[SLOTS]; };
+BPF_SK_STORAGE(sk_pending, struct sk_pending);
+
+static __always_inline struct bpf_sock *sock_of(struct __sk_buff *skb) {
+    struct bpf_sock *sk = skb->sk;
+    if (!sk)
+        return NULL;
+#if FULLSOCK
+    sk = bpf_sk_fullsock(sk);
+#endif
+    return sk;
+}
+
+static __always_inline void query(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    struct bpf_sock *sk = sock_of(skb);
+    if (!sk)
+        return;
+    struct sk_pending *p = sk_pending.sk_storage_get(sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+    if (!p) {
+        bump(C_LOST);
+        return;
+    }
+    int free = -1;
+#pragma unroll
+    for (int i = 0; i < SLOTS; i++) {
+        if (p->s[i].used && p->s[i].id == id) {  // a re-sent id: the new attempt's time
+            free = i;
+            break;
+        }
+        if (!p->s[i].used && free < 0)
+            free = i;
+    }
+    if (free < 0) {  // every slot outstanding: the probe would count it lost (or evict)
+        bump(C_LOST);
+        return;
+    }
+    u64 now = bpf_ktime_get_ns();
+#pragma unroll
+    for (int i = 0; i < SLOTS; i++)  // constant index for the verifier
+        if (i == free) {
+            p->s[i].sent = now;
+            p->s[i].id = id;
+            p->s[i].used = 1;
+            p->s[i].timeout_ms = TIMEOUT_MS;
+        }
+}
+
+static __always_inline void answer(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    struct bpf_sock *sk = sock_of(skb);
+    if (!sk)
+        return;
+    u64 now = bpf_ktime_get_ns();
+    struct sk_pending *p = sk_pending.sk_storage_get(sk, 0, 0);
+    if (!p) {
+        bump(C_UNMATCHED);
+        return;
+    }
+#pragma unroll
+    for (int i = 0; i < SLOTS; i++)
+        if (p->s[i].used && p->s[i].id == id) {
+            bump(bpf_log2l(now - p->s[i].sent) & 0x3F);
+            p->s[i].used = 0;
+            return;
+        }
+    bump(C_UNMATCHED);
+}
+
+#if ITER
+// The sweep user space would run each cycle: a bpf_iter over the storage map (target
+// "bpf_sk_storage_map", net/core/bpf_sk_storage.c; the value is writable, PTR_TO_BUF) visits
+// every socket that has a storage, and takes the slots past their timeout. The claim is a
+// compare-and-swap on `sent` (BPF_ATOMIC), so an answer racing on another CPU and the sweep
+// take an attempt once between them. The context's layout as the kernel defines it there.
+struct bpf_iter_meta;
+struct bpf_iter__bpf_sk_storage_map {
+    struct bpf_iter_meta *meta; struct bpf_map *map; struct sock *sk; void *value;
+};
+BPF_ARRAY(sweep, u64, 4);  // [0] storages visited, [1] slots outstanding, [2] timeouts taken
+
+static __always_inline void add(u32 k, u64 n) {
+    u64 *v = sweep.lookup(&k);
+    if (v) __sync_fetch_and_add(v, n);
+}
+
+int bpf_iter__bpf_sk_storage_map(struct bpf_iter__bpf_sk_storage_map *ctx) {
+    struct sk_pending *p = ctx->value;
+    if (!p)
+        return 0;
+    u64 now = bpf_ktime_get_ns(), outstanding = 0, taken = 0;
+#pragma unroll
+    for (int i = 0; i < SLOTS; i++) {
+        u64 sent = p->s[i].sent;
+        if (!p->s[i].used || !sent)
+            continue;
+        outstanding++;
+        if (now - sent >= (u64)p->s[i].timeout_ms * 1000000
+            && __sync_val_compare_and_swap(&p->s[i].sent, sent, 0) == sent) {
+            p->s[i].used = 0;
+            taken++;
+        }
+    }
+    add(0, 1);
+    add(1, outstanding);
+    add(2, taken);
+    return 0;
+}
+#endif
+
+#else
+static __always_inline void query(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    if (bpf_ktime_get_ns() == netns + id)  // the clock read the others pay
+        bump(C_LOST);
+}
+
+static __always_inline void answer(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    bump(bpf_log2l(bpf_ktime_get_ns() - netns) & 0x3F);
+}
+#endif
+
+static __always_inline int dns(struct __sk_buff *skb, u8 egress) {
+    void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+    u8 *h = data;
+    if (data + 24 > end || h[0] >> 4 != 4 || h[9] != 17 || (h[0] & 0xf) != 5)
+        return 1;
+    u16 sport = (h[20] << 8) | h[21], dport = (h[22] << 8) | h[23];
+    if (sport != 53 && dport != 53)
+        return 1;
+    u8 d[12];
+    if (skb->len < 40 || bpf_skb_load_bytes(skb, 28, d, 12) != 0 || d[4] != 0 || d[5] != 1)
+        return 1;
+    u64 netns = bpf_get_netns_cookie(skb);
+    u16 id = (d[0] << 8) | d[1];
+    u8 response = d[2] >> 7;
+    if (egress && !response && dport == 53)
+        query(skb, netns, sport, id);
+    else if (!egress && response && sport == 53)
+        answer(skb, netns, dport, id);
+    return 1;
+}
+
+int store_egress(struct __sk_buff *skb) { return dns(skb, 1); }
+int store_ingress(struct __sk_buff *skb) { return dns(skb, 0); }

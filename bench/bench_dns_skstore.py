@@ -1,0 +1,272 @@
+"""Per-socket local storage against the node-wide hash for matching a DNS query to its answer.
+
+A measurement prototype, not the probe: bench_dns_skstore.c is the client side of
+counting.c's matching cut to the store (port filter, DNS header, netns cookie, a clock read
+per query and answer, a per-CPU latency slot per answer), compiled per variant:
+- "no store": the common part alone (the floor the store is measured against);
+- "hash N": counting.c's `pending` (BPF_HASH, preallocated, its key and value): insert at
+  the query, lookup + delete at the answer; N entries (the probe's is 2 x max_pending);
+- "sk K slots": BPF_MAP_TYPE_SK_STORAGE, K (id, sent) slots per client socket: the query
+  gets the socket's storage (created on its first query) and takes a free slot, the answer
+  finds the slot by id and clears it ("direct": skb->sk passed as is, without
+  bpf_sk_fullsock: the helper checks sk_fullsock itself).
+Each is attached alone (bpf_link, cgroup_skb egress and ingress on the cgroup v2 root), in
+rounds alternating over the variants and the workloads; per variant the kernel's
+run_time_ns / run_cnt per program (kernel.bpf_stats_enabled=1, restored afterwards; its two
+clock reads included), medians of the rounds. Egress runs at the client's query and the
+server's answer, ingress at the server's query and the client's answer: the server's half
+is the same in every variant, so a variant's cost per client packet over "no store" is
+twice the difference of the means. Workloads, on 127.0.0.1:53:
+- dns: one connected client socket, ids in sequence (bench_dns_hook.py's ping-pong);
+- new socket: a new socket per query and a random id (glibc's res_send and Go's resolver
+  do this): the storage is created at each query and freed when the socket goes;
+- 64 sockets: 64 long-lived client sockets, each with a query out at once, random ids
+  (64 entries live in the hash, 64 storages touched in turn).
+"thread us/op" is the workload thread's CPU time per query: it also holds what the
+programs do not (the storage freed with the socket: net/core/sock.c __sk_destruct calls
+bpf_sk_storage_free), noisy on this shared machine.
+Last, the timeout sweep the design would need (user space cannot walk the storages): a
+bpf_iter program over the storage map, timed over --sweep sockets with a query out each.
+
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_skstore.py [--rounds 5] \
+        [--ops 20000] [--only 'no store|hash 32768|...'] [--sweep 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import random
+import socket
+import statistics
+import struct
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
+
+from bench.bench_dns_hook import QUERY, dns_pingpong
+
+SOURCE = Path(__file__).with_suffix(".c")
+STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+VARIANTS: dict[str, dict[str, int]] = {
+    "no store": {"STORE": 0},
+    "hash 32768": {"STORE": 1, "PENDING_ENTRIES": 32768},
+    "hash 8192": {"STORE": 1, "PENDING_ENTRIES": 8192},
+    "sk 4 slots": {"STORE": 2, "SLOTS": 4, "FULLSOCK": 1},
+    "sk 8 slots": {"STORE": 2, "SLOTS": 8, "FULLSOCK": 1},
+    "sk 4 slots, direct": {"STORE": 2, "SLOTS": 4, "FULLSOCK": 0},
+}
+POOL = 64
+
+
+def _answer(server: socket.socket) -> None:
+    packet, peer = server.recvfrom(512)
+    server.sendto(packet[:2] + b"\x81\x80" + packet[4:], peer)
+
+
+def new_socket_pingpong(ops: int) -> None:
+    """A new connected socket per query, a random id (res_send, Go's net.Dial("udp"))."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 53))
+    for _ in range(ops):
+        client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        client.connect(("127.0.0.1", 53))
+        client.send(struct.pack("!H", random.getrandbits(16)) + QUERY[2:])
+        _answer(server)
+        client.recv(512)
+        client.close()
+    server.close()
+
+
+def pool_pingpong(ops: int) -> None:
+    """POOL long-lived sockets, each with one query out at a time, random ids."""
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 53))
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(POOL)]
+    for client in clients:
+        client.connect(("127.0.0.1", 53))
+    for _ in range(ops // POOL):
+        for client in clients:
+            client.send(struct.pack("!H", random.getrandbits(16)) + QUERY[2:])
+        for _ in clients:
+            _answer(server)
+        for client in clients:
+            client.recv(512)
+    for client in clients:
+        client.close()
+    server.close()
+
+
+WORKLOADS: dict[str, Callable[[int], None]] = {
+    "dns": dns_pingpong, "new socket": new_socket_pingpong, "64 sockets": pool_pingpong}
+
+
+class Variant:
+    """One compiled variant and its two programs' bpf_links (attached only while measured)."""
+
+    def __init__(self, defines: dict[str, int], root: str) -> None:
+        from bcc import BPF
+
+        cflags = [f"-D{k}={v}" for k, v in defines.items()]
+        self.bpf = BPF(text=SOURCE.read_text().encode(), cflags=cflags)
+        self.fds = {side: self.bpf.load_func(f"store_{side}".encode(), BPF.CGROUP_SKB).fd
+                    for side in ("egress", "ingress")}
+        self.root = root
+        self.links: list[int] = []
+
+    def attach(self, on: bool) -> None:
+        from otel_netreceiver.bpf.socket_hooks import (
+            BPF_CGROUP_INET_EGRESS,
+            BPF_CGROUP_INET_INGRESS,
+            link_create,
+        )
+
+        while self.links:
+            os.close(self.links.pop())
+        if not on:
+            return
+        target = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            for side, kind in (("egress", BPF_CGROUP_INET_EGRESS),
+                               ("ingress", BPF_CGROUP_INET_INGRESS)):
+                self.links.append(link_create(self.fds[side], target, kind))
+        finally:
+            os.close(target)
+
+    def run_time(self) -> dict[str, tuple[int, int]]:
+        out = {}
+        for side, fd in self.fds.items():
+            text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+            info = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+            out[side] = (int(info["run_time_ns"]), int(info["run_cnt"]))
+        return out
+
+    def outcome(self) -> tuple[int, int, int]:
+        """(answers timed, lost, unmatched) so far: every query matched, or the store failed."""
+        table = self.bpf["latency"]
+        sums = [sum(table[table.Key(i)]) for i in range(64)]
+        return sum(sums[:62]), sums[62], sums[63]
+
+
+def measure(variant: Variant, run: Callable[[int], None], ops: int) -> dict[str, float]:
+    variant.attach(True)
+    try:
+        before = variant.run_time()
+        started = time.thread_time_ns()
+        run(ops)
+        thread = (time.thread_time_ns() - started) / ops / 1e3
+        after = variant.run_time()
+    finally:
+        variant.attach(False)
+    out = {"thread": thread}
+    for side in after:
+        runs = max(1, after[side][1] - before[side][1])
+        out[side] = (after[side][0] - before[side][0]) / runs
+    return out
+
+
+def report(variants: dict[str, Variant], results: dict[tuple[str, str, str], list[float]],
+           rounds: int) -> None:
+    print(f"{'variant':<22} {'workload':<11} {'egress':>7} {'ingress':>7} {'+/client pkt':>12} "
+          f"{'thread us/op':>12}   ns/run, medians of {rounds}; answers, lost, unmatched")
+    for workload in WORKLOADS:
+        floor = {s: statistics.median(results[("no store", workload, s)])
+                 for s in ("egress", "ingress")} if "no store" in variants else None
+        for name in variants:
+            cells = {s: statistics.median(results[(name, workload, s)])
+                     for s in ("egress", "ingress", "thread")}
+            extra = "" if floor is None else \
+                f"{cells['egress'] + cells['ingress'] - floor['egress'] - floor['ingress']:>12.1f}"
+            print(f"{name:<22} {workload:<11} {cells['egress']:>7.1f} {cells['ingress']:>7.1f} "
+                  f"{extra:>12} {cells['thread']:>12.2f}")
+    for name, variant in variants.items():
+        print(f"{name}: answers/lost/unmatched {variant.outcome()}")
+
+
+def sweep_check(root: str, sockets: int) -> None:
+    """The timeout sweep over the storages: a bpf_iter program on the map (bcc: BPF_ITER's
+    name, loaded as BPF.TRACING, attached with libbcc's bcc_iter_attach and the map's fd
+    as union bpf_iter_link_info), over ``sockets`` sockets with a query out each."""
+    from bcc import BPF, lib
+
+    variant = Variant({"STORE": 2, "SLOTS": 4, "FULLSOCK": 1, "ITER": 1, "TIMEOUT_MS": 0},
+                      root)
+    prog = variant.bpf.load_func(b"bpf_iter__bpf_sk_storage_map", BPF.TRACING)
+    map_fd = lib.bpf_table_fd(variant.bpf.module, b"sk_pending")
+    lib.bcc_iter_attach.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
+    info = ctypes.c_uint32(map_fd)  # union bpf_iter_link_info { struct { __u32 map_fd; } map; }
+    link = lib.bcc_iter_attach(prog.fd, ctypes.byref(info), 4)
+    if link < 0:
+        raise OSError(-link, "bcc_iter_attach")
+    server = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    server.bind(("127.0.0.1", 53))
+    clients = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(sockets)]
+    variant.attach(True)
+    try:
+        for client in clients:
+            client.connect(("127.0.0.1", 53))
+            client.send(struct.pack("!H", random.getrandbits(16)) + QUERY[2:])
+    finally:
+        variant.attach(False)
+    table = variant.bpf["sweep"]
+    for walk in ("first (takes every slot)", "second (nothing left)"):
+        before = [table[table.Key(i)].value for i in range(3)]
+        fd = lib.bcc_iter_create(link)
+        started = time.perf_counter_ns()
+        while os.read(fd, 4096):
+            pass
+        took = time.perf_counter_ns() - started
+        os.close(fd)
+        seen = [table[table.Key(i)].value - before[i] for i in range(3)]
+        print(f"sweep {walk}: {seen[0]} storages visited, {seen[1]} outstanding, {seen[2]} "
+              f"timeouts taken, {took / 1e3:.0f} us ({took / max(1, seen[0]):.0f} ns/storage)")
+    for client in clients:
+        client.close()
+    server.close()
+    os.close(link)
+    variant.bpf.cleanup()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--ops", type=int, default=20_000)
+    parser.add_argument("--only", default="", help="variant names separated by |")
+    parser.add_argument("--sweep", type=int, default=1000, help="sockets for the bpf_iter "
+                        "timeout sweep check (0: none)")
+    args = parser.parse_args()
+    from otel_netreceiver.bpf.socket_hooks import cgroup_root
+
+    root = cgroup_root()
+    if root is None:
+        raise SystemExit("no cgroup v2 hierarchy")
+    chosen = [n for n in VARIANTS if not args.only or n in args.only.split("|")]
+    variants: dict[str, Any] = {name: Variant(VARIANTS[name], root) for name in chosen}
+    results: dict[tuple[str, str, str], list[float]] = {}
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    previous = STATS.read_text().strip()
+    STATS.write_text("1\n")
+    try:
+        for _ in range(args.rounds):
+            for workload, run in WORKLOADS.items():
+                for name, variant in variants.items():
+                    for key, value in measure(variant, run, args.ops).items():
+                        results.setdefault((name, workload, key), []).append(value)
+    finally:
+        STATS.write_text(previous + "\n")
+        for variant in variants.values():
+            variant.attach(False)
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    report(variants, results, args.rounds)
+    for variant in variants.values():
+        variant.bpf.cleanup()
+    if args.sweep:
+        sweep_check(root, args.sweep)
+
+
+if __name__ == "__main__":
+    main()

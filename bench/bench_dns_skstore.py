@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import errno
 import os
 import random
 import socket
@@ -195,7 +196,12 @@ def sweep_check(root: str, sockets: int) -> None:
 
     variant = Variant({"STORE": 2, "SLOTS": 4, "FULLSOCK": 1, "ITER": 1, "TIMEOUT_MS": 0},
                       root)
-    prog = variant.bpf.load_func(b"bpf_iter__bpf_sk_storage_map", BPF.TRACING)
+    try:
+        prog = variant.bpf.load_func(b"bpf_iter__bpf_sk_storage_map", BPF.TRACING)
+    except Exception as exc:  # bcc turns the kernel's EPERM into "Need super-user privileges"
+        print(f"sweep: bcc could not load the bpf_sk_storage_map iterator: {exc}")
+        variant.bpf.cleanup()
+        return
     map_fd = lib.bpf_table_fd(variant.bpf.module, b"sk_pending")
     lib.bcc_iter_attach.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_uint32]
     info = ctypes.c_uint32(map_fd)  # union bpf_iter_link_info { struct { __u32 map_fd; } map; }
@@ -229,6 +235,40 @@ def sweep_check(root: str, sockets: int) -> None:
     server.close()
     os.close(link)
     variant.bpf.cleanup()
+
+
+ITER_TARGETS = ("bpf_sk_storage_map", "udp", "tcp", "bpf_map_elem", "task")
+
+
+def iter_targets() -> None:
+    """Which bpf_iter targets this kernel lets a program load for: a two-instruction
+    BPF_PROG_TYPE_TRACING program, expected_attach_type BPF_TRACE_ITER, attach_btf_id the
+    target's bpf_iter_<target> function (bpf/fentry.py's raw BPF_PROG_LOAD, no compiler)."""
+    from otel_netreceiver.bpf.btf import Btf
+
+    btf, libc = Btf.load(), ctypes.CDLL(None, use_errno=True)
+    insns = ctypes.create_string_buffer(bytes([0xB7] + [0] * 7 + [0x95] + [0] * 7), 16)
+    licence, log = ctypes.create_string_buffer(b"GPL"), ctypes.create_string_buffer(1 << 16)
+    for target in ITER_TARGETS:
+        type_id = btf.function_id(f"bpf_iter_{target}")
+        if type_id is None:
+            print(f"iter/{target}: not in this kernel's BTF")
+            continue
+        attr = bytearray(128)  # union bpf_attr, BPF_PROG_LOAD (offsets: uapi/linux/bpf.h)
+        struct.pack_into("<IIQQIIQ", attr, 0, 26, 2, ctypes.addressof(insns),
+                         ctypes.addressof(licence), 1, len(log), ctypes.addressof(log))
+        struct.pack_into("<16s", attr, 48, b"onr_iter_try")
+        struct.pack_into("<I", attr, 68, 28)  # BPF_TRACE_ITER
+        struct.pack_into("<I", attr, 108, type_id)
+        buf = ctypes.create_string_buffer(bytes(attr), 128)
+        fd = libc.syscall(321, 5, buf, 128)  # x86_64 bpf(BPF_PROG_LOAD)
+        if fd >= 0:
+            os.close(fd)
+            print(f"iter/{target}: loads")
+        else:
+            err = ctypes.get_errno()
+            print(f"iter/{target}: refused, {errno.errorcode.get(err, err)} "
+                  f"({log.value.decode(errors='replace').strip()[:60]})")
 
 
 def main() -> None:
@@ -265,6 +305,7 @@ def main() -> None:
     for variant in variants.values():
         variant.bpf.cleanup()
     if args.sweep:
+        iter_targets()
         sweep_check(root, args.sweep)
 
 

@@ -172,7 +172,7 @@ def measure(variant: Variant, run: Callable[[int], None], ops: int) -> dict[str,
 
 def report(variants: dict[str, Variant], results: dict[tuple[str, str, str], list[float]],
            rounds: int) -> None:
-    print(f"{'variant':<22} {'workload':<11} {'egress':>7} {'ingress':>7} {'+/client pkt':>12} "
+    print(f"{'variant':<22} {'workload':<11} {'egress':>7} {'ingress':>7} {'+ per query':>12} "
           f"{'thread us/op':>12}   ns/run, medians of {rounds}; answers, lost, unmatched")
     for workload in WORKLOADS:
         floor = {s: statistics.median(results[("no store", workload, s)])
@@ -237,7 +237,7 @@ def sweep_check(root: str, sockets: int) -> None:
     variant.bpf.cleanup()
 
 
-ITER_TARGETS = ("bpf_sk_storage_map", "udp", "tcp", "bpf_map_elem", "task")
+ITER_TARGETS = ("bpf_sk_storage_map", "bpf_map_elem", "bpf_map", "udp", "tcp", "task")
 
 
 def iter_targets() -> None:

@@ -14,11 +14,13 @@ Also prints the agent's CPU per collection with all probes and its peak RSS.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
@@ -27,6 +29,18 @@ from otel_netreceiver.k8s.directory import NoPods
 
 PROBES = list(BPF_PROBES)  # every probe; one the kernel refuses (virtcmdlatency here) is listed
 STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
+
+
+@contextlib.contextmanager
+def bpf_stats() -> Iterator[None]:
+    """kernel.bpf_stats_enabled on (each program's run_time_ns / run_cnt counted), then set
+    back to what it was."""
+    previous = STATS.read_text().strip()
+    STATS.write_text("1\n")
+    try:
+        yield
+    finally:
+        STATS.write_text(previous + "\n")
 
 
 def flood(packets: int) -> None:
@@ -95,9 +109,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--packets", type=int, default=200_000)
     args = parser.parse_args()
-    previous = STATS.read_text().strip()
-    STATS.write_text("1\n")
-    try:
+    with bpf_stats():
         collector = EbpfCollector(EbpfConfig(probes=PROBES), "/proc", NoPods())
         for name, reason in collector.statuses().items():
             print(f"{name}: {'loaded' if not reason else 'unavailable: ' + reason}")
@@ -114,8 +126,6 @@ def main() -> None:
         collect_ms = (time.thread_time() - cpu) / 10 * 1e3
         collector.close()
         base_ns, base_runs = bpftrace_baseline(args.packets)
-    finally:
-        STATS.write_text(previous + "\n")
     print(f"flood: {args.packets} UDP datagrams to a closed port on lo in {flood_s:.1f} s, "
           f"then {args.packets // 4} TCP messages on lo")
     print(f"{'probe/program':<28} {'events':>9} {'ns/event':>9}")

@@ -27,10 +27,10 @@ from typing import Any
 
 import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
+from bench.bench_bpf import bpf_stats
 from bench.bench_dns_events import _counting, nxdomain_pingpong
 from bench.bench_dns_hook import dns_pingpong
 
-STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 COUNTING = Path(__file__).parent.parent / "otel_netreceiver/bpf/probes/dns/counting.c"
 OPS = 20_000
 HEADER = "u8 response = h[2] >> 7, server = egress == response;\n"
@@ -139,9 +139,7 @@ def main() -> None:
     workloads = (("dns", dns_pingpong), ("nxdomain", nxdomain_pingpong))
     results: dict[tuple[str, str, str], list[float]] = {}
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
-    previous = STATS.read_text().strip()
-    STATS.write_text("1\n")
-    try:
+    with bpf_stats():
         for _ in range(args.rounds):
             for name, probe in probes.items():
                 for workload, run in workloads:
@@ -154,8 +152,6 @@ def main() -> None:
                         ns = after[side][0] - before[side][0]
                         runs = max(1, after[side][1] - before[side][1])
                         results.setdefault((name, workload, side), []).append(ns / runs)
-    finally:
-        STATS.write_text(previous + "\n")
         for probe in probes.values():
             probe.cleanup()
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")

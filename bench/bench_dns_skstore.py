@@ -49,10 +49,10 @@ from typing import Any
 
 import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
+from bench.bench_bpf import bpf_stats
 from bench.bench_dns_hook import QUERY, dns_pingpong
 
 SOURCE = Path(__file__).with_suffix(".c")
-STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 VARIANTS: dict[str, dict[str, int]] = {
     "no store": {"STORE": 0},
     "hash 32768": {"STORE": 1, "PENDING_ENTRIES": 32768},
@@ -288,16 +288,12 @@ def main() -> None:
     variants: dict[str, Any] = {name: Variant(VARIANTS[name], root) for name in chosen}
     results: dict[tuple[str, str, str], list[float]] = {}
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
-    previous = STATS.read_text().strip()
-    STATS.write_text("1\n")
-    try:
+    with bpf_stats():
         for _ in range(args.rounds):
             for workload, run in WORKLOADS.items():
                 for name, variant in variants.items():
                     for key, value in measure(variant, run, args.ops).items():
                         results.setdefault((name, workload, key), []).append(value)
-    finally:
-        STATS.write_text(previous + "\n")
         for variant in variants.values():
             variant.attach(False)
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")

@@ -24,10 +24,10 @@ from typing import Any
 
 import benchpath  # noqa: F401  (this checkout on sys.path)
 
+from bench.bench_bpf import bpf_stats
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.programs import header, kernel_offsets
 
-STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 DROPS = 50_000
 MAPS = """
 struct args { u64 pad; u64 skbaddr; u64 location; u64 rx_sk; u16 protocol; u16 p2; u32 reason; };
@@ -249,9 +249,7 @@ def main() -> None:
     targets = ([(v4, ("127.0.0.1", 9)), (v6, ("::1", 9))] if args.alternate
                else [(v4, ("127.0.0.1", 9))])
     results: dict[str, list[float]] = {name: [] for name in programs}
-    previous = STATS.read_text().strip()
-    STATS.write_text("1\n")
-    try:
+    with bpf_stats():
         for _ in range(3):
             for name, bpf in programs.items():
                 attach(bpf)
@@ -262,8 +260,6 @@ def main() -> None:
                 ns1, runs1 = run_time(bpf)
                 detach(bpf)
                 results[name].append((ns1 - ns0) / max(1, runs1 - runs0))
-    finally:
-        STATS.write_text(previous + "\n")
     # the same key either way: the slot's namespace after the classic and tp_btf runs
     keys = {name: sorted({v.key.netns for v in bpf_of(programs[name])[b"drop_last"][0]
                           if v.pending})

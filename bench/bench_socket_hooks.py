@@ -31,7 +31,8 @@ from pathlib import Path
 
 import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
-from bench.bench_workload import STATS, Attached, paired, us_per_op
+from bench.bench_bpf import bpf_stats
+from bench.bench_workload import Attached, paired, us_per_op
 from tests.support.pods import Pod, create_pod, destroy_pod, kernel_supports_test_pods
 
 POD_INDEX = 231
@@ -108,16 +109,12 @@ def overhead(agent: Attached, pod: Pod, rounds: int, ops: int) -> None:
 def program_costs(agent: Attached, pod: Pod, ops: int) -> None:
     """One pass with BPF statistics on: the agent's programs and bpftrace's count()."""
     tracer = _bpftrace()
-    previous = STATS.read_text().strip()
-    STATS.write_text("1\n")
-    try:
+    with bpf_stats():
         agent.attach()
         before, traced = agent.program_stats(), fd_stats(tracer.pid)
         veth_pingpong(pod, ops)
         after, traced_after = agent.program_stats(), fd_stats(tracer.pid)
         agent.detach()
-    finally:
-        STATS.write_text(previous + "\n")
         tracer.terminate()
         tracer.communicate(timeout=10)
     print(f"{'program':<36} {'runs':>8} {'ns/run':>8}   ({ops} round trips)")

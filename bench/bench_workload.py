@@ -45,6 +45,7 @@ from typing import Any
 
 import benchpath  # noqa: F401  (this checkout on sys.path, not the installed package)
 
+from bench.bench_bpf import bpf_stats
 from otel_netreceiver.bpf.probes import EVENT_PROBES
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import BPF_PROBES, EVENT_TYPES, EbpfConfig, EventsConfig
@@ -52,7 +53,6 @@ from otel_netreceiver.events.hosting import EventHosting
 from otel_netreceiver.events.source import EventSource, settings_of
 from otel_netreceiver.k8s.directory import NoPods
 
-STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 LOOP = "127.0.0.1"
 
 
@@ -349,9 +349,7 @@ def overhead(agent: Attached, rounds: int) -> None:
 
 def program_costs(agent: Attached) -> None:
     """One pass of every workload with BPF statistics on: each program's ns and runs per op."""
-    previous = STATS.read_text().strip()
-    STATS.write_text("1\n")
-    try:
+    with bpf_stats():
         agent.attach()
         before = agent.program_stats()
         ops = 0
@@ -360,8 +358,6 @@ def program_costs(agent: Attached) -> None:
             ops += count
         after = agent.program_stats()
         agent.detach()
-    finally:
-        STATS.write_text(previous + "\n")
     print(f"{'probe/program':<32} {'runs':>9} {'ns/run':>8} {'share':>7}")
     deltas = {n: (after[n][0] - before[n][0], after[n][1] - before[n][1]) for n in after}
     total = sum(ns for ns, _ in deltas.values()) or 1

@@ -17,6 +17,7 @@ which part of the body costs what.
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import statistics
 from pathlib import Path
@@ -25,6 +26,7 @@ from typing import Any
 import benchpath  # noqa: F401  (this checkout on sys.path)
 
 from bench.bench_bpf import bpf_stats
+from otel_netreceiver.bpf import tp_btf
 from otel_netreceiver.bpf.btf import Btf
 from otel_netreceiver.bpf.programs import header, kernel_offsets
 
@@ -144,51 +146,21 @@ TP_BTF_VARIANTS = {
     "tp_btf: namespace key (3 loads)": NETNS_DIRECT + " if (ns == 1) return 1;",
     "tp_btf: slot + budget/tick": NETNS_DIRECT + RUN + BUDGET_TICK,
 }
-BPF_PROG_LOAD, BPF_RAW_TRACEPOINT_OPEN = 5, 17
-BPF_PROG_TYPE_TRACING, BPF_TRACE_RAW_TP = 26, 23
 
 
 class TpBtf:
-    """One program of a bcc object loaded as tp_btf on kfree_skb; attach() / detach()."""
+    """One program of a bcc object loaded as tp_btf on kfree_skb (the agent's loader,
+    bpf/tp_btf.py); attach() / detach()."""
 
     def __init__(self, bpf: Any, btf_id: int) -> None:
-        import ctypes
-        import os
-        import struct
-
-        self._libc = ctypes.CDLL(None, use_errno=True)
         self._bpf = bpf  # keeps the maps open
-        code = bpf.dump_func(b"fn")
-        insns = ctypes.create_string_buffer(code, len(code))
-        licence, log = ctypes.create_string_buffer(b"GPL"), ctypes.create_string_buffer(65536)
-        attr = bytearray(128)
-        struct.pack_into("<IIQQIIQ", attr, 0, BPF_PROG_TYPE_TRACING, len(code) // 8,
-                         ctypes.addressof(insns), ctypes.addressof(licence), 1, 65536,
-                         ctypes.addressof(log))
-        struct.pack_into("<I", attr, 68, BPF_TRACE_RAW_TP)
-        struct.pack_into("<I", attr, 108, btf_id)
-        self.fd = self._bpf_call(BPF_PROG_LOAD, bytes(attr))
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), f"tp_btf load: {os.strerror(ctypes.get_errno())}"
-                          f"\n{log.value.decode()[-2000:]}")
+        self.fd = tp_btf.load(bpf.dump_func(b"fn"), b"fn", btf_id)
         self._link = -1
 
-    def _bpf_call(self, command: int, attr: bytes) -> int:
-        import ctypes
-
-        buffer = ctypes.create_string_buffer(attr, len(attr))
-        return int(self._libc.syscall(321, command, buffer, len(attr)))
-
     def attach(self) -> None:
-        import struct
-
-        self._link = self._bpf_call(BPF_RAW_TRACEPOINT_OPEN, struct.pack("<QI4x", 0, self.fd))
-        if self._link < 0:
-            raise OSError("tp_btf attach failed")
+        self._link = tp_btf.attach(self.fd)
 
     def detach(self) -> None:
-        import os
-
         os.close(self._link)
         self._link = -1
 

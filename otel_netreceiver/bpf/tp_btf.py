@@ -133,6 +133,12 @@ def load(code: bytes, name: bytes, btf_id: int) -> int:
                       f"{' / '.join(tail)}") from None
 
 
+def attach(prog_fd: int) -> int:
+    """BPF_RAW_TRACEPOINT_OPEN of a loaded tp_btf program (the tracepoint is its
+    attach_btf_id's): the link fd; closing it detaches."""
+    return _bpf(BPF_RAW_TRACEPOINT_OPEN, struct.pack("<QI4x", 0, prog_fd))
+
+
 class _Function:
     """What bcc's ``funcs`` values offer that the agent reads (name, fd)."""
 
@@ -162,8 +168,7 @@ class TpBtfObject:
         if tp not in self._progs:
             self._bpf.attach_tracepoint(tp=tp, fn_name=fn_name)
         elif tp not in self._links:
-            self._links[tp] = _bpf(BPF_RAW_TRACEPOINT_OPEN,
-                                   struct.pack("<QI4x", 0, self._progs[tp]))
+            self._links[tp] = attach(self._progs[tp])
 
     def detach_tracepoint(self, tp: bytes) -> None:
         if tp in self._links:

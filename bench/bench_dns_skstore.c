@@ -7,17 +7,24 @@
 // a clock read per client query and answer, one per-CPU latency slot per answer. STORE:
 // 0 no store (the latency slot of a fixed delta), 1 the hash (insert at the query,
 // lookup + delete at the answer, counting.c's key and value), 2 the socket's slot array
-// (SLOTS (id, sent) pairs, found by id). FULLSOCK: pass skb->sk through bpf_sk_fullsock
-// first (the helper checks sk_fullsock itself: net/core/bpf_sk_storage.c bpf_sk_storage_get).
+// (SLOTS (id, sent) pairs, found by id), 3 a direct-mapped array of ARRAY_SLOTS slots in
+// buckets of WAYS, claimed and released by compare-and-swap (ATOMIC 0: plain stores), with
+// its timeout sweep (array_sweep, a BPF_PROG_TYPE_SYSCALL program). FULLSOCK: pass skb->sk
+// through bpf_sk_fullsock first (the helper checks sk_fullsock itself:
+// net/core/bpf_sk_storage.c bpf_sk_storage_get).
 #include <uapi/linux/bpf.h>
 
 #define T_UDP 0
 #ifndef TIMEOUT_MS
 #define TIMEOUT_MS 5000
 #endif
+#define C_EVICTED 59
+#define C_RACE 60
+#define C_LATE 61
 #define C_LOST 62
 #define C_UNMATCHED 63
-BPF_PERCPU_ARRAY(latency, u64, 64);  // log2 slots of the answer's delay; 62 lost, 63 unmatched
+BPF_PERCPU_ARRAY(latency, u64, 64);  // log2 slots of the answer's delay (0-58); 59 an expired
+// attempt evicted, 60 lost to a race, 61 late (answered after the sweep took it), 62 lost, 63 unmatched
 
 static __always_inline void bump(u32 k) {
     u64 *v = latency.lookup(&k);
@@ -158,6 +165,166 @@ int bpf_iter__bpf_sk_storage_map(struct bpf_iter__bpf_sk_storage_map *ctx) {
     return 0;
 }
 #endif
+
+#elif STORE == 3
+// A direct-mapped array of buckets of WAYS slots (WAYS 2: 64 bytes, one cache line), the
+// bucket a multiplicative hash of (netns, port, id): no helper call (the verifier inlines an
+// array lookup: kernel/bpf/arraymap.c array_map_gen_lookup), no lock, no freelist. A slot is
+// owned through one u64 word `w` changed only by compare-and-swap (BPF_ATOMIC BPF_CMPXCHG on
+// the map value; ATOMIC 0: plain loads and stores, to see what the atomics cost):
+// [15:0] id, [31:16] client port, [34:32] attempts, [35] expired, [63:36] sent >> 16
+// (65.5 us units, wraps after 2^44 ns, 4.9 h). The coarse time in the word makes each
+// claim a new value, so a compare-and-swap against a word read earlier cannot succeed on a
+// slot released and claimed again meanwhile (ABA); `sent` has the exact time for the answer.
+// The netns cookie and transport are compared in the slot's other words (same cache line).
+#define W_LO 0xFFFFFFFFULL
+#define W_ATTEMPT (1ULL << 32)
+#define W_EXPIRED (1ULL << 35)
+#define W_SENT_SHIFT 36
+#define W_SENT_MASK ((1ULL << 28) - 1)
+#define GRACE_MS 30000
+struct slot { u64 w; u64 netns; u64 sent; u32 timeout_ms; u8 rclass; u8 qclass; u8 transport;
+              u8 pad; };
+struct bucket { struct slot s[WAYS]; };
+BPF_ARRAY(slots, struct bucket, ARRAY_SLOTS / WAYS);
+#if ATOMIC
+#define CAS(p, old, new) __sync_val_compare_and_swap(p, old, new)
+#else
+#define CAS(p, old, new) (*(p) == (old) ? (*(p) = (new), (old)) : *(p))
+#endif
+
+static __always_inline u32 bucket_of(u64 netns, u16 port, u16 id) {
+    u32 x = (u32)netns ^ (u32)(netns >> 32) ^ ((u32)port << 16 | id);
+    return (x * 0x9E3779B1u) >> (32 - BUCKET_BITS);  // Fibonacci hashing: the top bits
+}
+
+static __always_inline int same(struct slot *s, u64 w, u64 lo, u64 netns) {
+    return w && (w & W_LO) == lo && s->netns == netns && s->transport == T_UDP;
+}
+
+static __always_inline void query(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    u32 b = bucket_of(netns, port, id);
+    struct bucket *bk = slots.lookup(&b);
+    if (!bk)
+        return;
+    u64 now = bpf_ktime_get_ns(), lo = (u64)port << 16 | id;
+    u64 fresh = ((now >> 16) & W_SENT_MASK) << W_SENT_SHIFT | W_ATTEMPT | lo;
+    int empty = -1, expired = -1;
+#pragma unroll
+    for (int i = 0; i < WAYS; i++) {
+        struct slot *s = &bk->s[i];
+        u64 w = s->w;
+        if (same(s, w, lo, netns)) {  // a re-sent id: its new attempt (the probe counts
+            u64 attempts = (w >> 32) & 7;  // RETRANSMIT, TIMEOUT if this takes it past due)
+            attempts += attempts < 7;
+            s->sent = now;
+            if (CAS(&s->w, w, (fresh & ~(7ULL << 32)) | attempts << 32) != w)
+                bump(C_LOST);
+            return;
+        }
+        if (!w && empty < 0)
+            empty = i;
+        if ((w & W_EXPIRED) && expired < 0)  // waits for a late answer only: evictable
+            expired = i;
+    }
+    int way = empty >= 0 ? empty : expired;
+    if (empty < 0 && expired >= 0)
+        bump(C_EVICTED);  // its late answer will be unmatched
+    if (way < 0) {  // both ways outstanding: the probe would fall back to a small hash
+        bump(C_LOST);
+        return;
+    }
+    struct slot *s = &bk->s[way & (WAYS - 1)];
+    u64 seen = s->w;
+    if ((seen && !(seen & W_EXPIRED)) || CAS(&s->w, seen, fresh) != seen) {
+        bump(C_LOST);  // another CPU claimed it between the read and here
+        return;
+    }
+    s->netns = netns;
+    s->sent = now;
+    s->timeout_ms = TIMEOUT_MS;
+    s->transport = T_UDP;
+}
+
+static __always_inline void answer(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {
+    u32 b = bucket_of(netns, port, id);
+    struct bucket *bk = slots.lookup(&b);
+    if (!bk)
+        return;
+    u64 now = bpf_ktime_get_ns(), lo = (u64)port << 16 | id;
+#pragma unroll
+    for (int i = 0; i < WAYS; i++) {
+        struct slot *s = &bk->s[i];
+        u64 w = s->w;
+        if (!same(s, w, lo, netns))
+            continue;
+        u64 sent = s->sent, got = CAS(&s->w, w, 0);
+        if (got != w) {  // the sweep took it meanwhile (w | W_EXPIRED): a late answer
+            if (got != (w | W_EXPIRED) || CAS(&s->w, got, 0) != got) {
+                bump(C_RACE);  // re-sent or taken by another answer: not this attempt's
+                return;
+            }
+            w = got;
+        }
+        bump(bpf_log2l(now - sent) & 0x3F);
+        if (w & W_EXPIRED)
+            bump(C_LATE);
+        return;
+    }
+    bump(C_UNMATCHED);
+}
+
+// The timeout sweep, in the kernel (user space cannot compare-and-swap a map value): a
+// BPF_PROG_TYPE_SYSCALL program run by BPF_PROG_TEST_RUN (kernel/bpf/syscall.c
+// bpf_prog_test_run_syscall; loaded and run by bench/dns_array_sweep.py), bpf_loop over the
+// buckets with array_sweep_one as the callback (its index is the bucket). An outstanding
+// slot past its timeout is taken (w | W_EXPIRED, the probe counts K_TIMEOUT for its
+// netns and class), an expired one past the grace is freed; each with a compare-and-swap
+// against the word read, so an answer on another CPU and the sweep take an attempt once.
+struct sweep_st { u64 now; u64 outstanding; u64 taken; u64 forgotten; u64 races; };
+BPF_ARRAY(sweep_state, struct sweep_st, 1);
+
+int array_sweep_one(u64 i) {  // one parameter: bcc rewrites a second as a kprobe argument
+    u32 b = i, z = 0;
+    struct bucket *bk = slots.lookup(&b);
+    struct sweep_st *st = sweep_state.lookup(&z);
+    if (!bk || !st)
+        return 1;
+    u64 now = (st->now >> 16) & W_SENT_MASK;
+#pragma unroll
+    for (int j = 0; j < WAYS; j++) {
+        struct slot *s = &bk->s[j];
+        u64 w = s->w;
+        if (!w)
+            continue;
+        u64 age = (now - (w >> W_SENT_SHIFT)) & W_SENT_MASK;
+        u64 due = ((u64)s->timeout_ms * 1000000) >> 16;
+        if (w & W_EXPIRED) {
+            if (age >= due + ((u64)GRACE_MS * 1000000 >> 16)) {
+                if (CAS(&s->w, w, 0) == w) st->forgotten++;
+                else st->races++;
+            }
+            continue;
+        }
+        st->outstanding++;
+        if (age < due)
+            continue;
+        if (CAS(&s->w, w, w | W_EXPIRED) == w)
+            st->taken++;  // the probe: count(s->netns, K_TIMEOUT, ..., s->rclass, ...)
+        else
+            st->races++;  // answered (or re-sent) on another CPU meanwhile
+    }
+    return 0;
+}
+
+int array_sweep(void *ctx) {
+    u32 z = 0;
+    struct sweep_st *st = sweep_state.lookup(&z);
+    if (!st)
+        return 1;
+    st->now = bpf_ktime_get_ns();
+    return bpf_loop(ARRAY_SLOTS / WAYS, array_sweep_one, 0, 0);
+}
 
 #else
 static __always_inline void query(struct __sk_buff *skb, u64 netns, u16 port, u16 id) {

@@ -1,4 +1,5 @@
-"""Per-socket local storage against the node-wide hash for matching a DNS query to its answer.
+"""Per-socket storage or a direct-mapped array against the node-wide hash for matching a DNS
+query to its answer.
 
 A measurement prototype, not the probe: bench_dns_skstore.c is the client side of
 counting.c's matching cut to the store (port filter, DNS header, netns cookie, a clock read
@@ -9,7 +10,13 @@ per query and answer, a per-CPU latency slot per answer), compiled per variant:
 - "sk K slots": BPF_MAP_TYPE_SK_STORAGE, K (id, sent) slots per client socket: the query
   gets the socket's storage (created on its first query) and takes a free slot, the answer
   finds the slot by id and clears it ("direct": skb->sk passed as is, without
-  bpf_sk_fullsock: the helper checks sk_fullsock itself).
+  bpf_sk_fullsock: the helper checks sk_fullsock itself);
+- "array N": a direct-mapped BPF_ARRAY of N 32-byte slots in buckets of two (one cache
+  line), the bucket a multiplicative hash of (netns, port, id): the query claims a free (or
+  expired) slot with a compare-and-swap on its u64 word (id, port, attempts, expired, sent
+  in 65.5 us units), the answer finds it by key (the cookie compared in the slot's second
+  word) and releases it with a compare-and-swap; no helper call (the verifier inlines the
+  lookup), no lock, no freelist ("plain": the same with plain stores, what the atomics cost).
 Each is attached alone (bpf_link, cgroup_skb egress and ingress on the cgroup v2 root), in
 rounds alternating over the variants and the workloads; per variant the kernel's
 run_time_ns / run_cnt per program (kernel.bpf_stats_enabled=1, restored afterwards; its two
@@ -25,11 +32,17 @@ twice the difference of the means. Workloads, on 127.0.0.1:53:
 "thread us/op" is the workload thread's CPU time per query: it also holds what the
 programs do not (the storage freed with the socket: net/core/sock.c __sk_destruct calls
 bpf_sk_storage_free), noisy on this shared machine.
-Last, the timeout sweep the design would need (user space cannot walk the storages): a
-bpf_iter program over the storage map, timed over --sweep sockets with a query out each.
+Then the timeout sweep the storage design would need (user space cannot walk the storages):
+a bpf_iter program over the storage map, timed over --sweep sockets with a query out each.
+Last, the array's sweep (user space cannot compare-and-swap a map value): a
+BPF_PROG_TYPE_SYSCALL program run by BPF_PROG_TEST_RUN, bpf_loop over the buckets
+(bench/dns_array_sweep.py loads it through bpf(2)): its cost per cycle with --array-sweep
+slots outstanding, and an exactly-once check, the sweep looping on one CPU while 64
+sockets' answers come on the other, every attempt due at once: each query answered once (in
+time, or late after the sweep took it), each one the sweep took answered late.
 
     flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_skstore.py [--rounds 5] \
-        [--ops 20000] [--only 'no store|hash 32768|...'] [--sweep 1000]
+        [--ops 20000] [--only 'no store|hash 32768|...'] [--sweep 1000] [--array-sweep 1000]
 """
 
 from __future__ import annotations
@@ -61,6 +74,7 @@ VARIANTS: dict[str, dict[str, int]] = {
     "sk 8 slots": {"STORE": 2, "SLOTS": 8, "FULLSOCK": 1},
     "sk 4 slots, direct": {"STORE": 2, "SLOTS": 4, "FULLSOCK": 0},
     "array 32768": {"STORE": 3, "ARRAY_SLOTS": 32768, "WAYS": 2, "ATOMIC": 1},
+    "array 16384": {"STORE": 3, "ARRAY_SLOTS": 16384, "WAYS": 2, "ATOMIC": 1},
     "array 8192": {"STORE": 3, "ARRAY_SLOTS": 8192, "WAYS": 2, "ATOMIC": 1},
     "array 32768, plain": {"STORE": 3, "ARRAY_SLOTS": 32768, "WAYS": 2, "ATOMIC": 0},
 }

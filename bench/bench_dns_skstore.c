@@ -278,11 +278,23 @@ static __always_inline void answer(struct __sk_buff *skb, u64 netns, u16 port, u
 // BPF_PROG_TYPE_SYSCALL program run by BPF_PROG_TEST_RUN (kernel/bpf/syscall.c
 // bpf_prog_test_run_syscall; loaded and run by bench/dns_array_sweep.py), bpf_loop over the
 // buckets with array_sweep_one as the callback (its index is the bucket). An outstanding
-// slot past its timeout is taken (w | W_EXPIRED, the probe counts K_TIMEOUT for its
-// netns and class), an expired one past the grace is freed; each with a compare-and-swap
+// slot past its timeout is taken (w | W_EXPIRED) and its timeout counted for its netns
+// and class, an expired one past the grace is freed; each with a compare-and-swap
 // against the word read, so an answer on another CPU and the sweep take an attempt once.
 struct sweep_st { u64 now; u64 outstanding; u64 taken; u64 forgotten; u64 races; };
 BPF_ARRAY(sweep_state, struct sweep_st, 1);
+// the timeouts taken per (netns, class), as counting.c's count() keeps dns_counts (a
+// per-CPU hash, which a sleepable program may update: kernel/bpf/verifier.c
+// check_map_prog_compatibility)
+struct sweep_key { u64 netns; u8 rclass; u8 pad[7]; };
+BPF_PERCPU_HASH(sweep_counts, struct sweep_key, u64, 1024);
+
+static __always_inline void count_timeout(struct slot *s) {
+    struct sweep_key key = {.netns = s->netns, .rclass = s->rclass};
+    u64 one = 1, *v = sweep_counts.lookup(&key);
+    if (v) (*v)++;
+    else sweep_counts.update(&key, &one);
+}
 
 int array_sweep_one(u64 i) {  // one parameter: bcc rewrites a second as a kprobe argument
     u32 b = i, z = 0;
@@ -309,9 +321,10 @@ int array_sweep_one(u64 i) {  // one parameter: bcc rewrites a second as a kprob
         st->outstanding++;
         if (age < due)
             continue;
-        if (CAS(&s->w, w, w | W_EXPIRED) == w)
+        if (CAS(&s->w, w, w | W_EXPIRED) == w) {
             st->taken++;  // the probe: count(s->netns, K_TIMEOUT, ..., s->rclass, ...)
-        else
+            count_timeout(s);
+        } else
             st->races++;  // answered (or re-sent) on another CPU meanwhile
     }
     return 0;

@@ -136,8 +136,11 @@ def fill(bpf: Any, slots: int, outstanding: int, age_ms: int) -> None:
 
 
 def state(bpf: Any) -> list[int]:
+    """outstanding seen, taken, forgotten, races (so far), and the timeouts counted per
+    (netns, class) in the per-CPU hash (their sum)."""
     value = bpf["sweep_state"][0]
-    return [value.outstanding, value.taken, value.forgotten, value.races]
+    counted = sum(sum(v) for v in bpf["sweep_counts"].values())
+    return [value.outstanding, value.taken, value.forgotten, value.races, counted]
 
 
 def cost(make: Callable[[int], Any], sizes: tuple[int, ...], outstanding: int,
@@ -146,7 +149,7 @@ def cost(make: Callable[[int], Any], sizes: tuple[int, ...], outstanding: int,
     ``outstanding`` slots all past their timeout (the first sweep takes them), then again
     (nothing left to take, all waiting for a late answer)."""
     print(f"{'slots':>6} {'outstanding':>11} {'sweep':<22} {'bpf ns/run':>10} "
-          f"{'thread us':>9}  outstanding, taken, forgotten, races")
+          f"{'thread us':>9}  outstanding, taken, forgotten, races, counted")
     for size in sizes:
         bpf = make(size)
         fd = load(bpf)
@@ -194,7 +197,7 @@ def exactly_once(variant: Any, workload: Callable[[int], None], ops: int) -> Non
     run(fd)  # the last sweep: anything left outstanding is taken
     table = variant.bpf["latency"]
     sums = [sum(table[table.Key(i)]) for i in range(64)]
-    _, taken, forgotten, races = state(variant.bpf)
+    _, taken, forgotten, races, _ = state(variant.bpf)
     answered, late, evicted = sum(sums[:59]), sums[61], sums[59]
     good = answered + sums[63] == ops and taken == late + evicted \
         and sums[63] == evicted + sums[62] and not sums[60] and not forgotten

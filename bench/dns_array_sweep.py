@@ -4,11 +4,12 @@ User space cannot compare-and-swap a map value, so the sweep that takes an outst
 query past its timeout against the answer taking it on another CPU runs as a BPF program:
 bench_dns_skstore.c's ``array_sweep``, a BPF_PROG_TYPE_SYSCALL program (no attach point,
 run by BPF_PROG_TEST_RUN: kernel/bpf/syscall.c bpf_prog_test_run_syscall; sleepable only,
-kernel/bpf/verifier.c check_attach_btf_id) that calls bpf_loop over the buckets with
+"Syscall programs can only be sleepable" from kernel/bpf/verifier.c) that calls bpf_loop
+over the buckets with
 ``array_sweep_one`` as the callback. bcc loads neither: it has no SYSCALL flags
 (BPF_F_SLEEPABLE) and does not link a callback (a function address is left unrelocated,
 src_reg 0, imm 0), and the verifier wants BTF func_info for a program with a callback
-("missing btf func_info", verifier.c check_btf_func_early). So bcc compiles (maps created,
+("missing btf func_info", verifier.c check_ld_imm). So bcc compiles (maps created,
 their fds in the bytecode), and here the two functions' bytecode is joined, the callback's
 address made a BPF_PSEUDO_FUNC load, a four-type BTF (long, a prototype, two static
 functions) loaded, and the program loaded with its func_info through bpf(2), as

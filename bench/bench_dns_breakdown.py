@@ -38,11 +38,17 @@ QUESTION = "int q = question_class(skb, off + 12, skb->len - off - 12, &qi);\n"
 UDP_CALL = "dns_message(skb, l4 + 8, egress, T_UDP, sport, dport, remote, local);"
 CLIENT_QUERY = "client_query(netns, port, id, transport, rclass, q);"
 CLIENT_RESPONSE = "client_response(netns, port, id, transport, rclass, h[2], h[3], 0);"
+LEFT = "u32 left = skb->len - off - 12;\n"
+# the floor of any per-pod DNS counting: every DNS packet counted once, per pod (netns
+# cookie), kind, role, resolver class and rcode, from its header alone (bench_dns_tools.py)
+PER_POD_COUNT = ("count(netns, response ? K_RESPONSE : K_QUERY, role, rclass, "
+                 "response ? h[3] & 0xF : 0, transport, 1);\nif (skb->len) return;\n")
 Patch = tuple[str, str]
 # cumulative stages: each adds a part of the DNS path to the one before
 VARIANTS: dict[str, tuple[Patch, ...]] = {
     "ports filter only": ((UDP_CALL, "(void)l4;"),),
     "+ header, netns cookie": ((HEADER, HEADER + "if (skb->len) return;\n"),),
+    "+ header, one per-pod count": ((LEFT, LEFT + PER_POD_COUNT),),
     "+ question walk": ((QUESTION, QUESTION.replace("&qi", "NULL") + "if (skb->len) return;\n"),),
     "+ name hashes": ((QUESTION, QUESTION + "if (skb->len) return;\n"),),
     "+ counters only": ((CLIENT_QUERY, "count(netns, K_QUERY, ROLE_CLIENT, rclass, q, transport,"

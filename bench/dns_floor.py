@@ -10,7 +10,7 @@
   per-CPU hash update, nothing matched.
 
 A helper module, not a benchmark (no ``bench_`` prefix: tests/unit/test_bench_scripts.py
-starts every bench_*.py).
+starts every bench_*.py); the script importing it put the checkout on sys.path (benchpath).
 """
 
 from __future__ import annotations
@@ -20,8 +20,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-
-import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
 from bench.bench_dns_breakdown import COUNTING, VARIANTS, patched
 

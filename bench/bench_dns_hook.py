@@ -104,7 +104,9 @@ def paired(attach: Callable[[bool], None], run: Callable[[int], None], ops: int,
     return statistics.median(without), statistics.median(deltas)
 
 
-def hooks() -> dict[str, Callable[[bool], None]]:
+def hooks(fds: dict[str, int] | None = None) -> dict[str, Callable[[bool], None]]:
+    """Each variant's attach/detach switch, by label; ``fds`` gets each variant's program fd
+    (bench_dns_tchook.py reads their statistics)."""
     from bcc import BPF, BPFAttachType
 
     from otel_netreceiver.bpf.btf import Btf
@@ -135,6 +137,11 @@ def hooks() -> dict[str, Callable[[bool], None]]:
                     BPF.detach_func(cg[name], root, kind)
         return attach
 
+    if fds is not None:
+        fds.update({"raw tracepoints, empty": raw["raw_empty"].fd,
+                    "raw tracepoints, port filter": raw["raw_ports"].fd,
+                    "cgroup_skb, empty": cg["cg_empty"].fd,
+                    "cgroup_skb, port filter": cg["cg_ports"].fd})
     return {"raw tracepoints, empty": tracepoints("raw_empty"),
             "raw tracepoints, port filter": tracepoints("raw_ports"),
             "cgroup_skb, empty": cgroup("cg_empty"),

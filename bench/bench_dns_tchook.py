@@ -227,6 +227,8 @@ def cost(client: Pod, resolver: Pod, seconds: float) -> None:
                 ns, count = after[0] - before[0], after[1] - before[1]
                 print(f"{workload:<13} {name:<24} {ops:>7} {count / ops:>7.2f} "
                       f"{ns / max(count, 1):>7.1f} {ns / ops:>7.1f}")
+    hits = sum(sum(v) for v in tc["tc_hits"].values())
+    print(f"tc_ports found port 53 in {hits / ops:.2f} packets per dnsperf query ({hits})")
     attribution(tc, client, resolver, runs["udp_pingpong"])
 
 

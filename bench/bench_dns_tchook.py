@@ -21,13 +21,14 @@ packets: UDP flood (client pod to a bound, never-read socket in the resolver pod
   send triggers in this thread is counted), rounds alternating without / each variant;
   change = median over rounds of (with - mean of the two rounds without around it).
 dnsperf: the same rotation with dnsperf in the client pod against dnsmasq in the resolver
-  pod (bench_dns_tools.py's), in queries per second.
+  pod (bench_dns_tools.py's; --pin: dnsmasq and dnsperf each on its own CPU), in queries
+  per second.
 cost: kernel.bpf_stats_enabled=1 (off in the two others), each variant attached alone
   under each workload: programs' runs per operation and run_time_ns / run_cnt. Then what
   the attribution helpers return on the node-side veths (tc_attr_*, tc_netns_*).
 
     flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_tchook.py packets --rounds 9
-    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_tchook.py dnsperf --rounds 4
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_tchook.py dnsperf --rounds 4 [--pin]
     flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_tchook.py cost
 """
 
@@ -48,11 +49,10 @@ import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.
 
 from bench.bench_bpf import bpf_stats, own_stats
 from bench.bench_dns_hook import hooks
-from bench.bench_dns_tools import RECORDS, dnsperf, pods
+from bench.bench_dns_tools import dnsperf, pods, resolver_running
 from bench.bench_workload import us_per_op
 from otel_netreceiver.bpf.tp_btf import _bpf
 from otel_netreceiver.sockdiag.netlink import _setns
-from tests.support.dns_tools import Dnsmasq
 from tests.support.pods import Pod
 
 SOURCE = Path(__file__).with_suffix(".c")
@@ -187,13 +187,13 @@ def queries_file() -> Path:
     return queries
 
 
-def qps(client: Pod, resolver: Pod, rounds: int, seconds: float) -> None:
+def qps(client: Pod, resolver: Pod, rounds: int, seconds: float, pin: bool) -> None:
     _, switches = variants(client, resolver, {})
     queries = queries_file()
-    with Dnsmasq(resolver, *RECORDS, log_queries=False):
-        dnsperf(client, resolver.pod_ip, 1, queries)  # warm up
+    with resolver_running(resolver, pin):
+        dnsperf(client, resolver.pod_ip, 1, queries, pin)  # warm up
         without, pairs = rotate(
-            switches, lambda: dnsperf(client, resolver.pod_ip, seconds, queries), rounds)
+            switches, lambda: dnsperf(client, resolver.pod_ip, seconds, queries, pin), rounds)
     print(f"without q/s: median {statistics.median(without):.0f} "
           f"(min {min(without):.0f}, max {max(without):.0f}, {len(without)} rounds)")
     for name, got in pairs.items():
@@ -203,12 +203,12 @@ def qps(client: Pod, resolver: Pod, rounds: int, seconds: float) -> None:
               f"(rounds: {' '.join(f'{r:+.1%}' for r in ratios)})")
 
 
-def cost(client: Pod, resolver: Pod, seconds: float) -> None:
+def cost(client: Pod, resolver: Pod, seconds: float, pin: bool) -> None:
     fds: dict[str, int] = {}
     tc, switches = variants(client, resolver, fds)
     queries = queries_file()
     runs = workloads(client, resolver)
-    with Dnsmasq(resolver, *RECORDS, log_queries=False), bpf_stats():
+    with resolver_running(resolver, pin), bpf_stats():
         print(f"{'workload':<13} {'variant':<24} {'ops':>7} {'runs/op':>7} {'ns/run':>7} "
               f"{'ns/op':>7}")
         for workload in (*runs, "dnsperf"):
@@ -217,7 +217,8 @@ def cost(client: Pod, resolver: Pod, seconds: float) -> None:
                 switch(True)
                 try:
                     if workload == "dnsperf":
-                        ops = int(dnsperf(client, resolver.pod_ip, seconds, queries) * seconds)
+                        ops = int(dnsperf(client, resolver.pod_ip, seconds, queries, pin)
+                                  * seconds)
                     else:
                         ops = OPS[workload]
                         runs[workload](ops)
@@ -272,6 +273,8 @@ def main() -> None:
     parser.add_argument("what", choices=("packets", "dnsperf", "cost"))
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--pin", action="store_true",
+                        help="dnsmasq on CPU 0, dnsperf on CPU 1 (bench_dns_tools.py's --pin)")
     args = parser.parse_args()
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
     started = time.monotonic()
@@ -279,9 +282,9 @@ def main() -> None:
         if args.what == "packets":
             packets(client, resolver, args.rounds)
         elif args.what == "dnsperf":
-            qps(client, resolver, args.rounds, args.seconds)
+            qps(client, resolver, args.rounds, args.seconds, args.pin)
         else:
-            cost(client, resolver, args.seconds)
+            cost(client, resolver, args.seconds, args.pin)
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()} "
           f"({time.monotonic() - started:.0f} s)")
 

@@ -1,8 +1,8 @@
 // Event records for DNS failures with the query name: DNS_TIMEOUT, DNS_LATE_ANSWER,
 // DNS_SERVFAIL (SERVFAIL or REFUSED), DNS_NXDOMAIN_BURST. A separate object from counting.c
 // (events cost nothing when off), with its own cgroup_skb programs on the client side only
-// and its own small table of outstanding queries, which keeps the raw question name
-// (wire labels, at most 255 bytes) so a query that gets no answer can still be named.
+// and its own table of outstanding queries, which keeps the raw question name (wire
+// labels, at most 255 bytes) so a query that gets no answer can still be named.
 //
 // A record is struct nr_event (128 bytes) followed by struct dnsev_tail: the namespace
 // cookie, query/answer times, the timeout applied, the raw name (decoded in user space,
@@ -10,14 +10,17 @@
 // typical record is 128 + 48 + 32..64 bytes. The per-type budget of include/events.h
 // applies before anything is copied.
 //
-// Timeouts: the query's entry in ev_pending is taken out by whoever sees it expire first:
-// user space (events.py, every second: lookup-and-delete, DNS_TIMEOUT, moved to ev_expired
-// for a late answer), or this program when the client re-sends the same id (DNS_TIMEOUT) or
-// an answer comes after the timeout (DNS_TIMEOUT and DNS_LATE_ANSWER). A late answer to a
-// socket that is gone is seen at skb:kfree_skb NO_SOCKET (DNS_LATE_ANSWER, reason no_socket).
-// An entry counts its attempts, as counting.c's do, so the records are as many as its
-// counts: each attempt's timeout one DNS_TIMEOUT, each attempt's late answer one
-// DNS_LATE_ANSWER (dnsev_answered), every message of a pipelined TCP segment parsed.
+// Timeouts: an outstanding attempt's entry in ev_pending is taken out by whoever sees it
+// expire first: user space (events.py, every second: lookup-and-delete, DNS_TIMEOUT, put
+// back marked `expired` for a late answer), or this program when the client re-sends the
+// same id (DNS_TIMEOUT) or an answer comes after the timeout (DNS_TIMEOUT and
+// DNS_LATE_ANSWER). A late answer to a socket that is gone is seen at skb:kfree_skb
+// NO_SOCKET (DNS_LATE_ANSWER, reason no_socket). The table is counting.c's `pending` in
+// shape and handling, so the records are as many as its counts: outstanding and expired
+// attempts in one plain hash (an `expired` flag), an entry counting its attempts (each
+// attempt's timeout one DNS_TIMEOUT, each attempt's late answer one DNS_LATE_ANSWER), every
+// message of a pipelined TCP segment parsed; user space's sweep is the counting reader's
+// (bpf/probes/dns/sweep.py).
 // NXDOMAIN bursts are counted here, per namespace, in a window of NX_WINDOW_NS: one record
 // when the count reaches NX_BURST (a storm would otherwise spend the per-type budget on
 // single answers and be suppressed exactly when it matters).
@@ -38,7 +41,7 @@ struct dq_val {
     u64 sent; u64 timeout;
     u8 client[16]; u8 server[16];
     u16 family; u16 client_port; u16 server_port; u16 qtype;
-    u8 transport; u8 name_len; u16 attempts; u8 pad[4];
+    u8 transport; u8 name_len; u16 attempts; u8 expired; u8 pad[3];
     u8 name[DNSEV_NAME];
 };
 struct dnsev_tail {
@@ -50,13 +53,20 @@ struct dnsev_tail {
 struct dnsev { struct nr_event h; struct dnsev_tail t; };
 struct nx_win { u64 start; u32 count; u32 reported; };
 
-BPF_TABLE("lru_hash", struct dq_key, struct dq_val, ev_pending, EV_DNS_PENDING);
-BPF_TABLE("lru_hash", struct dq_key, struct dq_val, ev_expired, EV_DNS_PENDING);
+// `expired`: user space reported the last attempt's timeout (or an earlier attempt was
+// answered): the entry waits only for late answers. Outstanding and expired attempts in one
+// plain (preallocated) hash, as counting.c's `pending` and for its reasons: a query touches
+// one bucket, and an LRU insert takes the common LRU's lock and list
+// (kernel/bpf/bpf_lru_list.c; BENCHMARKS.md, "The dns probe: the event programs' tables").
+// User space takes every expired and stale entry out each second (events.py), so a full
+// table means a burst of outstanding queries: the insert fails and that query gets no
+// record, as counting.c counts it lost.
+BPF_HASH(ev_pending, struct dq_key, struct dq_val, EV_DNS_PENDING * 2);
 BPF_HASH(ev_timeouts, u64, u64, 4096);  // namespace cookie → resolver timeout (user space)
 BPF_TABLE("lru_hash", u64, struct nx_win, ev_nx, 4096);
 BPF_PERCPU_ARRAY(dnsev_scratch, struct dnsev, 1);
 BPF_PERCPU_ARRAY(dq_scratch, struct dq_val, 1);
-BPF_PERCPU_ARRAY(dq_copy, struct dq_val, 1);  // an entry being answered (dnsev_answer)
+BPF_PERCPU_ARRAY(dq_copy, struct dq_val, 1);  // an entry a record is made of (dnsev_answer)
 
 static __always_inline void dnsev_addr(u8 *out, u16 family, u16 port, const u8 *a) {
     *(u16 *)&out[0] = family;
@@ -141,27 +151,30 @@ static __always_inline u64 dnsev_timeout(u64 netns) {
     return t ? *t : DEFAULT_TIMEOUT_NS;
 }
 
-// A query: a new entry, or one more attempt of the entry its id already has (glibc re-sends
-// the same id from the same port after its timeout). As counting.c's client_query: the
-// entry counts its attempts, so each attempt's answer still finds it (dnsev_answered).
+// A query: one insert (BPF_NOEXIST), no lookup before it, as counting.c's client_query. It
+// fails when the key has an entry: the client re-sent the id (glibc: the same id from the
+// same port after its timeout), while it was outstanding or after user space reported its
+// timeout (then its earlier attempts may still be answered: `attempts` counts them).
 static __always_inline void dnsev_query(void *ctx, u64 netns, struct dq_key *key,
                                         struct dq_val *q, u64 now) {
-    struct dq_val *e = ev_pending.lookup(key);
-    if (e) {  // re-sent while in ev_pending: its timeout is reported here if it passed
-        if (now - e->sent >= e->timeout)
-            dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
-        e->sent = now;
-        e->attempts++;
-        return;
-    }
-    q->attempts = 1;
-    if ((e = ev_expired.lookup(key)) != NULL) {  // re-sent after user space reported it
-        q->attempts += e->attempts;  // its earlier attempts may still be answered
-        ev_expired.delete(key);
-    }
     q->sent = now;
     q->timeout = dnsev_timeout(netns);
-    ev_pending.update(key, q);
+    q->attempts = 1;
+    q->expired = 0;
+    if (ev_pending.insert(key, q) == 0)
+        return;
+    struct dq_val *e = ev_pending.lookup(key);
+    if (!e)  // the table is full (counting.c counts it lost)
+        return;
+    if (e->expired) {  // re-sent after its timeout was reported: this attempt's entry
+        q->attempts += e->attempts;
+        ev_pending.update(key, q);  // one atomic replace (the sweep may read it meanwhile)
+        return;
+    }
+    if (now - e->sent >= e->timeout)  // re-sent while outstanding: its timeout is ours
+        dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, e, e->sent, 0, NO_RCODE, 0, 0);
+    e->sent = now;
+    e->attempts++;
 }
 
 static __always_inline void dnsev_nxdomain(void *ctx, u64 netns, struct dq_val *q, u64 now) {
@@ -180,42 +193,48 @@ static __always_inline void dnsev_nxdomain(void *ctx, u64 netns, struct dq_val *
     }
 }
 
-// The entry (a copy: `e`) one of whose attempts was just answered: gone when that was
-// its last outstanding attempt; otherwise kept, one attempt fewer, in ev_expired (out of
-// ev_pending: no sweep reports another timeout for it), where the answer to the other
-// attempt still finds it. As counting.c's answered(), so records and counts agree.
-static __always_inline void dnsev_answered(struct dq_key *key, struct dq_val *e) {
-    if (e->attempts <= 1) {
-        ev_expired.delete(key);
-        return;
-    }
-    e->attempts--;
-    ev_expired.update(key, e);
-}
-
 // An answer for the client: late (with the timeout it missed), SERVFAIL/REFUSED, NXDOMAIN.
-// The timeout of the attempt is reported here only when this program takes the entry out
-// of ev_pending (delete succeeds): user space's sweep takes it atomically otherwise.
+// As counting.c's client_response_at, so records and counts agree: the attempt's timeout
+// is reported here only when this program takes the outstanding entry out (delete
+// succeeds; user space's sweep takes it atomically otherwise). While more attempts of the id
+// are unanswered, the entry stays, expired and one attempt fewer (no sweep reports another
+// timeout for it), where the answer to another attempt still finds it. The entry is copied
+// (320 bytes, to a per-CPU slot: a deleted element of a preallocated hash is reused at once)
+// only when a record is made of it or it is put back: an answer in time to a single
+// attempt, the common case, reads four fields and deletes.
 static __always_inline void dnsev_answer(void *ctx, u64 netns, struct dq_key *key,
                                          struct dq_val *q, u8 rcode, u8 no_socket, u64 now) {
     struct dq_val *e = ev_pending.lookup(key);
     u32 late = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT, zero = 0;
-    if (!e && (e = ev_expired.lookup(key)) == NULL) {
+    if (!e) {
         q->timeout = dnsev_timeout(netns);
     } else {
-        // a copy: the entry is deleted below, and an LRU slot can be reused meanwhile
+        u64 sent = e->sent, timeout = e->timeout;
+        u16 attempts = e->attempts;
+        u8 was_expired = e->expired, expired = now - sent >= timeout;
         struct dq_val *c = dq_copy.lookup(&zero);
         if (!c)
             return;
-        __builtin_memcpy(c, e, sizeof(*c));
-        u8 was_pending = ev_pending.delete(key) == 0, expired = now - c->sent >= c->timeout;
-        if (was_pending && expired)
-            dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, c, c->sent, 0, NO_RCODE, 0, 0);
+        if (expired || no_socket || (attempts > 1 && !was_expired))
+            __builtin_memcpy(c, e, sizeof(*c));
+        if (was_expired) {
+            if (attempts > 1)
+                e->attempts = attempts - 1;
+            else
+                ev_pending.delete(key);
+        } else if (ev_pending.delete(key) == 0) {
+            if (expired)
+                dnsev_emit(ctx, EV_DNS_TIMEOUT, netns, c, sent, 0, NO_RCODE, 0, 0);
+            if (attempts > 1) {
+                c->attempts = attempts - 1;
+                c->expired = 1;
+                ev_pending.insert(key, c);  // a record reads neither field
+            }
+        }
         if (no_socket || expired)
-            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, c, c->sent, now, rcode, late, 0);
-        q->sent = c->sent;
-        q->timeout = c->timeout;
-        dnsev_answered(key, c);
+            dnsev_emit(ctx, EV_DNS_LATE_ANSWER, netns, c, sent, now, rcode, late, 0);
+        q->sent = sent;
+        q->timeout = timeout;
     }
     if (rcode == 2 || rcode == 5)
         dnsev_emit(ctx, EV_DNS_SERVFAIL, netns, q, q->sent, now, rcode, rcode, 0);

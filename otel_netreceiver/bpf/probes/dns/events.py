@@ -11,21 +11,22 @@ bounded and total: any byte string gives a name or a placeholder, never an excep
 Timeouts nobody answered are found by ``EventSweep``, which the event source calls about
 once a second: it writes each namespace's resolver timeout into the kernel, takes expired
 queries out of ``ev_pending`` atomically (so the kernel, seeing the same query re-sent or
-answered late, cannot report it a second time), makes their DNS_TIMEOUT records and keeps
-them in ``ev_expired`` for a late answer.
+answered late, cannot report it a second time), makes their DNS_TIMEOUT records and puts
+them back marked expired for a late answer: the counting program's sweep on a table of the
+same shape (bpf/probes/dns/sweep.py), so records and counts agree.
 """
 
 from __future__ import annotations
 
-import ctypes
 import struct
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from otel_netreceiver.bpf.probes.dns.sweep import sweep
 from otel_netreceiver.bpf.probes.dns.timeouts import TimeoutWriter
 from otel_netreceiver.dns.message import Rcode, _escape, qtype_class
-from otel_netreceiver.dns.pending import LATE_GRACE_NS
+from otel_netreceiver.dns.pending import Attempt
 from otel_netreceiver.events.record import RECORD
 from otel_netreceiver.kernel_abi import AF_INET
 
@@ -40,7 +41,9 @@ NO_RCODE = 0xFF
 LATE_REASONS = ("after_timeout", "no_socket")
 NX_BURST = 20  # NXDOMAIN answers to one pod ...
 NX_WINDOW_NS = 10**9  # ... within this window make one DNS_NXDOMAIN_BURST record
-EV_PENDING = 4096  # outstanding queries the event program keeps names of (LRU, node-wide)
+# outstanding queries the event program keeps names of (node-wide; its table has twice as
+# many entries: the expired ones, waiting for a late answer, share it)
+EV_PENDING = 4096
 MALFORMED = "<malformed>"
 SWEEP_EVERY_NS = 10**9
 
@@ -154,27 +157,17 @@ class EventSweep:
             return []
         self._last = now
         self.timeouts.write(bpf[b"ev_timeouts"])
-        return self._sweep(bpf[b"ev_pending"], bpf[b"ev_expired"], now,
-                           EVENT_NAMES.index("DNS_TIMEOUT"))
+        return self._sweep(bpf[b"ev_pending"], now, EVENT_NAMES.index("DNS_TIMEOUT"))
 
     @staticmethod
-    def _sweep(pending: Any, expired: Any, now: int, type_index: int) -> list[bytes]:
-        from bcc import lib  # only where bcc loaded the program
+    def _sweep(pending: Any, now: int, type_index: int) -> list[bytes]:
+        out: list[bytes] = []
 
-        out = []
-        for key, value in list(pending.items()):
-            if now - int(value.sent) < int(value.timeout):
-                continue
-            leaf = pending.Leaf()
-            if lib.bpf_lookup_and_delete(pending.map_fd, ctypes.byref(key),
-                                         ctypes.byref(leaf)) != 0:
-                continue  # the kernel took it first (answered, or re-sent and reported)
-            if now - int(leaf.sent) < int(leaf.timeout):
-                pending[key] = leaf  # re-sent meanwhile: a new attempt
-                continue
+        def record(key: Any, leaf: Any) -> None:
             out.append(timeout_record(type_index, key, leaf, now))
-            expired[key] = leaf
-        for key, value in list(expired.items()):
-            if now - int(value.sent) >= int(value.timeout) + LATE_GRACE_NS:
-                expired.__delitem__(key)
+        sweep(pending, list(pending.items()), now, _attempt, record)
         return out
+
+
+def _attempt(key: Any, value: Any) -> Attempt:
+    return Attempt(int(key.netns), 0, int(value.sent), int(value.timeout))

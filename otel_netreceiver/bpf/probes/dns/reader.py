@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from otel_netreceiver.bpf.probes.dns.linklocal import LinkLocalReader
+from otel_netreceiver.bpf.probes.dns.sweep import put, sweep, take
 from otel_netreceiver.bpf.probes.dns.timeouts import TimeoutWriter
 from otel_netreceiver.bpf.readers import NetnsLabels, definition, histogram
 from otel_netreceiver.dns.message import Unparsed, rcode_class
-from otel_netreceiver.dns.pending import Attempt, Outcome, due, forget, overflow, settle
+from otel_netreceiver.dns.pending import Attempt
 from otel_netreceiver.model import Attributes, Point
 from otel_netreceiver.netns.bpfkeys import DEAD, KeyJoin
 from otel_netreceiver.netns.resolver import NetnsResolver
@@ -38,7 +39,6 @@ LATE_REASONS = ("after_timeout", "no_socket")
 TRANSPORTS = ("udp", "tcp")
 UNPARSED_REASONS = tuple(Unparsed)
 
-BPF_NOEXIST = 1  # include/uapi/linux/bpf.h
 NDOTS_GAP_NS = 5 * 10**9  # counting.c's: a run whose last answer is older is over
 CountRow = tuple[int, int, int, int, int, int, int]  # netns, kind, role, class, value, tr, n
 LatencyRow = tuple[int, int, int, int, int]  # netns, class, slot, count, sum ns
@@ -109,27 +109,6 @@ def dns_points(counts: Iterable[CountRow], latencies: Iterable[LatencyRow],
     return points
 
 
-def _take(table: Any, key: Any) -> Any:
-    """The entry, taken out atomically (BPF_MAP_LOOKUP_AND_DELETE_ELEM), or None when the
-    kernel took it first."""
-    from bcc import lib  # only where bcc loaded the probe
-
-    leaf = table.Leaf()
-    if lib.bpf_lookup_and_delete(table.map_fd, ctypes.byref(key), ctypes.byref(leaf)) != 0:
-        return None
-    return leaf
-
-
-def _put(table: Any, key: Any, leaf: Any) -> None:
-    """Put an entry back unless the kernel made a new one meanwhile (BPF_NOEXIST: the client
-    re-sent the id in between; its new attempt is kept). Dropped when the table is full (a
-    plain hash, not an LRU: a burst of outstanding queries filled it; the kernel counts its
-    own failed inserts lost): a late answer to it is then counted unmatched."""
-    from bcc import lib  # only where bcc loaded the probe
-
-    lib.bpf_update_elem(table.map_fd, ctypes.byref(key), ctypes.byref(leaf), BPF_NOEXIST)
-
-
 def _forget_runs(table: Any, live: KeyJoin, now: int) -> None:
     """ndots runs past their gap, or of a gone namespace: over. The kernel deletes one it
     meets; nothing evicts the others from its plain hash. Each is taken atomically and put
@@ -137,14 +116,14 @@ def _forget_runs(table: Any, live: KeyJoin, now: int) -> None:
     for key, value in list(table.items()):
         if live.status(key.netns) != DEAD and now - int(value.last) < NDOTS_GAP_NS:
             continue
-        leaf = _take(table, key)
+        leaf = take(table, key)
         if leaf is not None and live.status(key.netns) != DEAD \
                 and now - int(leaf.last) < NDOTS_GAP_NS:
-            _put(table, key, leaf)
+            put(table, key, leaf)
 
 
-def _attempt(value: Any, netns: int) -> Attempt:
-    return Attempt(netns, int(value.rclass), int(value.sent), int(value.timeout))
+def _attempt(key: Any, value: Any) -> Attempt:
+    return Attempt(int(key.netns), int(value.rclass), int(value.sent), int(value.timeout))
 
 
 def read(maps: ProbeMaps) -> list[Point]:
@@ -197,34 +176,14 @@ class DnsReader:
                 self._failed[(key.netns, int(leaf.rclass))] += 1
 
     def _sweep(self, pending: Any, live: KeyJoin, now: int) -> None:
-        """Count expired attempts once (dns/pending.py) and forget what no answer can match.
-
-        One table holds both (the kernel's ``expired`` flag, counting.c): an outstanding
-        attempt past its timeout is taken atomically (lookup-and-delete: the kernel's answer
-        or re-send may take it first) and put back expired. Expired ones are forgotten past
-        the grace, and the oldest beyond half the table (as the separate LRU of expired
-        attempts evicted them): a resolver outage must not fill the table and leave new
-        queries untracked. Each is taken and dropped, or put back when a re-send made it
-        outstanding meanwhile."""
+        """Count expired attempts once (dns/pending.py, bpf/probes/dns/sweep.py: the same
+        sweep as the event program's) and forget what no answer can match, or what belongs
+        to a namespace that is gone."""
         entries = list(pending.items())
         for key in [k for k, _ in entries if live.status(k.netns) == DEAD]:
             pending.__delitem__(key)
         alive = [(k, v) for k, v in entries if live.status(k.netns) != DEAD]
-        moved = 0
-        for key in due([(k, _attempt(v, k.netns)) for k, v in alive if not v.expired], now):
-            leaf = _take(pending, key)
-            taken = _attempt(leaf, key.netns) if leaf is not None and not leaf.expired else None
-            outcome = settle(taken, now)
-            if outcome is Outcome.TIMEOUT and taken is not None and leaf is not None:
-                self._swept[(key.netns, taken.resolver)] += 1
-                leaf.expired = 1
-                moved += 1
-                _put(pending, key, leaf)
-            elif leaf is not None:  # PUT_BACK, or an answer left it expired meanwhile
-                _put(pending, key, leaf)
-        kept = [(k, _attempt(v, k.netns)) for k, v in alive if v.expired]
-        room = pending.max_entries // 2 - moved  # the ones moved now are the newest
-        for key in {*forget(kept, now), *overflow(kept, room)}:
-            leaf = _take(pending, key)
-            if leaf is not None and not leaf.expired:
-                _put(pending, key, leaf)  # a re-send made it outstanding meanwhile
+
+        def counted(key: Any, leaf: Any) -> None:
+            self._swept[(key.netns, int(leaf.rclass))] += 1
+        sweep(pending, alive, now, _attempt, counted)

@@ -10,6 +10,16 @@ per query (thread CPU time), and the kernel's own run time per invocation
 (kernel.bpf_stats_enabled, restored afterwards).
 
     sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_events.py [--rounds 7]
+
+With ``--rev`` (repeatable; '.': this checkout's), events.c alone as at each git revision
+instead, compiled into the event object the agent loads (EventSource), in rounds that
+alternate over the revisions and a round with no program ("none"), each workload once per
+revision per round: per revision and workload the kernel's run_time_ns / run_cnt of
+dnsev_egress and dnsev_ingress (a tail call's time is its caller's) and the workload
+thread's CPU per operation, medians of the rounds:
+
+    flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_events.py --rev main --rev . \
+        [--rounds 5]
 """
 
 from __future__ import annotations
@@ -17,8 +27,10 @@ from __future__ import annotations
 import argparse
 import json
 import socket
+import statistics
 import struct
 import subprocess
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -26,9 +38,8 @@ from typing import Any
 
 import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.*)
 
+from bench.bench_bpf import bpf_stats, own_stats
 from bench.bench_dns_hook import dns_pingpong, paired, udp_pingpong
-
-STATS = Path("/proc/sys/kernel/bpf_stats_enabled")
 
 
 def nxdomain_pingpong(ops: int) -> None:
@@ -85,24 +96,22 @@ def tcp_pipelined(ops: int) -> None:
         sock.close()
 
 
-def _main_text(path: str) -> str:
+def _merge_base() -> str:
+    """main before this branch."""
     here = Path(__file__).parent
-    base = subprocess.run(["git", "merge-base", "HEAD", "main"], check=True, capture_output=True,
-                          text=True, cwd=here).stdout.strip()  # main before this branch
-    return subprocess.run(["git", "show", f"{base}:otel_netreceiver/bpf/probes/dns/{path}"],
-                          check=True, capture_output=True, text=True, cwd=here).stdout
+    return subprocess.run(["git", "merge-base", "HEAD", "main"], check=True,
+                          capture_output=True, text=True, cwd=here).stdout.strip()
+
+
+def _main_text(path: str) -> str:
+    return subprocess.run(["git", "show", f"{_merge_base()}:otel_netreceiver/bpf/probes/dns/"
+                           f"{path}"], check=True, capture_output=True, text=True,
+                          cwd=Path(__file__).parent).stdout
 
 
 def _old_events(spec: Any) -> Any:
-    """events.c as on main: no attempts, the first message of a TCP segment only."""
-    from otel_netreceiver.bpf.programs import render_struct_of
-    from otel_netreceiver.bpf.socket_hooks import attacher
-
-    old = _main_text("events.c")
-
-    def text(_: str, formats: Any) -> str:
-        return old.replace("KFREE_ARGS_STRUCT", render_struct_of(spec.structs[0], formats))
-    return replace(spec, text=text, finish=attacher("dnsev"))
+    """events.c as on main before this branch."""
+    return _events_at(spec, _merge_base())
 
 
 def _old_counting(spec: Any) -> Any:
@@ -142,6 +151,87 @@ def prog_stats(names: tuple[str, ...]) -> dict[str, tuple[int, int]]:
             for p in out if p.get("name") in names}
 
 
+def _events_at(spec: Any, rev: str) -> Any:
+    """The event spec with events.c as at ``rev`` ('.' or '': the checkout's)."""
+    from otel_netreceiver.bpf.programs import render_struct_of
+
+    if rev in ("", "."):
+        return spec
+    old = subprocess.run(["git", "show", f"{rev}:otel_netreceiver/bpf/probes/dns/events.c"],
+                         check=True, capture_output=True, text=True,
+                         cwd=Path(__file__).parent).stdout
+
+    def text(_: str, formats: Any) -> str:
+        return old.replace("KFREE_ARGS_STRUCT", render_struct_of(spec.structs[0], formats))
+    return replace(spec, text=text)
+
+
+def _load_events(spec: Any) -> Any:
+    from otel_netreceiver.bpf.probes import EVENT_PROBES
+
+    saved, EVENT_PROBES["dns"] = EVENT_PROBES["dns"], spec
+    try:
+        return _events()
+    finally:
+        EVENT_PROBES["dns"] = saved
+
+
+WORKLOADS: tuple[tuple[str, Callable[[int], None], int], ...] = (
+    ("dns", dns_pingpong, 20_000), ("nxdomain", nxdomain_pingpong, 20_000),
+    ("tcp_pipelined", tcp_pipelined, 10_000), ("udp (not DNS)", udp_pingpong, 30_000))
+SIDES = ("dnsev_egress", "dnsev_ingress")
+
+
+def _round(hooks: Any, results: dict[tuple[str, str, str], list[float]], rev: str) -> None:
+    """Each workload once with ``hooks`` attached (None: nothing attached)."""
+    fds = {n: hooks.funcs[n.encode()].fd for n in SIDES} if hooks is not None else {}
+    for workload, run, ops in WORKLOADS:
+        if hooks is not None:
+            hooks.socket_hooks(True)
+        before, started = own_stats(fds), time.thread_time_ns()
+        run(ops)
+        cpu, after = time.thread_time_ns() - started, own_stats(fds)
+        if hooks is not None:
+            hooks.socket_hooks(False)
+        results.setdefault((rev, workload, "us/op"), []).append(cpu / ops / 1e3)
+        for side in fds:
+            runs = max(1, after[side][1] - before[side][1])
+            results.setdefault((rev, workload, side), []).append(
+                (after[side][0] - before[side][0]) / runs)
+
+
+def compare(revs: list[str], rounds: int) -> None:
+    """The ``--rev`` mode (module docstring)."""
+    from otel_netreceiver.bpf.probes import EVENT_PROBES
+
+    sources = {rev: _load_events(_events_at(EVENT_PROBES["dns"], rev)) for rev in revs}
+    hooks = {rev: source._loaded["dns"] for rev, source in sources.items()}
+    for h in hooks.values():
+        h.socket_hooks(False)
+    results: dict[tuple[str, str, str], list[float]] = {}
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    try:
+        with bpf_stats():
+            for _ in range(rounds):
+                _round(None, results, "none")
+                for rev, h in hooks.items():
+                    _round(h, results, rev)
+    finally:
+        for source in sources.values():
+            source.close()
+    print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
+    print(f"{'events.c at':<14} {'workload':<15} {'us/op':>7} {'delta ns':>9} "
+          f"{'egress':>7} {'ingress':>7}  ns/run, medians of {rounds}")
+    for rev in ["none", *revs]:
+        for workload, _, _ in WORKLOADS:
+            us = statistics.median(results[(rev, workload, "us/op")])
+            base = statistics.median(results[("none", workload, "us/op")])
+            ns = [f"{statistics.median(results[(rev, workload, s)]):>7.1f}"
+                  if (rev, workload, s) in results else f"{'-':>7}" for s in SIDES]
+            print(f"{rev:<14} {workload:<15} {us:>7.3f} {(us - base) * 1e3:>+9.0f} "
+                  f"{' '.join(ns)}")
+
+
 def measure(label: str, attach: Callable[[bool], None], rounds: int,
             names: tuple[str, ...]) -> None:
     for workload, run, ops in (("dns_pingpong", dns_pingpong, 20_000),
@@ -161,15 +251,18 @@ def measure(label: str, attach: Callable[[bool], None], rounds: int,
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--rev", action="append", help="events.c alone at these git revisions "
+                        "(repeatable; '.': this checkout's), alternating (module docstring)")
     args = parser.parse_args()
+    if args.rev:
+        compare(args.rev, args.rounds)
+        return
     from otel_netreceiver.bpf.probes import EVENT_PROBES, PROBES
 
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
     print(f"{'program':<32} {'workload':<22} {'us/query':>9} {'delta ns':>9} {'overhead':>8}"
           "  kernel ns per invocation")
-    previous = STATS.read_text().strip()
-    STATS.write_text("1")
-    try:
+    with bpf_stats():
         for label, spec in (("counting.c as on main", _old_counting(PROBES["dns"])),
                             ("counting.c on this branch", PROBES["dns"])):
             probe = _counting(spec)
@@ -192,8 +285,6 @@ def main() -> None:
                 measure(label, hooks.socket_hooks, args.rounds, ("dnsev_egress", "dnsev_ingress"))
             finally:
                 source.close()
-    finally:
-        STATS.write_text(previous)
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
 
 

@@ -203,11 +203,15 @@ static __always_inline void dnsev_nxdomain(void *ctx, u64 netns, struct dq_val *
 // only when a record is made of it or it is put back: an answer in time to a single
 // attempt, the common case, reads four fields and deletes.
 static __always_inline void dnsev_answer(void *ctx, u64 netns, struct dq_key *key,
-                                         struct dq_val *q, u8 rcode, u8 no_socket, u64 now) {
+                                         struct dq_val *q, u8 rcode, u8 no_socket, u8 named,
+                                         u64 now) {
     struct dq_val *e = ev_pending.lookup(key);
     u32 late = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT, zero = 0;
+    // the answer's own records need its name in `q` (dnsev_message read it when `named`)
+    u8 servfail = named && (rcode == 2 || rcode == 5), nxdomain = named && rcode == 3;
     if (!e) {
-        q->timeout = dnsev_timeout(netns);
+        if (servfail)
+            q->timeout = dnsev_timeout(netns);
     } else {
         u64 sent = e->sent, timeout = e->timeout;
         u16 attempts = e->attempts;
@@ -236,9 +240,9 @@ static __always_inline void dnsev_answer(void *ctx, u64 netns, struct dq_key *ke
         q->sent = sent;
         q->timeout = timeout;
     }
-    if (rcode == 2 || rcode == 5)
+    if (servfail)
         dnsev_emit(ctx, EV_DNS_SERVFAIL, netns, q, q->sent, now, rcode, rcode, 0);
-    else if (rcode == 3)
+    else if (nxdomain)
         dnsev_nxdomain(ctx, netns, q, now);
 }
 
@@ -248,10 +252,18 @@ static __always_inline void dnsev_message(struct __sk_buff *skb, u32 off, u8 egr
     u8 h[12];
     if (bpf_skb_load_bytes(skb, off, h, 12) != 0 || h[4] != 0 || h[5] != 1)
         return;
-    u8 response = h[2] >> 7;
+    u8 response = h[2] >> 7, opcode = (h[2] >> 3) & 0xF, rcode = h[3] & 0xF;
     if (egress == response)  // the pod is the server: its own side is counted, not recorded
         return;
-    if (dnsev_question(skb, off + 12, q) != 0)
+    if (opcode == 3 || opcode > 6)  // counting.c's not_dns: neither counted nor recorded
+        return;
+    // A query's name is kept for its records; an answer's question is read only for a
+    // record of its own (SERVFAIL, REFUSED, NXDOMAIN): the match needs the header alone, and
+    // matches as counting.c's does whether or not the question parses.
+    u8 named = 1;
+    if (!response || rcode == 2 || rcode == 3 || rcode == 5)
+        named = dnsev_question(skb, off + 12, q) == 0;
+    if (!response && !named)
         return;
     u64 netns = bpf_get_netns_cookie(skb), now = bpf_ktime_get_ns();
     struct dq_key key = {.netns = netns, .port = q->client_port, .id = (h[0] << 8) | h[1],
@@ -259,7 +271,7 @@ static __always_inline void dnsev_message(struct __sk_buff *skb, u32 off, u8 egr
     q->transport = transport;
     q->sent = 0;
     if (response)
-        dnsev_answer(skb, netns, &key, q, h[3] & 0xF, 0, now);
+        dnsev_answer(skb, netns, &key, q, rcode, 0, named, now);
     else
         dnsev_query(skb, netns, &key, q, now);
 }
@@ -416,7 +428,7 @@ int dnsev_no_socket(struct kfree_skb_args *args) {
     if (!net || bpf_probe_read_kernel(&netns, sizeof(netns), (void *)(net + OFF_NET_COOKIE)))
         return 0;
     struct dq_key key = {.netns = netns, .port = dport, .id = (u[8] << 8) | u[9]};
-    dnsev_answer(args, netns, &key, q, u[11] & 0xF, 1, bpf_ktime_get_ns());
+    dnsev_answer(args, netns, &key, q, u[11] & 0xF, 1, 1, bpf_ktime_get_ns());
     return 0;
 }
 #else

@@ -378,15 +378,26 @@ int dnsev_egress(struct __sk_buff *skb) { return dnsev_skb(skb, 1); }
 int dnsev_ingress(struct __sk_buff *skb) { return dnsev_skb(skb, 0); }
 
 #ifdef NO_SOCKET_REASON
+#define DNSEV_SKB_BASE (OFF_SKB_TH & ~7)  // 8-aligned, so head is read aligned
+#if OFF_SKB_HEAD + 8 - DNSEV_SKB_BASE > SKB_WINDOW || OFF_SKB_HEAD < DNSEV_SKB_BASE \
+    || OFF_SKB_NH < DNSEV_SKB_BASE
+#error "struct sk_buff: transport_header, network_header and head are not within SKB_WINDOW bytes"
+#endif
 // A late answer to a socket that is gone (counting.c's dns_no_socket says why this way).
+// Every datagram to a closed port of the node gets here: as counting.c's, one read for the
+// header offsets and head (adjacent in struct sk_buff), one for the UDP and DNS headers,
+// and the IP header only for an answer from a DNS port.
 int dnsev_no_socket(struct kfree_skb_args *args) {
     if (args->reason != NO_SOCKET_REASON)
         return 0;
-    u64 skb = args->skbaddr, head = 0;
-    u16 th = 0xFFFF, nh = 0xFFFF;
-    bpf_probe_read_kernel(&head, 8, (void *)(skb + OFF_SKB_HEAD));
-    bpf_probe_read_kernel(&th, 2, (void *)(skb + OFF_SKB_TH));
-    bpf_probe_read_kernel(&nh, 2, (void *)(skb + OFF_SKB_NH));
+    u64 win[SKB_WINDOW / 8];
+    u64 skb = args->skbaddr;
+    if (bpf_probe_read_kernel(win, sizeof(win), (void *)(skb + DNSEV_SKB_BASE)))
+        return 0;
+    u8 *w = (u8 *)win;
+    u16 th = *(u16 *)(w + OFF_SKB_TH - DNSEV_SKB_BASE);
+    u16 nh = *(u16 *)(w + OFF_SKB_NH - DNSEV_SKB_BASE);
+    u64 head = win[(OFF_SKB_HEAD - DNSEV_SKB_BASE) / 8];
     u8 u[20], ip[40];
     if (!head || th == 0xFFFF || nh == 0xFFFF
         || bpf_probe_read_kernel(u, sizeof(u), (void *)(head + th)))

@@ -13,13 +13,13 @@ per query (thread CPU time), and the kernel's own run time per invocation
 
 With ``--rev`` (repeatable; '.': this checkout's), events.c alone as at each git revision
 instead, compiled into the event object the agent loads (EventSource), in rounds that
-alternate over the revisions and a round with no program ("none"), each workload once per
-revision per round: per revision and workload the kernel's run_time_ns / run_cnt of
-dnsev_egress and dnsev_ingress (a tail call's time is its caller's) and the workload
-thread's CPU per operation, medians of the rounds. dnsev_no_socket stays attached to
-skb:kfree_skb for the whole run, every revision's at once: its figure (on a flood of
-datagrams to a closed port, each a NO_SOCKET drop) is its own program's, the thread's CPU
-on that workload is not any one revision's.
+alternate over the revisions (every other round in reverse order) and a round with no
+program ("none"), each workload once per revision per round: per revision and workload
+the kernel's run_time_ns / run_cnt of dnsev_egress and dnsev_ingress (a tail call's time
+is its caller's) and the workload thread's CPU per operation, medians of the rounds.
+dnsev_no_socket stays attached to skb:kfree_skb for the whole run, every revision's at
+once: its figure (on a flood of datagrams to a closed port, each a NO_SOCKET drop) is its
+own program's, the thread's CPU on that workload is not any one revision's.
 
     flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_dns_events.py --rev main --rev . \
         [--rounds 5]
@@ -217,9 +217,10 @@ def compare(revs: list[str], rounds: int) -> None:
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
     try:
         with bpf_stats():
-            for _ in range(rounds):
+            for n in range(rounds):
                 _round(None, results, "none")
-                for rev, h in hooks.items():
+                order = list(hooks.items())  # every other round reversed: no place favoured
+                for rev, h in order if n % 2 == 0 else order[::-1]:
                     _round(h, results, rev)
     finally:
         for source in sources.values():

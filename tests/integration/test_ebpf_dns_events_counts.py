@@ -9,11 +9,13 @@ or over TCP (`RES_OPTIONS=use-vc`: glibc writes both queries in one segment, res
 send_vc, one writev) for a name dnsmasq refuses. The repository's test server (which
 reads one message per connection) leaves the second query of a pipelined pair, and with
 `drop` both, unanswered: timeouts of queries that were never first in their segment.
+An answer whose question does not parse is matched by its header, by both programs.
 """
 
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -159,3 +161,48 @@ def test_unanswered_pipelined_tcp_queries_each_get_a_timeout_record(
     _until(lambda: sum(_records(events[mark:], client, "DNS_TIMEOUT").values()) >= 2)
     assert _records(events[mark:], client, "DNS_TIMEOUT") == {
         ("drop.first.test", "A", "timeout"): 1, ("drop.second.test", "AAAA", "timeout"): 1}
+
+
+# one answer whose question is a compression pointer (to itself): counting.c counts the
+# answer by its header (its question unparsed is no reason not to match it)
+POINTER_ANSWER = """
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+print("ready", flush=True)
+query, peer = s.recvfrom(512)
+s.sendto(query[:2] + b"\\x81\\x80" + query[4:12] + b"\\xc0\\x0c" + query[-4:], peer)
+"""
+ASK = """
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 53))
+s.settimeout(3)
+s.send(struct.pack("!HHHHHH", 0x5151, 0x0100, 1, 0, 0, 0) + b"\\x07pointer\\x04test\\x00"
+       + struct.pack("!HH", 1, 1))
+s.recv(512)
+"""
+
+
+def test_an_answer_whose_question_does_not_parse_still_matches_its_query(
+        pods: list[Pod], agent: Agent) -> None:
+    """No DNS_TIMEOUT record for a query the counting program counts answered in time."""
+    client, resolver = pods
+    collector, events = agent
+    mark = len(events)
+    server = subprocess.Popen(["ip", "netns", "exec", resolver.netns, sys.executable, "-c",
+                               POINTER_ANSWER, resolver.pod_ip], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert server.stdout is not None and "ready" in server.stdout.readline()
+        before = collector.collect()
+        client.exec(sys.executable, "-c", ASK, resolver.pod_ip)
+        delta = Delta(before, collector.collect())
+    finally:
+        server.kill()
+        server.communicate(timeout=5)
+    assert delta.total("queries", client) == 1 and delta.total("unmatched", client) == 0
+    assert delta.total("responses", client, dns_role="client") == 1
+    time.sleep(2.5)  # past the pod's 1 s timeout and the next event sweep (once a second)
+    assert Delta(before, collector.collect()).total("timeouts", client) == 0
+    assert not _records(events[mark:], client, "DNS_TIMEOUT")

@@ -40,6 +40,7 @@ from otel_netreceiver.bpf.programs import (
     render_struct_of,
     source,
 )
+from otel_netreceiver.bpf.socket_hooks import SocketAttacher
 from otel_netreceiver.bpf.tp_btf import field_sources
 
 SEPARATOR = "+"
@@ -192,9 +193,15 @@ def _tp_btf_head(group: Sequence[ProbeSpec], formats: Formats, category: str,
 
 def hosted_fits(counting: ProbeSpec, events: ProbeSpec) -> bool:
     """An event handler can join its counting probe's object when it hooks only tracepoints
-    the counting probe has (the object's entries) and neither has a ``finish`` hook."""
-    return (counting.finish is None and events.finish is None
-            and tracepoints(events) <= tracepoints(counting))
+    the counting probe has (the object's entries) and neither has a ``finish`` hook; or
+    when both are socket hooks (bpf/socket_hooks.py): the counting text then calls the
+    event handler itself where HOSTED_EVENTS_<PROBE> is defined (dns: counting.c calls
+    events.c's dnsev_skb), and the object's finish is the counting probe's."""
+    if not tracepoints(events) <= tracepoints(counting):
+        return False
+    if counting.finish is None and events.finish is None:
+        return True
+    return all(isinstance(s.finish, SocketAttacher) for s in (counting, events))
 
 
 def render_composite(group: Sequence[ProbeSpec], formats: Formats,
@@ -205,6 +212,7 @@ def render_composite(group: Sequence[ProbeSpec], formats: Formats,
     handlers compiled in with them; ``tp_btf``, every entry a tp_btf program."""
     events = hosted.specs if hosted is not None else ()
     defines = {**offsets, **(hosted.defines if hosted is not None else {}),
+               **{f"HOSTED_EVENTS_{e.name.upper()}": 1 for e in events},
                "LOST_SLOTS": len(group), **({"ONR_TP_BTF": 1} if tp_btf else {})}
     parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
              _structs((*group, *events), formats, tp_btf)]

@@ -90,6 +90,9 @@ class CountingRender:
         if hosted is None:
             return render_composite(group, formats, offsets, None, tp_btf)
         self.hosted[SEPARATOR.join(s.name for s in group)] = tuple(s.name for s in hosted.specs)
+        for spec in hosted.specs:  # the event texts' own #defines (dns: its table's size)
+            own = spec.defines(formats, self.config) if spec.defines is not None else {}
+            offsets.update({k: v for k, v in own.items() if k not in offsets})
         return render_composite(group, formats, offsets, hosted, tp_btf)
 
 

@@ -9,7 +9,8 @@ or over TCP (`RES_OPTIONS=use-vc`: glibc writes both queries in one segment, res
 send_vc, one writev) for a name dnsmasq refuses. The repository's test server (which
 reads one message per connection) leaves the second query of a pipelined pair, and with
 `drop` both, unanswered: timeouts of queries that were never first in their segment.
-An answer whose question does not parse is matched by its header, by both programs.
+An answer whose question does not parse is matched by its header, by both programs. Each
+test runs with the records' programs loaded alone and hosted in the counting object.
 """
 
 from __future__ import annotations
@@ -48,9 +49,11 @@ def pods() -> Iterator[list[Pod]]:
         yield made
 
 
-@pytest.fixture(scope="module")
-def agent(pods: list[Pod]) -> Iterator[Agent]:
-    with dns_counting_and_events(pods[1].pod_ip) as (collector, _, events):
+@pytest.fixture(scope="module", params=[False, True], ids=["two objects", "hosted"])
+def agent(pods: list[Pod], request: pytest.FixtureRequest) -> Iterator[Agent]:
+    """The records' programs as an object of their own, and compiled into the counting
+    object (events/hosting.py: the agent's way when both are on)."""
+    with dns_counting_and_events(pods[1].pod_ip, request.param) as (collector, _, events):
         yield collector, events
 
 

@@ -20,8 +20,9 @@ from pathlib import Path
 
 from otel_netreceiver.collectors.ebpf import EbpfCollector
 from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig, EventsConfig
+from otel_netreceiver.events.hosting import EventHosting
 from otel_netreceiver.events.model import Event
-from otel_netreceiver.events.source import EventSource
+from otel_netreceiver.events.source import EventSource, settings_of
 from otel_netreceiver.k8s.directory import NoPods
 from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
 from tests.support.sdk_node import link_pods
@@ -85,19 +86,25 @@ DNS_TYPES = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BUR
 
 @contextlib.contextmanager
 def dns_counting_and_events(
-        resolver: str) -> Iterator[tuple[EbpfCollector, EventSource, list[Event]]]:
+        resolver: str,
+        hosted: bool = False) -> Iterator[tuple[EbpfCollector, EventSource, list[Event]]]:
     """The dns probe's counting program and its DNS failure records, loaded as the agent
-    loads them, with ``resolver`` as cluster DNS: (collector, event source, records).
+    loads them, with ``resolver`` as cluster DNS: (collector, event source, records);
+    ``hosted``: the records' handlers compiled into the counting object, as the agent does
+    when both are on (events/hosting.py), else two objects.
 
     The client's resolv.conf timeout reaches the kernel at the first collection (the event
     sweep writes it too), so the first queries are timed with it."""
     ebpf = EbpfConfig(probes=["dns"], dns=DnsProbeConfig(cluster_dns=[resolver]))
-    collector = EbpfCollector(ebpf, "/proc", NoPods())
+    config = EventsConfig(types=DNS_TYPES)
+    hosting = EventHosting(settings_of(config), ebpf.timing_sample) if hosted else None
+    collector = EbpfCollector(ebpf, "/proc", NoPods(), hosting=hosting)
     assert collector.statuses() == {"dns": ""}, collector.statuses()
     events: list[Event] = []
-    source = EventSource(EventsConfig(types=DNS_TYPES), ebpf, "/proc", NoPods(), events.append)
+    source = EventSource(config, ebpf, "/proc", NoPods(), events.append, hosting=hosting)
     try:
         assert source.statuses == {"dns": ""}, source.statuses
+        assert (hosting is not None and hosting.owns(source._loaded["dns"])) == hosted
         source.start()
         collector.collect()
         time.sleep(1.2)

@@ -96,6 +96,17 @@ struct tc_key { u64 netns; u64 name; };
 struct tc_val { u64 at; u64 timeout; u8 rclass; u8 pad[7]; };
 BPF_TABLE("lru_hash", struct tc_key, struct tc_val, tc_wait, 2048);
 
+#ifdef HOSTED_EVENTS_DNS
+// The DNS failure records' handlers (events.c), compiled after this text into this object
+// when both are on (events/hosting.py): called from this program, so a packet end costs
+// one invocation for the counts and the records. Declared here, defined there (the
+// attribute first: bpf/compose.py `declared` takes a line starting `static` for a
+// definition of this text's, which would keep the two texts apart).
+__attribute__((always_inline)) static inline int dnsev_skb(struct __sk_buff *skb, u8 egress);
+__attribute__((always_inline)) static inline void dnsev_tcp_more(struct __sk_buff *skb, u32 off,
+                                                                 u8 egress);
+#endif
+
 static __always_inline void count(u64 netns, u8 kind, u8 role, u8 rclass, u8 value,
                                   u8 transport, u64 n) {
     struct dns_key key = {.netns = netns, .kind = kind, .role = role, .rclass = rclass,
@@ -431,6 +442,9 @@ int dns_tcp_next(struct __sk_buff *skb) {
         return 1;
     dns_message(skb, off + 2, flow & 1, T_TCP, ports >> 16, ports & 0xFFFF,
                 (flow >> 8) & 0xFF, (flow >> 16) & 0xFF);
+#ifdef HOSTED_EVENTS_DNS
+    dnsev_tcp_more(skb, off, flow & 1);  // the same message for the records
+#endif
     u32 next = dns_tcp_after(skb, off);
     if (!next)
         return 1;
@@ -541,7 +555,16 @@ static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *
     return 1;
 }
 
+#ifdef HOSTED_EVENTS_DNS
+// the records' handler first: the counting TCP walk ends in a tail call
+static __always_inline int dns_and_events(struct __sk_buff *skb, const struct skb_pkt *p) {
+    dnsev_skb(skb, p->egress);
+    return dns_skb(skb, p);
+}
+SOCKET_HOOK(dns, dns_and_events)
+#else
 SOCKET_HOOK(dns, dns_skb)
+#endif
 
 // A datagram no socket took (classic tracepoint: the reason is in the record, so every other
 // drop costs the invocation and one compare). Only UDP: TCP answers a closed port with RST.

@@ -31,8 +31,8 @@ KFREE_ARGS_STRUCT
 EVENTS_H
 
 #define DNSEV_NAME 256
-#define LATE_AFTER_TIMEOUT 0
-#define LATE_NO_SOCKET 1
+#define DNSEV_LATE_AFTER 0  // counting.c's LATE_AFTER_TIMEOUT, LATE_NO_SOCKET
+#define DNSEV_LATE_GONE 1
 #define NO_RCODE 0xFF
 
 // a query's identity and what a record needs: addresses, type, raw name
@@ -206,7 +206,7 @@ static __always_inline void dnsev_answer(void *ctx, u64 netns, struct dq_key *ke
                                          struct dq_val *q, u8 rcode, u8 no_socket, u8 named,
                                          u64 now) {
     struct dq_val *e = ev_pending.lookup(key);
-    u32 late = no_socket ? LATE_NO_SOCKET : LATE_AFTER_TIMEOUT, zero = 0;
+    u32 late = no_socket ? DNSEV_LATE_GONE : DNSEV_LATE_AFTER, zero = 0;
     // the answer's own records need its name in `q` (dnsev_message read it when `named`)
     u8 servfail = named && (rcode == 2 || rcode == 5), nxdomain = named && rcode == 3;
     if (!e) {
@@ -325,12 +325,12 @@ static __always_inline u32 dnsev_flow(struct __sk_buff *skb, u8 egress, struct d
 // writes its A and AAAA queries in one segment, resolv/res_send.c send_vc). As counting.c's
 // dns_tcp: the first message here, the next ones by dnsev_tcp_next, a program of its own
 // reached by tail call (each message is a walk of dnsev_message for the verifier, and bcc
-// links no bpf-to-bpf call), up to TCP_MESSAGES per segment. Its state in skb->cb (the
+// links no bpf-to-bpf call), up to DNSEV_TCP_MESSAGES per segment. Its state in skb->cb (the
 // kernel saves and restores cb around a cgroup program: net/core/filter.c
 // bpf_prog_run_save_cb via bpf_prog_run_array_cg): cb[0] the next message's length prefix,
 // cb[1] egress, cb[2] messages parsed. The endpoints are parsed again from the packet
 // there, not kept in the per-CPU scratch across the call.
-#define TCP_MESSAGES 4
+#define DNSEV_TCP_MESSAGES 4
 BPF_PROG_ARRAY(dnsev_next, 1);  // [0]: dnsev_tcp_next, set by user space (spec.py)
 
 // dns_tcp_after: include/dnstcp.h (shared with counting.c)
@@ -339,12 +339,14 @@ static __always_inline void dnsev_tcp_step(struct __sk_buff *skb, u32 off, u8 eg
                                            struct dq_val *q) {
     dnsev_message(skb, off + 2, egress, 1, q);
     u32 next = dns_tcp_after(skb, off);
-    if (!next || n + 1 >= TCP_MESSAGES)
+    if (!next || n + 1 >= DNSEV_TCP_MESSAGES)
         return;
+#ifndef HOSTED_EVENTS_DNS
     skb->cb[0] = next;
     skb->cb[1] = egress;
     skb->cb[2] = n + 1;
     dnsev_next.call(skb, 0);
+#endif
 }
 
 static __always_inline int dnsev_skb(struct __sk_buff *skb, u8 egress) {
@@ -363,11 +365,24 @@ static __always_inline int dnsev_skb(struct __sk_buff *skb, u8 egress) {
     return 1;
 }
 
+#ifdef HOSTED_EVENTS_DNS
+// Compiled into the counting object (events/hosting.py): counting.c's programs call
+// dnsev_skb at each packet end and dnsev_tcp_more for each further message of a TCP
+// segment from its own dns_tcp_next (one tail call per object), so the records cost no
+// invocation of their own. Its skb:kfree_skb handler is called by the object's entry.
+static __always_inline void dnsev_tcp_more(struct __sk_buff *skb, u32 off, u8 egress) {
+    u32 zero = 0;
+    u8 tcp = 0;
+    struct dq_val *q = dq_scratch.lookup(&zero);
+    if (q && off <= 0xFFFF && skb->len >= off + 14 && dnsev_flow(skb, egress, q, &tcp) && tcp)
+        dnsev_message(skb, off + 2, egress, 1, q);
+}
+#else
 int dnsev_tcp_next(struct __sk_buff *skb) {
     u32 off = skb->cb[0], egress = skb->cb[1] & 1, n = skb->cb[2], zero = 0;
     u8 tcp = 0;
     struct dq_val *q = dq_scratch.lookup(&zero);
-    if (!q || n >= TCP_MESSAGES || off > 0xFFFF || skb->len < off + 14)
+    if (!q || n >= DNSEV_TCP_MESSAGES || off > 0xFFFF || skb->len < off + 14)
         return 1;
     if (dnsev_flow(skb, egress, q, &tcp) && tcp)
         dnsev_tcp_step(skb, off, egress, n, q);
@@ -376,6 +391,7 @@ int dnsev_tcp_next(struct __sk_buff *skb) {
 
 int dnsev_egress(struct __sk_buff *skb) { return dnsev_skb(skb, 1); }
 int dnsev_ingress(struct __sk_buff *skb) { return dnsev_skb(skb, 0); }
+#endif
 
 #ifdef NO_SOCKET_REASON
 #define DNSEV_SKB_BASE (OFF_SKB_TH & ~7)  // 8-aligned, so head is read aligned
@@ -439,7 +455,7 @@ int dnsev_no_socket(struct kfree_skb_args *args) {
     if (!net || bpf_probe_read_kernel(&netns, sizeof(netns), (void *)(net + OFF_NET_COOKIE)))
         return 0;
     struct dq_key key = {.netns = netns, .port = dport, .id = (u[8] << 8) | u[9]};
-    dnsev_answer(args, netns, &key, q, u[11] & 0xF, 1, 1, bpf_ktime_get_ns());
+    dnsev_answer(EV_CTX(args), netns, &key, q, u[11] & 0xF, 1, 1, bpf_ktime_get_ns());
     return 0;
 }
 #else

@@ -66,3 +66,28 @@ def test_one_entry_per_tracepoint_calls_every_probes_handler() -> None:
     # each probe counts its full maps in its own slot of the lost map
     first, second = text.index("#define LOST_SLOT 0"), text.index("#define LOST_SLOT 1")
     assert first < text.index("drops.update") < second < text.index("tw_packets.update")
+
+
+def test_the_dns_records_join_the_dns_counting_object() -> None:
+    """Both socket hooks: the event spec is offered to the counting object (the counting
+    text calls its handler where HOSTED_EVENTS_DNS is defined), the header both include
+    once; a tracepoint probe's records still need a probe without a finish hook."""
+    from otel_netreceiver.bpf.compose import Hosted, hosted_fits
+    from otel_netreceiver.bpf.probes import EVENT_PROBES
+    from otel_netreceiver.bpf.programs import source
+    from otel_netreceiver.config.schema import EventsConfig
+    from otel_netreceiver.events.hosting import EventHosting
+    from otel_netreceiver.events.source import settings_of
+
+    dns, records = PROBES["dns"], EVENT_PROBES["dns"]
+    assert hosted_fits(dns, records)
+    assert not hosted_fits(PROBES["packetloss"], records)  # not a socket hook
+    hosting = EventHosting(settings_of(EventsConfig(types=["DNS_TIMEOUT"])), 64)
+    assert hosting.events_of((dns,)) == (records,)
+    assert hosting.events_of((PROBES["packetloss"], PROBES["tcptwrcv"], dns)) == (records,)
+    hosted = Hosted((records,), "", {}, lambda spec, formats: source(spec))
+    text = render_composite((dns,), FORMATS, OFFSETS, hosted)
+    assert "#define HOSTED_EVENTS_DNS 1" in text
+    # the kfree_skb entry calls the records' NO_SOCKET handler after the counting one
+    entry = text[text.index("int onr_skb_kfree_skb("):]
+    assert entry.index("dns_no_socket(args);") < entry.index("dnsev_no_socket(args);")

@@ -1,8 +1,11 @@
 // Event records for DNS failures with the query name: DNS_TIMEOUT, DNS_LATE_ANSWER,
-// DNS_SERVFAIL (SERVFAIL or REFUSED), DNS_NXDOMAIN_BURST. A separate object from counting.c
-// (events cost nothing when off), with its own cgroup_skb programs on the client side only
-// and its own table of outstanding queries, which keeps the raw question name (wire
-// labels, at most 255 bytes) so a query that gets no answer can still be named.
+// DNS_SERVFAIL (SERVFAIL or REFUSED), DNS_NXDOMAIN_BURST. A separate text from counting.c
+// (events cost nothing when off): an object of its own with cgroup_skb programs on the
+// client side only, or, when the counting probe is on too, handlers compiled into the
+// counting object (HOSTED_EVENTS_DNS, events/hosting.py: counting.c's programs call
+// dnsev_skb and dnsev_tcp_more, so a packet end is one invocation). Its own table of
+// outstanding queries keeps the raw question name (wire labels, at most 255 bytes) so a
+// query that gets no answer can still be named.
 //
 // A record is struct nr_event (128 bytes) followed by struct dnsev_tail: the namespace
 // cookie, query/answer times, the timeout applied, the raw name (decoded in user space,

@@ -6,7 +6,9 @@ invocation is most of what a program costs (docs/architecture.md, Per-packet bud
 drop flood, the PACKETLOSS record program was half the agent's cost per datagram. So when
 both are on, the counting collector compiles the event handler into its object on that
 tracepoint (bpf/compose.py, ``Hosted``) and the event source opens its perf buffer on that
-object instead of loading its own.
+object instead of loading its own. The same for a probe at the node's sockets (dns): its
+counting programs run at every packet end, and its counting text calls the event handler
+itself where HOSTED_EVENTS_<PROBE> is defined (bpf/compose.py ``hosted_fits``).
 
 The two collectors are built and closed together (runtime/agent.py rebuilds all collectors
 on a changed configuration), in either order; the object is shared by reference count and

@@ -105,6 +105,9 @@ BPF_TABLE("lru_hash", struct tc_key, struct tc_val, tc_wait, 2048);
 __attribute__((always_inline)) static inline int dnsev_skb(struct __sk_buff *skb, u8 egress);
 __attribute__((always_inline)) static inline void dnsev_tcp_more(struct __sk_buff *skb, u32 off,
                                                                  u8 egress);
+#ifdef NO_SOCKET_REASON
+__attribute__((always_inline)) static inline int dnsev_gone(struct kfree_skb_args *args);
+#endif
 #endif
 
 static __always_inline void count(u64 netns, u8 kind, u8 role, u8 rclass, u8 value,
@@ -605,6 +608,9 @@ int dns_no_socket(struct kfree_skb_args *args) {
         return 0;
     u64 netns = netns_key_of_skb(skb);
     client_response(netns, dport, (u[8] << 8) | u[9], T_UDP, 0, u[10], u[11], 1);
+#ifdef HOSTED_EVENTS_DNS
+    dnsev_gone(args);  // the records' (events.c): an answer from a DNS port, as checked here
+#endif
 #endif
     return 0;
 }

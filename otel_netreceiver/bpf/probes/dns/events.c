@@ -406,7 +406,7 @@ int dnsev_ingress(struct __sk_buff *skb) { return dnsev_skb(skb, 0); }
 // Every datagram to a closed port of the node gets here: as counting.c's, one read for the
 // header offsets and head (adjacent in struct sk_buff), one for the UDP and DNS headers,
 // and the IP header only for an answer from a DNS port.
-int dnsev_no_socket(struct kfree_skb_args *args) {
+static __always_inline int dnsev_gone(struct kfree_skb_args *args) {
     if (args->reason != NO_SOCKET_REASON)
         return 0;
     u64 win[SKB_WINDOW / 8];
@@ -460,6 +460,15 @@ int dnsev_no_socket(struct kfree_skb_args *args) {
     struct dq_key key = {.netns = netns, .port = dport, .id = (u[8] << 8) | u[9]};
     dnsev_answer(EV_CTX(args), netns, &key, q, u[11] & 0xF, 1, 1, bpf_ktime_get_ns());
     return 0;
+}
+
+int dnsev_no_socket(struct kfree_skb_args *args) {
+#ifdef HOSTED_EVENTS_DNS
+    return 0;  // counting.c's dns_no_socket calls dnsev_gone once its own checks passed: a
+               // drop that is no DNS answer reads the sk_buff once, not twice
+#else
+    return dnsev_gone(args);
+#endif
 }
 #else
 int dnsev_no_socket(void *args) { return 0; }

@@ -3,7 +3,8 @@
 // (events cost nothing when off): an object of its own with cgroup_skb programs on the
 // client side only, or, when the counting probe is on too, handlers compiled into the
 // counting object (HOSTED_EVENTS_DNS, events/hosting.py: counting.c's programs call
-// dnsev_skb and dnsev_tcp_more, so a packet end is one invocation). Its own table of
+// dnsev_skb, dnsev_tcp_more and dnsev_gone, so a packet end or a drop is one invocation,
+// and the sk_buff of a drop is read once). Its own table of
 // outstanding queries keeps the raw question name (wire labels, at most 255 bytes) so a
 // query that gets no answer can still be named.
 //

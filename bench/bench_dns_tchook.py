@@ -49,8 +49,8 @@ import benchpath  # noqa: F401  (the checkout on sys.path: tests.support, bench.
 
 from bench.bench_bpf import bpf_stats, own_stats
 from bench.bench_dns_hook import hooks
-from bench.bench_dns_tools import dnsperf, pods, resolver_running
-from bench.bench_workload import us_per_op
+from bench.bench_dns_tools import dnsperf, pods, print_qps, resolver_running
+from bench.bench_workload import ping_pong, us_per_op
 from otel_netreceiver.bpf.tp_btf import _bpf
 from otel_netreceiver.sockdiag.netlink import _setns
 from tests.support.pods import Pod
@@ -117,18 +117,7 @@ def workloads(client: Pod, resolver: Pod) -> dict[str, Callable[[int], None]]:
         sink.close()
 
     def pingpong(ops: int) -> None:
-        a, b = udp_in(client), udp_in(resolver)
-        a.bind((client.pod_ip, 0))
-        b.bind((resolver.pod_ip, 0))
-        a.connect(b.getsockname())
-        b.connect(a.getsockname())
-        for _ in range(ops):
-            a.send(b"ping")
-            b.recv(64)
-            b.send(b"pong")
-            a.recv(64)
-        a.close()
-        b.close()
+        ping_pong(udp_in(client), client.pod_ip, udp_in(resolver), resolver.pod_ip, ops)
     return {"udp_flood": flood, "udp_pingpong": pingpong}
 
 
@@ -194,13 +183,7 @@ def qps(client: Pod, resolver: Pod, rounds: int, seconds: float, pin: bool) -> N
         dnsperf(client, resolver.pod_ip, 1, queries, pin)  # warm up
         without, pairs = rotate(
             switches, lambda: dnsperf(client, resolver.pod_ip, seconds, queries, pin), rounds)
-    print(f"without q/s: median {statistics.median(without):.0f} "
-          f"(min {min(without):.0f}, max {max(without):.0f}, {len(without)} rounds)")
-    for name, got in pairs.items():
-        ratios = [w / b - 1 for w, b in got]
-        print(f"{name:<24} median {statistics.median(w for w, _ in got):.0f} q/s, "
-              f"paired change {statistics.median(ratios):+.2%} "
-              f"(rounds: {' '.join(f'{r:+.1%}' for r in ratios)})")
+    print_qps(without, pairs)
 
 
 def cost(client: Pod, resolver: Pod, seconds: float, pin: bool) -> None:

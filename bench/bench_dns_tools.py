@@ -224,7 +224,7 @@ def qps(client: Pod, resolver: Pod, args: argparse.Namespace, queries: Path) -> 
             without, with_ = _qps_rounds(client, resolver, args, queries, variants)
         finally:
             collector.close()
-    _print_qps(without, with_)
+    print_qps(without, with_)
 
 
 def _qps_rounds(client: Pod, resolver: Pod, args: argparse.Namespace, queries: Path,
@@ -251,7 +251,7 @@ def _qps_rounds(client: Pod, resolver: Pod, args: argparse.Namespace, queries: P
     return without, with_
 
 
-def _print_qps(without: list[float], with_: dict[str, list[tuple[float, float]]]) -> None:
+def print_qps(without: list[float], with_: dict[str, list[tuple[float, float]]]) -> None:
     """The rounds without: their spread, and how far one moves from the next (what a paired
     change stands on)."""
     middle = statistics.median(without)

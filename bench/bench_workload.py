@@ -63,10 +63,11 @@ def udp_flood(ops: int) -> None:
     sock.close()
 
 
-def udp_pingpong(ops: int) -> None:
-    a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
-    a.bind((LOOP, 0))
-    b.bind((LOOP, 0))
+def ping_pong(a: socket.socket, a_ip: str, b: socket.socket, b_ip: str, ops: int) -> None:
+    """``ops`` round trips between two UDP sockets bound to ``a_ip`` and ``b_ip`` and
+    connected to each other; both closed after."""
+    a.bind((a_ip, 0))
+    b.bind((b_ip, 0))
     a.connect(b.getsockname())
     b.connect(a.getsockname())
     for _ in range(ops):
@@ -76,6 +77,11 @@ def udp_pingpong(ops: int) -> None:
         a.recv(64)
     a.close()
     b.close()
+
+
+def udp_pingpong(ops: int) -> None:
+    a, b = (socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(2))
+    ping_pong(a, LOOP, b, LOOP, ops)
 
 
 def tcp_request_response(ops: int) -> None:

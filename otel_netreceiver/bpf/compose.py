@@ -139,7 +139,7 @@ def _fields(same: Sequence[StructSpec], formats: Formats) -> tuple[str, ...]:
                             and fmt.field(f)))))
 
 
-def _structs(group: Sequence[ProbeSpec], formats: Formats, tp_btf: bool = False) -> str:
+def structs_of(group: Sequence[ProbeSpec], formats: Formats, tp_btf: bool = False) -> str:
     """Each struct name once, with the fields every probe of the group reads from it (and,
     for a tp_btf entry, the program context it copies the fields from)."""
     out = []
@@ -151,12 +151,13 @@ def _structs(group: Sequence[ProbeSpec], formats: Formats, tp_btf: bool = False)
     return "\n".join(out) + "\n"
 
 
-def _handlers_static(text: str, spec: ProbeSpec) -> str:
-    """The probe's tracepoint functions as static inline functions the entries call."""
+def handlers_static(text: str, spec: ProbeSpec) -> str:
+    """The probe's tracepoint functions as static inline functions the entries call (each
+    definition of one: events.c has one per branch of an #ifdef)."""
     for attach in spec.attach:
         text, count = re.subn(rf"^int {attach.function}\(",
                               f"static __always_inline int {attach.function}(", text,
-                              count=1, flags=re.M)
+                              flags=re.M)
         if count == 0 and f"static __always_inline int {attach.function}(" not in text:
             raise ValueError(f"probe {spec.name}: no 'int {attach.function}(' to call")
     return text
@@ -215,14 +216,14 @@ def render_composite(group: Sequence[ProbeSpec], formats: Formats,
                **{f"HOSTED_EVENTS_{e.name.upper()}": 1 for e in events},
                "LOST_SLOTS": len(group), **({"ONR_TP_BTF": 1} if tp_btf else {})}
     parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
-             _structs((*group, *events), formats, tp_btf)]
+             structs_of((*group, *events), formats, tp_btf)]
     for slot, spec in enumerate(group):
-        text = _handlers_static(body(spec, formats, offsets, structs=False), spec)
+        text = handlers_static(body(spec, formats, offsets, structs=False), spec)
         parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n{text}\n"
                      "#undef LOST_SLOT\n")
     for spec in events:
         assert hosted is not None
         parts.append(f"// event records of probe {spec.name}\n"
-                     + _handlers_static(hosted.body(spec, formats), spec))
+                     + handlers_static(hosted.body(spec, formats), spec))
     parts.append(_entries((*group, *events), formats, tp_btf))
     return "\n".join(parts)

@@ -23,7 +23,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from otel_netreceiver.bpf.compose import SEPARATOR, composite_spec, conflicts, tracepoints
+from otel_netreceiver.bpf.compose import (
+    SEPARATOR,
+    Hosted,
+    composite_spec,
+    conflicts,
+    handlers_static,
+    structs_of,
+    tracepoints,
+)
 from otel_netreceiver.bpf.programs import Formats, ProbeSpec, body, prelude
 from otel_netreceiver.bpf.socket_hooks import SocketAttacher
 
@@ -145,18 +153,31 @@ def _entries(group: Sequence[ProbeSpec]) -> str:
         for side, egress in (("egress", 1), ("ingress", 0)))
 
 
-def render_hooks(group: Sequence[ProbeSpec], formats: Formats,
-                 offsets: Mapping[str, Any]) -> str:
+def render_hooks(group: Sequence[ProbeSpec], formats: Formats, offsets: Mapping[str, Any],
+                 hosted: Hosted | None = None) -> str:
     """One object for ``group`` (the module docstring); ``offsets`` holds every member's
-    #defines (they agree where they overlap: one kernel, one configuration)."""
+    #defines (they agree where they overlap: one kernel, one configuration); ``hosted``,
+    event handlers compiled in (bpf/compose.py ``Hosted``): a member's handler calls its
+    records' handler where HOSTED_EVENTS_<PROBE> is defined (dns: counting.c's dns_skb calls
+    events.c's dnsev_skb), so the entries stay the same; the records' tracepoint functions
+    become static inline, called by the member's tracepoint program or not at all."""
     missing = [s.name for s in group if HEADER not in s.headers]
     if missing:
         raise ValueError(f"socket-hook probes {missing} do not include {HEADER}")
-    parts = [prelude(tuple(group), {**offsets, "LOST_SLOTS": len(group),
-                                    "SOCKET_HOOK_COMPOSITE": 1})]
+    events = hosted.specs if hosted is not None else ()
+    defines = {**offsets, **(hosted.defines if hosted is not None else {}),
+               **{f"HOSTED_EVENTS_{e.name.upper()}": 1 for e in events},
+               "LOST_SLOTS": len(group), "SOCKET_HOOK_COMPOSITE": 1}
+    # each tracepoint struct once, with every field the members and the records read
+    parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
+             structs_of((*group, *events), formats)]
     for slot, spec in enumerate(group):
         parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n"
-                     f"{body(spec, formats, offsets)}\n#undef LOST_SLOT\n")
+                     f"{body(spec, formats, offsets, structs=False)}\n#undef LOST_SLOT\n")
+    for spec in events:
+        assert hosted is not None
+        parts.append(f"// event records of probe {spec.name}\n"
+                     + handlers_static(hosted.body(spec, formats), spec))
     parts.append(_entries(group))
     return "\n".join(parts)
 

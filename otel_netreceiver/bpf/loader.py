@@ -39,6 +39,9 @@ Render = Callable[[ProbeSpec, Formats, "Btf | None"], str]
 Attached = Callable[[ProbeSpec, Any], None]
 # (the probes of one object, tracepoint formats, BTF or None, tp_btf entries) → its C text
 CompositeRender = Callable[[tuple[ProbeSpec, ...], Formats, "Btf | None", bool], str]
+# a group whose composite was refused → the renderer of the same object without the event
+# handlers compiled into it (events/hosting.py), or None when it had none
+BareRender = Callable[[tuple[ProbeSpec, ...]], "CompositeRender | None"]
 
 
 class ProbeUnavailable(Exception):
@@ -72,7 +75,8 @@ class BpfLoader:
     def load_all(self, specs: Sequence[ProbeSpec], render: Render,
                  attached: Attached | None = None,
                  composite: CompositeRender | None = None,
-                 compose_alone: Collection[str] = ()) -> dict[str, Any]:
+                 compose_alone: Collection[str] = (),
+                 bare: BareRender | None = None) -> dict[str, Any]:
         """Probe name → loaded BPF object, for every spec that loads; the rest get a reason.
 
         With ``composite``, probes sharing a tracepoint are first tried as one object
@@ -81,7 +85,10 @@ class BpfLoader:
         each is loaded alone, so a probe the kernel refuses costs only that probe. A probe in
         ``compose_alone`` goes through ``composite`` even when no other probe shares its
         tracepoints (its event handler joins its object, events/hosting.py), and so does a
-        lone probe on a tracepoint with a tp_btf entry (bpf/tp_btf.py ``applies``). The BTF
+        lone probe on a tracepoint with a tp_btf entry (bpf/tp_btf.py ``applies``). A
+        socket-hook group refused with event handlers compiled in is tried once more without
+        them (``bare``) before probe by probe: its members alone would each cost a program
+        invocation per packet end, the records' own object costs one. The BTF
         (tens of MB of Python objects for a 6.18 kernel) lives only during this call:
         renderers take the offsets they need from it.
         """
@@ -94,7 +101,7 @@ class BpfLoader:
             joins = len(group) > 1 or any(s.name in compose_alone for s in group) or (
                 group[0].finish is None and tp_btf.applies(group[0]))
             if joins and composite is not None and self._load_composite(
-                    group, composite, btf, attached, loaded):
+                    group, composite, btf, attached, loaded, bare):
                 continue
             # refused: a tracepoint group that adopted a socket-hook probe is tried without
             # it first (bpf/compose_hooks.py split); any other group, probe by probe
@@ -114,7 +121,7 @@ class BpfLoader:
 
     def _load_composite(self, group: tuple[ProbeSpec, ...], composite: CompositeRender,
                         btf: list[Btf], attached: Attached | None,
-                        loaded: dict[str, Any]) -> bool:
+                        loaded: dict[str, Any], bare: BareRender | None = None) -> bool:
         clash = compose_hooks.conflicts_of(group)
         names = "+".join(s.name for s in group)
         if clash:
@@ -127,6 +134,13 @@ class BpfLoader:
         if bpf is None:
             bpf, reason = self._try(spec, lambda s, f, b: composite(group, f, b, False), btf,
                                     attached)
+        again = bare(group) if bpf is None and bare is not None and \
+            compose_hooks.is_hook_group(group) else None
+        if again is not None:
+            log.warning("%s %s as one program with event handlers: %s; loading it without "
+                        "them (their records in an object of their own)", self._kind, names,
+                        reason)
+            return self._load_composite(group, again, btf, attached, loaded)
         if bpf is None:
             log.warning("%s %s as one program: %s; loading each alone", self._kind, names,
                         reason)

@@ -21,7 +21,7 @@ from otel_netreceiver.bpf.compose import SEPARATOR, render_composite
 from otel_netreceiver.bpf.compose_hooks import is_hook_group, render_hooks
 from otel_netreceiver.bpf.fentry import function_hook_reason
 from otel_netreceiver.bpf.kallsyms import KernelSymbols
-from otel_netreceiver.bpf.loader import BpfLoader, Formats, ProbeUnavailable
+from otel_netreceiver.bpf.loader import BpfLoader, CompositeRender, Formats, ProbeUnavailable
 from otel_netreceiver.bpf.maps import ProbeMaps, total
 from otel_netreceiver.bpf.probes import PROBES, UNITS
 from otel_netreceiver.bpf.programs import ProbeSpec, kernel_offsets, render
@@ -76,24 +76,34 @@ class CountingRender:
         return render(spec, formats, offsets, function)
 
     def composite(self, group: tuple[ProbeSpec, ...], formats: Formats,
-                  btf: Btf | None, tp_btf: bool = False) -> str:
-        """Probes sharing a tracepoint as one program (bpf/compose.py); each keeps the
-        #defines its reader needs and its own slot of the ``lost`` map."""
+                  btf: Btf | None, tp_btf: bool = False, host: bool = True) -> str:
+        """Probes sharing a tracepoint as one program (bpf/compose.py), or the socket-hook
+        probes as one per direction (bpf/compose_hooks.py); each keeps the #defines its
+        reader needs and its own slot of the ``lost`` map. With ``host``, the event handlers
+        that fit are compiled in (events/hosting.py)."""
         offsets: dict[str, Any] = {}
         for slot, spec in enumerate(group):
             own = self._offsets(spec, formats, btf)
             self.built[spec.name] = {**own, "LOST_SLOT": slot}
             offsets.update(own)
+        name = SEPARATOR.join(s.name for s in group)
+        self.hosted.pop(name, None)  # rendered again: only what this text has
+        hosted = self.hosting.hosted(group, btf) if self.hosting is not None and host else None
+        if hosted is not None:
+            self.hosted[name] = tuple(s.name for s in hosted.specs)
+            for spec in hosted.specs:  # the event texts' own #defines (dns: its table's size)
+                own = spec.defines(formats, self.config) if spec.defines is not None else {}
+                offsets.update({k: v for k, v in own.items() if k not in offsets})
         if is_hook_group(group):  # socket-hook probes: one program per direction
-            return render_hooks(group, formats, offsets)
-        hosted = self.hosting.hosted(group, btf) if self.hosting is not None else None
-        if hosted is None:
-            return render_composite(group, formats, offsets, None, tp_btf)
-        self.hosted[SEPARATOR.join(s.name for s in group)] = tuple(s.name for s in hosted.specs)
-        for spec in hosted.specs:  # the event texts' own #defines (dns: its table's size)
-            own = spec.defines(formats, self.config) if spec.defines is not None else {}
-            offsets.update({k: v for k, v in own.items() if k not in offsets})
+            return render_hooks(group, formats, offsets, hosted)
         return render_composite(group, formats, offsets, hosted, tp_btf)
+
+    def bare(self, group: tuple[ProbeSpec, ...]) -> CompositeRender | None:
+        """``composite`` without event handlers, for a group whose last text had some (the
+        loader's second try for a refused socket-hook group: bpf/loader.py); else None."""
+        if SEPARATOR.join(s.name for s in group) not in self.hosted:
+            return None
+        return lambda g, formats, btf, tp_btf: self.composite(g, formats, btf, tp_btf, False)
 
 
 class EbpfCollector:
@@ -121,7 +131,7 @@ class EbpfCollector:
         specs = [PROBES[name] for name in config.probes]
         alone = {s.name for s in specs if hosting is not None and hosting.events_of((s,))}
         self._loaded = self._loader.load_all(specs, renderer, composite=renderer.composite,
-                                             compose_alone=alone)
+                                             compose_alone=alone, bare=renderer.bare)
         for name, (_, bpf) in self._loader.objects.items():
             if hosting is not None and name in renderer.hosted:  # loaded as rendered
                 hosting.adopt(renderer.hosted[name], bpf)

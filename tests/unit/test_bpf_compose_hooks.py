@@ -145,3 +145,47 @@ def test_a_lone_socket_hook_probe_is_a_handler_of_the_tracepoints_one_program() 
     assert text.count("struct kfree_skb_args {") == 1
     assert [renderer.built[n]["LOST_SLOT"] for n in ("packetloss", "tcptwrcv", "dns")] == [0, 1,
                                                                                            2]
+
+
+class AnyOffsets:
+    """A BTF with every field at offset 8: rendering only writes the numbers down."""
+
+    def offset(self, struct_name: str, path: str) -> int:
+        return 8
+
+
+def test_the_dns_records_are_handled_in_the_socket_hook_composite() -> None:
+    """dns and peers one program per direction, the records' handler called by dns's (no
+    program of their own); the loader's second try (``bare``) is the same text without."""
+    from otel_netreceiver.bpf.probes import EVENT_PROBES
+    from otel_netreceiver.config.schema import EventsConfig
+    from otel_netreceiver.events.hosting import EventHosting
+    from otel_netreceiver.events.source import settings_of
+
+    group = (PROBES["dns"], PROBES["peers"])
+    hosting = EventHosting(settings_of(EventsConfig(types=["DNS_TIMEOUT"])), 64)
+    assert hosting.events_of(group) == (EVENT_PROBES["dns"],)
+    renderer = CountingRender(EbpfConfig(probes=["dns", "peers"]), False, hosting)
+    btf = AnyOffsets()
+    text = renderer.composite(group, FORMATS, btf)  # type: ignore[arg-type]
+    assert renderer.hosted == {"dns+peers": ("dns",)}
+    assert "#define HOSTED_EVENTS_DNS 1" in text and "#define SOCKET_HOOK_COMPOSITE 1" in text
+    # the struct, the records' table and their perf buffer once
+    assert text.count("struct kfree_skb_args {") == 1
+    assert text.count("BPF_HASH(ev_pending") == 1 and text.count("BPF_PERF_OUTPUT(events)") == 1
+    # the entries as without records: dns_skb calls the records' handler before its counts
+    entry = text[text.index("int onr_sock_ingress("):].split("\n}\n")[0]
+    assert entry.index("dns_skb(skb, p);") < entry.index("peer_skb(skb, p);")
+    handler = text[text.index("static __always_inline int dns_skb("):].split("\n}\n")[0]
+    assert handler.index("dnsev_skb(skb, p->egress);") < handler.index("dns_counts_skb(skb, p)")
+    # the records' NO_SOCKET function is no program (dns_no_socket calls dnsev_gone)
+    assert not re.search(r"^int dnsev_no_socket\(", text, re.M)
+    assert text.index("int dns_no_socket(") < text.index("dnsev_gone(args);")
+    assert hook_spec(group).attach == PROBES["dns"].attach
+    bare = renderer.bare(group)
+    assert bare is not None
+    plain = bare(group, FORMATS, btf, False)  # type: ignore[arg-type]
+    assert "#define HOSTED_EVENTS_DNS" not in plain and "ev_pending" not in plain
+    assert renderer.hosted == {} and renderer.bare(group) is None
+    assert plain == render_hooks(group, FORMATS, {k: v for k, v in {
+        **renderer.built["dns"], **renderer.built["peers"]}.items() if k != "LOST_SLOT"})

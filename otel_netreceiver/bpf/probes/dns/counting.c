@@ -98,8 +98,9 @@ BPF_TABLE("lru_hash", struct tc_key, struct tc_val, tc_wait, 2048);
 
 #ifdef HOSTED_EVENTS_DNS
 // The DNS failure records' handlers (events.c), compiled after this text into this object
-// when both are on (events/hosting.py): called from this program, so a packet end costs
-// one invocation for the counts and the records. Declared here, defined there (the
+// when both are on (events/hosting.py), alone or in the socket-hook composite with peers:
+// called from this text's handlers, so a packet end costs one invocation for the counts
+// and the records. Declared here, defined there (the
 // attribute first: bpf/compose.py `declared` takes a line starting `static` for a
 // definition of this text's, which would keep the two texts apart).
 __attribute__((always_inline)) static inline int dnsev_skb(struct __sk_buff *skb, u8 egress);
@@ -524,8 +525,8 @@ static __always_inline void linklocal(struct __sk_buff *skb, const u32 *daddr, u
     ll_per_second(key.ifindex);
 }
 
-// The socket-hook handler (include/sockhook.h parsed the IP header: `p`).
-static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *p) {
+// The counts of one packet end (include/sockhook.h parsed the IP header: `p`).
+static __always_inline int dns_counts_skb(struct __sk_buff *skb, const struct skb_pkt *p) {
     u8 egress = p->egress, proto = p->proto, remote, local;
     u32 l4 = p->l3;
     if (p->linear < 24)  // an IPv4 header and the ports at least
@@ -558,16 +559,16 @@ static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *
     return 1;
 }
 
+// The socket-hook handler: this probe's two programs alone, or called by the socket-hook
+// composite's entries (bpf/compose_hooks.py). With the records hosted (HOSTED_EVENTS_DNS,
+// either way), their handler first: loaded alone, the counting TCP walk ends in a tail call.
+static __always_inline int dns_skb(struct __sk_buff *skb, const struct skb_pkt *p) {
 #ifdef HOSTED_EVENTS_DNS
-// the records' handler first: the counting TCP walk ends in a tail call
-static __always_inline int dns_and_events(struct __sk_buff *skb, const struct skb_pkt *p) {
     dnsev_skb(skb, p->egress);
-    return dns_skb(skb, p);
-}
-SOCKET_HOOK(dns, dns_and_events)
-#else
-SOCKET_HOOK(dns, dns_skb)
 #endif
+    return dns_counts_skb(skb, p);
+}
+SOCKET_HOOK(dns, dns_skb)
 
 // A datagram no socket took (classic tracepoint: the reason is in the record, so every other
 // drop costs the invocation and one compare). Only UDP: TCP answers a closed port with RST.

@@ -196,8 +196,9 @@ def hosted_fits(counting: ProbeSpec, events: ProbeSpec) -> bool:
     """An event handler can join its counting probe's object when it hooks only tracepoints
     the counting probe has (the object's entries) and neither has a ``finish`` hook; or
     when both are socket hooks (bpf/socket_hooks.py): the counting text then calls the
-    event handler itself where HOSTED_EVENTS_<PROBE> is defined (dns: counting.c calls
-    events.c's dnsev_skb), and the object's finish is the counting probe's."""
+    event handler itself where HOSTED_EVENTS_<PROBE> is defined (dns: counting.c's dns_skb
+    calls events.c's dnsev_skb), and the object's finish is the counting probe's, or the
+    socket-hook composite's (bpf/compose_hooks.py ``render_hooks``)."""
     if not tracepoints(events) <= tracepoints(counting):
         return False
     if counting.finish is None and events.finish is None:

@@ -10,6 +10,11 @@ makes no programs of its own), each probe's text in its own ``lost`` slot, and o
 and one ingress entry (``onr_sock_egress``, ``onr_sock_ingress``) that parse the IP header
 once (include/sockhook.h ``skb_pkt_parse``) and call each probe's handler in configuration
 order. A member's tracepoint programs (its ``attach``) stay in the object as they are.
+A member's event-record handlers can be compiled in too (bpf/compose.py ``Hosted``,
+events/hosting.py): the member's own handler calls them where HOSTED_EVENTS_<PROBE> is
+defined (dns's dns_skb calls events.c's dnsev_skb), so a packet end is still one
+invocation; refused so, the loader loads the group without them and the records load
+their own object (bpf/loader.py, ``bare``).
 A socket-hook probe that is the only one of the configuration instead joins the probes on
 its tracepoints (``adopt``: dns's NO_SOCKET handler and the default set on skb:kfree_skb,
 one invocation per drop); the object then has their entry and the probe's own socket

@@ -8,13 +8,16 @@ both are on, the counting collector compiles the event handler into its object o
 tracepoint (bpf/compose.py, ``Hosted``) and the event source opens its perf buffer on that
 object instead of loading its own. The same for a probe at the node's sockets (dns): its
 counting programs run at every packet end, and its counting text calls the event handler
-itself where HOSTED_EVENTS_<PROBE> is defined (bpf/compose.py ``hosted_fits``).
+itself where HOSTED_EVENTS_<PROBE> is defined (bpf/compose.py ``hosted_fits``), alone or
+in the socket-hook composite with the other probes there (bpf/compose_hooks.py: dns with
+peers is still one program per packet end).
 
 The two collectors are built and closed together (runtime/agent.py rebuilds all collectors
 on a changed configuration), in either order; the object is shared by reference count and
 cleaned up by whichever lets go last, after the event source's poll thread has stopped. If
 the combined object is refused (compiler, verifier), the counting probes load on their own
-(bpf/loader.py) and nothing is hosted: the event source loads its own object as before.
+(bpf/loader.py; a socket-hook composite first loads again without the event handlers) and
+nothing is hosted: the event source loads its own object as before.
 What is recorded and counted is the same either way: the same handler text, the same
 budget window, suppressed and failed counts (include/events.h), now in the shared object.
 """

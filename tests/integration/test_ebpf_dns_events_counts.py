@@ -10,7 +10,8 @@ send_vc, one writev) for a name dnsmasq refuses. The repository's test server (w
 reads one message per connection) leaves the second query of a pipelined pair, and with
 `drop` both, unanswered: timeouts of queries that were never first in their segment.
 An answer whose question does not parse is matched by its header, by both programs. Each
-test runs with the records' programs loaded alone and hosted in the counting object.
+test runs with the records' programs loaded alone, hosted in the counting object, and
+hosted in the socket-hook composite of dns and peers.
 """
 
 from __future__ import annotations
@@ -49,11 +50,15 @@ def pods() -> Iterator[list[Pod]]:
         yield made
 
 
-@pytest.fixture(scope="module", params=[False, True], ids=["two objects", "hosted"])
+@pytest.fixture(scope="module", params=[(False, ("dns",)), (True, ("dns",)),
+                                        (True, ("dns", "peers"))],
+                ids=["two objects", "hosted", "hosted with peers"])
 def agent(pods: list[Pod], request: pytest.FixtureRequest) -> Iterator[Agent]:
     """The records' programs as an object of their own, and compiled into the counting
-    object (events/hosting.py: the agent's way when both are on)."""
-    with dns_counting_and_events(pods[1].pod_ip, request.param) as (collector, _, events):
+    object (events/hosting.py: the agent's way when both are on), alone or the socket-hook
+    composite with peers (bpf/compose_hooks.py)."""
+    hosted, probes = request.param
+    with dns_counting_and_events(pods[1].pod_ip, hosted, probes) as (collector, _, events):
         yield collector, events
 
 

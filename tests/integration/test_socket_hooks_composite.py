@@ -7,6 +7,8 @@ ingress program: bpf/compose_hooks.py). The client asks the server over UDP and 
 datagrams to an address configured as Time Sync (link-local) and to the server; each pod's
 dns, link-local and peer series moved by the same amounts in the composite as in the two
 alone. A composite the compiler refuses falls back to one object each, counting the same;
+with the DNS failure records on, their handler is in the composite (still one program per
+direction), and refused so, the composite loads without them and the records alone;
 a rewrite of the peer table reaches the packets that follow although the program caches
 the last peer's class (the generation, peers/spec.py).
 """
@@ -17,16 +19,26 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from otel_netreceiver.cloud.imds import InstanceMetadata
 from otel_netreceiver.collectors.ebpf import EbpfCollector
-from otel_netreceiver.config.schema import DnsProbeConfig, EbpfConfig, PeersConfig
+from otel_netreceiver.config.schema import (
+    DnsProbeConfig,
+    EbpfConfig,
+    EventsConfig,
+    PeersConfig,
+)
+from otel_netreceiver.events.hosting import EventHosting
+from otel_netreceiver.events.model import Event
+from otel_netreceiver.events.source import EventSource, settings_of
 from otel_netreceiver.k8s.directory import NoPods
 from otel_netreceiver.model import Collection
 from otel_netreceiver.peers.sources import PeerZones
 from tests.integration.test_ebpf_probes import REASON, _wait_for_line
+from tests.support.dns_pods import DNS_TYPES
 from tests.support.pods import Pod, _die_with_parent, create_pod, destroy_pod
 from tests.support.sdk_node import link_pods
 
@@ -163,8 +175,8 @@ def test_a_refused_composite_falls_back_to_one_program_each(pods: tuple[Pod, Pod
 
     zones = _zones(NodePods())
     joined = _collector(["dns", "peers"], pods, zones)
-    monkeypatch.setattr(ebpf, "render_hooks",
-                        lambda group, formats, offsets: "#error composite refused by the test\n")
+    monkeypatch.setattr(ebpf, "render_hooks", lambda group, formats, offsets, hosted=None:
+                        "#error composite refused by the test\n")
     alone = _collector(["dns", "peers"], pods, zones)
     try:
         assert sorted(joined.objects()) == ["dns+peers"]
@@ -175,6 +187,96 @@ def test_a_refused_composite_falls_back_to_one_program_each(pods: tuple[Pod, Pod
     finally:
         joined.close()
         alone.close()
+
+
+def _cgroup_programs(*objects: Any) -> list[str]:
+    """The programs the objects' cgroup links attach (each link's fdinfo names its program
+    by id; each loaded function's fdinfo has its id)."""
+    names: dict[str, str] = {}
+    for bpf in objects:
+        for fn in bpf.funcs.values():
+            names[_fdinfo(fn.fd)["prog_id"]] = fn.name.decode()
+    return sorted(names[_fdinfo(link)["prog_id"]] for bpf in objects
+                  for link in getattr(bpf, "_links", ()))
+
+
+def _fdinfo(fd: int) -> dict[str, str]:
+    text = Path(f"/proc/self/fdinfo/{fd}").read_text()
+    return dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
+
+
+def _with_records(pods: tuple[Pod, Pod], zones: PeerZones,
+                  events: list[Event]) -> tuple[EventHosting, EbpfCollector, EventSource]:
+    """dns and peers with the DNS failure records, as the agent builds them (registry)."""
+    dns = DnsProbeConfig(cluster_dns=[pods[1].pod_ip], time_sync=[pods[1].host_ip])
+    ebpf = EbpfConfig(probes=["dns", "peers"], dns=dns)
+    config = EventsConfig(types=DNS_TYPES)
+    hosting = EventHosting(settings_of(config), ebpf.timing_sample)
+    collector = EbpfCollector(ebpf, "/proc", NoPods(), peer_table=zones.table,
+                              hosting=hosting)
+    source = EventSource(config, ebpf, "/proc", NoPods(), events.append, hosting=hosting)
+    source.start()
+    return hosting, collector, source
+
+
+def test_the_dns_records_join_the_composite_one_program_per_direction(
+        pods: tuple[Pod, Pod], server: None) -> None:
+    """With the DNS records on, dns+peers is still one egress and one ingress program (the
+    records' handler inside dns's), and counts what it counts without them."""
+    zones = _zones(NodePods())
+    plain = _collector(["dns", "peers"], pods, zones)
+    events: list[Event] = []
+    hosting, collector, source = _with_records(pods, zones, events)
+    try:
+        [(name, (_, bpf))] = collector.objects().items()
+        assert name == "dns+peers" and hosting.owns(bpf) and source._loaded["dns"] is bpf
+        assert sorted(f.name for f in bpf.funcs.values()) == [
+            b"dns_no_socket", b"dns_tcp_next", b"onr_sock_egress", b"onr_sock_ingress"]
+        assert _cgroup_programs(bpf) == ["onr_sock_egress", "onr_sock_ingress"]
+        without, with_records = _moved([plain, collector], pods)
+        assert with_records == without and _families(without) == {
+            "netreceiver.pod.dns", "netreceiver.pod.linklocal", "netreceiver.pod.peer"}
+        # the records come from it: fail.test is answered SERVFAIL
+        pods[0].exec(sys.executable, str(SUPPORT / "dns_client.py"), pods[1].pod_ip,
+                     "fail.test/A/udp/2")
+        deadline = time.monotonic() + 5
+        while not any(e.name == "DNS_SERVFAIL" for e in events) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [e.attribute("dns.question.name") for e in events
+                if e.name == "DNS_SERVFAIL"] == ["fail.test"]
+    finally:
+        plain.close()
+        collector.close()
+        source.close()
+    assert not hosting.owns(bpf)  # the last holder unloaded it
+
+
+def test_a_refused_hosted_composite_loads_without_the_records_and_they_alone(
+        pods: tuple[Pod, Pod], server: None, monkeypatch) -> None:
+    """The compiler refuses dns+peers with the records in it: dns+peers without them, and
+    the records' own object (two more cgroup programs), counting the same."""
+    from otel_netreceiver.collectors import ebpf
+
+    real = ebpf.render_hooks
+    monkeypatch.setattr(ebpf, "render_hooks", lambda group, formats, offsets, hosted=None:
+                        "#error refused by the test\n" if hosted else
+                        real(group, formats, offsets))
+    zones = _zones(NodePods())
+    plain = _collector(["dns", "peers"], pods, zones)
+    events: list[Event] = []
+    hosting, collector, source = _with_records(pods, zones, events)
+    try:
+        [(name, (_, bpf))] = collector.objects().items()
+        assert name == "dns+peers" and not hosting.owns(bpf)
+        assert source.statuses == {"dns": ""} and source._loaded["dns"] is not bpf
+        assert _cgroup_programs(bpf, source._loaded["dns"]) == [
+            "dnsev_egress", "dnsev_ingress", "onr_sock_egress", "onr_sock_ingress"]
+        without, with_records = _moved([plain, collector], pods)
+        assert with_records == without and without
+    finally:
+        plain.close()
+        collector.close()
+        source.close()
 
 
 def _server_class(series: Series, server: Pod) -> dict[str, int]:

@@ -86,20 +86,23 @@ DNS_TYPES = ["DNS_TIMEOUT", "DNS_LATE_ANSWER", "DNS_SERVFAIL", "DNS_NXDOMAIN_BUR
 
 @contextlib.contextmanager
 def dns_counting_and_events(
-        resolver: str,
-        hosted: bool = False) -> Iterator[tuple[EbpfCollector, EventSource, list[Event]]]:
+        resolver: str, hosted: bool = False,
+        probes: tuple[str, ...] = ("dns",),
+) -> Iterator[tuple[EbpfCollector, EventSource, list[Event]]]:
     """The dns probe's counting program and its DNS failure records, loaded as the agent
     loads them, with ``resolver`` as cluster DNS: (collector, event source, records);
     ``hosted``: the records' handlers compiled into the counting object, as the agent does
-    when both are on (events/hosting.py), else two objects.
+    when both are on (events/hosting.py), else two objects; ``probes``: dns with peers
+    makes the counting object the socket-hook composite (bpf/compose_hooks.py).
 
     The client's resolv.conf timeout reaches the kernel at the first collection (the event
     sweep writes it too), so the first queries are timed with it."""
-    ebpf = EbpfConfig(probes=["dns"], dns=DnsProbeConfig(cluster_dns=[resolver]))
+    ebpf = EbpfConfig(probes=list(probes), dns=DnsProbeConfig(cluster_dns=[resolver]))
     config = EventsConfig(types=DNS_TYPES)
     hosting = EventHosting(settings_of(config), ebpf.timing_sample) if hosted else None
     collector = EbpfCollector(ebpf, "/proc", NoPods(), hosting=hosting)
-    assert collector.statuses() == {"dns": ""}, collector.statuses()
+    assert collector.statuses() == dict.fromkeys(probes, ""), collector.statuses()
+    assert list(collector.objects()) == ["+".join(probes)]
     events: list[Event] = []
     source = EventSource(config, ebpf, "/proc", NoPods(), events.append, hosting=hosting)
     try:

@@ -28,7 +28,7 @@ BTF raw tracepoint (tp_btf: the namespace chain as plain loads), and an empty tp
 
     sudo flock /tmp/onr-kernel.lock .venv/bin/python bench/bench_workload.py
         [--probes net_softirq,netiftxlat] [--events NET_SOFTIRQ_SLOW] [--all] [--rounds 5]
-        [--floor]
+        [--floor] [--no-hosting]
 """
 
 from __future__ import annotations
@@ -118,12 +118,13 @@ def us_per_op(run: Callable[[int], None], ops: int) -> float:
 class Attached:
     """The agent's loaded BPF objects, attached or detached as a whole between rounds."""
 
-    def __init__(self, probes: list[str], events: list[str]) -> None:
+    def __init__(self, probes: list[str], events: list[str], host: bool = True) -> None:
         # as the agent builds them (collectors/registry.py): event handlers compiled into the
-        # counting object on their tracepoint when both are on (events/hosting.py)
+        # counting object on their tracepoint when both are on (events/hosting.py); not
+        # ``host``: each event object of its own (what a refused hosted object falls back to)
         events_config, ebpf_config = EventsConfig(types=events), EbpfConfig(probes=probes)
         hosting = EventHosting(settings_of(events_config), ebpf_config.timing_sample) \
-            if events and probes else None
+            if events and probes and host else None
         self.collector = EbpfCollector(ebpf_config, "/proc", NoPods(), hosting=hosting)
         self.source = EventSource(events_config, EbpfConfig(), "/proc", NoPods(),
                                   lambda event: None, hosting=hosting)
@@ -384,6 +385,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--floor", action="store_true", help="also the floor: bpftrace "
                         "count() and an empty program on skb:kfree_skb, alternating")
+    parser.add_argument("--no-hosting", action="store_true", help="event programs as objects "
+                        "of their own even where the counting object could host them")
     args = parser.parse_args()
     probes = list(EbpfConfig().probes) if args.probes is None else \
         [p for p in args.probes.split(",") if p]
@@ -392,8 +395,9 @@ def main() -> None:
     if args.all:
         probes, events = list(BPF_PROBES), list(EVENT_TYPES)
     print(f"loadavg {Path('/proc/loadavg').read_text().strip()}")
-    print(f"probes: {','.join(probes) or '-'}; events: {','.join(events) or '-'}")
-    agent = Attached(probes, events)
+    print(f"probes: {','.join(probes) or '-'}; events: {','.join(events) or '-'}"
+          f"{'; not hosted' if args.no_hosting else ''}")
+    agent = Attached(probes, events, not args.no_hosting)
     try:
         overhead(agent, args.rounds)
         program_costs(agent)

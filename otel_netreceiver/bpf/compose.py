@@ -206,6 +206,32 @@ def hosted_fits(counting: ProbeSpec, events: ProbeSpec) -> bool:
     return all(isinstance(s.finish, SocketAttacher) for s in (counting, events))
 
 
+def hosted_defines(hosted: Hosted | None) -> dict[str, Any]:
+    """The #defines an object with ``hosted`` event handlers adds: theirs, and
+    HOSTED_EVENTS_<PROBE> for each (a counting text calls its records' handler there)."""
+    if hosted is None:
+        return {}
+    return {**hosted.defines, **{f"HOSTED_EVENTS_{e.name.upper()}": 1 for e in hosted.specs}}
+
+
+def object_head(group: Sequence[ProbeSpec], formats: Formats, defines: Mapping[str, Any],
+                hosted: Hosted | None, tp_btf: bool = False) -> list[str]:
+    """What an object of ``group`` (and its hosted event handlers) opens with: the shared
+    headers and #defines once, the hosted handlers' header, each tracepoint struct once with
+    every field the members and the records read."""
+    events = hosted.specs if hosted is not None else ()
+    return [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
+            structs_of((*group, *events), formats, tp_btf)]
+
+
+def hosted_handlers(hosted: Hosted | None, formats: Formats) -> list[str]:
+    """Each hosted event text, its tracepoint functions static inline (an entry or the
+    counting text calls them)."""
+    return [f"// event records of probe {spec.name}\n"
+            + handlers_static(hosted.body(spec, formats), spec)
+            for spec in (hosted.specs if hosted is not None else ())]
+
+
 def render_composite(group: Sequence[ProbeSpec], formats: Formats,
                      offsets: Mapping[str, Any], hosted: Hosted | None = None,
                      tp_btf: bool = False) -> str:
@@ -213,18 +239,13 @@ def render_composite(group: Sequence[ProbeSpec], formats: Formats,
     every member (they agree: the same kernel, the same configuration); ``hosted``, the event
     handlers compiled in with them; ``tp_btf``, every entry a tp_btf program."""
     events = hosted.specs if hosted is not None else ()
-    defines = {**offsets, **(hosted.defines if hosted is not None else {}),
-               **{f"HOSTED_EVENTS_{e.name.upper()}": 1 for e in events},
-               "LOST_SLOTS": len(group), **({"ONR_TP_BTF": 1} if tp_btf else {})}
-    parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
-             structs_of((*group, *events), formats, tp_btf)]
+    defines = {**offsets, **hosted_defines(hosted), "LOST_SLOTS": len(group),
+               **({"ONR_TP_BTF": 1} if tp_btf else {})}
+    parts = object_head(group, formats, defines, hosted, tp_btf)
     for slot, spec in enumerate(group):
         text = handlers_static(body(spec, formats, offsets, structs=False), spec)
         parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n{text}\n"
                      "#undef LOST_SLOT\n")
-    for spec in events:
-        assert hosted is not None
-        parts.append(f"// event records of probe {spec.name}\n"
-                     + handlers_static(hosted.body(spec, formats), spec))
+    parts.extend(hosted_handlers(hosted, formats))
     parts.append(_entries((*group, *events), formats, tp_btf))
     return "\n".join(parts)

@@ -33,11 +33,12 @@ from otel_netreceiver.bpf.compose import (
     Hosted,
     composite_spec,
     conflicts,
-    handlers_static,
-    structs_of,
+    hosted_defines,
+    hosted_handlers,
+    object_head,
     tracepoints,
 )
-from otel_netreceiver.bpf.programs import Formats, ProbeSpec, body, prelude
+from otel_netreceiver.bpf.programs import Formats, ProbeSpec, body
 from otel_netreceiver.bpf.socket_hooks import SocketAttacher
 
 HEADER = "sockhook.h"  # the parser and SOCKET_HOOK: include-guarded, shared by design
@@ -169,20 +170,13 @@ def render_hooks(group: Sequence[ProbeSpec], formats: Formats, offsets: Mapping[
     missing = [s.name for s in group if HEADER not in s.headers]
     if missing:
         raise ValueError(f"socket-hook probes {missing} do not include {HEADER}")
-    events = hosted.specs if hosted is not None else ()
-    defines = {**offsets, **(hosted.defines if hosted is not None else {}),
-               **{f"HOSTED_EVENTS_{e.name.upper()}": 1 for e in events},
-               "LOST_SLOTS": len(group), "SOCKET_HOOK_COMPOSITE": 1}
-    # each tracepoint struct once, with every field the members and the records read
-    parts = [prelude(tuple(group), defines), hosted.header if hosted is not None else "",
-             structs_of((*group, *events), formats)]
+    defines = {**offsets, **hosted_defines(hosted), "LOST_SLOTS": len(group),
+               "SOCKET_HOOK_COMPOSITE": 1}
+    parts = object_head(group, formats, defines, hosted)
     for slot, spec in enumerate(group):
         parts.append(f"#define LOST_SLOT {slot}  // probe {spec.name}\n"
                      f"{body(spec, formats, offsets, structs=False)}\n#undef LOST_SLOT\n")
-    for spec in events:
-        assert hosted is not None
-        parts.append(f"// event records of probe {spec.name}\n"
-                     + handlers_static(hosted.body(spec, formats), spec))
+    parts.extend(hosted_handlers(hosted, formats))
     parts.append(_entries(group))
     return "\n".join(parts)
 
